@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Creates the trainer's virtual environment (trainer/.venv) and installs the trainer with its dependencies from
+# PyPI (PyTorch's PyPI build runs on a CPU). Idempotent: skipped when pyproject.toml has not changed since the last
+# successful install. Override the interpreter with PYTHON=/path/to/python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=trainer/.venv
+STAMP="$VENV/.installed-$(sha256sum trainer/pyproject.toml | cut -c1-16)"
+
+pick_python() {
+  for candidate in "${PYTHON:-}" python3.12 python3.11 python3.10 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 &&
+      "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+if [ -f "$STAMP" ] && "$VENV/bin/python" -c 'import trapo, torch' 2>/dev/null; then
+  echo "[setup-python] trainer environment up to date ($VENV)"
+  exit 0
+fi
+PY=$(pick_python) || { echo "[setup-python] error: Python 3.10 or newer is needed (set PYTHON=/path/to/python3)" >&2; exit 1; }
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[setup-python] creating $VENV with $($PY --version)"
+  "$PY" -m venv "$VENV" || { echo "[setup-python] error: '$PY -m venv' failed (on Debian: apt-get install python3-venv)" >&2; exit 1; }
+fi
+echo "[setup-python] installing the trainer and its dependencies (PyTorch is large: a few minutes the first time)"
+"$VENV/bin/python" -m pip install --disable-pip-version-check -q --upgrade pip
+"$VENV/bin/python" -m pip install --disable-pip-version-check -q -e "trainer[test]"
+rm -f "$VENV"/.installed-*
+touch "$STAMP"
+echo "[setup-python] ready: $VENV/bin/python -m trapo --help"

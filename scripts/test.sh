@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `npm test`: installs what it needs (npm packages, the trainer's Python environment, and for the end-to-end suite
+# code-server and Chromium) and runs every suite. Every suite runs even when an earlier one fails; the exit code is
+# non-zero if any failed.  Skip the end-to-end suite with TRAPO_SKIP_E2E=1 (CI does not).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+failed=()
+
+step() { echo; echo "=== $1"; }
+run_suite() {
+  local name=$1; shift
+  step "$name"
+  if "$@"; then echo "=== $name: ok"; else echo "=== $name: FAILED"; failed+=("$name"); fi
+}
+
+step "setup"
+bash scripts/setup-node.sh || { echo "npm install failed"; exit 1; }
+bash scripts/setup-python.sh || { echo "trainer environment setup failed"; exit 1; }
+
+run_suite "build" node scripts/build.mjs
+run_suite "typecheck" npm run --silent typecheck
+run_suite "unit tests (node:test)" bash -c 'node --import tsx --test test/unit/*.test.ts'
+run_suite "trainer tests (pytest)" bash -c 'cd trainer && .venv/bin/python -m pytest -q -p no:cacheprovider tests'
+if [ "${TRAPO_SKIP_E2E:-0}" != "1" ] && [ -f scripts/e2e.sh ]; then
+  run_suite "end-to-end tests (code-server + chromium)" bash scripts/e2e.sh
+fi
+
+echo
+echo "=== npm test finished in $(( $(date +%s) - start )) s"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "=== failed suites: ${failed[*]}"
+  exit 1
+fi
+echo "=== all suites passed"

@@ -1,0 +1,17 @@
+// Every command id of package.json `contributes.commands`, in one place. No `vscode` import: unit tests read it.
+export const COMMAND_IDS = [
+  'trapo.startRun',
+  'trapo.stopRun',
+  'trapo.resumeRun',
+  'trapo.openDashboard',
+  'trapo.openRollouts',
+  'trapo.compareCheckpoints',
+  'trapo.setUpTrainerEnvironment',
+  'trapo.openRunConfig',
+  'trapo.refreshRuns',
+  'trapo.revealRunFolder',
+  'trapo.deleteRun',
+  'trapo.showRunLog',
+] as const;
+
+export type CommandId = (typeof COMMAND_IDS)[number];

@@ -1,0 +1,137 @@
+// The run format on the TypeScript side: every line of the fixture runs written by the Python writer parses into
+// the typed union. A field renamed on one side only makes a fixture line malformed here (or fails the Python test).
+import { strict as assert } from 'node:assert';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import {
+  RunEvent,
+  RunEventType,
+  parseEvalLine,
+  parseEventLine,
+  parseRolloutLine,
+  readJsonLines,
+  readRunInfo,
+  RunFormatError,
+  parseRunInfo,
+} from '../../src/core/runFormat';
+
+const FIXTURES = path.join(__dirname, '..', 'fixtures', 'runs');
+
+async function fixtureRuns(): Promise<string[]> {
+  return (await fs.readdir(FIXTURES)).sort().map((d) => path.join(FIXTURES, d));
+}
+
+async function parseAll(runDir: string): Promise<{ events: RunEvent[]; problems: string[] }> {
+  const text = await fs.readFile(path.join(runDir, 'events.jsonl'), 'utf8');
+  const lines = text.split('\n');
+  const torn = !text.endsWith('\n');
+  const events: RunEvent[] = [];
+  const problems: string[] = [];
+  lines.forEach((line, i) => {
+    if (line === '' || (torn && i === lines.length - 1)) return;
+    const parsed = parseEventLine(line);
+    if (parsed.kind === 'event') events.push(parsed.event);
+    else problems.push(`${path.basename(runDir)} line ${i + 1}: ${parsed.kind} ${JSON.stringify(parsed)}`);
+  });
+  return { events, problems };
+}
+
+describe('fixture runs written by the Python writer', () => {
+  it('parse into the typed union with no malformed or unknown line', async () => {
+    const runs = await fixtureRuns();
+    assert.equal(runs.length, 4);
+    const seen = new Set<RunEventType>();
+    for (const run of runs) {
+      const { events, problems } = await parseAll(run);
+      assert.deepEqual(problems, []);
+      assert.ok(events.length > 20, `${run}: only ${events.length} events`);
+      for (const e of events) seen.add(e.type);
+    }
+    const all: RunEventType[] = ['run_started', 'metrics', 'prefix_allocation', 'rollouts', 'eval', 'checkpoint', 'heartbeat', 'log', 'run_finished'];
+    assert.deepEqual([...seen].sort(), [...all].sort());
+  });
+
+  it('read run.json with the fields the views use', async () => {
+    for (const run of await fixtureRuns()) {
+      const info = await readRunInfo(run);
+      assert.equal(info.format, 'trapo-run/1');
+      assert.equal(info.id, path.basename(run));
+      assert.ok(['trapo', 'grpo', 'luffy'].includes(info.algorithm));
+      assert.equal(typeof info.config, 'object');
+    }
+  });
+
+  it('read every rollout and eval file an event names', async () => {
+    for (const run of await fixtureRuns()) {
+      const { events } = await parseAll(run);
+      let rollouts = 0;
+      let evals = 0;
+      for (const e of events) {
+        if (e.type === 'rollouts') {
+          const { records, skipped } = await readJsonLines(path.join(run, e.file), parseRolloutLine);
+          assert.equal(skipped, 0);
+          assert.equal(records.length, e.count);
+          for (const r of records) assert.equal(r.step, e.step);
+          rollouts += records.length;
+        } else if (e.type === 'eval') {
+          for (const [name, b] of Object.entries(e.benchmarks)) {
+            const { records, skipped } = await readJsonLines(path.join(run, b.file), parseEvalLine);
+            assert.equal(skipped, 0, name);
+            assert.equal(records.length, b.n);
+            const acc = records.reduce((s, r) => s + r.accuracy, 0) / records.length;
+            assert.ok(Math.abs(acc - b.accuracy) < 1e-9, `${name}: ${acc} vs ${b.accuracy}`);
+            evals += records.length;
+          }
+        }
+      }
+      assert.ok(rollouts > 0 && evals > 0, path.basename(run));
+    }
+  });
+
+  it('carry per-token statistics where the trainer recorded them', async () => {
+    const run = (await fixtureRuns()).find((r) => r.includes('fixture-trapo'))!;
+    const { records } = await readJsonLines(path.join(run, 'rollouts', '000001.jsonl'), parseRolloutLine);
+    const withPrefix = records.find((r) => r.prefix !== '' && r.tokens !== undefined)!;
+    assert.ok(withPrefix.tokens!.some((t) => t.prefix) && withPrefix.tokens!.every((t) => t.logprob <= 0));
+  });
+});
+
+describe('parseEventLine', () => {
+  const ok = { v: 1, type: 'rollouts', time: 1.5, step: 3, file: 'rollouts/000003.jsonl', count: 8 };
+
+  it('accepts a valid line and ignores unknown fields', () => {
+    const parsed = parseEventLine(JSON.stringify({ ...ok, extra: { nested: true } }));
+    assert.equal(parsed.kind, 'event');
+  });
+
+  it('reports a renamed field as malformed, naming it', () => {
+    const { count, ...rest } = ok;
+    const parsed = parseEventLine(JSON.stringify({ ...rest, n: count }));
+    assert.deepEqual(parsed, { kind: 'malformed', reason: 'rollouts: bad "count"' });
+  });
+
+  it('counts unknown types and future versions as unknown, not malformed', () => {
+    assert.deepEqual(parseEventLine('{"v":1,"type":"gpu_stats","time":1,"step":null}'), { kind: 'unknown', type: 'gpu_stats' });
+    assert.equal(parseEventLine('{"v":2,"type":"metrics","time":1,"step":1}').kind, 'unknown');
+  });
+
+  it('rejects non-JSON, non-objects, missing time and negative steps', () => {
+    for (const line of ['{"v":1,"type":"log"', '[1,2]', '{"v":1,"type":"heartbeat","step":1,"phase":"train"}', '{"v":1,"type":"heartbeat","time":1,"step":-1,"phase":"train"}']) {
+      assert.equal(parseEventLine(line).kind, 'malformed', line);
+    }
+  });
+
+  it('checks metric values are numbers', () => {
+    assert.equal(parseEventLine('{"v":1,"type":"metrics","time":1,"step":1,"values":{"loss/total":"1.0"}}').kind, 'malformed');
+    assert.equal(parseEventLine('{"v":1,"type":"metrics","time":1,"step":1,"values":{"loss/total":1.0}}').kind, 'event');
+  });
+});
+
+describe('parseRunInfo', () => {
+  it('names the field at fault', () => {
+    assert.throws(() => parseRunInfo('{"format":"trapo-run/1","id":"x"}'), (e: unknown) => e instanceof RunFormatError && /"name"/.test(e.message));
+    assert.throws(() => parseRunInfo('{"format":"trapo-run/2"}'), /expected "trapo-run\/1"/);
+    assert.throws(() => parseRunInfo('{'), /not valid JSON/);
+  });
+});

@@ -1,0 +1,155 @@
+"""The run format trapo-run/1 on the Python side: the writer's output validates against the shipped schemas, and
+the committed fixtures (read by the TypeScript tests) are exactly what the writer produces today, so a field renamed
+on this side only fails here."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from trapo.runformat import (
+    Checkpoint,
+    Heartbeat,
+    Metrics,
+    RunFinished,
+    RunWriter,
+    read_events,
+    read_run_json,
+    schema_path,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "test" / "fixtures" / "runs"
+
+
+def _validator(name: str) -> jsonschema.Validator:
+    schema = json.loads(schema_path(name).read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+RUN = _validator("run.schema.json")
+EVENT = _validator("events.schema.json")
+ROLLOUT = _validator("rollout.schema.json")
+EVAL = _validator("eval.schema.json")
+
+
+def validate_run_dir(run_dir: Path, allow_torn_tail: bool = False) -> dict:
+    """Validates every file of a run directory against the schemas; returns counts by event type."""
+    RUN.validate(json.loads((run_dir / "run.json").read_text()))
+    counts: dict = {}
+    lines = (run_dir / "events.jsonl").read_text(encoding="utf-8").split("\n")
+    assert lines[-1] == "" or allow_torn_tail, "events.jsonl must end with a newline"
+    for i, line in enumerate(lines):
+        if not line:
+            continue
+        if allow_torn_tail and i == len(lines) - 1:
+            continue
+        event = json.loads(line)
+        EVENT.validate(event)
+        counts[event["type"]] = counts.get(event["type"], 0) + 1
+        if event["type"] == "rollouts":
+            rows = (run_dir / event["file"]).read_text(encoding="utf-8").splitlines()
+            assert len(rows) == event["count"]
+            for row in rows:
+                ROLLOUT.validate(json.loads(row))
+        if event["type"] == "eval":
+            for bench in event["benchmarks"].values():
+                rows = (run_dir / bench["file"]).read_text(encoding="utf-8").splitlines()
+                assert len(rows) == bench["n"]
+                for row in rows:
+                    EVAL.validate(json.loads(row))
+    return counts
+
+
+def test_fixtures_validate_against_schemas():
+    runs = sorted(p for p in FIXTURES.iterdir() if p.is_dir())
+    assert len(runs) == 4
+    for run_dir in runs:
+        counts = validate_run_dir(run_dir, allow_torn_tail="crashed" in run_dir.name)
+        assert counts["run_started"] == 1
+        assert counts["metrics"] >= 5
+
+
+def test_fixtures_cover_every_event_type():
+    names = set(json.loads(schema_path("events.schema.json").read_text())["$defs"])
+    seen = set()
+    for run_dir in FIXTURES.iterdir():
+        seen |= set(validate_run_dir(run_dir, allow_torn_tail="crashed" in run_dir.name))
+    assert seen == names
+
+
+def test_committed_fixtures_equal_a_fresh_generation(tmp_path):
+    out = tmp_path / "runs"
+    subprocess.run([sys.executable, str(REPO / "trainer" / "scripts" / "make_fixtures.py"), "--out", str(out)], check=True, capture_output=True)
+
+    def compare(a: Path, b: Path) -> None:
+        cmp = filecmp.dircmp(a, b)
+        assert not cmp.left_only and not cmp.right_only, f"{a}: files differ: {cmp.left_only} vs {cmp.right_only}"
+        _, mismatch, errors = filecmp.cmpfiles(a, b, cmp.common_files, shallow=False)
+        assert not mismatch and not errors, (
+            f"{a}: {mismatch or errors} differ from a fresh generation; run `python trainer/scripts/make_fixtures.py`"
+        )
+        for sub in cmp.common_dirs:
+            compare(a / sub, b / sub)
+
+    compare(FIXTURES, out)
+
+
+def test_writer_round_trip_and_atomic_run_json(tmp_path):
+    clock = iter(range(100, 1000)).__next__
+    w = RunWriter.create(tmp_path / "r", name="t", algorithm="grpo", config={"a": 1}, total_steps=3, clock=lambda: float(clock()))
+    w.emit(Metrics(values={"loss/total": 1.5, "reward/mean": float("nan"), "x/int": 3}), step=1)
+    w.emit(Checkpoint(path="checkpoints/000001", onnx=None, bytes=10), step=1)
+    w.set_status("finished")
+    w.emit(RunFinished(status="finished"), step=1)
+    w.close()
+    counts = validate_run_dir(tmp_path / "r")
+    assert counts == {"metrics": 1, "checkpoint": 1, "run_finished": 1}
+    events, skipped = read_events(tmp_path / "r")
+    assert skipped == 0
+    # NaN has no JSON form: the value is dropped, the line stays parseable.
+    assert events[0]["values"] == {"loss/total": 1.5, "x/int": 3}
+    assert events[0]["time"] == 101.0 and events[0]["step"] == 1
+    info = read_run_json(tmp_path / "r")
+    assert info["status"] == "finished" and info["format"] == "trapo-run/1"
+    assert not list((tmp_path / "r").glob(".run.json.tmp-*")), "temp file left behind"
+
+
+def test_create_refuses_an_existing_run(tmp_path):
+    RunWriter.create(tmp_path / "r", name="t", algorithm="trapo", config={}).close()
+    with pytest.raises(FileExistsError, match="--resume"):
+        RunWriter.create(tmp_path / "r", name="t", algorithm="trapo", config={})
+
+
+def test_resume_appends_and_ends_a_torn_line(tmp_path):
+    w = RunWriter.create(tmp_path / "r", name="t", algorithm="trapo", config={})
+    w.emit(Heartbeat(phase="train"), step=1)
+    w.close()
+    with open(tmp_path / "r" / "events.jsonl", "a") as fh:
+        fh.write('{"v":1,"type":"metr')  # killed mid-write
+    w = RunWriter.open_existing(tmp_path / "r")
+    w.emit(Heartbeat(phase="rollout"), step=2)
+    w.close()
+    events, skipped = read_events(tmp_path / "r")
+    assert [e["step"] for e in events] == [1, 2]
+    assert skipped == 1  # the torn line, now terminated, is skipped and counted, not fatal
+    assert read_run_json(tmp_path / "r")["status"] == "running"
+
+
+def test_schema_rejects_a_renamed_field():
+    good = {"v": 1, "type": "rollouts", "time": 1.0, "step": 3, "file": "rollouts/000003.jsonl", "count": 8}
+    EVENT.validate(good)
+    renamed = dict(good)
+    renamed["n"] = renamed.pop("count")
+    with pytest.raises(jsonschema.ValidationError):
+        EVENT.validate(renamed)
+    assert math.isfinite(good["time"])

@@ -1,0 +1,441 @@
+"""The run directory format `trapo-run/1`: the only interface between the trainer and the extension.
+
+Layout (see architecture.md §2 and the JSON Schemas in `trapo/schemas/`):
+
+    <run dir>/run.json                          rewritten atomically (temp file, fsync, rename)
+    <run dir>/events.jsonl                      append-only, one JSON object a line, flushed per line
+    <run dir>/rollouts/<step:06d>.jsonl         one rollout a line
+    <run dir>/evals/<step:06d>/<benchmark>.jsonl  one evaluated problem a line
+    <run dir>/checkpoints/<step:06d>/           Hugging Face layout + trainer state
+    <run dir>/logs/trainer.log                  captured by whoever launched the process
+
+One dataclass per event type. `RunWriter` is the only code that writes these files; it imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable, Literal, Mapping, Optional, Union
+
+from . import RUN_FORMAT, __version__
+
+EVENT_VERSION = 1
+RunStatus = Literal["running", "finished", "failed", "stopped"]
+Phase = Literal["rollout", "train", "eval", "checkpoint"]
+
+
+# --------------------------------------------------------------------------- events
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    parameters: int
+
+
+@dataclass
+class RunStarted:
+    TYPE: ClassVar[str] = "run_started"
+    config: dict
+    total_steps: int
+    model: ModelInfo
+    device: str
+    world_size: int
+    resumed_from_step: Optional[int] = None
+
+
+@dataclass
+class Metrics:
+    TYPE: ClassVar[str] = "metrics"
+    values: dict  # flat "namespace/name" -> number
+
+
+@dataclass
+class StageRecord:
+    n: int
+    ratio: float
+    guided: bool
+    correct: int
+    correct_before: int
+
+
+@dataclass
+class PromptAllocation:
+    prompt_id: str
+    level: int
+    stages: list  # list[StageRecord]
+
+
+@dataclass
+class PrefixAllocation:
+    TYPE: ClassVar[str] = "prefix_allocation"
+    prompts: list  # list[PromptAllocation]
+
+
+@dataclass
+class Rollouts:
+    TYPE: ClassVar[str] = "rollouts"
+    file: str
+    count: int
+
+
+@dataclass
+class BenchmarkResult:
+    accuracy: float
+    n: int
+    samples_per_problem: int
+    file: str
+
+
+@dataclass
+class Eval:
+    TYPE: ClassVar[str] = "eval"
+    benchmarks: dict  # name -> BenchmarkResult
+    average: float
+
+
+@dataclass
+class Checkpoint:
+    TYPE: ClassVar[str] = "checkpoint"
+    path: str
+    onnx: Optional[str]
+    bytes: int
+
+
+@dataclass
+class Heartbeat:
+    TYPE: ClassVar[str] = "heartbeat"
+    phase: Phase
+
+
+@dataclass
+class Log:
+    TYPE: ClassVar[str] = "log"
+    level: Literal["debug", "info", "warning", "error"]
+    message: str
+
+
+@dataclass
+class ErrorInfo:
+    type: str
+    message: str
+    traceback: str
+
+
+@dataclass
+class RunFinished:
+    TYPE: ClassVar[str] = "run_finished"
+    status: Literal["finished", "failed", "stopped"]
+    error: Optional[ErrorInfo] = None
+
+
+Event = Union[RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, Log, RunFinished]
+EVENT_TYPES: tuple = (RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, Log, RunFinished)
+
+
+# --------------------------------------------------------------------------- lines
+
+
+@dataclass
+class TokenInfo:
+    text: str
+    logprob: float
+    entropy: float
+    prefix: bool
+
+
+@dataclass
+class RolloutRecord:
+    step: int
+    prompt_id: str
+    sample: int
+    stage: int
+    level: int
+    prompt: str
+    prefix: str
+    completion: str
+    reward: float
+    advantage: float
+    answer: str
+    extracted: Optional[str]
+    sft_owner: bool
+    prefix_ratio: float = 0.0
+    tokens: Optional[list] = None  # list[TokenInfo]
+
+
+@dataclass
+class EvalSample:
+    completion: str
+    extracted: Optional[str]
+    correct: bool
+
+
+@dataclass
+class EvalRecord:
+    problem_id: str
+    prompt: str
+    answer: str
+    samples: list  # list[EvalSample]
+    accuracy: float
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _plain(obj: Any) -> Any:
+    """Dataclasses to dicts, dropping None-valued optional `tokens`; non-finite floats become null-safe numbers."""
+    if dataclasses.is_dataclass(obj):
+        out = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.name == "tokens" and value is None:
+                continue
+            out[f.name] = _plain(value)
+        return out
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        # JSON has no NaN/Infinity; a reader must be able to parse every line.
+        return None
+    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
+        return _plain(obj.item())
+    return obj
+
+
+def event_to_dict(event: Event, step: Optional[int], now: Optional[float] = None) -> dict:
+    body = _plain(event)
+    if isinstance(event, Metrics):
+        # Non-finite metric values are dropped rather than written as null (the schema wants numbers).
+        body["values"] = {k: v for k, v in body["values"].items() if isinstance(v, (int, float)) and v is not None}
+    return {"v": EVENT_VERSION, "type": event.TYPE, "time": time.time() if now is None else now, "step": step, **body}
+
+
+def dumps_line(obj: Any) -> str:
+    return json.dumps(_plain(obj), ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
+
+
+def make_run_id(name: str, now: Optional[float] = None) -> str:
+    """Sortable and unique: 20261125-142501-<name>-3f9a."""
+    t = time.gmtime(time.time() if now is None else now)
+    safe = "".join(c if (c.isalnum() or c in "_.-") else "-" for c in name).strip("-") or "run"
+    return f"{time.strftime('%Y%m%d-%H%M%S', t)}-{safe[:40]}-{secrets.token_hex(2)}"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write temp file in the same folder, fsync it, rename over the target, fsync the folder."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(str(path), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- writer
+
+
+class RunWriter:
+    """Writes one run directory. Only rank 0 should own one.
+
+    `RunWriter.create(...)` starts a new run; `RunWriter.open_existing(dir)` resumes one (events are appended to the
+    same `events.jsonl`).
+    """
+
+    def __init__(self, run_dir: Path, run_info: dict, clock: Callable[[], float] = time.time):
+        self.run_dir = Path(run_dir)
+        self.info = run_info
+        self.clock = clock
+        for sub in ("rollouts", "evals", "checkpoints", "logs"):
+            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+        self._events = open(self.run_dir / "events.jsonl", "a", encoding="utf-8")
+
+    # -- lifecycle
+
+    @classmethod
+    def create(
+        cls,
+        run_dir: Path,
+        *,
+        name: str,
+        algorithm: str,
+        config: dict,
+        world_size: int = 1,
+        device: str = "cpu",
+        total_steps: Optional[int] = None,
+        run_id: Optional[str] = None,
+        clock: Callable[[], float] = time.time,
+    ) -> "RunWriter":
+        run_dir = Path(run_dir)
+        if (run_dir / "run.json").exists():
+            raise FileExistsError(f"{run_dir} already holds a run (run.json exists); use --resume to continue it")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        now = clock()
+        if run_id is None:
+            run_id = run_dir.name if _looks_like_run_id(run_dir.name) else make_run_id(name, now)
+        info = {
+            "format": RUN_FORMAT,
+            "id": run_id,
+            "name": name,
+            "algorithm": algorithm,
+            "created_at": now,
+            "updated_at": now,
+            "config": config,
+            "status": "running",
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "trainer_version": __version__,
+            "world_size": world_size,
+            "device": device,
+            "total_steps": total_steps,
+            "step": None,
+        }
+        writer = cls(run_dir, info, clock)
+        writer._write_run_json()
+        return writer
+
+    @classmethod
+    def open_existing(cls, run_dir: Path, clock: Callable[[], float] = time.time, **updates: Any) -> "RunWriter":
+        """Reopens a run to resume it: status back to running, events appended to the same file."""
+        run_dir = Path(run_dir)
+        info = read_run_json(run_dir)
+        info.update(updates)
+        info.update({"status": "running", "pid": os.getpid(), "host": socket.gethostname(), "updated_at": clock()})
+        writer = cls(run_dir, info, clock)
+        writer._repair_torn_tail()
+        writer._write_run_json()
+        return writer
+
+    def _repair_torn_tail(self) -> None:
+        """A process killed mid-write can leave a last line without newline; end it so the next event starts clean."""
+        path = self.run_dir / "events.jsonl"
+        size = path.stat().st_size
+        if size == 0:
+            return
+        with open(path, "rb") as fh:
+            fh.seek(size - 1)
+            if fh.read(1) != b"\n":
+                self._events.write("\n")
+                self._events.flush()
+
+    def update(self, **fields: Any) -> None:
+        self.info.update(fields)
+        self.info["updated_at"] = self.clock()
+        self._write_run_json()
+
+    def set_status(self, status: RunStatus) -> None:
+        self.update(status=status)
+
+    def _write_run_json(self) -> None:
+        atomic_write_text(self.run_dir / "run.json", json.dumps(_plain(self.info), indent=2, allow_nan=False) + "\n")
+
+    def close(self) -> None:
+        if not self._events.closed:
+            self._events.close()
+
+    def __enter__(self) -> "RunWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- events
+
+    def emit(self, event: Event, step: Optional[int] = None) -> dict:
+        """Appends one event line and flushes it. Returns the line as written."""
+        line = event_to_dict(event, step, self.clock())
+        self._events.write(json.dumps(line, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n")
+        self._events.flush()
+        return line
+
+    # -- line files
+
+    def write_rollouts(self, step: int, records: Iterable[RolloutRecord]) -> Rollouts:
+        """Writes rollouts/<step:06d>.jsonl (atomically) and emits its `rollouts` event."""
+        rel = f"rollouts/{step:06d}.jsonl"
+        count = _write_lines(self.run_dir / rel, records)
+        event = Rollouts(file=rel, count=count)
+        self.emit(event, step=step)
+        return event
+
+    def write_eval_file(self, step: int, benchmark: str, records: Iterable[EvalRecord]) -> tuple[str, int]:
+        """Writes evals/<step:06d>/<benchmark>.jsonl; returns its relative path and line count (for the eval event)."""
+        rel = f"evals/{step:06d}/{benchmark}.jsonl"
+        (self.run_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        return rel, _write_lines(self.run_dir / rel, records)
+
+
+def _write_lines(path: Path, records: Iterable[Any]) -> int:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    n = 0
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(dumps_line(rec))
+            n += 1
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return n
+
+
+def _looks_like_run_id(name: str) -> bool:
+    parts = name.split("-")
+    return len(parts) >= 3 and len(parts[0]) == 8 and parts[0].isdigit() and len(parts[1]) == 6 and parts[1].isdigit()
+
+
+def read_run_json(run_dir: Path) -> dict:
+    path = Path(run_dir) / "run.json"
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{run_dir} is not a run directory: run.json is missing") from None
+    if info.get("format") != RUN_FORMAT:
+        raise ValueError(f"{path}: format is {info.get('format')!r}, expected {RUN_FORMAT!r}")
+    return info
+
+
+def read_events(run_dir: Path) -> tuple[list, int]:
+    """All parseable event lines and the count of skipped (malformed or torn) lines."""
+    events, skipped = [], 0
+    with open(Path(run_dir) / "events.jsonl", "r", encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                skipped += 1
+                continue
+            if isinstance(obj, dict) and "type" in obj:
+                events.append(obj)
+            else:
+                skipped += 1
+    return events, skipped
+
+
+def schema_path(name: str) -> Path:
+    return Path(__file__).parent / "schemas" / name
