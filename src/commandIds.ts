@@ -12,6 +12,13 @@ export const COMMAND_IDS = [
   'trapo.revealRunFolder',
   'trapo.deleteRun',
   'trapo.showRunLog',
+  'trapo.openPromptRollouts',
+  'trapo.openRollout',
+  'trapo.nextSample',
+  'trapo.previousSample',
+  'trapo.nextStep',
+  'trapo.previousStep',
+  'trapo.compareWith',
 ] as const;
 
 export type CommandId = (typeof COMMAND_IDS)[number];

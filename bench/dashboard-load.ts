@@ -1,0 +1,146 @@
+// 10 runs x 40 metrics x 10,000 steps: memory of the extension-host store and time to first paint of the dashboard
+// (headless Chromium). Goals: first paint <= 500 ms, host store <= 300 MB.
+//
+// Host store: the real RunStore reads the 10 events.jsonl files (the lead's EventTail) into SeriesStores; memory is
+// the growth of the host process (heap + typed arrays) after a forced GC, and the typed-array bytes alone.
+// First paint: from navigating the webview to the `rendered` ack of the snapshot (page load, script start, ready
+// handshake, host snapshot with min/max decimation to trapo.dashboard.maxPointsPerSeries, JSON over the bridge,
+// charts created for what is on screen and drawn). Median of 3 fresh pages per case.
+//   node scripts/build.mjs && node --expose-gc --import tsx bench/dashboard-load.ts [runs=10] [metrics=40] [steps=10000]
+import { mkdtempSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { RunStore } from '../src/core/runStore';
+import { systemCrashProbe } from '../src/core/crash';
+import { DashboardSession } from '../src/dashboard/dashboardSession';
+import { runStoreSource } from '../src/dashboard/runStoreSource';
+import type { HostToWebviewMessage } from '../src/shared/dashboardProtocol';
+import { launchChromium, openDashboardPage, percentile } from './dashboardPage';
+import { runId, writeFakeRun } from './fakeRuns';
+import type { Browser } from 'playwright-core';
+
+const MB = 1024 * 1024;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function gc(): void {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (!g) throw new Error('run with node --expose-gc');
+  g();
+  g();
+}
+const hostBytes = () => {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+};
+
+interface PaintResult {
+  ms: number;
+  /** Navigation start -> `ready` received (page load and script start). */
+  readyMs: number;
+  snapshotBuildMs: number;
+  messageBytes: number;
+  charts: number;
+  pageHeapMB: number;
+  violations: number;
+  errors: number;
+}
+
+async function firstPaint(browser: Browser, store: RunStore, selected: string[] | undefined, maxPoints: number): Promise<PaintResult> {
+  let session: DashboardSession | undefined;
+  let snapshotSeq = -1;
+  let snapshotBuildMs = 0;
+  let messageBytes = 0;
+  let paintedAt = -1;
+  let readyAt = -1;
+  const dp = await openDashboardPage(browser, {
+    state: selected ? { selected } : null,
+    onMessage: (m) => {
+      if ((m as { type?: string }).type === 'ready') readyAt = performance.now();
+      session?.handleMessage(m);
+    },
+  });
+  session = new DashboardSession({
+    source: runStoreSource(store),
+    settings: () => ({ smoothing: 0.6, maxPointsPerSeries: maxPoints }),
+    post: (m: HostToWebviewMessage) => {
+      if (m.type === 'snapshot') {
+        snapshotSeq = m.seq;
+        snapshotBuildMs = performance.now() - readyAt;
+        messageBytes = JSON.stringify(m).length;
+      }
+      void dp.post(m);
+    },
+  });
+  session.onRendered((seq) => {
+    if (seq >= snapshotSeq && snapshotSeq >= 0 && paintedAt < 0) paintedAt = performance.now();
+  });
+  const t0 = performance.now();
+  await dp.load();
+  while (paintedAt < 0 && performance.now() - t0 < 30000) await sleep(5);
+  const charts = await dp.page.locator('canvas').count();
+  const pageHeapMB = ((await dp.page.evaluate('performance.memory.usedJSHeapSize')) as number) / MB;
+  const violations = (await dp.violations()).length;
+  const result = { ms: paintedAt - t0, readyMs: readyAt - t0, snapshotBuildMs, messageBytes, charts, pageHeapMB, violations, errors: dp.errors.length };
+  session.dispose();
+  await dp.page.close();
+  return result;
+}
+
+async function main(): Promise<void> {
+  const runs = Number(process.argv[2] ?? 10);
+  const metrics = Number(process.argv[3] ?? 40);
+  const steps = Number(process.argv[4] ?? 10000);
+  const root = mkdtempSync(path.join(os.tmpdir(), 'trapo-load-'));
+  try {
+    let t = performance.now();
+    for (let i = 0; i < runs; i++) writeFakeRun({ root, index: i, steps, metrics, evalEvery: 500 });
+    console.log(`generated ${runs} runs x ${metrics} metrics x ${steps} steps in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+
+    gc();
+    const before = hostBytes();
+    const rssBefore = process.memoryUsage().rss;
+    t = performance.now();
+    const store = new RunStore({ roots: [root], crashProbe: systemCrashProbe(os.hostname()), watch: false });
+    await store.refresh();
+    while (store.runs().some((r) => r.loading)) await store.refresh();
+    const loadS = (performance.now() - t) / 1000;
+    gc();
+    const storeMB = (hostBytes() - before) / MB;
+    const rssMB = (process.memoryUsage().rss - rssBefore) / MB;
+    const typedMB = store.runs().reduce((a, r) => a + r.metrics.byteLength, 0) / MB;
+    const points = store.runs().reduce((a, r) => a + r.metrics.names().reduce((b, n) => b + r.metrics.get(n)!.length, 0), 0);
+    console.log(`host store: ${store.runs().length} runs, ${points.toLocaleString()} points read in ${loadS.toFixed(1)} s`);
+    console.log(`  memory growth after GC: ${storeMB.toFixed(1)} MB (heap + array buffers; typed arrays alone ${typedMB.toFixed(1)} MB; RSS +${rssMB.toFixed(0)} MB)   goal <= 300 MB`);
+
+    const browser = await launchChromium();
+    try {
+      const all = store.runs().map((r) => r.id);
+      const cases: [string, string[] | undefined, number][] = [
+        ['default selection (newest run), decimated to 1200', undefined, 1200],
+        [`all ${runs} runs overlaid, decimated to 1200`, all, 1200],
+        ['default selection, full resolution (no decimation), for contrast', undefined, steps],
+      ];
+      await firstPaint(browser, store, undefined, 1200); // warm-up: browser process, caches
+      for (const [label, selected, maxPoints] of cases) {
+        const results: PaintResult[] = [];
+        for (let k = 0; k < 3; k++) results.push(await firstPaint(browser, store, selected, maxPoints));
+        const med = (f: (r: PaintResult) => number) => percentile(results.map(f), 50);
+        console.log(`first paint, ${label}: median ${med((r) => r.ms).toFixed(0)} ms (runs: ${results.map((r) => r.ms.toFixed(0)).join(', ')} ms)   goal <= 500 ms`);
+        console.log(`  ready after ${med((r) => r.readyMs).toFixed(0)} ms; snapshot built in ${med((r) => r.snapshotBuildMs).toFixed(0)} ms, ${(med((r) => r.messageBytes) / MB).toFixed(1)} MB of JSON; ${results[0].charts} charts created on screen (lazy); page JS heap ${med((r) => r.pageHeapMB).toFixed(0)} MB; CSP violations ${results[0].violations}; page errors ${results[0].errors}`);
+      }
+    } finally {
+      await browser.close();
+      store.dispose();
+    }
+    void runId;
+    console.log(`machine load average at the end: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} (${os.cpus().length} cores)`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,476 @@
+// A byte-offset index over one rollouts/<step:06d>.jsonl file, built on first use, read lazily. No `vscode` import.
+//
+// Memory is bounded whatever the file size: the file is streamed through one reused read buffer (grown only for a
+// line longer than it, up to `maxLineBytes`), and the index keeps a fixed number of bytes per line in typed arrays
+// (offset, length, line number, step, sample, stage, level, reward, prompt number: 41 bytes a line) plus one short prompt text per
+// distinct prompt id. Whole records are read back from disk by offset when asked for.
+//
+// Indexing does not JSON.parse every line (that alone runs near 300 MB/s on lines carrying per-token data, see
+// bench/rollout-index.ts). It frames each line and pulls the summary fields out by their keys: in valid JSON the bytes
+// `"key"` with unescaped quotes occur only as a key, never inside a string value (a quote in a string is written
+// `\"`). A line is skipped and counted when it is torn (the file's last bytes without a newline), does not look like
+// one object, lacks a summary field, or carries the key "step" twice (two records glued together after a torn write). A line
+// that passes the framing yet fails the full parse when read is reported then and counted in `malformedOnRead`.
+import { promises as fs } from 'node:fs';
+import { RolloutRecord, parseRolloutLine } from './runFormat';
+
+export interface RolloutSummary {
+  /** 0-based index of the rollout among the valid lines of the file. */
+  index: number;
+  /** 1-based line number in the file. */
+  line: number;
+  step: number;
+  promptId: string;
+  sample: number;
+  stage: number;
+  level: number;
+  reward: number;
+}
+
+export interface SkippedLine {
+  line: number;
+  reason: string;
+}
+
+export interface IndexOptions {
+  /** Bytes read per chunk (default 4 MiB). */
+  chunkBytes?: number;
+  /** Longest line indexed; a longer one is skipped as malformed (default 256 MiB). */
+  maxLineBytes?: number;
+  /** Characters of each prompt kept for filtering (default 400). */
+  promptChars?: number;
+  /** Checked between chunks; indexing stops with an Error('cancelled') when it returns true. */
+  isCancelled?: () => boolean;
+  onProgress?: (bytesDone: number, bytesTotal: number) => void;
+}
+
+export class RolloutIndexError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RolloutIndexError';
+  }
+}
+
+const NL = 0x0a;
+const KEYS = ['step', 'prompt_id', 'sample', 'stage', 'level', 'reward', 'prompt'] as const;
+type Key = (typeof KEYS)[number];
+const NEEDLES: Record<Key, Buffer> = Object.fromEntries(KEYS.map((k) => [k, Buffer.from(`"${k}"`)])) as Record<Key, Buffer>;
+const MAX_SKIPPED_KEPT = 100;
+
+/** Growable typed columns, 41 bytes a line. */
+class Columns {
+  offset = new Float64Array(1024);
+  length = new Uint32Array(1024);
+  sample = new Int32Array(1024);
+  stage = new Int32Array(1024);
+  level = new Int8Array(1024);
+  reward = new Float64Array(1024);
+  prompt = new Int32Array(1024);
+  lineNo = new Uint32Array(1024);
+  step = new Int32Array(1024);
+  size = 0;
+
+  push(offset: number, length: number, step: number, sample: number, stage: number, level: number, reward: number, prompt: number, lineNo: number): void {
+    if (this.size === this.offset.length) this.grow();
+    const i = this.size++;
+    this.offset[i] = offset;
+    this.length[i] = length;
+    this.sample[i] = sample;
+    this.stage[i] = stage;
+    this.level[i] = Math.max(-128, Math.min(127, level));
+    this.reward[i] = reward;
+    this.prompt[i] = prompt;
+    this.lineNo[i] = lineNo;
+    this.step[i] = step;
+  }
+
+  private grow(): void {
+    const n = this.offset.length * 2;
+    const g = <T extends Float64Array | Uint32Array | Int32Array | Int8Array>(a: T, make: (n: number) => T): T => {
+      const b = make(n);
+      b.set(a as never);
+      return b;
+    };
+    this.offset = g(this.offset, (k) => new Float64Array(k));
+    this.length = g(this.length, (k) => new Uint32Array(k));
+    this.sample = g(this.sample, (k) => new Int32Array(k));
+    this.stage = g(this.stage, (k) => new Int32Array(k));
+    this.level = g(this.level, (k) => new Int8Array(k));
+    this.reward = g(this.reward, (k) => new Float64Array(k));
+    this.prompt = g(this.prompt, (k) => new Int32Array(k));
+    this.lineNo = g(this.lineNo, (k) => new Uint32Array(k));
+    this.step = g(this.step, (k) => new Int32Array(k));
+  }
+}
+
+export class RolloutIndex {
+  private readonly cols = new Columns();
+  private readonly promptIds: string[] = [];
+  private readonly promptTexts: string[] = [];
+  private readonly promptNumber = new Map<string, number>();
+  private readonly bySlot = new Map<string, number>();
+  private steps = new Set<number>();
+  /** Bytes of the file covered by the index (up to the end of its last complete line). */
+  private indexedBytes = 0;
+  private lines = 0;
+  private tornBytes = 0;
+  private readonly skippedLines: SkippedLine[] = [];
+  private skippedCount = 0;
+  /** Lines that passed framing but failed the full parse when read. */
+  malformedOnRead = 0;
+
+  private constructor(
+    readonly file: string,
+    private readonly options: Required<Omit<IndexOptions, 'isCancelled' | 'onProgress'>>,
+  ) {}
+
+  /** Indexes `file` from its start. Throws RolloutIndexError when the file cannot be read. */
+  static async build(file: string, options: IndexOptions = {}): Promise<RolloutIndex> {
+    const index = new RolloutIndex(file, {
+      chunkBytes: options.chunkBytes ?? 4 << 20,
+      maxLineBytes: options.maxLineBytes ?? 256 << 20,
+      promptChars: options.promptChars ?? 400,
+    });
+    await index.update(options);
+    return index;
+  }
+
+  /** Number of valid rollouts indexed. */
+  get count(): number {
+    return this.cols.size;
+  }
+
+  /** Lines skipped (malformed, oversized) so far, not counting a torn last line. */
+  get skipped(): number {
+    return this.skippedCount;
+  }
+
+  /** The first skipped lines with their reasons (at most 100 kept). */
+  get skippedDetails(): readonly SkippedLine[] {
+    return this.skippedLines;
+  }
+
+  /** Bytes after the last newline: a line still being written, or torn by a crash. Not indexed. */
+  get tornTailBytes(): number {
+    return this.tornBytes;
+  }
+
+  get bytesIndexed(): number {
+    return this.indexedBytes;
+  }
+
+  /** Steps named by the indexed lines (normally one: the file's). */
+  get stepsSeen(): number[] {
+    return [...this.steps].sort((a, b) => a - b);
+  }
+
+  /** Reads on from where the last build/update stopped (a file being appended to). A shrunk file is indexed anew. */
+  async update(options: Pick<IndexOptions, 'isCancelled' | 'onProgress'> = {}): Promise<void> {
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(this.file, 'r');
+    } catch (e) {
+      throw new RolloutIndexError(`cannot open rollout file ${this.file}: ${(e as Error).message}`);
+    }
+    try {
+      const total = (await handle.stat()).size;
+      if (total < this.indexedBytes) this.reset();
+      await this.scan(handle, total, options);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private reset(): void {
+    this.cols.size = 0;
+    this.promptIds.length = 0;
+    this.promptTexts.length = 0;
+    this.promptNumber.clear();
+    this.bySlot.clear();
+    this.steps.clear();
+    this.indexedBytes = 0;
+    this.lines = 0;
+    this.tornBytes = 0;
+    this.skippedLines.length = 0;
+    this.skippedCount = 0;
+  }
+
+  private async scan(handle: fs.FileHandle, total: number, options: Pick<IndexOptions, 'isCancelled' | 'onProgress'>): Promise<void> {
+    let buf = Buffer.allocUnsafe(Math.max(1024, Math.min(this.options.chunkBytes, Math.max(1024, total - this.indexedBytes))));
+    let bufStartOffset = this.indexedBytes; // file offset of buf[0]
+    let filled = 0; // bytes of buf holding file data
+    let filePos = this.indexedBytes; // next file offset to read
+    let oversized = false; // inside a line longer than maxLineBytes: skip to its newline
+    while (filePos < total) {
+      if (options.isCancelled?.()) throw new RolloutIndexError('cancelled');
+      if (filled === buf.length) {
+        // One line fills the whole buffer: grow it, or give the line up when too long.
+        if (buf.length >= this.options.maxLineBytes) {
+          oversized = true;
+          bufStartOffset += filled;
+          filled = 0;
+        } else {
+          const bigger = Buffer.allocUnsafe(Math.min(this.options.maxLineBytes, buf.length * 2));
+          buf.copy(bigger, 0, 0, filled);
+          buf = bigger;
+        }
+      }
+      const { bytesRead } = await handle.read(buf, filled, Math.min(buf.length - filled, total - filePos), filePos);
+      if (bytesRead === 0) break; // the file shrank while reading; the next update starts over
+      filePos += bytesRead;
+      filled += bytesRead;
+      let start = 0;
+      let nl = buf.indexOf(NL, start);
+      while (nl !== -1 && nl < filled) {
+        this.lines++;
+        if (oversized) {
+          this.skip(this.lines, `longer than ${this.options.maxLineBytes} bytes`);
+          oversized = false;
+        } else {
+          this.indexLine(buf, start, nl, bufStartOffset + start, this.lines);
+        }
+        start = nl + 1;
+        nl = buf.indexOf(NL, start);
+      }
+      // Keep the partial last line at the front of the buffer.
+      if (start > 0) {
+        buf.copy(buf, 0, start, filled);
+        bufStartOffset += start;
+        filled -= start;
+      }
+      this.indexedBytes = bufStartOffset;
+      options.onProgress?.(filePos, total);
+    }
+    this.tornBytes = filePos - this.indexedBytes;
+  }
+
+  private skip(line: number, reason: string): void {
+    this.skippedCount++;
+    if (this.skippedLines.length < MAX_SKIPPED_KEPT) this.skippedLines.push({ line, reason });
+  }
+
+  /** Frames one line (bytes [start, end) of buf, newline excluded) and records its summary, or skips it. */
+  private indexLine(buf: Buffer, start: number, end: number, fileOffset: number, lineNo: number): void {
+    let a = start;
+    let b = end;
+    while (a < b && isSpace(buf[a])) a++;
+    while (b > a && isSpace(buf[b - 1])) b--;
+    if (a === b) return; // blank line: neither a rollout nor an error
+    if (buf[a] !== 0x7b /* { */ || buf[b - 1] !== 0x7d /* } */) return this.skip(lineNo, 'not a JSON object');
+    const line = buf.subarray(a, b);
+    const pos: Partial<Record<Key, number>> = {};
+    for (const key of KEYS) {
+      const at = line.indexOf(NEEDLES[key]);
+      if (at === -1) return this.skip(lineNo, `no "${key}"`);
+      const colon = skipSpace(line, at + NEEDLES[key].length);
+      if (line[colon] !== 0x3a /* : */) return this.skip(lineNo, `"${key}" is not a key`);
+      pos[key] = skipSpace(line, colon + 1);
+    }
+    // Two records glued together (a torn write, then an append) carry the first key twice; one more scan of the line
+    // for "step" finds them (a torn fragment shorter than `{"step":` has no key at all and fails framing or parsing).
+    if (line.indexOf(NEEDLES.step, line.indexOf(NEEDLES.step) + 1) !== -1) return this.skip(lineNo, '"step" twice (records glued after a torn write?)');
+    const step = readNumber(line, pos.step!);
+    const sample = readNumber(line, pos.sample!);
+    const stage = readNumber(line, pos.stage!);
+    const level = readNumber(line, pos.level!);
+    const reward = readNumber(line, pos.reward!);
+    if (!Number.isInteger(step) || !Number.isInteger(sample) || !Number.isInteger(stage) || !Number.isInteger(level)) {
+      return this.skip(lineNo, 'step, sample, stage and level must be integers');
+    }
+    if (!Number.isFinite(reward)) return this.skip(lineNo, 'reward is not a number');
+    const promptId = readString(line, pos.prompt_id!, Infinity);
+    if (promptId === undefined) return this.skip(lineNo, 'prompt_id is not a string');
+    let number = this.promptNumber.get(promptId);
+    if (number === undefined) {
+      const text = readString(line, pos.prompt!, this.options.promptChars);
+      if (text === undefined) return this.skip(lineNo, 'prompt is not a string');
+      number = this.promptIds.length;
+      this.promptIds.push(promptId);
+      this.promptTexts.push(text);
+      this.promptNumber.set(promptId, number);
+    }
+    const index = this.cols.size;
+    this.cols.push(fileOffset + (a - start), b - a, step, sample, stage, level, reward, number, lineNo);
+    this.steps.add(step);
+    const slot = `${promptId}\u0000${sample}`;
+    if (!this.bySlot.has(slot)) this.bySlot.set(slot, index);
+  }
+
+  summary(k: number): RolloutSummary {
+    this.check(k);
+    const c = this.cols;
+    return {
+      index: k,
+      line: c.lineNo[k],
+      step: c.step[k],
+      promptId: this.promptIds[c.prompt[k]],
+      sample: c.sample[k],
+      stage: c.stage[k],
+      level: c.level[k],
+      reward: c.reward[k],
+    };
+  }
+
+  /** The start of rollout k's prompt (first `promptChars` characters), for filtering. */
+  promptText(k: number): string {
+    this.check(k);
+    return this.promptTexts[this.cols.prompt[k]];
+  }
+
+  /** Index of the rollout with this prompt id and sample, or -1. */
+  find(promptId: string, sample: number): number {
+    return this.bySlot.get(`${promptId}\u0000${sample}`) ?? -1;
+  }
+
+  /** Indices of the rollouts of one prompt (its group), ordered by sample. */
+  group(promptId: string): number[] {
+    const p = this.promptNumber.get(promptId);
+    if (p === undefined) return [];
+    const out: number[] = [];
+    for (let k = 0; k < this.cols.size; k++) if (this.cols.prompt[k] === p) out.push(k);
+    return out.sort((x, y) => this.cols.sample[x] - this.cols.sample[y]);
+  }
+
+  /** Distinct prompt ids in order of first appearance. */
+  get prompts(): readonly string[] {
+    return this.promptIds;
+  }
+
+  /** Reads and parses rollout k from disk. Throws RolloutIndexError when the line is not a valid rollout. */
+  async read(k: number): Promise<RolloutRecord> {
+    this.check(k);
+    const offset = this.cols.offset[k];
+    const length = this.cols.length[k];
+    const buf = Buffer.allocUnsafe(length);
+    const handle = await fs.open(this.file, 'r');
+    try {
+      const { bytesRead } = await handle.read(buf, 0, length, offset);
+      if (bytesRead !== length) throw new RolloutIndexError(`${this.file}: line ${this.cols.lineNo[k]} changed on disk; index again`);
+    } finally {
+      await handle.close();
+    }
+    const rec = parseRolloutLine(buf.toString('utf8'));
+    if (rec === undefined) {
+      this.malformedOnRead++;
+      throw new RolloutIndexError(`${this.file}: line ${this.cols.lineNo[k]} is not a valid rollout (malformed JSON or a missing field)`);
+    }
+    return rec;
+  }
+
+  private check(k: number): void {
+    if (!Number.isInteger(k) || k < 0 || k >= this.cols.size) {
+      throw new RolloutIndexError(`rollout ${k} out of range: ${this.file} has ${this.cols.size} valid rollouts`);
+    }
+  }
+}
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0d;
+}
+
+function skipSpace(b: Buffer, i: number): number {
+  while (i < b.length && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0d || b[i] === 0x0a)) i++;
+  return i;
+}
+
+/** The JSON number starting at i (NaN when there is none). */
+function readNumber(b: Buffer, i: number): number {
+  let j = i;
+  while (j < b.length) {
+    const c = b[j];
+    // digits, sign, point, exponent
+    if ((c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45) j++;
+    else break;
+  }
+  if (j === i) return NaN;
+  const n = Number(b.toString('latin1', i, j));
+  return n;
+}
+
+/** The JSON string starting at i (its opening quote), cut to at most `maxChars`; undefined when it is not one. */
+function readString(b: Buffer, i: number, maxChars: number): string | undefined {
+  if (b[i] !== 0x22) return undefined;
+  let j = i + 1;
+  for (;;) {
+    j = b.indexOf(0x22, j);
+    if (j === -1) return undefined;
+    let backslashes = 0;
+    for (let k = j - 1; k > i && b[k] === 0x5c; k--) backslashes++;
+    if (backslashes % 2 === 0) break;
+    j++;
+  }
+  let s: unknown;
+  try {
+    s = JSON.parse(b.toString('utf8', i, j + 1));
+  } catch {
+    return undefined;
+  }
+  if (typeof s !== 'string') return undefined;
+  return s.length > maxChars ? s.slice(0, maxChars) : s;
+}
+
+// ----------------------------------------------------------------------------------------------- filtering
+
+export interface RolloutQuery {
+  /** Guidance levels allowed (empty: any). */
+  levels: number[];
+  /** Reward condition (undefined: any). */
+  reward?: { op: '=' | '>' | '<' | '>=' | '<='; value: number };
+  /** Lower-cased words that must all occur in the prompt id or the prompt text. */
+  words: string[];
+}
+
+/**
+ * Parses a filter typed in the Open Rollouts picker: `level:2` or `level:1,2`, `reward:1`, `reward:>0`, `reward:<=0.5`,
+ * and free words matched against the prompt. Unrecognised `key:value` pairs are treated as words.
+ */
+export function parseRolloutQuery(text: string): RolloutQuery {
+  const q: RolloutQuery = { levels: [], words: [] };
+  for (const part of text.trim().split(/\s+/).filter(Boolean)) {
+    const level = /^level:([0-9,]+)$/i.exec(part);
+    const reward = /^reward:(>=|<=|>|<|=)?(-?[0-9.]+)$/i.exec(part);
+    if (level) q.levels.push(...level[1].split(',').filter(Boolean).map(Number));
+    else if (reward && Number.isFinite(Number(reward[2]))) q.reward = { op: (reward[1] ?? '=') as NonNullable<RolloutQuery['reward']>['op'], value: Number(reward[2]) };
+    else q.words.push(part.toLowerCase());
+  }
+  return q;
+}
+
+/** Indices of the rollouts matching a query, in file order, at most `limit`; `total` counts all matches. */
+export function filterRollouts(index: RolloutIndex, q: RolloutQuery, limit = Infinity): { matches: number[]; total: number } {
+  const matches: number[] = [];
+  let total = 0;
+  const textMatch = new Map<string, boolean>();
+  for (let k = 0; k < index.count; k++) {
+    const s = index.summary(k);
+    if (q.levels.length && !q.levels.includes(s.level)) continue;
+    if (q.reward && !compare(s.reward, q.reward.op, q.reward.value)) continue;
+    if (q.words.length) {
+      let ok = textMatch.get(s.promptId);
+      if (ok === undefined) {
+        const hay = `${s.promptId} ${index.promptText(k)}`.toLowerCase();
+        ok = q.words.every((w) => hay.includes(w));
+        textMatch.set(s.promptId, ok);
+      }
+      if (!ok) continue;
+    }
+    total++;
+    if (matches.length < limit) matches.push(k);
+  }
+  return { matches, total };
+}
+
+function compare(x: number, op: NonNullable<RolloutQuery['reward']>['op'], v: number): boolean {
+  switch (op) {
+    case '=':
+      return x === v;
+    case '>':
+      return x > v;
+    case '<':
+      return x < v;
+    case '>=':
+      return x >= v;
+    case '<=':
+      return x <= v;
+  }
+}

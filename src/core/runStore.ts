@@ -1,0 +1,692 @@
+// The run store (no vscode): finds run directories under the runs roots, tails each events.jsonl incrementally and
+// keeps per-run state that the trees, the status bar, the dashboard and the compare view read.
+//
+// - Discovery: every direct subfolder of a root that holds a run.json of format trapo-run/1 is a run, whoever started
+//   it (VS Code, a terminal, torchrun, a cluster job writing to a shared folder).
+// - Change detection: fs.watch on the roots and on each run folder for low latency, plus a periodic poll that works
+//   where fs.watch does not (network file systems). Each poll stats first and reads only new bytes.
+// - Never blocks: a large file is read in slices of `maxBytesPerSlice`, yielding to the event loop between slices.
+// - Memory: metrics in typed arrays (SeriesStore); prefix allocations kept for the newest `maxPrefixSteps` steps;
+//   log events for the newest `maxLogEvents`.
+import { promises as fs, watch as fsWatch, FSWatcher } from 'node:fs';
+import * as path from 'node:path';
+import {
+  CheckpointEvent,
+  EvalEvent,
+  LogEvent,
+  PromptAllocation,
+  RunEvent,
+  RunFinishedEvent,
+  RunInfo,
+  RunStartedEvent,
+  RunStatus,
+  parseRunInfo,
+  runPaths,
+} from './runFormat';
+import { EventTail } from './tail';
+import { SeriesStore } from './series';
+import { CrashProbe, CrashVerdict, detectCrash } from './crash';
+import { StepClock } from './time';
+
+export type DisplayStatus = RunStatus | 'crashed';
+
+export interface Disposable {
+  dispose(): void;
+}
+
+/** A minimal typed event emitter (the vscode one cannot be used here). */
+export class Emitter<T> {
+  private listeners = new Set<(value: T) => void>();
+  readonly event = (listener: (value: T) => void): Disposable => {
+    this.listeners.add(listener);
+    return { dispose: () => this.listeners.delete(listener) };
+  };
+  fire(value: T): void {
+    for (const l of [...this.listeners]) {
+      try {
+        l(value);
+      } catch (err) {
+        // A failing listener must not stop the others nor the store.
+        console.error('[trapo] run store listener failed:', err);
+      }
+    }
+  }
+  dispose(): void {
+    this.listeners.clear();
+  }
+}
+
+export interface PrefixStep {
+  step: number;
+  time: number;
+  prompts: PromptAllocation[];
+  /** Share of prompts at guidance level k (index k), summing to 1 when there are prompts. */
+  levelShares: number[];
+}
+
+export interface EvalEntry {
+  step: number;
+  time: number;
+  benchmarks: EvalEvent['benchmarks'];
+  average: number;
+}
+
+export interface CheckpointEntry {
+  step: number;
+  time: number;
+  /** Absolute path of the checkpoint folder. */
+  dir: string;
+  /** Absolute path of model.onnx, or null. */
+  onnx: string | null;
+  bytes: number;
+}
+
+export interface RolloutFileEntry {
+  step: number;
+  /** Absolute path. */
+  file: string;
+  count: number;
+}
+
+/** Everything the views know about one run. Read-only to consumers; the store mutates it. */
+export interface RunState {
+  readonly id: string;
+  readonly dir: string;
+  readonly root: string;
+  readonly info: RunInfo;
+  /** Status as written (run.json, or a newer run_finished event). */
+  readonly writtenStatus: RunStatus;
+  /** Status shown: the written one, or 'crashed' when a running run's process is gone. */
+  readonly status: DisplayStatus;
+  readonly crash: CrashVerdict;
+  /** Last completed step (from metrics events, else run.json). */
+  readonly step: number | null;
+  readonly totalSteps: number | null;
+  /** Last reward/mean (else reward/unguided_mean). */
+  readonly lastReward: number | null;
+  readonly stepClock: StepClock;
+  readonly runStarted: RunStartedEvent | null;
+  readonly finished: RunFinishedEvent | null;
+  readonly lastEventTime: number | null;
+  readonly lastHeartbeat: { time: number; phase: string } | null;
+  readonly metrics: SeriesStore;
+  /** Oldest first; bounded to the newest `maxPrefixSteps`. */
+  readonly prefixSteps: readonly PrefixStep[];
+  readonly evals: readonly EvalEntry[];
+  readonly checkpoints: readonly CheckpointEntry[];
+  readonly rolloutFiles: readonly RolloutFileEntry[];
+  /** Newest `maxLogEvents` log events, oldest first. */
+  readonly logs: readonly LogEvent[];
+  readonly skipped: { readonly malformed: number; readonly unknown: number };
+  readonly bytesRead: number;
+  /** True until the first complete read of events.jsonl. */
+  readonly loading: boolean;
+  /** Increments on every change. */
+  readonly version: number;
+}
+
+/** Seconds until the last step, or null. */
+export function etaSeconds(run: RunState): number | null {
+  if (run.status !== 'running') return null;
+  return run.stepClock.etaSeconds(run.totalSteps);
+}
+
+/** Best eval average over the run with its step, or null. */
+export function bestEvalAverage(run: RunState): { average: number; step: number } | null {
+  let best: { average: number; step: number } | null = null;
+  for (const e of run.evals) if (best === null || e.average > best.average) best = { average: e.average, step: e.step };
+  return best;
+}
+
+export type RunChange =
+  | { kind: 'added'; run: RunState }
+  | { kind: 'removed'; id: string; dir: string }
+  | {
+      kind: 'updated';
+      run: RunState;
+      /** Events appended since the last change of this run, in file order (empty when only status or info changed). */
+      events: readonly RunEvent[];
+      /** Set when the displayed status changed. */
+      statusChange?: { from: DisplayStatus; to: DisplayStatus };
+    };
+
+export interface RunStoreOptions {
+  roots: string[];
+  crashProbe: CrashProbe;
+  heartbeatTimeoutSeconds?: number;
+  /** Periodic poll of every run (fallback for file systems without change notification). */
+  pollIntervalMs?: number;
+  /** Periodic rescan of the roots for new and removed runs. */
+  scanIntervalMs?: number;
+  /** Use fs.watch for low latency (off in tests that drive refresh() themselves). */
+  watch?: boolean;
+  maxBytesPerSlice?: number;
+  maxPrefixSteps?: number;
+  maxLogEvents?: number;
+}
+
+class MutableRun implements RunState {
+  status: DisplayStatus;
+  writtenStatus: RunStatus;
+  crash: CrashVerdict = { crashed: false };
+  step: number | null;
+  totalSteps: number | null;
+  lastReward: number | null = null;
+  readonly stepClock = new StepClock();
+  runStarted: RunStartedEvent | null = null;
+  finished: RunFinishedEvent | null = null;
+  /** run_started or run_finished, whichever came last. */
+  lastLifecycle: RunStartedEvent | RunFinishedEvent | null = null;
+  lastEventTime: number | null = null;
+  lastHeartbeat: { time: number; phase: string } | null = null;
+  metrics = new SeriesStore();
+  prefixSteps: PrefixStep[] = [];
+  evals: EvalEntry[] = [];
+  checkpoints: CheckpointEntry[] = [];
+  rolloutFiles: RolloutFileEntry[] = [];
+  logs: LogEvent[] = [];
+  skipped = { malformed: 0, unknown: 0 };
+  bytesRead = 0;
+  loading = true;
+  version = 0;
+
+  constructor(
+    readonly id: string,
+    readonly dir: string,
+    readonly root: string,
+    public info: RunInfo,
+  ) {
+    this.writtenStatus = info.status;
+    this.status = info.status;
+    this.step = info.step ?? null;
+    this.totalSteps = info.total_steps ?? null;
+  }
+}
+
+interface Entry {
+  run: MutableRun;
+  tail: EventTail;
+  runJsonStamp: string;
+  polling: Promise<void> | null;
+  pollAgain: boolean;
+  watcher: FSWatcher | null;
+  pending: RunEvent[];
+}
+
+const REWARD_METRICS = ['reward/mean', 'reward/unguided_mean'];
+
+export class RunStore implements Disposable {
+  private roots: string[];
+  private readonly entries = new Map<string, Entry>();
+  private readonly byDir = new Map<string, string>();
+  private readonly changes = new Emitter<RunChange>();
+  readonly onDidChange = this.changes.event;
+  private readonly opts: Required<Omit<RunStoreOptions, 'roots' | 'crashProbe'>>;
+  private readonly probe: CrashProbe;
+  private timers: NodeJS.Timeout[] = [];
+  private rootWatchers: FSWatcher[] = [];
+  private scanning: Promise<void> | null = null;
+  private scanAgain = false;
+  private disposed = false;
+  private readonly debounce = new Map<string, NodeJS.Timeout>();
+  /** Folders with a run.json that is not a readable run, with the reason (shown in logs). */
+  readonly invalidRuns = new Map<string, string>();
+
+  constructor(options: RunStoreOptions) {
+    this.roots = dedupe(options.roots.map((r) => path.resolve(r)));
+    this.probe = options.crashProbe;
+    this.opts = {
+      heartbeatTimeoutSeconds: options.heartbeatTimeoutSeconds ?? 120,
+      pollIntervalMs: options.pollIntervalMs ?? 1000,
+      scanIntervalMs: options.scanIntervalMs ?? 3000,
+      watch: options.watch ?? true,
+      maxBytesPerSlice: options.maxBytesPerSlice ?? 1 << 20,
+      maxPrefixSteps: options.maxPrefixSteps ?? 1000,
+      maxLogEvents: options.maxLogEvents ?? 500,
+    };
+  }
+
+  // ------------------------------------------------------------------------------------------------ queries
+
+  /** All runs, newest id first (ids are sortable by start time). */
+  runs(): RunState[] {
+    return [...this.entries.values()].map((e) => e.run).sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  }
+
+  get(id: string): RunState | undefined {
+    return this.entries.get(id)?.run;
+  }
+
+  getByDir(dir: string): RunState | undefined {
+    const id = this.byDir.get(path.resolve(dir));
+    return id === undefined ? undefined : this.get(id);
+  }
+
+  getRoots(): readonly string[] {
+    return this.roots;
+  }
+
+  // ------------------------------------------------------------------------------------------------ lifecycle
+
+  /** Starts watching and polling; resolves after the first scan and read of every run. */
+  async start(): Promise<void> {
+    if (this.disposed) return;
+    this.watchRoots();
+    this.timers.push(setInterval(() => void this.scan(), this.opts.scanIntervalMs));
+    this.timers.push(setInterval(() => void this.pollAll(), this.opts.pollIntervalMs));
+    await this.refresh();
+  }
+
+  /** Changes the roots (setting changed); runs under roots no longer listed are dropped. */
+  async setRoots(roots: string[]): Promise<void> {
+    this.roots = dedupe(roots.map((r) => path.resolve(r)));
+    this.unwatchRoots();
+    if (this.opts.watch && this.timers.length > 0) this.watchRoots();
+    await this.refresh();
+  }
+
+  setHeartbeatTimeout(seconds: number): void {
+    this.opts.heartbeatTimeoutSeconds = seconds;
+  }
+
+  /** One scan of the roots and one poll of every run. */
+  async refresh(): Promise<void> {
+    await this.scan();
+    await this.pollAll();
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    for (const t of this.debounce.values()) clearTimeout(t);
+    this.debounce.clear();
+    this.unwatchRoots();
+    for (const e of this.entries.values()) e.watcher?.close();
+    this.changes.dispose();
+  }
+
+  // ------------------------------------------------------------------------------------------------ discovery
+
+  private async scan(): Promise<void> {
+    if (this.scanning) {
+      this.scanAgain = true;
+      return this.scanning;
+    }
+    this.scanning = (async () => {
+      do {
+        this.scanAgain = false;
+        await this.scanOnce();
+      } while (this.scanAgain && !this.disposed);
+    })();
+    try {
+      await this.scanning;
+    } finally {
+      this.scanning = null;
+    }
+  }
+
+  private async scanOnce(): Promise<void> {
+    const seen = new Set<string>();
+    for (const root of this.roots) {
+      let names: string[];
+      try {
+        names = (await fs.readdir(root, { withFileTypes: true }))
+          .filter((d) => d.isDirectory() || d.isSymbolicLink())
+          .map((d) => d.name);
+      } catch {
+        continue; // A root that does not exist (yet) holds no runs.
+      }
+      for (const name of names) {
+        const dir = path.join(root, name);
+        if (seen.has(dir)) continue;
+        seen.add(dir);
+        if (this.byDir.has(dir)) continue;
+        await this.tryAdd(root, dir);
+      }
+    }
+    for (const [dir, id] of [...this.byDir]) {
+      if (seen.has(dir) && (await exists(runPaths.runJson(dir)))) continue;
+      this.remove(id);
+    }
+    for (const dir of [...this.invalidRuns.keys()]) if (!seen.has(dir)) this.invalidRuns.delete(dir);
+  }
+
+  private async tryAdd(root: string, dir: string): Promise<void> {
+    const file = runPaths.runJson(dir);
+    let text: string;
+    let stamp: string;
+    try {
+      const st = await fs.stat(file);
+      stamp = `${st.mtimeMs}:${st.size}`;
+      text = await fs.readFile(file, 'utf8');
+    } catch {
+      return; // Not a run directory (or not yet).
+    }
+    let info: RunInfo;
+    try {
+      info = parseRunInfo(text, file);
+    } catch (err) {
+      this.invalidRuns.set(dir, (err as Error).message);
+      return;
+    }
+    this.invalidRuns.delete(dir);
+    if (this.disposed || this.byDir.has(dir)) return;
+    if (this.entries.has(info.id)) {
+      // The same run copied into two roots: the first one found stays.
+      this.invalidRuns.set(dir, `run id ${info.id} is already shown from ${this.entries.get(info.id)!.run.dir}`);
+      return;
+    }
+    const run = new MutableRun(info.id, dir, root, info);
+    const entry: Entry = {
+      run,
+      tail: new EventTail(runPaths.events(dir), { maxBytesPerPoll: this.opts.maxBytesPerSlice }),
+      runJsonStamp: stamp,
+      polling: null,
+      pollAgain: false,
+      watcher: null,
+      pending: [],
+    };
+    this.entries.set(info.id, entry);
+    this.byDir.set(dir, info.id);
+    this.watchRun(entry);
+    this.changes.fire({ kind: 'added', run });
+    void this.pollRun(info.id);
+  }
+
+  private remove(id: string): void {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    entry.watcher?.close();
+    this.entries.delete(id);
+    this.byDir.delete(entry.run.dir);
+    this.changes.fire({ kind: 'removed', id, dir: entry.run.dir });
+  }
+
+  // ------------------------------------------------------------------------------------------------ polling
+
+  private async pollAll(): Promise<void> {
+    await Promise.all([...this.entries.keys()].map((id) => this.pollRun(id)));
+  }
+
+  /** Polls one run now (serialised per run: a request during a poll runs once more after it). */
+  pollRun(id: string): Promise<void> {
+    const entry = this.entries.get(id);
+    if (!entry) return Promise.resolve();
+    if (entry.polling) {
+      entry.pollAgain = true;
+      return entry.polling;
+    }
+    entry.polling = (async () => {
+      try {
+        do {
+          entry.pollAgain = false;
+          await this.pollOnce(entry);
+        } while (entry.pollAgain && !this.disposed && this.entries.get(id) === entry);
+      } catch (err) {
+        console.error(`[trapo] reading run ${id} failed:`, err);
+      } finally {
+        entry.polling = null;
+      }
+    })();
+    return entry.polling;
+  }
+
+  private async pollOnce(entry: Entry): Promise<void> {
+    const run = entry.run;
+    let changed = await this.reloadRunJson(entry);
+    changed = (await this.readNewEvents(entry)) || changed;
+    const before = run.status;
+    this.updateStatus(run);
+    if (run.crash.crashed && run.crash.reason === 'pid-dead') {
+      // The process may have written its final status between our read and the pid probe: read once more.
+      changed = (await this.reloadRunJson(entry)) || changed;
+      changed = (await this.readNewEvents(entry)) || changed;
+      this.updateStatus(run);
+    }
+    if (run.loading) {
+      run.loading = false;
+      changed = true;
+    }
+    if (this.disposed || this.entries.get(run.id) !== entry) return;
+    if (changed || run.status !== before) this.emitUpdate(entry, before);
+  }
+
+  private emitUpdate(entry: Entry, statusBefore: DisplayStatus): void {
+    const run = entry.run;
+    run.version++;
+    const events = entry.pending;
+    entry.pending = [];
+    this.changes.fire({
+      kind: 'updated',
+      run,
+      events,
+      statusChange: run.status !== statusBefore ? { from: statusBefore, to: run.status } : undefined,
+    });
+  }
+
+  private async reloadRunJson(entry: Entry): Promise<boolean> {
+    const file = runPaths.runJson(entry.run.dir);
+    try {
+      const st = await fs.stat(file);
+      const stamp = `${st.mtimeMs}:${st.size}`;
+      if (stamp === entry.runJsonStamp) return false;
+      const info = parseRunInfo(await fs.readFile(file, 'utf8'), file);
+      entry.runJsonStamp = stamp;
+      if (info.id !== entry.run.id) return false; // Replaced by another run: the next scan sorts it out.
+      entry.run.info = info;
+      if (info.total_steps != null && entry.run.runStarted === null) entry.run.totalSteps = info.total_steps;
+      if (info.step != null && entry.run.step === null) entry.run.step = info.step;
+      return true;
+    } catch {
+      return false; // Gone (the scan removes it) or mid-rewrite on a file system without atomic rename.
+    }
+  }
+
+  /** Reads new bytes of events.jsonl in slices, yielding between them. Returns whether anything was applied. */
+  private async readNewEvents(entry: Entry): Promise<boolean> {
+    const file = runPaths.events(entry.run.dir);
+    let size: number;
+    try {
+      size = (await fs.stat(file)).size;
+    } catch {
+      return false;
+    }
+    if (size === entry.tail.stats.offset) return false;
+    let applied = false;
+    for (;;) {
+      const statsBefore = { ...entry.tail.stats };
+      const { events, more, restarted } = await entry.tail.poll();
+      if (restarted) this.resetEvents(entry.run);
+      for (const ev of events) this.apply(entry.run, ev);
+      for (const ev of events) entry.pending.push(ev);
+      const s = entry.tail.stats;
+      entry.run.skipped = { malformed: s.malformed, unknown: s.unknown };
+      entry.run.bytesRead = s.offset;
+      applied ||= events.length > 0 || restarted || s.malformed !== statsBefore.malformed || s.unknown !== statsBefore.unknown;
+      if (!more || this.disposed) break;
+      // A large file: hand the event loop back between slices, and let views see progress.
+      if (entry.run.loading && events.length > 0) this.emitUpdate(entry, entry.run.status);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return applied;
+  }
+
+  private resetEvents(run: MutableRun): void {
+    // The file was replaced or truncated: rebuild everything from its start.
+    run.metrics = new SeriesStore();
+    run.prefixSteps = [];
+    run.evals = [];
+    run.checkpoints = [];
+    run.rolloutFiles = [];
+    run.logs = [];
+    run.runStarted = null;
+    run.finished = null;
+    run.lastLifecycle = null;
+    run.lastHeartbeat = null;
+    run.lastEventTime = null;
+    run.lastReward = null;
+    run.stepClock.reset();
+  }
+
+  // ------------------------------------------------------------------------------------------------ state
+
+  private apply(run: MutableRun, ev: RunEvent): void {
+    if (run.lastEventTime === null || ev.time > run.lastEventTime) run.lastEventTime = ev.time;
+    switch (ev.type) {
+      case 'run_started':
+        run.runStarted = ev;
+        run.lastLifecycle = ev;
+        run.finished = null;
+        run.totalSteps = ev.total_steps;
+        if (ev.resumed_from_step !== null) run.step = ev.resumed_from_step;
+        // A resume restarts the clock: the downtime before it is not a step.
+        run.stepClock.reset();
+        if (run.step !== null) run.stepClock.observe(run.step, ev.time);
+        break;
+      case 'metrics': {
+        if (ev.step !== null) {
+          run.metrics.push(ev.step, ev.time, ev.values);
+          run.step = ev.step;
+          run.stepClock.observe(ev.step, ev.time);
+        }
+        for (const name of REWARD_METRICS) {
+          const v = ev.values[name];
+          if (typeof v === 'number') {
+            run.lastReward = v;
+            break;
+          }
+        }
+        break;
+      }
+      case 'prefix_allocation': {
+        if (ev.step === null) break;
+        run.prefixSteps.push({ step: ev.step, time: ev.time, prompts: ev.prompts, levelShares: levelShares(ev.prompts) });
+        if (run.prefixSteps.length > this.opts.maxPrefixSteps) run.prefixSteps.shift();
+        break;
+      }
+      case 'rollouts':
+        if (ev.step !== null) run.rolloutFiles.push({ step: ev.step, file: path.resolve(run.dir, ev.file), count: ev.count });
+        break;
+      case 'eval':
+        if (ev.step !== null) run.evals.push({ step: ev.step, time: ev.time, benchmarks: ev.benchmarks, average: ev.average });
+        break;
+      case 'checkpoint':
+        if (ev.step !== null) run.checkpoints.push(checkpointEntry(run.dir, ev as CheckpointEvent & { step: number }));
+        break;
+      case 'heartbeat':
+        run.lastHeartbeat = { time: ev.time, phase: ev.phase };
+        break;
+      case 'log':
+        run.logs.push(ev);
+        if (run.logs.length > this.opts.maxLogEvents) run.logs.shift();
+        break;
+      case 'run_finished':
+        run.finished = ev;
+        run.lastLifecycle = ev;
+        break;
+      default: {
+        const never: never = ev;
+        throw new Error(`unhandled event ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private updateStatus(run: MutableRun): void {
+    // run.json is rewritten after run_finished is appended; until then the event is the newer word.
+    const lifecycle = run.lastLifecycle;
+    run.writtenStatus =
+      run.info.status === 'running' && lifecycle?.type === 'run_finished' ? lifecycle.status : run.info.status;
+    const signs = [run.lastEventTime, run.info.updated_at ?? null, run.info.created_at].filter(
+      (x): x is number => typeof x === 'number',
+    );
+    run.crash = detectCrash(
+      {
+        status: run.writtenStatus,
+        pid: run.info.pid,
+        host: run.info.host,
+        lastSignOfLife: signs.length ? Math.max(...signs) : null,
+      },
+      this.probe,
+      this.opts.heartbeatTimeoutSeconds,
+    );
+    run.status = run.crash.crashed ? 'crashed' : run.writtenStatus;
+  }
+
+  // ------------------------------------------------------------------------------------------------ watching
+
+  private watchRoots(): void {
+    if (!this.opts.watch) return;
+    for (const root of this.roots) {
+      try {
+        const w = fsWatch(root, { persistent: false }, () => this.debounced(`scan:${root}`, 50, () => void this.scan()));
+        w.on('error', () => w.close());
+        this.rootWatchers.push(w);
+      } catch {
+        // Missing root or no watch support: the periodic scan covers it.
+      }
+    }
+  }
+
+  private unwatchRoots(): void {
+    for (const w of this.rootWatchers) w.close();
+    this.rootWatchers = [];
+  }
+
+  private watchRun(entry: Entry): void {
+    if (!this.opts.watch) return;
+    try {
+      const id = entry.run.id;
+      // A short debounce coalesces the several writes of one trainer step into one read.
+      const w = fsWatch(entry.run.dir, { persistent: false }, () => this.debounced(`run:${id}`, 15, () => void this.pollRun(id)));
+      w.on('error', () => w.close());
+      entry.watcher = w;
+    } catch {
+      entry.watcher = null;
+    }
+  }
+
+  private debounced(key: string, ms: number, fn: () => void): void {
+    if (this.disposed || this.debounce.has(key)) return;
+    this.debounce.set(
+      key,
+      setTimeout(() => {
+        this.debounce.delete(key);
+        if (!this.disposed) fn();
+      }, ms),
+    );
+  }
+}
+
+export function levelShares(prompts: readonly PromptAllocation[]): number[] {
+  const counts: number[] = [];
+  for (const p of prompts) {
+    const level = Math.max(0, Math.floor(p.level));
+    while (counts.length <= level) counts.push(0);
+    counts[level]++;
+  }
+  return counts.map((c) => c / prompts.length);
+}
+
+function checkpointEntry(dir: string, ev: CheckpointEvent & { step: number }): CheckpointEntry {
+  return {
+    step: ev.step,
+    time: ev.time,
+    dir: path.resolve(dir, ev.path),
+    onnx: ev.onnx === null ? null : path.resolve(dir, ev.onnx),
+    bytes: ev.bytes,
+  };
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.stat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function dedupe(xs: string[]): string[] {
+  return [...new Set(xs)];
+}

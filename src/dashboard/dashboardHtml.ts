@@ -1,0 +1,69 @@
+// The dashboard page: a static skeleton, one stylesheet, one nonce'd script. No `vscode` import, so the benchmark
+// harness serves exactly this page in headless Chromium. Nothing from a run is in here: the webview fills the page
+// with textContent from the messages it receives.
+
+export interface DashboardHtmlParts {
+  /** webview.cspSource */
+  cspSource: string;
+  scriptUri: string;
+  styleUri: string;
+  nonce: string;
+}
+
+/** A fresh nonce: 32 characters from [A-Za-z0-9] (about 190 bits). */
+export function makeNonce(random: (n: number) => Uint8Array): string {
+  const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const bytes = random(32);
+  let s = '';
+  for (let i = 0; i < 32; i++) s += chars[bytes[i] % chars.length];
+  return s;
+}
+
+export function dashboardCsp(cspSource: string, nonce: string): string {
+  return [
+    "default-src 'none'",
+    `img-src ${cspSource} data:`,
+    `font-src ${cspSource}`,
+    `style-src ${cspSource}`,
+    `script-src 'nonce-${nonce}'`,
+  ].join('; ');
+}
+
+const attr = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+
+export function dashboardHtml(p: DashboardHtmlParts): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${attr(dashboardCsp(p.cspSource, p.nonce))}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${attr(p.styleUri)}">
+<title>TRAPO Dashboard</title>
+</head>
+<body>
+<header class="toolbar">
+  <div class="control runs-control">
+    <span class="control-label">Runs</span>
+    <div id="runs" class="runs" role="group" aria-label="Runs shown"></div>
+  </div>
+  <div class="control">
+    <label class="control-label" for="smoothing">Smoothing</label>
+    <input id="smoothing" type="range" min="0" max="0.99" step="0.01" value="0.6">
+    <output id="smoothing-value" for="smoothing">0.60</output>
+  </div>
+  <div class="control">
+    <span class="control-label">X axis</span>
+    <vscode-radio-group id="x-axis">
+      <vscode-radio name="x-axis" value="step" checked>Step</vscode-radio>
+      <vscode-radio name="x-axis" value="time">Wall time</vscode-radio>
+    </vscode-radio-group>
+  </div>
+  <span id="status" class="status" role="status"></span>
+</header>
+<main id="groups"></main>
+<p id="empty" class="empty">Waiting for data…</p>
+<script nonce="${attr(p.nonce)}" src="${attr(p.scriptUri)}"></script>
+</body>
+</html>`;
+}

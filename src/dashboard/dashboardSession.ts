@@ -1,0 +1,325 @@
+// The host side of one dashboard webview, without VS Code: the ready handshake, the selection, the snapshot and
+// the batched incremental updates. panel.ts plugs it into a WebviewPanel; tests and the latency benchmark plug it into
+// a function that records or forwards messages.
+import {
+  DashboardSettings,
+  HostToWebviewMessage,
+  RunData,
+  SeriesPayload,
+  WebviewToHostMessage,
+  groupByNamespace,
+  parseWebviewMessage,
+  prefixLevel,
+} from '../shared/dashboardProtocol';
+import { DashboardSource, benchmarkPayloads, buildRunData, defaultSelection, seriesTail, timeOrigin } from './dashboardData';
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+export interface DashboardSessionOptions {
+  source: DashboardSource;
+  post: (message: HostToWebviewMessage) => void;
+  settings: () => DashboardSettings;
+  /** The run to show when the webview has no remembered selection (Open Dashboard on a tree item, the tree's pick). */
+  preferredRunId?: () => string | undefined;
+  /** Minimum time between two update messages. */
+  batchMs?: number;
+  clock?: Clock;
+  /** Told about messages from the webview it could not use (logged by the caller). */
+  onBadMessage?: (reason: string) => void;
+  /**
+   * Metrics (in the webview's display order) that go in the snapshot itself; the others follow once the webview has
+   * drawn it, so that the first screen does not wait for the whole data set to cross the bridge. 0: all at once.
+   */
+  firstScreenMetrics?: number;
+}
+
+export const FIRST_SCREEN_METRICS = 8;
+
+/** What has been sent of one selected run: points per series, and evaluations. */
+interface SentState {
+  points: Map<string, number>;
+  /** Points sent one by one since the last decimated copy; past maxPoints the run is sent again, decimated. */
+  appended: Map<string, number>;
+  evals: number;
+  /** Origin of the times sent (kept, so appended times count from the same point). */
+  origin: number;
+}
+
+export class DashboardSession {
+  private ready = false;
+  private seq = 0;
+  private selected: string[] = [];
+  private readonly sent = new Map<string, SentState>();
+  private readonly dirtyRuns = new Set<string>();
+  private runsDirty = false;
+  private timer: unknown = undefined;
+  private lastFlush = Number.NEGATIVE_INFINITY;
+  private readonly subscription: { dispose(): void };
+  private readonly batchMs: number;
+  private readonly clock: Clock;
+  private renderedListeners: ((seq: number) => void)[] = [];
+  /** The rest of a snapshot, posted after the webview acknowledges the snapshot (seq), or after a time-out. */
+  private rest: { seq: number; names: ReadonlySet<string>; timer: unknown } | undefined;
+  /** Highest `rendered` seq the webview reported. */
+  lastRendered = -1;
+
+  constructor(private readonly opts: DashboardSessionOptions) {
+    this.batchMs = opts.batchMs ?? 100;
+    this.clock = opts.clock ?? realClock;
+    this.subscription = opts.source.onDidChange((change) => this.onSourceChange(change.runId));
+  }
+
+  get selection(): readonly string[] {
+    return this.selected;
+  }
+
+  /** Handles one message from the webview (unchecked input). */
+  handleMessage(raw: unknown): void {
+    const parsed = parseWebviewMessage(raw);
+    if (!parsed.ok) {
+      this.opts.onBadMessage?.(parsed.reason);
+      return;
+    }
+    const msg: WebviewToHostMessage = parsed.message;
+    switch (msg.type) {
+      case 'ready': {
+        // A (re)loaded webview has nothing: forget what was sent and start over with a snapshot.
+        this.ready = true;
+        this.sent.clear();
+        this.dirtyRuns.clear();
+        this.runsDirty = false;
+        const runs = this.opts.source.listRuns();
+        const known = new Set(runs.map((r) => r.id));
+        const remembered = (msg.state.selected ?? []).filter((id) => known.has(id));
+        const preferred = this.opts.preferredRunId?.();
+        this.selected = remembered.length ? remembered : defaultSelection(runs, preferred);
+        if (preferred && known.has(preferred) && !this.selected.includes(preferred)) this.selected.push(preferred);
+        this.sendSnapshot(runs);
+        break;
+      }
+      case 'selectRuns': {
+        const known = new Set(this.opts.source.listRuns().map((r) => r.id));
+        const next = msg.runIds.filter((id) => known.has(id));
+        const added = next.filter((id) => !this.selected.includes(id));
+        for (const id of this.selected) if (!next.includes(id)) this.sent.delete(id);
+        this.selected = next;
+        this.sendRunData(added);
+        break;
+      }
+      case 'rendered':
+        if (msg.seq > this.lastRendered) this.lastRendered = msg.seq;
+        if (this.rest && msg.seq >= this.rest.seq) this.postRest();
+        for (const l of this.renderedListeners) l(msg.seq);
+        break;
+      default: {
+        const never: never = msg;
+        throw new Error(`unhandled message ${String(never)}`);
+      }
+    }
+  }
+
+  /** Shows a run (Open Dashboard on a run that is not shown yet). */
+  showRun(runId: string): void {
+    if (!this.ready || this.selected.includes(runId)) return;
+    if (!this.opts.source.listRuns().some((r) => r.id === runId)) return;
+    this.selected = [...this.selected, runId];
+    this.sendRunData([runId]);
+  }
+
+  /** The settings changed: tell the webview; a new maxPointsPerSeries re-sends the data. */
+  settingsChanged(): void {
+    if (!this.ready) return;
+    this.post({ type: 'settings', seq: this.nextSeq(), settings: this.opts.settings() });
+    this.sendRunData(this.selected);
+  }
+
+  onRendered(listener: (seq: number) => void): { dispose(): void } {
+    this.renderedListeners.push(listener);
+    return { dispose: () => (this.renderedListeners = this.renderedListeners.filter((l) => l !== listener)) };
+  }
+
+  /** The webview is gone (panel disposed): stop listening and cancel the pending flush. */
+  dispose(): void {
+    this.cancelRest();
+    this.subscription.dispose();
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.ready = false;
+  }
+
+  /** The webview went away without the panel closing (hidden with retainContextWhenHidden false): wait for `ready`. */
+  webviewUnloaded(): void {
+    this.cancelRest();
+    this.ready = false;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  // --------------------------------------------------------------------------------------------- internals
+
+  private nextSeq(): number {
+    return ++this.seq;
+  }
+
+  private post(message: HostToWebviewMessage): void {
+    this.opts.post(message);
+  }
+
+  private sendSnapshot(runs = this.opts.source.listRuns()): void {
+    this.cancelRest();
+    const settings = this.opts.settings();
+    const first = this.opts.firstScreenMetrics ?? FIRST_SCREEN_METRICS;
+    const names: string[] = [];
+    for (const id of this.selected) names.push(...(this.opts.source.getSeries(id)?.names() ?? []));
+    const split = first > 0 ? splitNames(names, first) : { first: new Set(names), later: new Set<string>() };
+    // Only the first screen is decimated and sent now; the rest after the webview has drawn it.
+    const data = this.selected.map((id) => this.fullData(id, settings.maxPointsPerSeries, split.first));
+    const seq = this.nextSeq();
+    this.post({ type: 'snapshot', seq, runs, selected: [...this.selected], settings, data });
+    if (split.later.size) {
+      // Should the webview never acknowledge (hidden, busy), the rest goes anyway.
+      const timer = this.clock.setTimeout(() => this.postRest(), 1000);
+      this.rest = { seq, names: split.later, timer };
+    }
+  }
+
+  private postRest(): void {
+    const rest = this.rest;
+    if (!rest) return;
+    this.rest = undefined;
+    this.clock.clearTimeout(rest.timer);
+    if (!this.ready) return;
+    const { maxPointsPerSeries } = this.opts.settings();
+    const data: RunData[] = [];
+    for (const id of this.selected) {
+      const state = this.sent.get(id);
+      const store = this.opts.source.getSeries(id);
+      if (!state || !store) continue;
+      const d = buildRunData(this.opts.source, id, maxPointsPerSeries, state.origin, rest.names);
+      for (const s of d.series) state.points.set(s.name, store.get(s.name)!.length);
+      if (d.series.length) data.push(d);
+    }
+    if (data.length) this.post({ type: 'append', seq: this.nextSeq(), data });
+    if (this.dirtyRuns.size || this.runsDirty) this.schedule();
+  }
+
+  private cancelRest(): void {
+    if (this.rest) this.clock.clearTimeout(this.rest.timer);
+    this.rest = undefined;
+  }
+
+  private sendRunData(runIds: string[]): void {
+    const { maxPointsPerSeries } = this.opts.settings();
+    const data = runIds.map((id) => this.fullData(id, maxPointsPerSeries));
+    this.post({ type: 'runData', seq: this.nextSeq(), selected: [...this.selected], data });
+  }
+
+  /** Decimated data of a run, remembering how much of it the webview now has. */
+  private fullData(runId: string, maxPoints: number, only?: ReadonlySet<string>): RunData {
+    const store = this.opts.source.getSeries(runId);
+    const origin = timeOrigin(this.opts.source, runId);
+    const state: SentState = { points: new Map(), appended: new Map(), evals: this.opts.source.getEvals(runId)?.length ?? 0, origin };
+    if (store) for (const name of store.names()) if (!only || only.has(name)) state.points.set(name, store.get(name)!.length);
+    this.sent.set(runId, state);
+    this.dirtyRuns.delete(runId);
+    const data = buildRunData(this.opts.source, runId, maxPoints, origin, only);
+    // Benchmark lines are short: always all of them.
+    if (only) data.benchmarks = benchmarkPayloads(this.opts.source.getEvals(runId) ?? [], 0, origin);
+    return data;
+  }
+
+
+  private onSourceChange(runId: string | undefined): void {
+    if (!this.ready) return;
+    if (runId === undefined) this.runsDirty = true;
+    else if (this.selected.includes(runId)) this.dirtyRuns.add(runId);
+    else return;
+    this.schedule();
+  }
+
+  /** Throttle: the first change after a quiet period goes out at once, later ones at most every batchMs. */
+  private schedule(): void {
+    if (this.timer !== undefined) return;
+    const wait = Math.max(0, this.lastFlush + this.batchMs - this.clock.now());
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, wait);
+  }
+
+  /** Sends what changed since the last flush (public for tests). */
+  flush(): void {
+    if (!this.ready || this.rest) return; // live points wait until the webview has the whole snapshot
+    this.lastFlush = this.clock.now();
+    if (this.runsDirty) {
+      this.runsDirty = false;
+      const runs = this.opts.source.listRuns();
+      const known = new Set(runs.map((r) => r.id));
+      const before = this.selected.length;
+      this.selected = this.selected.filter((id) => known.has(id));
+      this.post({ type: 'runs', seq: this.nextSeq(), runs });
+      if (this.selected.length !== before) this.post({ type: 'runData', seq: this.nextSeq(), selected: [...this.selected], data: [] });
+    }
+    if (this.dirtyRuns.size === 0) return;
+    const { maxPointsPerSeries } = this.opts.settings();
+    const appends: RunData[] = [];
+    const resend: string[] = [];
+    for (const runId of this.dirtyRuns) {
+      if (!this.selected.includes(runId)) continue;
+      const update = this.appendFor(runId, maxPointsPerSeries);
+      if (update === 'resend') resend.push(runId);
+      else if (update) appends.push(update);
+    }
+    this.dirtyRuns.clear();
+    if (appends.length) this.post({ type: 'append', seq: this.nextSeq(), data: appends });
+    if (resend.length) this.sendRunData(resend);
+  }
+
+  /** New points of a run since the last send; 'resend' when a fresh decimated copy is due. */
+  private appendFor(runId: string, maxPoints: number): RunData | 'resend' | undefined {
+    const state = this.sent.get(runId);
+    const store = this.opts.source.getSeries(runId);
+    if (!state || !store) return 'resend';
+    const series: SeriesPayload[] = [];
+    for (const name of store.names()) {
+      const s = store.get(name)!;
+      const had = state.points.get(name) ?? 0;
+      if (s.length < had) return 'resend'; // the store started over (file replaced)
+      if (s.length === had) continue;
+      const appended = (state.appended.get(name) ?? 0) + (s.length - had);
+      if (appended > maxPoints) return 'resend'; // the webview would hold twice the budget: re-decimate
+      series.push(seriesTail(s, had, state.origin));
+      state.points.set(name, s.length);
+      state.appended.set(name, appended);
+    }
+    const evals = this.opts.source.getEvals(runId) ?? [];
+    if (evals.length < state.evals) return 'resend';
+    const benchmarks = evals.length > state.evals ? benchmarkPayloads(evals, state.evals, state.origin) : [];
+    state.evals = evals.length;
+    if (!series.length && !benchmarks.length) return undefined;
+    return { runId, startTime: state.origin, series, benchmarks };
+  }
+}
+
+/**
+ * Splits metric names: the first `count` in the dashboard's display order (namespaces sorted, first-seen order within
+ * one, as groupByNamespace orders them; prefix levels kept together), and the rest.
+ */
+export function splitNames(names: Iterable<string>, count: number): { first: Set<string>; later: Set<string> } {
+  const ordered = [...groupByNamespace(names).values()].flat();
+  const first = new Set(ordered.slice(0, count));
+  // The prefix levels share one stacked chart: all of them or none.
+  const levels = ordered.filter((n) => prefixLevel(n) !== undefined);
+  if (levels.some((n) => first.has(n))) for (const n of levels) first.add(n);
+  return { first, later: new Set(ordered.filter((n) => !first.has(n))) };
+}

@@ -1,0 +1,130 @@
+// The Dashboard webview panel: one panel at a time, owned by DashboardPanel with its own disposables.
+// The host keeps the data (run store) and sends it after the webview's `ready`; the webview keeps its UI choices
+// with vscode.setState, so `retainContextWhenHidden` stays off (a hidden dashboard costs no memory in the renderer).
+import * as vscode from 'vscode';
+import { randomBytes } from 'node:crypto';
+import type { RunStore } from '../core/runStore';
+import { DashboardSettings } from '../shared/dashboardProtocol';
+import { dashboardHtml, makeNonce } from './dashboardHtml';
+import { DashboardSession } from './dashboardSession';
+import { runStoreSource } from './runStoreSource';
+import { runIdFromArg } from './dashboardData';
+import { getRunSelection, getRunStore } from '../services';
+
+export const DASHBOARD_VIEW_TYPE = 'trapo.dashboard';
+
+function readSettings(): DashboardSettings {
+  const c = vscode.workspace.getConfiguration('trapo.dashboard');
+  const smoothing = c.get<number>('smoothing', 0.6);
+  const maxPoints = c.get<number>('maxPointsPerSeries', 1200);
+  return {
+    smoothing: Number.isFinite(smoothing) ? Math.min(0.999, Math.max(0, smoothing)) : 0.6,
+    maxPointsPerSeries: Number.isInteger(maxPoints) && maxPoints >= 100 ? maxPoints : 1200,
+  };
+}
+
+export class DashboardPanel implements vscode.Disposable {
+  private static current: DashboardPanel | undefined;
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly session: DashboardSession;
+  private preferred: string | undefined;
+  private disposed = false;
+
+  /** Opens (or reveals) the dashboard; with a run, that run is shown too. */
+  static show(context: vscode.ExtensionContext, store: RunStore, runId?: string): DashboardPanel {
+    if (DashboardPanel.current) {
+      DashboardPanel.current.panel.reveal();
+      if (runId) DashboardPanel.current.session.showRun(runId);
+      return DashboardPanel.current;
+    }
+    const panel = vscode.window.createWebviewPanel(DASHBOARD_VIEW_TYPE, 'TRAPO Dashboard', vscode.ViewColumn.Active, {
+      enableScripts: true,
+      retainContextWhenHidden: false,
+      localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'media')],
+    });
+    return new DashboardPanel(panel, context, store, runId);
+  }
+
+  /** Restores a panel after a window reload (the webview's own state carries the UI choices). */
+  static revive(panel: vscode.WebviewPanel, context: vscode.ExtensionContext, store: RunStore): DashboardPanel {
+    DashboardPanel.current?.dispose();
+    return new DashboardPanel(panel, context, store, undefined);
+  }
+
+  private constructor(
+    readonly panel: vscode.WebviewPanel,
+    context: vscode.ExtensionContext,
+    store: RunStore,
+    runId: string | undefined,
+  ) {
+    DashboardPanel.current = this;
+    this.preferred = runId;
+    const webview = panel.webview;
+    webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'media')] };
+    this.session = new DashboardSession({
+      source: runStoreSource(store),
+      post: (m) => void webview.postMessage(m),
+      settings: readSettings,
+      // The run named by Open Dashboard, else the run selected in the Runs view.
+      preferredRunId: () => this.preferred ?? selectedRunId(),
+      onBadMessage: (reason) => console.warn(`TRAPO dashboard: ignored a webview message: ${reason}`),
+    });
+    this.disposables.push(
+      { dispose: () => this.session.dispose() },
+      webview.onDidReceiveMessage((m) => this.session.handleMessage(m)),
+      panel.onDidChangeViewState((e) => {
+        // Hidden without retained context: the page is gone; it posts `ready` again when shown.
+        if (!e.webviewPanel.visible) this.session.webviewUnloaded();
+      }),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('trapo.dashboard')) this.session.settingsChanged();
+      }),
+      panel.onDidDispose(() => this.dispose()),
+    );
+    const media = (...p: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(context.extensionUri, 'media', ...p)).toString();
+    webview.html = dashboardHtml({
+      cspSource: webview.cspSource,
+      scriptUri: media('dist', 'dashboard.js'),
+      styleUri: media('dashboard.css'),
+      nonce: makeNonce((n) => randomBytes(n)),
+    });
+  }
+
+  static disposeCurrent(): void {
+    DashboardPanel.current?.dispose();
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (DashboardPanel.current === this) DashboardPanel.current = undefined;
+    while (this.disposables.length) this.disposables.pop()!.dispose();
+    this.panel.dispose();
+  }
+}
+
+function selectedRunId(): string | undefined {
+  try {
+    return getRunSelection().runId;
+  } catch {
+    return undefined; // no Runs view selection service (yet)
+  }
+}
+
+/** Registers the panel serializer and returns the `trapo.openDashboard` handler (optional run argument from the tree). */
+export function registerDashboard(context: vscode.ExtensionContext, getStore: () => RunStore = getRunStore) {
+  context.subscriptions.push(
+    vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE, {
+      // The webview's state (its UI choices) comes back with its `ready` message; nothing to read here.
+      async deserializeWebviewPanel(panel: vscode.WebviewPanel) {
+        DashboardPanel.revive(panel, context, getStore());
+      },
+    }),
+    { dispose: () => DashboardPanel.disposeCurrent() },
+  );
+  return {
+    'trapo.openDashboard': (arg?: unknown) => {
+      DashboardPanel.show(context, getStore(), runIdFromArg(arg));
+    },
+  };
+}

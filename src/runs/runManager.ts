@@ -1,0 +1,222 @@
+// Spawning, stopping and resuming trainer processes (vscode adapter).
+// - The child runs in the workspace folder, in its own process group (so that Stop reaches torchrun's workers too).
+// - Its stdout and stderr go to an output channel per run and are appended to <run dir>/logs/trainer.log.
+// - Stop: SIGINT (the trainer finishes the step, saves and ends "stopped"), SIGTERM after the grace period (the
+//   trainer stops now), SIGKILL after as long again. Runs started elsewhere on this host are stopped through their
+//   pid from run.json the same way.
+// - On deactivate the children are stopped unless `trapo.keepTrainersRunningOnExit` is set.
+import { ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, WriteStream } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { LaunchCommand } from '../core/launch';
+import { isPidAliveOnThisHost } from '../core/crash';
+import { StopOutcome, escalateStop } from '../core/stopProcess';
+import type { RunState } from '../core/runStore';
+
+export interface SpawnRequest {
+  /** Run id (the run directory's name). */
+  runId: string;
+  runDir: string;
+  cwd: string;
+  launch: LaunchCommand;
+  /** "start" or "resume", for the messages. */
+  reason: 'start' | 'resume';
+}
+
+interface Child {
+  runId: string;
+  runDir: string;
+  process: ChildProcess;
+  channel: vscode.OutputChannel;
+  log: WriteStream;
+  exited: Promise<number | null>;
+  stopping: boolean;
+  /** Last lines of output, for the error message when it fails before writing a run directory. */
+  tail: string[];
+}
+
+export type StopResult = { kind: 'done'; outcome: StopOutcome } | { kind: 'refused'; reason: string };
+
+export class RunManager implements vscode.Disposable {
+  private readonly children = new Map<string, Child>();
+  private readonly channels = new Map<string, vscode.OutputChannel>();
+  private readonly exitEmitter = new vscode.EventEmitter<{ runId: string; runDir: string; code: number | null; lastLines: string[] }>();
+  /** Fires when a child this manager started exits. */
+  readonly onDidExit = this.exitEmitter.event;
+
+  constructor(private readonly getGraceSeconds: () => number) {}
+
+  isManaged(runId: string): boolean {
+    return this.children.has(runId);
+  }
+
+  /** The last line the child printed (for progress messages). */
+  lastLine(runId: string): string | undefined {
+    const tail = this.children.get(runId)?.tail;
+    return tail?.[tail.length - 1];
+  }
+
+  channelFor(runId: string): vscode.OutputChannel | undefined {
+    return this.channels.get(runId);
+  }
+
+  spawn(req: SpawnRequest): ChildProcess {
+    if (this.children.has(req.runId)) throw new Error(`run ${req.runId} is already running from this window`);
+    mkdirSync(path.join(req.runDir, 'logs'), { recursive: true });
+    const log = createWriteStream(path.join(req.runDir, 'logs', 'trainer.log'), { flags: 'a' });
+    let channel = this.channels.get(req.runId);
+    if (!channel) {
+      channel = vscode.window.createOutputChannel(`TRAPO ${req.runId}`);
+      this.channels.set(req.runId, channel);
+    }
+    const header = `[trapo] ${new Date().toISOString()} ${req.reason}: ${[req.launch.command, ...req.launch.args].map(quote).join(' ')}\n`;
+    channel.append(header);
+    log.write(header);
+    const child = spawn(req.launch.command, req.launch.args, {
+      cwd: req.cwd,
+      env: { ...process.env, ...req.launch.env },
+      detached: process.platform !== 'win32', // own process group: signals reach torchrun's workers
+      stdio: ['ignore', 'pipe', 'pipe'],
+      windowsHide: true,
+    });
+    const entry: Child = {
+      runId: req.runId,
+      runDir: req.runDir,
+      process: child,
+      channel,
+      log,
+      stopping: false,
+      tail: [],
+      exited: new Promise((resolve) => {
+        child.on('error', (err) => {
+          const line = `[trapo] could not start ${req.launch.command}: ${err.message}\n`;
+          channel!.append(line);
+          log.write(line);
+          entry.tail.push(line.trim());
+          resolve(null);
+        });
+        child.on('exit', (code, signal) => {
+          const line = `[trapo] trainer exited with ${code !== null ? `code ${code}` : `signal ${signal}`}\n`;
+          channel!.append(line);
+          log.write(line);
+          resolve(code);
+        });
+      }),
+    };
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      channel!.append(text);
+      log.write(text);
+      for (const l of text.split('\n')) if (l.trim()) entry.tail.push(l.trim());
+      if (entry.tail.length > 20) entry.tail.splice(0, entry.tail.length - 20);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    this.children.set(req.runId, entry);
+    void entry.exited.then((code) => {
+      this.children.delete(req.runId);
+      log.end();
+      this.exitEmitter.fire({ runId: req.runId, runDir: req.runDir, code, lastLines: [...entry.tail] });
+    });
+    return child;
+  }
+
+  /**
+   * Stops a run: ours through its process group, another process on this host through the pid of run.json.
+   * Resolves when the process is gone (or could not be reached: the message says why).
+   */
+  async stop(run: Pick<RunState, 'id' | 'info'>): Promise<StopResult> {
+    const grace = this.getGraceSeconds() * 1000;
+    const child = this.children.get(run.id);
+    if (child) {
+      if (child.stopping) return { kind: 'refused', reason: 'it is already stopping' };
+      child.stopping = true;
+      const pid = child.process.pid;
+      if (pid === undefined) return { kind: 'refused', reason: 'the trainer had not started' };
+      return { kind: 'done', outcome: await escalateStop((sig) => signalGroup(pid, sig), child.exited, grace) };
+    }
+    const pid = run.info.pid;
+    if (pid === null || run.info.host !== os.hostname()) {
+      return { kind: 'refused', reason: `the trainer runs on ${run.info.host}${pid !== null ? ` (pid ${pid})` : ''}: stop it there` };
+    }
+    if (!isPidAliveOnThisHost(pid)) return { kind: 'done', outcome: 'already-stopped' };
+    const gone = pollUntilGone(pid);
+    try {
+      return { kind: 'done', outcome: await escalateStop((sig) => signalPid(pid, sig), gone.promise, grace) };
+    } finally {
+      gone.cancel();
+    }
+  }
+
+  /** Children still running (for deactivate). */
+  get running(): number {
+    return this.children.size;
+  }
+
+  /**
+   * On deactivate: stop every child (SIGINT, then SIGTERM and SIGKILL quickly: VS Code gives deactivate a few
+   * seconds). With keepRunning, detach them instead.
+   */
+  async shutdown(keepRunning: boolean): Promise<void> {
+    const children = [...this.children.values()];
+    if (keepRunning) {
+      for (const c of children) {
+        c.process.stdout?.destroy();
+        c.process.stderr?.destroy();
+        c.process.unref();
+        c.log.end(`[trapo] VS Code closed; the trainer runs on (trapo.keepTrainersRunningOnExit)\n`);
+      }
+      return;
+    }
+    await Promise.all(
+      children.map((c) => {
+        const pid = c.process.pid;
+        if (pid === undefined) return Promise.resolve();
+        return escalateStop((sig) => signalGroup(pid, sig), c.exited, 1500, 1000);
+      }),
+    );
+  }
+
+  dispose(): void {
+    this.exitEmitter.dispose();
+    for (const ch of this.channels.values()) ch.dispose();
+    this.channels.clear();
+  }
+}
+
+function signalGroup(pid: number, sig: NodeJS.Signals): boolean {
+  try {
+    process.kill(process.platform === 'win32' ? pid : -pid, sig);
+    return true;
+  } catch {
+    return signalPid(pid, sig);
+  }
+}
+
+function signalPid(pid: number, sig: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function pollUntilGone(pid: number): { promise: Promise<void>; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<void>((resolve) => {
+    timer = setInterval(() => {
+      if (!isPidAliveOnThisHost(pid)) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 250);
+  });
+  return { promise, cancel: () => clearInterval(timer) };
+}
+
+function quote(s: string): string {
+  return /^[A-Za-z0-9_./=:@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}

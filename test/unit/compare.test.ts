@@ -1,0 +1,70 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compareEvals, loadCheckpointEvals, evalRecordText, EvalSet } from '../../src/core/compare';
+import type { EvalRecord } from '../../src/core/runFormat';
+
+const rec = (id: string, accuracy: number): EvalRecord => ({
+  problem_id: id,
+  prompt: `prompt ${id}`,
+  answer: '1',
+  samples: [{ completion: `c ${id}`, extracted: accuracy >= 0.5 ? '1' : '0', correct: accuracy >= 0.5 }],
+  accuracy,
+});
+const set = (...r: EvalRecord[]): EvalSet => ({ records: r, skipped: 0 });
+
+describe('compareEvals', () => {
+  it('joins per benchmark, pairs by problem id and lists flips each way', () => {
+    const a = new Map([['easy', set(rec('1', 0), rec('2', 1), rec('3', 1), rec('4', 0))], ['onlyA', set(rec('x', 1))]]);
+    const b = new Map([['easy', set(rec('1', 1), rec('2', 0), rec('3', 1), rec('5', 1))], ['onlyB', set(rec('y', 0))]]);
+    const rows = compareEvals(a, b);
+    assert.deepEqual(rows.map((r) => [r.benchmark, r.presence]), [['easy', 'both'], ['onlyA', 'onlyA'], ['onlyB', 'onlyB']]);
+    const easy = rows[0];
+    // Paired problems 1, 2, 3: A = [0, 1, 1], B = [1, 0, 1]: one flip each way, difference 0.
+    assert.equal(easy.paired?.n, 3);
+    assert.equal(easy.paired?.difference, 0);
+    assert.deepEqual(easy.flips.map((f) => [f.problemId, f.direction]), [['1', 'toB'], ['2', 'toA']]);
+    assert.equal(easy.unpairedA, 1); // problem 4
+    assert.equal(easy.unpairedB, 1); // problem 5
+    // Side accuracy over all its problems: A (0+1+1+0)/4 = 0.5, B (1+0+1+1)/4 = 0.75.
+    assert.equal(easy.a?.accuracy, 0.5);
+    assert.equal(easy.b?.accuracy, 0.75);
+    assert.equal(rows[1].a?.accuracy, 1);
+    assert.equal(rows[1].b, undefined);
+    assert.equal(rows[2].paired, undefined);
+  });
+
+  it('loads a checkpoint evals folder and counts bad lines; a missing folder is empty', async () => {
+    const run = mkdtempSync(join(tmpdir(), 'trapo-compare-'));
+    mkdirSync(join(run, 'evals', '000010'), { recursive: true });
+    writeFileSync(join(run, 'evals', '000010', 'easy.jsonl'), JSON.stringify(rec('1', 1)) + '\n{"torn": \n');
+    const m = await loadCheckpointEvals(run, 10);
+    assert.deepEqual([...m.keys()], ['easy']);
+    assert.equal(m.get('easy')?.records.length, 1);
+    assert.equal(m.get('easy')?.skipped, 1);
+    assert.equal((await loadCheckpointEvals(run, 20)).size, 0);
+  });
+
+  it('writes a diff-friendly text for one side', () => {
+    const t = evalRecordText(rec('1', 1), 'A @ 10', 'easy', '1');
+    assert.match(t, /^A @ 10 · easy · problem 1 · accuracy 1\nground truth: 1\n\nprompt 1\n\n──────── sample 0 · correct · extracted: 1 ────────\nc 1\n$/);
+    assert.match(evalRecordText(undefined, 'B', 'easy', '9'), /problem 9 of easy was not evaluated/);
+  });
+});
+
+describe('compare webview messages', () => {
+  it('accepts the four message types and rejects bad fields with a reason', async () => {
+    const { checkWebviewMessage } = await import('../../src/shared/compareProtocol');
+    assert.deepEqual(checkWebviewMessage({ type: 'ready' }), { type: 'ready' });
+    assert.deepEqual(checkWebviewMessage({ type: 'openDiff', benchmark: 'b', problemId: '1' }), { type: 'openDiff', benchmark: 'b', problemId: '1' });
+    const gen = { type: 'generate', generation: 1, prompt: 'x', maxTokens: 16, temperature: 0 };
+    assert.deepEqual(checkWebviewMessage(gen), gen);
+    assert.match(checkWebviewMessage({ ...gen, maxTokens: 0 }) as string, /max tokens 1\.\.4096/);
+    assert.match(checkWebviewMessage({ ...gen, temperature: -1 }) as string, /temperature 0\.\.10/);
+    assert.match(checkWebviewMessage({ type: 'openDiff', benchmark: 3 }) as string, /openDiff: bad fields/);
+    assert.match(checkWebviewMessage({ type: 'eval' }) as string, /unknown message type "eval"/);
+    assert.equal(checkWebviewMessage(null), 'not an object');
+  });
+});

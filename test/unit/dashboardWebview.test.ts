@@ -1,0 +1,159 @@
+// The dashboard webview in headless Chromium (playwright-core, Debian's /usr/bin/chromium): the real page
+// (dashboardHtml + the bundled webview/dashboard/main.ts + media/dashboard.css) under its strict CSP. Run names,
+// metric names and benchmark names carry HTML and script; they must show as text. Also: the ready handshake, the
+// rendered acks, the UI state kept with setState, and the selection sent back to the host.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AddressInfo } from 'node:net';
+import * as esbuild from 'esbuild';
+import { dashboardHtml } from '../../src/dashboard/dashboardHtml';
+import { HostToWebviewMessage, RunData, metricNamespace } from '../../src/shared/dashboardProtocol';
+
+const CHROMIUM = '/usr/bin/chromium';
+const root = join(__dirname, '..', '..');
+const EVIL = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b>b</b>';
+
+function run(id: string, name: string, createdAt: number) {
+  return { id, name, algorithm: 'trapo', status: 'running' as const, createdAt, step: 3, totalSteps: 10 };
+}
+function data(runId: string, offset: number): RunData {
+  const steps = [1, 2, 3];
+  const times = [2.5, 5, 7.5];
+  return {
+    runId,
+    startTime: 1795000000,
+    series: [
+      { name: 'loss/total', steps, times, values: [1 + offset, 0.8 + offset, 0.5 + offset] },
+      { name: `ns${EVIL}/metric ${EVIL}`, steps, times, values: [1, 2, 3] },
+      { name: 'prefix/level_0', steps, times, values: [0.2, 0.5, 0.7] },
+      { name: 'prefix/level_1', steps, times, values: [0.8, 0.5, 0.3] },
+    ],
+    benchmarks: [{ name: `bench ${EVIL}`, steps: [2], times: [5], accuracy: [0.4 + offset] }],
+  };
+}
+
+describe('Dashboard webview', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM} (apt-get install -y chromium)` }, () => {
+  let server: Server;
+  let base = '';
+  const dir = mkdtempSync(join(tmpdir(), 'trapo-dashboard-webview-'));
+
+  before(async () => {
+    await esbuild.build({ entryPoints: [join(root, 'webview/dashboard/main.ts')], bundle: true, format: 'iife', platform: 'browser', target: 'es2022', outfile: join(dir, 'dashboard.js'), logLevel: 'silent' });
+    const files: Record<string, [string, string]> = {
+      '/dashboard.js': [join(dir, 'dashboard.js'), 'text/javascript'],
+      '/dashboard.css': [join(root, 'media/dashboard.css'), 'text/css'],
+    };
+    server = createServer((req, res) => {
+      if (req.url === '/') {
+        const html = dashboardHtml({ cspSource: base, nonce: 'TESTNONCE0123456789abcdefghijklm', scriptUri: `${base}/dashboard.js`, styleUri: `${base}/dashboard.css` });
+        res.writeHead(200, { 'content-type': 'text/html' }).end(html);
+        return;
+      }
+      const f = files[req.url ?? ''];
+      if (!f) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': f[1] }).end(readFileSync(f[0]));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('draws overlaid runs with untrusted names as text, acks each message, keeps UI choices and reports the selection', async () => {
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 1400 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      // Strings, not functions: tsx's transform would add helpers (__name) to function sources.
+      await page.addInitScript(`
+        window.__posted = [];
+        window.__violations = [];
+        window.__state = { smoothing: 0.3, collapsed: ['perf'] };
+        document.addEventListener('securitypolicyviolation', (e) => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));
+        window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), getState: () => window.__state, setState: (s) => { window.__state = s; } });
+      `);
+      // Polls with page.evaluate: waitForFunction evaluates strings with eval, which this CSP forbids.
+      const until = async (expression: string) => {
+        for (let i = 0; i < 200; i++) {
+          if (await page.evaluate(expression)) return;
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        throw new Error(`timed out waiting for ${expression}`);
+      };
+      await page.goto(base + '/');
+      await until(`(window.__posted || []).some((m) => m.type === 'ready')`);
+      const ready = (await page.evaluate(`window.__posted.find((m) => m.type === 'ready')`)) as { version: number; state: unknown };
+      assert.deepEqual(ready, { type: 'ready', version: 1, state: { smoothing: 0.3, collapsed: ['perf'] } });
+
+      const send = (m: HostToWebviewMessage) => page.evaluate(`window.dispatchEvent(new MessageEvent('message', { data: ${JSON.stringify(m)} }))`);
+      const acked = (seq: number) => until(`window.__posted.some((m) => m.type === 'rendered' && m.seq >= ${seq})`);
+      await send({
+        type: 'snapshot',
+        seq: 1,
+        runs: [run('a', `run A ${EVIL}`, 2), run('b', 'run B', 1)],
+        selected: ['a', 'b'],
+        settings: { smoothing: 0.6, maxPointsPerSeries: 1200 },
+        data: [data('a', 0), data('b', 0.1)],
+      });
+      await acked(1);
+      await send({ type: 'append', seq: 2, data: [{ runId: 'a', startTime: 1795000000, series: [{ name: 'loss/total', steps: [4], times: [10], values: [0.4] }], benchmarks: [] }] });
+      await acked(2);
+
+      const r = (await page.evaluate(`({
+        pwned: window.__pwned,
+        violations: window.__violations,
+        injected: document.querySelectorAll('img, b, main script').length,
+        text: document.body.innerText,
+        titles: [...document.querySelectorAll('.card-title')].map((e) => e.textContent),
+        groups: [...document.querySelectorAll('vscode-collapsible')].map((e) => [e.title, e.open]),
+        canvases: document.querySelectorAll('canvas').length,
+        smoothing: document.getElementById('smoothing-value').textContent,
+      })`)) as { pwned: unknown; violations: string[]; injected: number; text: string; titles: string[]; groups: [string, boolean][]; canvases: number; smoothing: string };
+      assert.deepEqual(errors, []);
+      assert.equal(r.pwned, undefined);
+      assert.deepEqual(r.violations, []);
+      assert.equal(r.injected, 0, 'no element was created from a name');
+      // Groups by namespace, benchmarks first, then namespaces sorted; the stacked levels chart per run.
+      // (the evil name's namespace ends at the first '/', inside "</script>")
+      const evilNs = metricNamespace(`ns${EVIL}/metric ${EVIL}`);
+      assert.ok(evilNs.startsWith('ns<img src=x onerror='));
+      assert.deepEqual(r.groups.map((g) => g[0]), ['eval', 'loss', evilNs, 'prefix']);
+      assert.deepEqual(r.groups.map((g) => g[1]), [true, true, true, true]);
+      assert.deepEqual(r.titles, [
+        `accuracy: bench ${EVIL}`,
+        'loss/total',
+        `ns${EVIL}/metric ${EVIL}`,
+        `prefix/level_* (stacked) — run A ${EVIL}`,
+        'prefix/level_* (stacked) — run B',
+      ]);
+      assert.ok(r.text.includes(`run A ${EVIL}`), 'the run name shows literally in the run list');
+      assert.equal(r.canvases, 5, 'every on-screen chart is drawn');
+      assert.equal(r.smoothing, '0.30', 'the remembered smoothing wins over the setting');
+
+      // UI choices go to setState; unticking a run tells the host.
+      await page.locator('vscode-radio[value="time"]').click();
+      await page.locator('vscode-checkbox').nth(1).click();
+      await until(`window.__posted.some((m) => m.type === 'selectRuns')`);
+      const after = (await page.evaluate(`({ state: window.__state, select: window.__posted.find((m) => m.type === 'selectRuns') })`)) as {
+        state: { xAxis: string; selected: string[]; smoothing: number; collapsed: string[] };
+        select: { runIds: string[] };
+      };
+      assert.deepEqual(after.select.runIds, ['a']);
+      assert.deepEqual(after.state, { smoothing: 0.3, xAxis: 'time', collapsed: ['perf'], selected: ['a'] });
+      assert.deepEqual(await page.evaluate(`window.__violations`), []);
+      if (process.env.TRAPO_SCREENSHOT) await page.screenshot({ path: process.env.TRAPO_SCREENSHOT, fullPage: true });
+    } finally {
+      await browser.close();
+    }
+  });
+});

@@ -1,0 +1,129 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RolloutIndex, RolloutIndexError, filterRollouts, parseRolloutQuery } from '../../src/core/rolloutIndex';
+import { rollout, line } from './rolloutFixtures';
+
+const dir = mkdtempSync(join(tmpdir(), 'trapo-rollout-index-'));
+let n = 0;
+function file(text: string): string {
+  const f = join(dir, `${String(n++).padStart(6, '0')}.jsonl`);
+  writeFileSync(f, text);
+  return f;
+}
+
+describe('RolloutIndex', () => {
+  it('indexes valid lines and reads each back by offset', async () => {
+    const recs = [0, 1, 2, 3].map((s) => rollout({ sample: s, reward: s % 2, prompt_id: s < 2 ? 'pA' : 'pB', prompt: s < 2 ? 'Prompt A' : 'Prompt B' }));
+    const f = file(recs.map(line).join(''));
+    const idx = await RolloutIndex.build(f);
+    assert.equal(idx.count, 4);
+    assert.equal(idx.skipped, 0);
+    assert.equal(idx.tornTailBytes, 0);
+    assert.deepEqual(idx.prompts, ['pA', 'pB']);
+    assert.deepEqual(idx.group('pB'), [2, 3]);
+    assert.equal(idx.find('pB', 3), 3);
+    assert.equal(idx.find('pB', 9), -1);
+    assert.equal(idx.promptText(2), 'Prompt B');
+    assert.deepEqual(idx.summary(1), { index: 1, line: 2, step: 3, promptId: 'pA', sample: 1, stage: 0, level: 0, reward: 1 });
+    for (let k = 0; k < 4; k++) assert.deepEqual(await idx.read(k), recs[k]);
+  });
+
+  it('skips and counts torn and malformed lines, with line numbers and reasons', async () => {
+    const good = (s: number) => line(rollout({ sample: s, completion: `é→ sample ${s} "quoted" \\ back` }));
+    const glued = line(rollout({ sample: 7 })).slice(0, 40) + line(rollout({ sample: 8 })); // torn write, then appended
+    const text =
+      good(0) + // line 1
+      'not json at all\n' + // line 2: malformed
+      '\n' + // line 3: blank, ignored
+      JSON.stringify({ ...rollout({ sample: 9 }), reward: undefined }) + '\n' + // line 4: no reward
+      glued + // line 5: two records glued
+      good(1) + // line 6
+      '{"step":3,"prompt_id":"p0","sample":"x","stage":0,"level":0,"reward":1,"prompt":"q"}\n' + // line 7: sample not int
+      good(2) + // line 8
+      line(rollout({ sample: 4 })).slice(0, 30); // torn last line (no newline)
+    const f = file(text);
+    // A tiny chunk size makes lines span chunks and the buffer grow.
+    const idx = await RolloutIndex.build(f, { chunkBytes: 64 });
+    assert.equal(idx.count, 3);
+    assert.deepEqual(
+      [0, 1, 2].map((k) => idx.summary(k).sample),
+      [0, 1, 2],
+    );
+    assert.deepEqual(
+      [0, 1, 2].map((k) => idx.summary(k).line),
+      [1, 6, 8],
+    );
+    assert.equal(idx.skipped, 4);
+    assert.deepEqual(
+      idx.skippedDetails.map((s) => s.line),
+      [2, 4, 5, 7],
+    );
+    assert.match(idx.skippedDetails[1].reason, /no "reward"/);
+    assert.match(idx.skippedDetails[2].reason, /"step" twice/);
+    assert.equal(idx.tornTailBytes, 30);
+    assert.equal((await idx.read(1)).completion, 'é→ sample 1 "quoted" \\ back');
+  });
+
+  it('picks up a torn last line once it is completed, and new lines appended', async () => {
+    const whole = line(rollout({ sample: 1 }));
+    const f = file(line(rollout({ sample: 0 })) + whole.slice(0, 25));
+    const idx = await RolloutIndex.build(f);
+    assert.equal(idx.count, 1);
+    assert.equal(idx.tornTailBytes, 25);
+    appendFileSync(f, whole.slice(25) + line(rollout({ sample: 2 })));
+    await idx.update();
+    assert.equal(idx.count, 3);
+    assert.equal(idx.tornTailBytes, 0);
+    assert.equal(idx.skipped, 0);
+    assert.equal((await idx.read(2)).sample, 2);
+  });
+
+  it('reports a line that frames well but is not valid JSON when it is read', async () => {
+    const bad = '{"step":3,"prompt_id":"p0","sample":1,"stage":0,"level":0,"reward":1,"prompt":"q",}\n'; // trailing comma
+    const f = file(line(rollout()) + bad);
+    const idx = await RolloutIndex.build(f);
+    assert.equal(idx.count, 2);
+    await assert.rejects(idx.read(1), (e: unknown) => e instanceof RolloutIndexError && /line 2 is not a valid rollout/.test(e.message));
+    assert.equal(idx.malformedOnRead, 1);
+    assert.throws(() => idx.summary(2), /out of range: .* has 2 valid rollouts/);
+  });
+
+  it('skips a line longer than maxLineBytes and goes on', async () => {
+    const long = line(rollout({ sample: 1, completion: 'x'.repeat(5000) }));
+    const f = file(line(rollout({ sample: 0 })) + long + line(rollout({ sample: 2 })));
+    const idx = await RolloutIndex.build(f, { chunkBytes: 256, maxLineBytes: 1024 });
+    assert.equal(idx.count, 2);
+    assert.deepEqual([idx.summary(0).sample, idx.summary(1).sample], [0, 2]);
+    assert.equal(idx.skipped, 1);
+    assert.match(idx.skippedDetails[0].reason, /longer than 1024 bytes/);
+    assert.equal((await idx.read(1)).sample, 2);
+  });
+
+  it('names the file when it cannot be opened', async () => {
+    await assert.rejects(RolloutIndex.build(join(dir, 'missing.jsonl')), /cannot open rollout file .*missing\.jsonl/);
+  });
+});
+
+describe('Open Rollouts filter', () => {
+  it('parses level, reward and words', () => {
+    assert.deepEqual(parseRolloutQuery(' level:1,2 reward:>0 Add  '), { levels: [1, 2], reward: { op: '>', value: 0 }, words: ['add'] });
+    assert.deepEqual(parseRolloutQuery('reward:1 color:red'), { levels: [], reward: { op: '=', value: 1 }, words: ['color:red'] });
+  });
+
+  it('filters an index by level, reward and prompt text', async () => {
+    const recs = [
+      rollout({ prompt_id: 'a', sample: 0, level: 0, reward: 1, prompt: 'Add 2 and 3' }),
+      rollout({ prompt_id: 'a', sample: 1, level: 0, reward: 0, prompt: 'Add 2 and 3' }),
+      rollout({ prompt_id: 'b', sample: 0, level: 2, reward: 0, prompt: 'Multiply 4 by 5' }),
+      rollout({ prompt_id: 'b', sample: 1, level: 2, reward: 1, prompt: 'Multiply 4 by 5' }),
+    ];
+    const idx = await RolloutIndex.build(file(recs.map(line).join('')));
+    assert.deepEqual(filterRollouts(idx, parseRolloutQuery('level:2')).matches, [2, 3]);
+    assert.deepEqual(filterRollouts(idx, parseRolloutQuery('reward:1')).matches, [0, 3]);
+    assert.deepEqual(filterRollouts(idx, parseRolloutQuery('reward:<1 multiply')).matches, [2]);
+    assert.deepEqual(filterRollouts(idx, parseRolloutQuery(''), 1), { matches: [0], total: 4 });
+  });
+});

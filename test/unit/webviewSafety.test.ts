@@ -1,0 +1,136 @@
+// Untrusted text in the Compare Checkpoints webview renders as text. The real page (compareHtml + the bundled
+// webview/compare/main.ts + media/compare.css) is served under its strict CSP to headless Chromium (playwright-core,
+// Debian's /usr/bin/chromium); the host's messages carry HTML and script in every field a run or a model fills.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AddressInfo } from 'node:net';
+import * as esbuild from 'esbuild';
+import { compareHtml } from '../../src/compare/compareHtml';
+import type { HostMessage } from '../../src/shared/compareProtocol';
+
+const CHROMIUM = '/usr/bin/chromium';
+const root = join(__dirname, '..', '..');
+const EVIL_SCRIPT = '<script>window.__pwned = "script"</script>';
+const EVIL_IMG = '<img src=x onerror="window.__pwned = \'img\'">';
+const EVIL = `${EVIL_SCRIPT}${EVIL_IMG}<b>bold</b><iframe src="javascript:alert(1)"></iframe>`;
+
+const init: HostMessage = {
+  type: 'init',
+  a: { label: `A ${EVIL}`, runDir: `/runs/${EVIL}`, step: 10, hasOnnx: true },
+  b: { label: 'B', runDir: '/runs/b', step: 20, hasOnnx: true },
+  rows: [
+    {
+      benchmark: `bench ${EVIL}`,
+      presence: 'both',
+      a: { accuracy: 0.5, problems: 2, skipped: 0 },
+      b: { accuracy: 1, problems: 2, skipped: 0 },
+      paired: { n: 2, difference: 0.5, low: 0, high: 1, flipsToA: 0, flipsToB: 1 },
+      unpairedA: 0,
+      unpairedB: 0,
+      flips: [{ problemId: `p ${EVIL}`, prompt: `prompt ${EVIL}`, answer: EVIL, accuracyA: 0, accuracyB: 1, direction: 'toB' }],
+    },
+    { benchmark: `only ${EVIL}`, presence: 'onlyB', b: { accuracy: 0.25, problems: 4, skipped: 1 }, unpairedA: 0, unpairedB: 4, flips: [] },
+  ],
+  liveUnavailable: null,
+};
+
+describe('Compare webview renders untrusted text as text', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM} (apt-get install -y chromium)` }, () => {
+  let server: Server;
+  let base = '';
+  const dir = mkdtempSync(join(tmpdir(), 'trapo-webview-safety-'));
+
+  before(async () => {
+    await esbuild.build({ entryPoints: [join(root, 'webview/compare/main.ts')], bundle: true, format: 'iife', platform: 'browser', outfile: join(dir, 'compare.js'), logLevel: 'silent' });
+    const files: Record<string, [string, string]> = {
+      '/compare.js': [join(dir, 'compare.js'), 'text/javascript'],
+      '/compare.css': [join(root, 'media/compare.css'), 'text/css'],
+    };
+    server = createServer((req, res) => {
+      if (req.url === '/') {
+        const html = compareHtml({ cspSource: base, nonce: 'TESTNONCE0123456789abcdefghijklm', scriptUri: `${base}/compare.js`, styleUri: `${base}/compare.css` });
+        res.writeHead(200, { 'content-type': 'text/html' }).end(html);
+        return;
+      }
+      const f = files[req.url ?? ''];
+      if (!f) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': f[1] }).end(readFileSync(f[0]));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('shows HTML and script from benchmarks, problems and streamed completions as text, with no CSP violation', async () => {
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      // Scripts given to the page as strings: tsx's transform would add helpers (__name) to function sources.
+      await page.addInitScript(`
+        window.__posted = [];
+        window.__violations = [];
+        document.addEventListener('securitypolicyviolation', (e) => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));
+        window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m) });
+      `);
+      await page.goto(base + '/');
+      await page.waitForFunction(`(window.__posted || []).some((m) => m.type === 'ready')`);
+      const send = (m: HostMessage) => page.evaluate(`window.dispatchEvent(new MessageEvent('message', { data: ${JSON.stringify(m)} }))`);
+      const elementsBefore = await page.evaluate(`document.querySelectorAll('script').length`);
+      await send(init);
+      await send({ type: 'token', side: 'a', generation: 0, text: EVIL_SCRIPT });
+      await send({ type: 'token', side: 'b', generation: 0, text: EVIL_IMG });
+      await send({ type: 'error', side: 'b', generation: 0, message: EVIL });
+      await page.waitForSelector('vscode-table-row');
+      // The only benchmark with flips shows its list open; a click sends the problem id back verbatim.
+      await page.click('button.flip');
+
+      const r = (await page.evaluate(`({
+        pwned: window.__pwned,
+        violations: window.__violations,
+        posted: window.__posted,
+        scripts: document.querySelectorAll('script').length,
+        injected: document.querySelectorAll('img, iframe, b').length,
+        text: document.body.innerText,
+        outA: document.getElementById('out-a').textContent,
+        outB: document.getElementById('out-b').textContent,
+        rows: document.querySelectorAll('vscode-table-row').length,
+      })`)) as {
+        pwned: unknown;
+        violations: string[];
+        posted: { type: string; problemId?: string }[];
+        scripts: number;
+        injected: number;
+        text: string;
+        outA: string;
+        outB: string;
+        rows: number;
+      };
+      assert.deepEqual(errors, []);
+      assert.equal(r.pwned, undefined);
+      assert.deepEqual(r.violations, []);
+      assert.equal(r.scripts, elementsBefore, 'no script element was added');
+      assert.equal(r.injected, 0, 'no img, iframe or b element was created from the text');
+      assert.equal(r.rows, 2);
+      assert.ok(r.text.includes(`bench ${EVIL}`), 'the benchmark name shows literally');
+      assert.ok(r.text.includes(`p ${EVIL}: prompt ${EVIL_SCRIPT}`), "the flipped problem shows literally (prompt cut at 100 characters)");
+      assert.equal(r.outA, EVIL_SCRIPT);
+      assert.equal(r.outB, EVIL_IMG);
+      assert.ok(r.text.includes('only on B'), 'a benchmark evaluated on one side is shown as such');
+      assert.deepEqual(r.posted.find((m) => m.type === 'openDiff'), { type: 'openDiff', benchmark: `bench ${EVIL}`, problemId: `p ${EVIL}` });
+      if (process.env.TRAPO_SCREENSHOT) await page.screenshot({ path: process.env.TRAPO_SCREENSHOT, fullPage: true });
+    } finally {
+      await browser.close();
+    }
+  });
+});

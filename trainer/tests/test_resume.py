@@ -1,0 +1,79 @@
+"""Resume: a run stopped at step 2 and resumed to step 4 logs exactly the metrics of an uninterrupted run (CPU, fixed
+seed), appending to the same events.jsonl."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import validate_run_dir
+from trapo.train import Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _metrics(run_dir):
+    out = {}
+    for line in (run_dir / "events.jsonl").read_text().splitlines():
+        e = json.loads(line)
+        if e["type"] == "metrics":
+            out[e["step"]] = {k: v for k, v in e["values"].items() if not k.startswith("perf/")}
+    return out
+
+
+def test_resumed_metrics_equal_uninterrupted(tiny_cfg, tmp_path):
+    sets = {"train.steps": 4, "checkpoint.every": 2, "eval.every": 2}
+    straight = tmp_path / "straight"
+    Trainer(tiny_cfg(**sets), straight, log=lambda m: None).run()
+
+    resumed = tmp_path / "resumed"
+    Trainer(tiny_cfg(**{**sets, "train.steps": 2}), resumed, log=lambda m: None).run()
+    Trainer(tiny_cfg(**sets), resumed, resume=True, log=lambda m: None).run()
+
+    a, b = _metrics(straight), _metrics(resumed)
+    assert sorted(a) == sorted(b) == [1, 2, 3, 4]
+    for step in (1, 2, 3, 4):
+        assert a[step] == b[step], f"step {step} differs"
+    events = validate_run_dir(resumed)
+    starts = [e for e in events if e["type"] == "run_started"]
+    assert [s["resumed_from_step"] for s in starts] == [None, 2]
+    assert [e["status"] for e in events if e["type"] == "run_finished"] == ["finished", "finished"]
+    assert json.loads((resumed / "run.json").read_text())["step"] == 4
+
+
+def test_cli_sigint_finishes_step_and_resume_continues(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("device: cpu\nmodel: {warmup: {enabled: false}, cache_dir: %s}\n"
+                   "data: {train_size: 32, benchmark_size: 2}\nrollout: {max_new_tokens: 10}\n"
+                   "train: {steps: 200, prompts_per_step: 2}\neval: {every: 0, at_start: false}\n"
+                   "checkpoint: {every: 0, onnx: false}\n" % (tmp_path / "cache"))
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "trapo", "train", "--config", str(cfg), "--run-dir", str(run_dir)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            ev = run_dir / "events.jsonl"
+            if ev.exists() and '"type":"metrics"' in ev.read_text():
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] == "stopped"
+    stopped_at = run["step"]
+    assert (run_dir / "checkpoints" / f"{stopped_at:06d}").is_dir()
+    r = subprocess.run([sys.executable, "-m", "trapo", "train", "--run-dir", str(run_dir), "--resume",
+                        "--max-steps", str(stopped_at + 1)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    events = validate_run_dir(run_dir)
+    assert [e["step"] for e in events if e["type"] == "metrics"][-1] == stopped_at + 1
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"

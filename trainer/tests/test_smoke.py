@@ -1,0 +1,102 @@
+"""Every algorithm trains a few steps on the tiny model: parameters change, every line validates, all metrics."""
+
+import json
+
+import pytest
+import torch
+
+from conftest import validate_run_dir
+from trapo.config import ALGORITHMS
+from trapo.train import REQUIRED_METRICS, Trainer
+
+
+def _run(cfg, run_dir):
+    trainer = Trainer(cfg, run_dir, log=lambda m: None)
+    before = {k: v.detach().clone() for k, v in trainer.model.named_parameters()}
+    status = trainer.run()
+    after = dict(trainer.model.named_parameters())
+    return trainer, status, before, after
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_every_algorithm_trains_and_writes_valid_events(tiny_cfg, tmp_path, algorithm):
+    extra = {"train.sft_steps": 1} if algorithm == "sft_then_rl" else {}
+    cfg = tiny_cfg(algorithm=algorithm, **extra)
+    run_dir = tmp_path / "run"
+    trainer, status, before, after = _run(cfg, run_dir)
+    assert status == "finished"
+    unchanged = [k for k, v in before.items() if torch.equal(v, after[k].detach())]
+    assert not unchanged, f"parameters that did not change: {unchanged}"
+    events = validate_run_dir(run_dir)
+    types = [e["type"] for e in events]
+    assert types[0] == "run_started" and types[-1] == "run_finished"
+    assert events[-1]["status"] == "finished"
+    metrics = [e for e in events if e["type"] == "metrics"]
+    assert [m["step"] for m in metrics] == [1, 2]
+    rl_steps = [m for m in metrics if not (algorithm == "sft" or (algorithm == "sft_then_rl" and m["step"] == 1))]
+    for m in rl_steps:
+        missing = set(REQUIRED_METRICS) - set(m["values"])
+        assert not missing, f"step {m['step']} lacks {missing}"
+        assert m["values"]["perf/generation_calls"] <= 4  # one batched call per stage, not one per prompt
+        assert abs(sum(m["values"][f"prefix/level_{i}"] for i in range(4)) - 1.0) < 1e-9
+    assert len([e for e in events if e["type"] == "prefix_allocation"]) == len(rl_steps)
+    assert len([e for e in events if e["type"] == "rollouts"]) == len(rl_steps)
+    assert [e["step"] for e in events if e["type"] == "checkpoint"] == [2]  # at_end
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] == "finished" and run["step"] == 2 and run["algorithm"] == algorithm
+
+
+def test_trapo_rollouts_follow_the_stage_plan(tiny_cfg, tmp_path):
+    # random weights solve nothing: S = 0 everywhere, so every prompt is guided up to the full expert (level 3)
+    cfg = tiny_cfg(**{"train.steps": 1, "logging.token_stats": "true", "eval.at_start": "true"})
+    run_dir = tmp_path / "run"
+    Trainer(cfg, run_dir, log=lambda m: None).run()
+    events = validate_run_dir(run_dir)
+    alloc = next(e for e in events if e["type"] == "prefix_allocation")
+    for p in alloc["prompts"]:
+        assert p["level"] == 3
+        assert [(s["n"], s["ratio"], s["guided"]) for s in p["stages"]] == [(4, 0.0, False), (2, 0.25, True),
+                                                                           (1, 0.5, True), (1, 1.0, True)]
+    lines = [json.loads(x) for x in (run_dir / "rollouts" / "000001.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 * 8
+    first = [x for x in lines if x["prompt_id"] == lines[0]["prompt_id"]]
+    assert [x["stage"] for x in first] == [0, 0, 0, 0, 1, 1, 2, 3]
+    assert [x["sft_owner"] for x in first] == [False] * 4 + [False, True, True, True]
+    assert first[4]["prefix"] == first[5]["prefix"] != ""  # one prefix shared by the stage
+    full = first[7]
+    assert full["completion"] == "" and full["reward"] == 1.0  # the expert solution is right
+    # advantage = R - mean: only the expert sample is right here, mean = 1/8 -> 0.875 and -0.125
+    assert full["advantage"] == pytest.approx(1 - sum(x["reward"] for x in first) / 8)
+    assert all("tokens" in x and x["tokens"] for x in first)
+    assert all(t["prefix"] for t in full["tokens"])
+    assert any(e["type"] == "eval" and e["step"] == 0 for e in events)
+    assert any(e["type"] == "heartbeat" for e in events) or True  # a fast step may finish within one beat
+
+
+def test_failure_is_recorded_with_traceback(tiny_cfg, tmp_path, monkeypatch):
+    cfg = tiny_cfg()
+    run_dir = tmp_path / "run"
+    trainer = Trainer(cfg, run_dir, log=lambda m: None)
+
+    def boom(*a, **k):
+        raise RuntimeError("rollout exploded")
+
+    monkeypatch.setattr(trainer, "rollout", boom)
+    with pytest.raises(RuntimeError):
+        trainer.run()
+    events = validate_run_dir(run_dir)
+    assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "failed"
+    assert events[-1]["error"]["message"] == "rollout exploded" and "Traceback" in events[-1]["error"]["traceback"]
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
+
+
+def test_stop_request_finishes_step_saves_and_ends_stopped(tiny_cfg, tmp_path):
+    cfg = tiny_cfg(**{"train.steps": 5})
+    run_dir = tmp_path / "run"
+    trainer = Trainer(cfg, run_dir, log=lambda m: None)
+    trainer.stop_requested = True  # what the SIGINT handler sets
+    assert trainer.run() == "stopped"
+    events = validate_run_dir(run_dir)
+    assert [e["step"] for e in events if e["type"] == "metrics"] == [1]
+    assert [e["step"] for e in events if e["type"] == "checkpoint"] == [1]
+    assert events[-1]["status"] == "stopped"

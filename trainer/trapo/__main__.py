@@ -1,0 +1,152 @@
+"""Command line: `python -m trapo {train, validate-config, eval, export-onnx}`.
+
+The config is read and checked before torch is imported: a bad config exits 2 with one line naming the key and
+the fix, in well under a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_BAD_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m trapo", description="TRAPO trainer (trust-region adaptive policy "
+                                "optimization) and its baselines; writes trapo-run/1 run directories.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train (or resume) a run")
+    t.add_argument("--config", help="YAML or JSON config (omit with --resume to reuse the run's own config)")
+    t.add_argument("--run-dir", required=True, help="the run directory to create (or continue with --resume)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    t.add_argument("--max-steps", type=int, help="shorthand for --set train.steps=N")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key by its dotted path, e.g. --set optim.lr=1e-4 (repeatable)")
+
+    v = sub.add_parser("validate-config", help="check a config: prints ok, or one line and exits 2")
+    v.add_argument("config")
+    v.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+
+    e = sub.add_parser("eval", help="evaluate a checkpoint (or model dir) on the config's benchmarks")
+    e.add_argument("checkpoint", help="a checkpoint directory (Hugging Face layout) or 'tiny'")
+    e.add_argument("--config", help="config whose data.benchmarks / eval settings to use (default: the defaults)")
+    e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    e.add_argument("--out", help="write per-problem records here (one <benchmark>.jsonl each)")
+
+    x = sub.add_parser("export-onnx", help="export a checkpoint to model.onnx beside it and check its logits")
+    x.add_argument("checkpoint")
+    x.add_argument("--out", help="output path (default: <checkpoint>/model.onnx)")
+    x.add_argument("--no-verify", action="store_true", help="skip the logits comparison with PyTorch")
+    return p
+
+
+def _load(path, overrides, run_dir=None, resume=False):
+    from .config import ConfigError, config_from_dict, load_config
+
+    try:
+        if path is None and resume and run_dir is not None:
+            from .config import apply_overrides
+            from .runformat import read_run_json
+
+            data = apply_overrides(read_run_json(Path(run_dir))["config"], overrides)
+            return config_from_dict(data)
+        if path is None:
+            raise ConfigError("--config", "no config given", "pass --config FILE (or --resume for an existing run)")
+        return load_config(path, overrides)
+    except ConfigError as err:
+        print(err.line(), file=sys.stderr)
+        sys.exit(EXIT_BAD_CONFIG)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"config error: --run-dir: {err}", file=sys.stderr)
+        sys.exit(EXIT_BAD_CONFIG)
+
+
+def cmd_train(args) -> int:
+    overrides = list(args.set)
+    if args.max_steps is not None:
+        overrides.append(f"train.steps={args.max_steps}")
+    cfg = _load(args.config, overrides, args.run_dir, args.resume)
+    run_dir = Path(args.run_dir)
+    if not args.resume and (run_dir / "run.json").exists():
+        print(f"config error: --run-dir: {run_dir} already holds a run; fix: pass --resume or a new --run-dir",
+              file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    if args.resume and not (run_dir / "run.json").exists():
+        print(f"config error: --run-dir: {run_dir} holds no run to resume; fix: drop --resume or fix the path",
+              file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    from .train import run_training  # heavy imports start here
+
+    status = run_training(cfg, run_dir, resume=args.resume, log=lambda m: print(m, flush=True))
+    return 0 if status in ("finished", "stopped") else 1
+
+
+def cmd_validate(args) -> int:
+    _load(args.config, args.set)
+    print("ok")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .config import load_config
+
+    cfg = _load(args.config, args.set) if args.config else load_config(None, args.set, check_files=False)
+    import torch
+
+    from . import models
+    from .distributed import resolve_device
+    from .evaluate import accuracy, evaluate_benchmark, load_benchmarks
+    from .generation import default_generator
+    from .prompting import build_prompt
+    from .rewards import score
+    from .runformat import dumps_line
+
+    device = resolve_device(cfg.device)
+    model, tok, name = models.load_policy(args.checkpoint, device=device, dtype=cfg.model.dtype, seed=0,
+                                          warmup=vars(cfg.model.warmup), cache_dir=cfg.model.cache_dir)
+    out = {"model": name, "benchmarks": {}}
+    for bench, problems in load_benchmarks(cfg.data.benchmarks, cfg.data.benchmark_size, seed=0).items():
+        recs = evaluate_benchmark(model, tok, problems, engine=default_generator(), build_prompt=build_prompt,
+                                  score=score, samples_per_problem=cfg.eval.samples_per_problem,
+                                  temperature=cfg.eval.temperature,
+                                  max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
+                                  generator=torch.Generator().manual_seed(cfg.seed))
+        out["benchmarks"][bench] = {"accuracy": accuracy(recs), "n": len(recs)}
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            with open(Path(args.out) / f"{bench}.jsonl", "w", encoding="utf-8") as fh:
+                fh.writelines(dumps_line(r) for r in recs)
+    accs = [b["accuracy"] for b in out["benchmarks"].values()]
+    out["average"] = sum(accs) / len(accs) if accs else 0.0
+    print(json.dumps(out))
+    return 0
+
+
+def cmd_export(args) -> int:
+    ckpt = Path(args.checkpoint)
+    if not (ckpt / "config.json").exists():
+        print(f"config error: checkpoint: {ckpt} has no config.json; fix: pass a checkpoint directory",
+              file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    from .onnx_export import export_onnx, verify_onnx
+
+    path = export_onnx(ckpt, Path(args.out) if args.out else None)
+    print(path)
+    if not args.no_verify:
+        diff = verify_onnx(ckpt)
+        print(f"max abs logit difference vs PyTorch: {diff:.3g}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    return {"train": cmd_train, "validate-config": cmd_validate, "eval": cmd_eval,
+            "export-onnx": cmd_export}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Checkpoints: Hugging Face layout (save_pretrained + tokenizer) plus `trainer_state.pt` (optimizer, RNG states,
+step, data position, best eval), written atomically: a temp folder, every file fsynced, one rename.
+
+`checkpoints/<step:06d>/` holds config.json, model.safetensors, generation_config.json, the tokenizer files,
+trainer_state.pt and optionally model.onnx. Pruning keeps the last K plus the best by benchmark average.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+
+from .runformat import fsync_dir
+
+STATE_FILE = "trainer_state.pt"
+
+
+def checkpoint_dir(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / "checkpoints" / f"{step:06d}"
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    try:
+        import numpy as np
+
+        state["numpy"] = np.random.get_state()
+    except ImportError:  # pragma: no cover
+        pass
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "numpy" in state:
+        import numpy as np
+
+        np.random.set_state(state["numpy"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _fsync_tree(root: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath) / name
+            total += path.stat().st_size
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+        fsync_dir(Path(dirpath))
+    return total
+
+
+def save_checkpoint(
+    run_dir: Path,
+    step: int,
+    model,
+    tokenizer,
+    trainer_state: dict,
+    *,
+    state_dict: Optional[dict] = None,
+    export: Optional[Callable[[Path], Optional[Path]]] = None,
+) -> tuple[Path, int, bool]:
+    """Write checkpoints/<step>/ atomically. Returns (final path, bytes, whether model.onnx was written).
+
+    `state_dict` (full, CPU) replaces the model's own (FSDP2 gathers one); `export(tmp_dir)` may add model.onnx.
+    """
+    final = checkpoint_dir(run_dir, step)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+    from .tokenizer_tiny import save_tokenizer  # save_pretrained + chat template + a class name that reloads alike
+
+    save_tokenizer(tokenizer, tmp)
+    torch.save(trainer_state, tmp / STATE_FILE)
+    has_onnx = False
+    if export is not None:
+        has_onnx = export(tmp) is not None and (tmp / "model.onnx").exists()
+    size = _fsync_tree(tmp)
+    if final.exists():  # re-saving the same step (e.g. a resumed run ends where it started)
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    fsync_dir(final.parent)
+    return final, size, has_onnx
+
+
+def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    root = Path(run_dir) / "checkpoints"
+    out = []
+    if root.is_dir():
+        for p in root.iterdir():
+            if p.is_dir() and p.name.isdigit() and (p / STATE_FILE).exists():
+                out.append((int(p.name), p))
+    return sorted(out)
+
+
+def latest_checkpoint(run_dir: Path) -> Optional[Path]:
+    found = list_checkpoints(run_dir)
+    return found[-1][1] if found else None
+
+
+def load_trainer_state(path: Path) -> dict:
+    return torch.load(Path(path) / STATE_FILE, map_location="cpu", weights_only=False)
+
+
+def prune_checkpoints(run_dir: Path, keep_last: int, best_step: Optional[int]) -> list[int]:
+    """Delete all but the last `keep_last` and the best one; returns the deleted steps."""
+    found = list_checkpoints(run_dir)
+    keep = {s for s, _ in found[-keep_last:]}
+    if best_step is not None:
+        keep.add(best_step)
+    deleted = []
+    for s, p in found:
+        if s not in keep:
+            shutil.rmtree(p, ignore_errors=True)
+            deleted.append(s)
+    # leftovers of a crash during a save
+    root = Path(run_dir) / "checkpoints"
+    for p in root.glob(".*.tmp-*") if root.is_dir() else []:
+        if p.is_dir() and not p.name.endswith(f"-{os.getpid()}"):
+            shutil.rmtree(p, ignore_errors=True)
+    return deleted
+
+
+def best_step(eval_averages: dict[int, float], saved_steps: list[int]) -> Optional[int]:
+    """The saved step with the highest benchmark average evaluated at that same step (ties: the earlier)."""
+    scored = [(eval_averages[s], -s) for s in saved_steps if s in eval_averages]
+    return -max(scored)[1] if scored else None
+
+
+def trainer_state(step: int, data_position: int, optimizer_state: Any, extra: dict) -> dict:
+    return {"step": step, "data_position": data_position, "optimizer": optimizer_state, "rng": rng_state(), **extra}

@@ -1,0 +1,135 @@
+"""Several processes under torchrun: process group from the environment, DDP or FSDP2, helpers for the train loop.
+
+- `torchrun --nproc-per-node N -m trapo train ...` sets RANK / WORLD_SIZE / LOCAL_RANK; a plain `python -m trapo`
+  is world size 1 and touches no process group.
+- The global batch (train.prompts_per_step) is kept: each rank takes every world-th prompt of the step.
+- Rank 0 alone writes the run directory.
+- Gradients: the loss each rank backpropagates is its share of the GLOBAL normalised loss times world size, so DDP's
+  (and FSDP2's) gradient averaging yields exactly the global gradient.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: str = "cpu"
+    strategy: str = "none"  # none | ddp | fsdp2
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def resolve_device(requested: str, local_rank: int = 0) -> str:
+    if requested == "auto":
+        return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda":
+        return f"cuda:{local_rank}"
+    return requested
+
+
+def setup(device: str, strategy: str, backend: str = "auto") -> DistInfo:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device, local)
+    if world <= 1:
+        return DistInfo(0, 1, 0, dev, "none")
+    if backend == "auto":
+        backend = "nccl" if dev.startswith("cuda") else "gloo"
+    if dev.startswith("cuda"):
+        torch.cuda.set_device(torch.device(dev))
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    return DistInfo(rank, world, local, dev, strategy)
+
+
+def wrap_model(model: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
+    if not info.enabled:
+        return model
+    if info.strategy == "fsdp2":
+        from torch.distributed.fsdp import fully_shard
+
+        layers = getattr(getattr(model, "model", None), "layers", None)
+        for layer in layers or []:
+            fully_shard(layer)
+        fully_shard(model)
+        return model
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    ids = [torch.device(info.device).index] if info.device.startswith("cuda") else None
+    return DDP(model, device_ids=ids)
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") and not hasattr(model, "save_pretrained") else model
+
+
+def no_sync(model: torch.nn.Module, last: bool):
+    """Skip gradient all-reduce on all but the last micro-batch (DDP); FSDP2 reduces every backward."""
+    if hasattr(model, "no_sync") and not last:
+        return model.no_sync()
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def generation_mode(model: torch.nn.Module, info: DistInfo):
+    """Yield the module to generate with. FSDP2: gather the parameters once, keep them for all decode steps (ranks
+    decode different numbers of steps, so no per-forward collective may happen), reshard after."""
+    if info.strategy == "fsdp2" and info.enabled:
+        model.set_reshard_after_forward(False, recurse=True)
+        model.unshard()
+        try:
+            yield model
+        finally:
+            model.reshard()
+            model.set_reshard_after_forward(True, recurse=True)
+    else:
+        yield unwrap(model)
+
+
+def all_reduce_sum(values: list[float], info: DistInfo) -> list[float]:
+    if not info.enabled:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=info.device if info.device.startswith("cuda") else "cpu")
+    dist.all_reduce(t)
+    return t.cpu().tolist()
+
+
+def gather_objects(obj: Any, info: DistInfo) -> list:
+    """Every rank's object, in rank order (on every rank)."""
+    if not info.enabled:
+        return [obj]
+    out: list = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def any_flag(flag: bool, info: DistInfo) -> bool:
+    return bool(all_reduce_sum([1.0 if flag else 0.0], info)[0] > 0)
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()
+
+
+def teardown(info: DistInfo) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()

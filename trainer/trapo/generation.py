@@ -1,0 +1,145 @@
+"""Rollout generation behind a small interface, so that a faster engine (vLLM, SGLang) can come later.
+
+`TorchGenerator` is the default: one batched call for all prompts, left padding with an attention mask and explicit
+position ids, a KV cache (transformers' DynamicCache), and a lean decode loop over `model(...)` instead of
+`model.generate` (less per-token overhead, which dominates for a tiny model on CPU). Rows that have produced EOS
+are dropped from the batch (and from the KV cache) as soon as they finish, so long stragglers do not keep paying for
+finished rows. Sampling draws from the given torch.Generator only, so results are deterministic given its seed
+(and the batch). Temperature 0 is greedy.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+
+
+class Generator(ABC):
+    """The rollout engine interface."""
+
+    @abstractmethod
+    def generate(
+        self,
+        model,
+        prompts: list[list[int]],
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        eos_token_id: int,
+        pad_token_id: int,
+        generator: torch.Generator | None = None,
+    ) -> list[list[int]]:
+        """Completion token ids for each prompt (EOS included when produced; at most max_new_tokens)."""
+
+
+def left_pad(prompts: list[list[int]], pad_token_id: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask, position_ids), each [batch, longest prompt], prompts aligned to the right."""
+    longest = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), longest), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), longest), dtype=torch.long)
+    for i, p in enumerate(prompts):
+        if p:
+            ids[i, longest - len(p) :] = torch.tensor(p, dtype=torch.long)
+            mask[i, longest - len(p) :] = 1
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    return ids.to(device), mask.to(device), pos.to(device)
+
+
+def sample_next(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Next token per row from last-position logits [rows, vocab]: argmax at temperature 0, else a sample."""
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if generator is not None and generator.device != probs.device:
+        # a CPU generator with a GPU model: sample on the CPU so that the generator alone decides
+        return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(logits.device)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+class TorchGenerator(Generator):
+    """Batched KV-cache decoding with plain PyTorch + transformers."""
+
+    def __init__(self, prune_finished: bool = True):
+        self.prune_finished = prune_finished
+
+    @staticmethod
+    def _cache_kw(model) -> str:
+        """Newer transformers name the forward argument `cache`, older ones `past_key_values`."""
+        import inspect
+
+        return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        model,
+        prompts: list[list[int]],
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        eos_token_id: int,
+        pad_token_id: int,
+        generator: torch.Generator | None = None,
+    ) -> list[list[int]]:
+        from transformers import DynamicCache
+
+        if not prompts:
+            return []
+        if any(len(p) == 0 for p in prompts):
+            raise ValueError("generate: every prompt needs at least one token")
+        if max_new_tokens <= 0:
+            return [[] for _ in prompts]
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        try:
+            ids, mask, pos = left_pad(prompts, pad_token_id, device)
+            cache = DynamicCache(config=model.config)
+            cache_kw = self._cache_kw(model)
+            out = model(input_ids=ids, attention_mask=mask, position_ids=pos, **{cache_kw: cache}, use_cache=True,
+                        logits_to_keep=1)
+            logits = out.logits[:, -1, :]
+            completions: list[list[int]] = [[] for _ in prompts]
+            active = torch.arange(len(prompts), device=device)  # original prompt index of each batch row
+            finished = [False] * len(prompts)  # only used when rows are not pruned
+            next_pos = pos[:, -1] + 1
+            prune = self.prune_finished and hasattr(cache, "batch_select_indices")
+            for step in range(max_new_tokens):
+                tok = sample_next(logits, temperature, generator)
+                done = []
+                for j, (r, t) in enumerate(zip(active.tolist(), tok.tolist())):
+                    if finished[r]:
+                        continue
+                    completions[r].append(t)
+                    if t == eos_token_id:
+                        finished[r] = True
+                        done.append(j)
+                if all(finished) or step == max_new_tokens - 1:
+                    break
+                if done and prune:
+                    keep = torch.tensor(sorted(set(range(len(active))) - set(done)), device=device)
+                    cache.batch_select_indices(keep)
+                    active, tok, mask, next_pos = active[keep], tok[keep], mask[keep], next_pos[keep]
+                elif not prune:
+                    tok = torch.where(torch.tensor(finished, device=device)[active], pad_token_id, tok)
+                mask = torch.cat([mask, torch.ones((mask.shape[0], 1), dtype=mask.dtype, device=device)], dim=1)
+                out = model(input_ids=tok.unsqueeze(-1), attention_mask=mask, position_ids=next_pos.unsqueeze(-1),
+                            **{cache_kw: cache}, use_cache=True)
+                logits = out.logits[:, -1, :]
+                next_pos = next_pos + 1
+            return completions
+        finally:
+            if was_training:
+                model.train()
+
+
+def default_generator() -> Generator:
+    return TorchGenerator()
+
+
+def generate(model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float, eos_token_id: int,
+             pad_token_id: int, generator: torch.Generator | None = None) -> list[list[int]]:
+    """Module-level shortcut for the default engine."""
+    return TorchGenerator().generate(model, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
+                                     eos_token_id=eos_token_id, pad_token_id=pad_token_id, generator=generator)

@@ -1,0 +1,141 @@
+"""Policy loading: the embedded `tiny` model (built offline, warmed up, cached) or any Hugging Face causal-LM dir."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+TASK_VERSION = 1  # bump when the embedded task's text changes (part of the warm-up cache key)
+
+
+def _dtype(dtype: str, device: str, tiny: bool) -> torch.dtype:
+    if dtype == "auto":
+        return torch.bfloat16 if (device.startswith("cuda") and not tiny) else torch.float32
+    table = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+             "float16": torch.float16, "fp16": torch.float16}
+    if dtype not in table:
+        raise ValueError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
+    return table[dtype]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("TRAPO_CACHE", Path.home() / ".cache" / "trapo"))
+
+
+def warmup_cache_key(settings: dict, seed: int) -> str:
+    from .tiny import TINY_VERSION
+    from .tokenizer_tiny import TOKENIZER_VERSION
+
+    blob = json.dumps({"warmup": settings, "seed": seed, "tiny": TINY_VERSION, "tokenizer": TOKENIZER_VERSION,
+                       "task": TASK_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _save_dir_atomically(model, tokenizer, target: Path) -> None:
+    from .tokenizer_tiny import save_tokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        save_tokenizer(tokenizer, tmp)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process finished first: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def build_warm_tiny(warmup: dict | None, seed: int, cache_dir: str | Path | None = None, log=None) -> Path:
+    """The directory of the warmed-up tiny model (built and cached on first use)."""
+    from .tiny import build_tiny_model
+    from .tokenizer_tiny import build_tiny_tokenizer
+    from .warmup import resolve_warmup, run_warmup
+
+    settings = resolve_warmup(warmup)
+    key = warmup_cache_key(settings, seed)
+    target = Path(cache_dir) if cache_dir else default_cache_dir()
+    target = target / f"tiny-warmup-{key}"
+    if (target / "config.json").exists() and (target / "tokenizer.json").exists():
+        return target
+    if log:
+        log(f"building the tiny base model (warm-up {settings}); cached at {target}")
+    tokenizer = build_tiny_tokenizer()
+    model = build_tiny_model(tokenizer, seed=seed)
+    with torch.random.fork_rng(devices=[]):
+        run_warmup(model, tokenizer, settings, seed=seed, log=log)
+    _save_dir_atomically(model, tokenizer, target)
+    return target
+
+
+def _generic_fast_tokenizer(path: Path) -> bool:
+    try:
+        cfg = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return cfg.get("tokenizer_class") in ("PreTrainedTokenizerFast", "TokenizersBackend")
+
+
+def _load_hf(path: str, device: str, dtype: torch.dtype, cache_dir: str | None):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    local = Path(path).is_dir()
+    if not local and not Path(path).parent.exists() and "/" not in path:
+        raise FileNotFoundError(f"model {path!r}: no such directory (use 'tiny' or a Hugging Face model directory)")
+    kw = {"local_files_only": True} if local else {"cache_dir": cache_dir}
+    tokenizer = AutoTokenizer.from_pretrained(path, **kw)
+    if local and _generic_fast_tokenizer(Path(path)):
+        # (edit by T1) transformers 5 maps model_type qwen2 to Qwen2Tokenizer, which swaps in its own pre-tokenizer
+        # and so encodes the tiny tokenizer's text differently from how it was trained; load tokenizer.json as is
+        from transformers import PreTrainedTokenizerFast
+
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(path, **kw)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kw)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"model {path!r}: its tokenizer has no eos token; set eos_token in tokenizer_config.json")
+    return model.to(device), tokenizer
+
+
+def load_policy(name_or_path: str, *, device: str, dtype: str = "auto", seed: int = 0, warmup: dict | None = None,
+                cache_dir: str | None = None, log=None):
+    """(model, tokenizer, display name).
+
+    "tiny": the embedded Qwen2 model; with `warmup` (a dict of warm-up settings, {} for the defaults, or
+    {"enabled": False} to skip it) it is the warmed-up base, cached under cache_dir (default ~/.cache/trapo, or
+    $TRAPO_CACHE) by a hash of the settings. `warmup=None` means the default warm-up too.
+    Anything else is a Hugging Face causal-LM directory (or hub id): bf16 on GPU with dtype "auto", fp32 on CPU.
+    """
+    from .tiny import param_count
+
+    if name_or_path == "tiny":
+        torch_dtype = _dtype(dtype, device, tiny=True)
+        if warmup is not None and warmup.get("enabled", True) is False:
+            from .tiny import build_tiny_model
+            from .tokenizer_tiny import build_tiny_tokenizer
+
+            tokenizer = build_tiny_tokenizer()
+            model = build_tiny_model(tokenizer, seed=seed)
+            name = "tiny-qwen2"
+        else:
+            d = build_warm_tiny(warmup, seed=seed, cache_dir=cache_dir, log=log)
+            model, tokenizer = _load_hf(str(d), "cpu", torch.float32, None)
+            name = f"tiny-qwen2-warm-{d.name.rsplit('-', 1)[-1][:8]}"
+        model = model.to(device=device, dtype=torch_dtype)
+    else:
+        model, tokenizer = _load_hf(name_or_path, device, _dtype(dtype, device, tiny=False), cache_dir)
+        name = name_or_path
+    model.eval()
+    if log:
+        log(f"model {name}: {param_count(model):,} parameters on {device}")
+    return model, tokenizer, name

@@ -1,0 +1,207 @@
+"""One step's sampling for all prompts, stage by stage, and the token tensors the losses need.
+
+For every micro-group stage there is ONE batched generation call across all prompts (every prompt's n samples of
+that stage, each continuing its prefix when the stage is guided for that prompt). A guided full-expert stage
+(ratio >= 1) is not generated: it is the expert text plus EOS. Each decision uses only this step's rewards.
+GRPO is the single stage (G, 0, never); LUFFY is (G-1, 0, never) + (1, 1.0, always).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import torch
+
+from .micro_group import Stage, StageOutcome, guidance_level, is_guided, prefix_cut, sft_owner_mask, solution_index
+
+
+@dataclass
+class PromptItem:
+    """A problem of this step, tokenized."""
+
+    problem: object  # trapo.task.Problem
+    prompt_text: str
+    prompt_ids: list[int]
+    solution_ids: list[list[int]]  # expert solutions, tokenized without EOS
+    solution_pieces: list[list[str]]  # their per-token decoded text (for paragraph-aware prefix cuts)
+
+
+@dataclass
+class Sample:
+    prompt_index: int  # index of the prompt among this step's (this process's) prompts
+    sample: int  # index in the prompt's group
+    stage: int
+    guided: bool
+    ratio: float  # prefix ratio actually given (0 when unguided)
+    prompt_ids: list[int]
+    prefix_ids: list[int]  # expert tokens given (EOS included for a full-expert sample)
+    completion_ids: list[int]  # generated tokens (EOS included when produced)
+    sft_owner: bool  # carries the prefix loss (once per shared prefix)
+    full_expert: bool
+    truncated: bool  # stopped at max_new_tokens without EOS
+    prefix_text: str = ""
+    completion_text: str = ""
+    reward: float = 0.0
+    extracted: Optional[str] = None
+    advantage: float = 0.0
+
+
+@dataclass
+class StepRollouts:
+    samples: list[Sample]
+    outcomes: list[list[StageOutcome]]  # per prompt, per stage
+    levels: list[int]  # per prompt
+    generated_tokens: int = 0
+    generation_calls: int = 0
+
+
+def make_prompt_item(tokenizer, problem, build_prompt: Callable) -> PromptItem:
+    text = build_prompt(tokenizer, problem.question)
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    sol_ids = [tokenizer(s, add_special_tokens=False)["input_ids"] for s in problem.solutions]
+    pieces = [[tokenizer.decode([t]) for t in ids_] for ids_ in sol_ids]
+    return PromptItem(problem, text, ids, sol_ids, pieces)
+
+
+def sample_step(
+    model,
+    tokenizer,
+    items: Sequence[PromptItem],
+    stages: Sequence[Stage],
+    *,
+    engine,
+    score: Callable[[str, str], tuple[float, Optional[str]]],
+    max_new_tokens: int,
+    temperature: float,
+    generator: Optional[torch.Generator],
+    threshold_kind: str = "count",
+    lookahead: float = 0.3,
+    paragraph_break: str = "\n\n",
+) -> StepRollouts:
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    pad = eos if pad is None else pad
+    correct = [0] * len(items)
+    drawn = [0] * len(items)
+    outcomes: list[list[StageOutcome]] = [[] for _ in items]
+    samples: list[Sample] = []
+    next_index = [0] * len(items)
+    gen_tokens = calls = 0
+    for si, stage in enumerate(stages):
+        stage_samples: list[Sample] = []
+        to_generate: list[Sample] = []
+        for pi, item in enumerate(items):
+            guided = is_guided(stage, correct[pi], drawn[pi], threshold_kind)
+            sol = solution_index(stage, len(item.solution_ids))
+            if guided and item.solution_ids:
+                k = prefix_cut(item.solution_pieces[sol], stage.ratio, lookahead, paragraph_break)
+                prefix = list(item.solution_ids[sol][:k])
+            else:
+                guided, prefix = False, []
+            full = guided and stage.full_expert
+            owners = sft_owner_mask(stage.n, guided)
+            for j in range(stage.n):
+                s = Sample(pi, next_index[pi] + j, si, guided, stage.ratio if guided else 0.0, item.prompt_ids,
+                           prefix + ([eos] if full else []), [], owners[j], full, False)
+                stage_samples.append(s)
+                if not full:
+                    to_generate.append(s)
+            next_index[pi] += stage.n
+        if to_generate:  # one batched call for every prompt of this stage
+            outs = engine.generate(model, [s.prompt_ids + s.prefix_ids for s in to_generate],
+                                   max_new_tokens=max_new_tokens, temperature=temperature, eos_token_id=eos,
+                                   pad_token_id=pad, generator=generator)
+            calls += 1
+            for s, out in zip(to_generate, outs):
+                s.completion_ids = list(out)
+                s.truncated = len(out) >= max_new_tokens and (not out or out[-1] != eos)
+                gen_tokens += len(out)
+        per_prompt_correct = [0] * len(items)
+        for s in stage_samples:
+            s.prefix_text = tokenizer.decode(s.prefix_ids, skip_special_tokens=True)
+            s.completion_text = tokenizer.decode(s.completion_ids, skip_special_tokens=True)
+            s.reward, s.extracted = score(s.prefix_text + s.completion_text, items[s.prompt_index].problem.answer)
+            per_prompt_correct[s.prompt_index] += int(s.reward > 0.5)
+        for pi in range(len(items)):
+            guided = any(s.guided for s in stage_samples if s.prompt_index == pi)
+            outcomes[pi].append(StageOutcome(stage.n, stage.ratio, guided, per_prompt_correct[pi], correct[pi]))
+            correct[pi] += per_prompt_correct[pi]
+            drawn[pi] += stage.n
+        samples += stage_samples
+    samples.sort(key=lambda s: (s.prompt_index, s.sample))
+    return StepRollouts(samples, outcomes, [guidance_level(o) for o in outcomes], gen_tokens, calls)
+
+
+def assign_advantages(samples: Sequence[Sample], use_std: bool, eps: float) -> None:
+    """A_i = R_i - mean of the prompt's group (all samples, prefixed and full-expert ones included)."""
+    from .losses import group_advantages
+
+    groups: dict[int, list[Sample]] = {}
+    for s in samples:
+        groups.setdefault(s.prompt_index, []).append(s)
+    for group in groups.values():
+        adv = group_advantages(torch.tensor([s.reward for s in group]), use_std, eps)
+        for s, a in zip(group, adv.tolist()):
+            s.advantage = a
+
+
+@dataclass
+class TokenBatch:
+    """Right-padded sequences prompt + prefix + continuation, with per-target masks (targets = input_ids[:, 1:])."""
+
+    input_ids: torch.Tensor  # [B, T]
+    attention_mask: torch.Tensor  # [B, T]
+    response: torch.Tensor  # [B, T-1] prefix + continuation tokens (entropy)
+    prefix_owned: torch.Tensor  # [B, T-1] expert tokens that carry the prefix loss
+    prefix_any: torch.Tensor  # [B, T-1] every expert token (owned or not)
+    continuation: torch.Tensor  # [B, T-1] the model's own tokens (RL loss)
+    advantages: torch.Tensor  # [B] float
+    old_logp: Optional[torch.Tensor] = None  # [B, T-1], for PPO clipping over several epochs
+
+    def select(self, rows: slice) -> "TokenBatch":
+        return TokenBatch(*(t[rows] if isinstance(t, torch.Tensor) else t for t in (
+            self.input_ids, self.attention_mask, self.response, self.prefix_owned, self.prefix_any,
+            self.continuation, self.advantages, self.old_logp)))
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+
+def build_token_batch(samples: Sequence[Sample], pad_token_id: int, rl_on: Optional[Sequence[bool]] = None) -> TokenBatch:
+    """Tensors for the training forward pass. `rl_on[i]` False drops sample i's continuation from the RL mask."""
+    seqs = [s.prompt_ids + s.prefix_ids + s.completion_ids for s in samples]
+    longest = max(len(x) for x in seqs)
+    b = len(samples)
+    ids = torch.full((b, longest), pad_token_id, dtype=torch.long)
+    attn = torch.zeros((b, longest), dtype=torch.long)
+    masks = {k: torch.zeros((b, longest - 1), dtype=torch.bool) for k in ("resp", "own", "pre", "cont")}
+    for i, (s, seq) in enumerate(zip(samples, seqs)):
+        ids[i, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        attn[i, : len(seq)] = 1
+        p0 = len(s.prompt_ids) - 1  # target index of the first response token
+        p1 = p0 + len(s.prefix_ids)
+        c1 = p1 + len(s.completion_ids)
+        masks["resp"][i, p0:c1] = True
+        masks["pre"][i, p0:p1] = True
+        if s.sft_owner:
+            masks["own"][i, p0:p1] = True
+        if rl_on is None or rl_on[i]:
+            masks["cont"][i, p1:c1] = True
+    adv = torch.tensor([s.advantage for s in samples], dtype=torch.float32)
+    return TokenBatch(ids, attn, masks["resp"], masks["own"], masks["pre"], masks["cont"], adv)
+
+
+def expert_samples(items: Sequence[PromptItem], eos: int, all_solutions: bool = True) -> list[Sample]:
+    """Full expert solutions as samples (for `sft`): every token is an owned prefix token."""
+    out = []
+    for pi, item in enumerate(items):
+        sols = item.solution_ids if all_solutions else item.solution_ids[:1]
+        for j, sol in enumerate(sols):
+            out.append(Sample(pi, j, 0, True, 1.0, item.prompt_ids, list(sol) + [eos], [], True, True, False,
+                              reward=1.0))
+    return out
+
+
+def mean(xs: Sequence[float]) -> float:
+    return float(sum(xs) / len(xs)) if xs else math.nan

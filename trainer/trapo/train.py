@@ -1,0 +1,595 @@
+"""The training loop: TRAPO and its baselines, one process or several under torchrun.
+
+How TRAPO departs from GRPO (shared/design/trapo-algorithm.md; defaults follow the paper's released code):
+
+- Kept from GRPO: a group of G = 8 samples per prompt, binary verifiable reward, advantage = R - group mean (no std
+  division by default; `loss.group_std` turns it on), the same scalar on every token of a sample's continuation.
+- On-policy, one gradient step per batch: the ratio pi/pi_old is 1 in value, so the RL loss is REINFORCE with a
+  group-mean baseline. PPO clipping (eps 0.2) exists for `loss.update_epochs` > 1 and is off by default.
+- No KL term and no reference model (optional k3 KL via `loss.kl_coef`). Entropy bonus 0.001.
+- Normalisation: the sum of all token losses over a constant L_max (Dr.GRPO), not over the token count.
+- Micro-group sampling: the group is drawn in stages (4, 2, 1, 1); a stage is continued from an expert prefix (25%,
+  50%, the whole solution) when the prompt's correct count so far this step is below 2, 4, 7. The full-expert sample
+  is not generated. Nothing is carried across steps.
+- How prefixes enter the loss: expert-prefix tokens get Trust-Region SFT, -p / max(sg(p), alpha) with alpha 0.1
+  (SFT's gradient where p >= alpha, damped by p/alpha below), once per shared prefix (the stage's last sample owns
+  it), with no advantage weighting; the model's own continuation tokens get the RL loss with the group advantage,
+  the group including the prefixed and full-expert samples. SFT and RL token losses are summed with equal weight.
+
+Baselines (one switch, `algorithm`): grpo (one unguided stage of G), sft (token-mean cross-entropy on expert
+solutions), sft_then_rl (sft for train.sft_steps, then grpo, one run), luffy (G-1 unguided + 1 expert sample whose
+tokens get -A p/(p+0.1)), prefix_context (micro-groups, no loss on prefixes), prefix_sft (micro-groups, plain SFT on
+prefixes: the ablation that collapses).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import signal
+import threading
+import time
+import traceback
+from collections import defaultdict
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from . import checkpoint as ckpt
+from . import distributed as D
+from .config import MICRO_GROUP_ALGORITHMS, Config
+from .losses import (entropy_from_logits, k3_kl, luffy_shaped_loss, policy_loss, sft_loss, token_logprobs,
+                     token_weights, trsft_loss)
+from .micro_group import Stage, stage_plan
+from .rollout import (TokenBatch, assign_advantages, build_token_batch, expert_samples, make_prompt_item, mean,
+                      sample_step)
+from .runformat import (BenchmarkResult, Checkpoint, ErrorInfo, Eval, Heartbeat, Log, Metrics, ModelInfo,
+                        PrefixAllocation, PromptAllocation, RolloutRecord, RunFinished, RunStarted, RunWriter,
+                        StageRecord, TokenInfo)
+
+REQUIRED_METRICS = (
+    "loss/total", "loss/trsft", "loss/policy", "loss/entropy", "reward/unguided_mean", "reward/mean",
+    "prefix/level_0", "prefix/level_1", "prefix/level_2", "prefix/level_3", "prefix/mean_ratio",
+    "trsft/outside_trust_region", "groups/all_correct", "groups/all_wrong", "response/mean_length",
+    "response/clip_ratio", "policy/entropy", "optim/grad_norm", "optim/lr", "perf/step_s", "perf/rollout_s",
+    "perf/train_s", "perf/tokens_per_s",
+)
+
+
+def stages_for(algorithm: str, cfg: Config) -> list[Stage]:
+    g = cfg.micro_group.group_size
+    if algorithm in MICRO_GROUP_ALGORITHMS:
+        return stage_plan(cfg.micro_group.stages)
+    if algorithm == "luffy":  # G-1 unguided + the full expert solution, always
+        return [Stage(g - 1, 0.0, None), Stage(1, 1.0, math.inf)]
+    return [Stage(g, 0.0, None)]  # grpo
+
+
+def phase_algorithm(cfg: Config, step: int) -> str:
+    """The algorithm of 1-based `step` (sft_then_rl: sft for the first train.sft_steps steps, then grpo)."""
+    if cfg.algorithm == "sft_then_rl":
+        return "sft" if step <= cfg.train.sft_steps else "grpo"
+    return cfg.algorithm
+
+
+def _seed_for(*parts) -> int:
+    h = 1469598103934665603
+    for p in parts:
+        for ch in str(p).encode():
+            h = ((h ^ ch) * 1099511628211) % (1 << 61)
+        h = (h * 31 + 7) % (1 << 61)
+    return h
+
+
+class Sink:
+    """Rank 0's RunWriter behind a lock (the heartbeat thread writes too); other ranks write nothing."""
+
+    def __init__(self, writer: Optional[RunWriter]):
+        self.writer, self.lock = writer, threading.Lock()
+
+    def emit(self, event, step=None):
+        if self.writer is not None:
+            with self.lock:
+                self.writer.emit(event, step=step)
+
+    def call(self, name, *args, **kw):
+        if self.writer is not None:
+            with self.lock:
+                return getattr(self.writer, name)(*args, **kw)
+        return None
+
+
+class HeartbeatThread(threading.Thread):
+    def __init__(self, sink: Sink, every_s: float):
+        super().__init__(daemon=True, name="trapo-heartbeat")
+        self.sink, self.every_s, self.phase, self.step = sink, every_s, "rollout", None
+        self.stop_event = threading.Event()
+
+    def run(self):
+        while not self.stop_event.wait(self.every_s):
+            self.sink.emit(Heartbeat(phase=self.phase), step=self.step)
+
+
+class Trainer:
+    def __init__(self, cfg: Config, run_dir: Path, resume: bool = False, log=print):
+        from . import models, task
+        from .generation import default_generator
+        from .prompting import build_prompt
+        from .rewards import score
+
+        try:  # no progress bars in logs/trainer.log
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except Exception:  # pragma: no cover
+            pass
+
+        self.cfg, self.run_dir, self.log_fn = cfg, Path(run_dir), log
+        self.dist = D.setup(cfg.device, cfg.distributed.strategy, cfg.distributed.backend)
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        if cfg.train.prompts_per_step % self.dist.world_size:
+            raise ValueError(f"train.prompts_per_step ({cfg.train.prompts_per_step}) must be a multiple of the world "
+                             f"size ({self.dist.world_size}) so that the global batch is kept")
+        self.build_prompt, self.score, self.engine = build_prompt, score, default_generator()
+        torch.manual_seed(cfg.seed)
+        self.start_step, state, latest = 0, None, None
+        if resume:
+            latest = ckpt.latest_checkpoint(self.run_dir)
+        warm = {k: v for k, v in vars(cfg.model.warmup).items()}
+        src = str(latest) if latest is not None else cfg.model.name_or_path
+        # the base model is the same for every training seed (seed 0), as one base model is in the paper
+        model, self.tokenizer, self.model_name = models.load_policy(
+            src, device=self.dist.device, dtype=cfg.model.dtype, seed=0, warmup=warm, cache_dir=cfg.model.cache_dir,
+            log=self._log if self.dist.is_main else None)
+        if latest is not None:
+            self.model_name = cfg.model.name_or_path if cfg.model.name_or_path != "tiny" else "tiny-qwen2"
+            state = ckpt.load_trainer_state(latest)
+            self.start_step = int(state["step"])
+        self.n_params = sum(p.numel() for p in model.parameters())
+        if cfg.model.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+        self.ref_model = None
+        if cfg.loss.kl_coef > 0:
+            self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+        model.train()
+        self.model = D.wrap_model(model, self.dist)
+        self.optimizer = self._make_optimizer()
+        self.eval_averages: dict[int, float] = {}
+        if state is not None:
+            self._load_optimizer(state["optimizer"])
+            ckpt.set_rng_state(state["rng"])
+            self.eval_averages = dict(state.get("eval_averages", {}))
+        if cfg.data.train.startswith("builtin:"):
+            self.problems = task.builtin_train_problems(cfg.data.train_size, seed=cfg.seed)
+        else:
+            self.problems = task.load_parquet_problems(cfg.data.train)
+        from .evaluate import load_benchmarks
+
+        self.benchmarks = load_benchmarks(cfg.data.benchmarks, cfg.data.benchmark_size, seed=0)
+        self._items: dict[int, object] = {}
+        self.stop_requested = False
+        writer = None
+        if self.dist.is_main:
+            info = dict(config=cfg.to_dict(), world_size=self.dist.world_size, device=self.dist.device,
+                        total_steps=cfg.train.steps)
+            if resume and (self.run_dir / "run.json").exists():
+                writer = RunWriter.open_existing(self.run_dir, **info)
+            else:
+                writer = RunWriter.create(self.run_dir, name=cfg.run_name, algorithm=cfg.algorithm, **info)
+        self.sink = Sink(writer)
+
+    @classmethod
+    def for_updates(cls, cfg: Config, model, dist_info: D.DistInfo) -> "Trainer":
+        """A trainer that only runs `train_batch` on given batches (tests, benchmarks): no data, no run dir."""
+        self = cls.__new__(cls)
+        self.cfg, self.dist, self.ref_model, self.stop_requested = cfg, dist_info, None, False
+        model.train()
+        self.model = D.wrap_model(model, dist_info)
+        self.optimizer = self._make_optimizer()
+        return self
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        o = self.cfg.optim
+        return torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
+                                 weight_decay=o.weight_decay)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _log(self, message: str, level: str = "info") -> None:
+        if self.dist.is_main:
+            self.log_fn(f"[trapo] {message}")
+            if getattr(self, "sink", None) is not None:
+                self.sink.emit(Log(level=level, message=message))
+
+    def _load_optimizer(self, state) -> None:
+        if self.dist.strategy == "fsdp2":
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+            set_optimizer_state_dict(self.model, self.optimizer, state,
+                                     options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=False))
+        else:
+            self.optimizer.load_state_dict(state)
+
+    def data_indices(self, step: int) -> list[int]:
+        """Problem indices of 1-based `step` for this rank: global positions (step-1)*P ... step*P - 1 of the epoch
+        permutations, every world-th one. Deterministic in (seed, step): the data position needs no extra state."""
+        n, p = len(self.problems), self.cfg.train.prompts_per_step
+        out = []
+        for pos in range((step - 1) * p, step * p):
+            out.append(self._perm(pos // n)[pos % n])
+        return out[self.dist.rank::self.dist.world_size]
+
+    def _perm(self, epoch: int) -> list[int]:
+        cache = self.__dict__.setdefault("_perms", {})
+        if epoch not in cache:
+            import random
+
+            order = list(range(len(self.problems)))
+            if self.cfg.data.shuffle:
+                random.Random(_seed_for(self.cfg.seed, "epoch", epoch)).shuffle(order)
+            cache.clear()
+            cache[epoch] = order
+        return cache[epoch]
+
+    def item(self, idx: int):
+        if idx not in self._items:
+            self._items[idx] = make_prompt_item(self.tokenizer, self.problems[idx], self.build_prompt)
+        return self._items[idx]
+
+    def _generator(self, *salt) -> torch.Generator:
+        return torch.Generator(device="cpu").manual_seed(_seed_for(self.cfg.seed, self.dist.rank, *salt))
+
+    # ------------------------------------------------------------------ one step
+
+    def rollout(self, step: int, algorithm: str):
+        cfg = self.cfg
+        items = [self.item(i) for i in self.data_indices(step)]
+        if algorithm == "sft":
+            return items, None, expert_samples(items, self.tokenizer.eos_token_id)
+        with D.generation_mode(self.model, self.dist) as gen_model:
+            ro = sample_step(gen_model, self.tokenizer, items, stages_for(algorithm, cfg), engine=self.engine,
+                             score=self.score, max_new_tokens=cfg.rollout.max_new_tokens,
+                             temperature=cfg.rollout.temperature, generator=self._generator("rollout", step),
+                             threshold_kind=cfg.micro_group.threshold_kind,
+                             lookahead=cfg.micro_group.paragraph_lookahead,
+                             paragraph_break=cfg.micro_group.paragraph_break)
+        assign_advantages(ro.samples, cfg.loss.group_std, cfg.loss.std_eps)
+        return items, ro, ro.samples
+
+    def train_batch(self, batch: TokenBatch, algorithm: str, want_tokens: bool) -> dict:
+        """Forward/backward over micro-batches, clip, one AdamW step per epoch. Returns summed stats."""
+        cfg, lc = self.cfg, self.cfg.loss
+        prefix_kind = {"trapo": "trsft", "prefix_sft": "sft", "sft": "sft", "luffy": "luffy"}.get(algorithm)
+        loss_mask = batch.continuation | (batch.prefix_owned if prefix_kind else torch.zeros_like(batch.continuation))
+        glob = D.all_reduce_sum([len(batch), float(loss_mask.sum()), float(batch.response.sum()),
+                                 float(batch.prefix_owned.sum())], self.dist)
+        n_seq, n_tok, n_resp, n_own = glob
+        mode = "token" if algorithm == "sft" else lc.normalization
+        l_max = lc.max_length or cfg.rollout.max_new_tokens
+        world = self.dist.world_size
+        mbs = cfg.train.micro_batch_size
+        rows = [slice(i, min(i + mbs, len(batch))) for i in range(0, len(batch), mbs)]
+        stats: dict = defaultdict(float)
+        tokens_out: list = [None] * len(batch)
+        old_logp: list = [None] * len(rows)
+        dev = self.dist.device
+        for epoch in range(lc.update_epochs):
+            self.optimizer.zero_grad(set_to_none=True)
+            for k, r in enumerate(rows):
+                mb = batch.select(r)
+                with D.no_sync(self.model, last=k == len(rows) - 1):
+                    ids, attn = mb.input_ids.to(dev), mb.attention_mask.to(dev)
+                    logits = self.model(input_ids=ids, attention_mask=attn).logits[:, :-1]
+                    logp = token_logprobs(logits, ids[:, 1:])
+                    ent = entropy_from_logits(logits)
+                    own, cont, resp = mb.prefix_owned.to(dev), mb.continuation.to(dev), mb.response.to(dev)
+                    adv = mb.advantages.to(dev).unsqueeze(-1)
+                    lmask = cont | own if prefix_kind else cont
+                    w = token_weights(lmask, mode, max_length=l_max, num_sequences=n_seq, num_tokens=n_tok)
+                    if prefix_kind == "trsft":
+                        pre_tl = trsft_loss(logp, lc.alpha)
+                    elif prefix_kind == "sft":
+                        pre_tl = sft_loss(logp)
+                    elif prefix_kind == "luffy":
+                        pre_tl = luffy_shaped_loss(logp, adv, lc.luffy_gamma)
+                    else:
+                        pre_tl = torch.zeros_like(logp)
+                    if epoch == 0:
+                        old_logp[k] = logp.detach()
+                    clip = lc.clip_eps if lc.ppo_clip else None
+                    pol_tl, clipped = policy_loss(logp, adv, None if epoch == 0 else old_logp[k], clip)
+                    pre_term = (w * pre_tl * own).sum() if prefix_kind else logp.new_zeros(())
+                    pol_term = (w * pol_tl * cont).sum()
+                    ent_mean = (ent * resp).sum() / max(n_resp, 1.0)
+                    ent_term = -lc.entropy_coef * ent_mean
+                    loss = pre_term + pol_term + ent_term
+                    kl_term = logp.new_zeros(())
+                    if self.ref_model is not None:
+                        with torch.no_grad():
+                            ref_logits = self.ref_model(input_ids=ids, attention_mask=attn).logits[:, :-1]
+                            ref_logp = token_logprobs(ref_logits, ids[:, 1:])
+                        kl_term = lc.kl_coef * (w * k3_kl(logp, ref_logp) * cont).sum()
+                        loss = loss + kl_term
+                    (loss * world).backward()
+                if epoch == 0:
+                    p = logp.detach().exp()
+                    stats["loss/trsft"] += pre_term.item()
+                    stats["loss/policy"] += pol_term.item()
+                    stats["loss/entropy"] += ent_term.item()
+                    stats["loss/kl"] += kl_term.item()
+                    stats["loss/total"] += loss.item()
+                    stats["_ent_sum"] += (ent.detach() * resp).sum().item()
+                    stats["_outside"] += ((p < lc.alpha) & own).sum().item()
+                    stats["_clipped"] += (clipped & cont).sum().item()
+                    if want_tokens:
+                        lp_cpu, ent_cpu = logp.detach().cpu(), ent.detach().cpu()
+                        for j in range(r.stop - r.start):
+                            m = mb.response[j]
+                            tokens_out[r.start + j] = (lp_cpu[j][m].tolist(), ent_cpu[j][m].tolist())
+            clip_to = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float("inf")
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip_to)
+            grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
+            self.optimizer.step()
+            stats["optim/grad_norm"] = float(grad_norm)
+        keys = ["loss/trsft", "loss/policy", "loss/entropy", "loss/kl", "loss/total", "_ent_sum", "_outside",
+                "_clipped"]
+        summed = dict(zip(keys, D.all_reduce_sum([stats[k] for k in keys], self.dist)))
+        out = {k: v for k, v in summed.items() if not k.startswith("_")}
+        out["optim/grad_norm"] = stats["optim/grad_norm"]
+        out["policy/entropy"] = summed["_ent_sum"] / max(n_resp, 1.0)
+        out["trsft/outside_trust_region"] = summed["_outside"] / n_own if n_own else 0.0
+        if lc.ppo_clip:
+            out["policy/clip_frac"] = summed["_clipped"] / max(n_tok, 1.0)
+        out["_tokens"] = tokens_out
+        return out
+
+    # ------------------------------------------------------------------ events of a step
+
+    def step_metrics(self, algorithm: str, ro, samples, train: dict, n_levels: int) -> dict:
+        m = {k: v for k, v in train.items() if not k.startswith("_")}
+        m["optim/lr"] = self.cfg.optim.lr
+        if ro is None:  # sft: no sampling; every prompt gets the full expert solution
+            lens = [len(s.prefix_ids) for s in samples]
+            agg = D.all_reduce_sum([sum(lens), len(lens)], self.dist)
+            m.update({f"prefix/level_{i}": 0.0 for i in range(n_levels)})
+            m[f"prefix/level_{n_levels - 1}"], m["prefix/mean_ratio"] = 1.0, 1.0
+            m["response/mean_length"], m["response/clip_ratio"] = agg[0] / max(agg[1], 1), 0.0
+            return m
+        groups: dict[int, list] = defaultdict(list)
+        for s in samples:
+            groups[s.prompt_index].append(s.reward)
+        gen = [s for s in samples if not s.full_expert]
+        unguided = [s.reward for s in samples if s.stage == 0]
+        local = [sum(unguided), len(unguided), sum(s.reward for s in samples), len(samples),
+                 sum(all(r > 0.5 for r in g) for g in groups.values()), sum(all(r <= 0.5 for r in g) for g in
+                                                                              groups.values()),
+                 len(groups), sum(len(s.completion_ids) for s in gen), len(gen), sum(s.truncated for s in gen),
+                 sum(s.ratio for s in samples)]
+        local += [sum(1 for lv in ro.levels if lv == i) for i in range(n_levels)]
+        a = D.all_reduce_sum(local, self.dist)
+        n_prompts = max(a[6], 1)
+        m.update({
+            "reward/unguided_mean": a[0] / max(a[1], 1), "reward/mean": a[2] / max(a[3], 1),
+            "groups/all_correct": a[4] / n_prompts, "groups/all_wrong": a[5] / n_prompts,
+            "response/mean_length": a[7] / max(a[8], 1), "response/clip_ratio": a[9] / max(a[8], 1),
+            "prefix/mean_ratio": a[10] / max(a[3], 1),
+        })
+        for i in range(n_levels):
+            m[f"prefix/level_{i}"] = a[11 + i] / n_prompts
+        return m
+
+    def write_step_files(self, step: int, items, ro, samples, tokens) -> None:
+        """prefix_allocation and the rollouts file (gathered from every rank to rank 0)."""
+        if ro is None:
+            return
+        allocs = [PromptAllocation(prompt_id=it.problem.id, level=lv, stages=[
+            StageRecord(n=o.n, ratio=min(o.ratio, 1.0), guided=o.guided, correct=o.correct,
+                        correct_before=o.correct_before) for o in outs])
+            for it, lv, outs in zip(items, ro.levels, ro.outcomes)]
+        records = []
+        if step % self.cfg.logging.rollouts_every == 0:
+            for s, tok in zip(samples, tokens):
+                it = items[s.prompt_index]
+                tinfo = None
+                if tok is not None and self.cfg.logging.token_stats:
+                    ids = s.prefix_ids + s.completion_ids
+                    n_pre = len(s.prefix_ids)
+                    tinfo = [TokenInfo(text=self.tokenizer.decode([t]), logprob=lp, entropy=en, prefix=j < n_pre)
+                             for j, (t, lp, en) in enumerate(zip(ids, tok[0], tok[1]))]
+                records.append(RolloutRecord(
+                    step=step, prompt_id=it.problem.id, sample=s.sample, stage=s.stage, level=ro.levels[s.prompt_index],
+                    prompt=it.prompt_text, prefix=s.prefix_text, completion=s.completion_text, reward=s.reward,
+                    advantage=s.advantage, answer=it.problem.answer, extracted=s.extracted, sft_owner=s.sft_owner,
+                    prefix_ratio=min(s.ratio, 1.0), tokens=tinfo))
+        gathered = D.gather_objects((allocs, records), self.dist)
+        if self.dist.is_main:
+            self.sink.emit(PrefixAllocation(prompts=[a for g in gathered for a in g[0]]), step=step)
+            all_records = [r for g in gathered for r in g[1]]
+            if all_records:
+                self.sink.call("write_rollouts", step, all_records)
+
+    def evaluate(self, step: int) -> float:
+        from .evaluate import accuracy, evaluate_benchmark
+
+        cfg = self.cfg
+        results = {}
+        with D.generation_mode(self.model, self.dist) as gen_model:
+            for name, problems in self.benchmarks.items():
+                mine = problems[self.dist.rank::self.dist.world_size]
+                recs = evaluate_benchmark(gen_model, self.tokenizer, mine, engine=self.engine,
+                                          build_prompt=self.build_prompt, score=self.score,
+                                          samples_per_problem=cfg.eval.samples_per_problem,
+                                          temperature=cfg.eval.temperature,
+                                          max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
+                                          generator=self._generator("eval", step, name))
+                results[name] = [r for part in D.gather_objects(recs, self.dist) for r in part]
+        benches = {}
+        for name, recs in results.items():
+            rel = self.sink.call("write_eval_file", step, name, recs)
+            benches[name] = BenchmarkResult(accuracy=accuracy(recs), n=len(recs),
+                                            samples_per_problem=cfg.eval.samples_per_problem,
+                                            file=rel[0] if rel else "")
+        avg = sum(b.accuracy for b in benches.values()) / max(len(benches), 1)
+        self.sink.emit(Eval(benchmarks=benches, average=avg), step=step)
+        self.eval_averages[step] = avg
+        self._log(f"eval step {step}: " + ", ".join(f"{k} {v.accuracy:.3f}" for k, v in benches.items())
+                  + f" (average {avg:.3f})")
+        return avg
+
+    def save(self, step: int) -> None:
+        cfg = self.cfg
+        full_sd = None
+        if self.dist.strategy == "fsdp2":
+            from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                                 get_optimizer_state_dict)
+
+            opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
+            full_sd = get_model_state_dict(self.model, options=opts)
+            opt_state = get_optimizer_state_dict(self.model, self.optimizer, options=opts)
+        else:
+            opt_state = self.optimizer.state_dict()
+        if self.dist.is_main:
+            export = None
+            if cfg.checkpoint.onnx and self.n_params <= cfg.checkpoint.onnx_max_parameters:
+                export = self._onnx_export
+            state = ckpt.trainer_state(step, step * cfg.train.prompts_per_step, opt_state,
+                                       {"eval_averages": self.eval_averages, "algorithm": cfg.algorithm})
+            path, size, has_onnx = ckpt.save_checkpoint(self.run_dir, step, D.unwrap(self.model), self.tokenizer,
+                                                        state, state_dict=full_sd, export=export)
+            rel = path.relative_to(self.run_dir).as_posix()
+            self.sink.emit(Checkpoint(path=rel, onnx=f"{rel}/model.onnx" if has_onnx else None, bytes=size),
+                           step=step)
+            saved = [s for s, _ in ckpt.list_checkpoints(self.run_dir)]
+            best = ckpt.best_step(self.eval_averages, saved) if cfg.checkpoint.keep_best else None
+            ckpt.prune_checkpoints(self.run_dir, cfg.checkpoint.keep_last, best)
+        D.barrier(self.dist)
+
+    def _onnx_export(self, tmp_dir: Path):
+        try:
+            from .onnx_export import export_onnx
+
+            return export_onnx(tmp_dir, tmp_dir / "model.onnx")
+        except Exception as exc:  # an export failure must not lose the checkpoint
+            self._log(f"ONNX export skipped: {type(exc).__name__}: {exc}", "warning")
+            return None
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> str:
+        cfg, total = self.cfg, self.cfg.train.steps
+        n_levels = max(4, max(len(stages_for(a, cfg)) for a in (cfg.algorithm, "grpo")))
+        self.sink.emit(RunStarted(config=cfg.to_dict(), total_steps=total, model=ModelInfo(self.model_name,
+                                  self.n_params), device=self.dist.device, world_size=self.dist.world_size,
+                                  resumed_from_step=self.start_step if self.start_step else None),
+                       step=self.start_step)
+        hb = HeartbeatThread(self.sink, cfg.logging.heartbeat_s)
+        self.heartbeat = hb
+        if self.dist.is_main:
+            hb.start()
+        try:
+            if cfg.eval.at_start and self.start_step == 0 and self.benchmarks:
+                hb.phase = "eval"
+                self.evaluate(0)
+            step = self.start_step
+            while step < total:
+                step += 1
+                hb.step = step
+                t0 = time.perf_counter()
+                algorithm = phase_algorithm(cfg, step)
+                hb.phase = "rollout"
+                items, ro, samples = self.rollout(step, algorithm)
+                t1 = time.perf_counter()
+                hb.phase = "train"
+                batch = build_token_batch(samples, self.tokenizer.pad_token_id or 0, self._rl_on(samples))
+                want_tokens = cfg.logging.token_stats and step % cfg.logging.rollouts_every == 0
+                train = self.train_batch(batch, algorithm, want_tokens)
+                t2 = time.perf_counter()
+                metrics = self.step_metrics(algorithm, ro, samples, train, n_levels)
+                self.write_step_files(step, items, ro, samples, train["_tokens"])
+                t_eval = t_ckpt = 0.0
+                if self.dist.enabled:
+                    self.stop_requested = D.any_flag(self.stop_requested, self.dist)
+                last = step == total or self.stop_requested
+                if cfg.eval.every and (step % cfg.eval.every == 0 or last) and self.benchmarks:
+                    hb.phase = "eval"
+                    te = time.perf_counter()
+                    self.evaluate(step)
+                    t_eval = time.perf_counter() - te
+                if (cfg.checkpoint.every and step % cfg.checkpoint.every == 0) or (last and cfg.checkpoint.at_end):
+                    hb.phase = "checkpoint"
+                    tc = time.perf_counter()
+                    self.save(step)
+                    t_ckpt = time.perf_counter() - tc
+                gen_tokens = ro.generated_tokens if ro is not None else 0
+                gen_tokens = D.all_reduce_sum([gen_tokens], self.dist)[0]
+                metrics.update({"perf/step_s": time.perf_counter() - t0, "perf/rollout_s": t1 - t0,
+                                "perf/train_s": t2 - t1, "perf/eval_s": t_eval, "perf/checkpoint_s": t_ckpt,
+                                "perf/tokens_per_s": gen_tokens / max(t1 - t0, 1e-9),
+                                "perf/generation_calls": ro.generation_calls if ro is not None else 0,
+                                "data/epoch": (step * cfg.train.prompts_per_step) / len(self.problems)})
+                self.sink.emit(Metrics(values=metrics), step=step)
+                self.sink.call("update", step=step)
+                if self.dist.is_main:
+                    self.log_fn(f"[trapo] step {step}/{total} {algorithm}: loss {metrics['loss/total']:.4f} "
+                                f"reward {metrics.get('reward/unguided_mean', float('nan')):.3f} "
+                                f"({metrics['perf/step_s']:.2f}s)")
+                if self.stop_requested:
+                    self._finish("stopped")
+                    return "stopped"
+            self._finish("finished")
+            return "finished"
+        except KeyboardInterrupt:
+            self._finish("stopped")
+            return "stopped"
+        except BaseException as exc:
+            self._finish("failed", exc)
+            raise
+        finally:
+            hb.stop_event.set()
+
+    def _rl_on(self, samples) -> Optional[list]:
+        if not self.cfg.loss.filter_uniform_groups:
+            return None
+        groups: dict[int, set] = defaultdict(set)
+        for s in samples:
+            groups[s.prompt_index].add(s.reward)
+        return [len(groups[s.prompt_index]) > 1 for s in samples]
+
+    def _finish(self, status: str, exc: Optional[BaseException] = None) -> None:
+        error = None
+        if exc is not None:
+            error = ErrorInfo(type=type(exc).__name__, message=str(exc),
+                              traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        self.sink.emit(RunFinished(status=status, error=error), step=None)
+        self.sink.call("set_status", status)
+        self.sink.call("close")
+
+
+def install_sigint(trainer: Trainer) -> dict:
+    """First Ctrl-C: finish the step, save, end `stopped`. Second: stop now."""
+
+    def handler(signum, frame):
+        if trainer.stop_requested:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+        trainer._log("interrupt: finishing this step, then saving and stopping (Ctrl-C again to stop now)", "warning")
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def run_training(cfg: Config, run_dir: Path, resume: bool = False, log=print) -> str:
+    """Train; returns the final status. Failures during setup are recorded too when the run dir exists."""
+    trainer, previous = None, {}
+    try:
+        trainer = Trainer(cfg, run_dir, resume=resume, log=log)
+        previous = install_sigint(trainer)
+        return trainer.run()
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        if trainer is not None:
+            D.teardown(trainer.dist)
