@@ -76,6 +76,7 @@ export async function openDashboardPage(browser: Browser, opts: OpenOptions): Pr
   await page.route(`${ORIGIN}/**`, async (route) => {
     const url = new URL(route.request().url());
     if (url.pathname === '/index.html') return route.fulfill({ contentType: 'text/html', body: html });
+    if (url.pathname === '/blank') return route.fulfill({ contentType: 'text/html', body: '<!DOCTYPE html><title>blank</title>' });
     if (url.pathname === '/theme.css') return route.fulfill({ contentType: 'text/css', body: DARK_THEME });
     if (url.pathname.startsWith('/media/')) {
       const file = path.join(ROOT, url.pathname);

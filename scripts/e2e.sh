@@ -14,10 +14,10 @@ cd "$REPO"
 t0=$(date +%s)
 step() { printf '[e2e] %s (%d s)\n' "$*" $(( $(date +%s) - t0 )) >&2; }
 
-if [ ! -d node_modules ]; then
-  step "npm ci"
-  npm ci --no-audit --no-fund >&2
-fi
+# npm packages and the trainer's environment (the live tests run the real trainer): the lead's idempotent scripts.
+if [ -f scripts/setup-node.sh ]; then bash scripts/setup-node.sh >&2
+elif [ ! -d node_modules ]; then step "npm ci"; npm ci --no-audit --no-fund >&2; fi
+if [ -f scripts/setup-python.sh ]; then bash scripts/setup-python.sh >&2; fi
 if [ "${TRAPO_E2E_SKIP_BUILD:-}" != 1 ] || [ ! -f dist/trapo.vsix ]; then
   step "build"
   node scripts/build.mjs >&2

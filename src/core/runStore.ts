@@ -56,12 +56,67 @@ export class Emitter<T> {
   }
 }
 
-export interface PrefixStep {
-  step: number;
-  time: number;
-  prompts: PromptAllocation[];
+/** How many numbers each stage takes in CompactPrefixStep's stage table: n, ratio, guided, correct, correct_before. */
+const STAGE_FIELDS = 5;
+
+/**
+ * One step's prefix allocation, kept compactly: a parsed event holds ~5 objects a prompt (about 1.6 KB for 4 stages);
+ * here a prompt is its id string plus a few typed-array slots, so a thousand steps of 64 prompts take ~7 MB instead of
+ * ~100 MB, and long-lived objects do not pile up in the old generation of the garbage collector.
+ */
+export class PrefixStep {
+  readonly promptCount: number;
+  /** Prompts that reached a guidance level above 0. */
+  readonly guidedCount: number;
   /** Share of prompts at guidance level k (index k), summing to 1 when there are prompts. */
-  levelShares: number[];
+  readonly levelShares: number[];
+  private readonly ids: string[];
+  private readonly levels: Uint16Array;
+  private readonly stageStart: Uint32Array;
+  private readonly stages: Float32Array;
+
+  constructor(readonly step: number, readonly time: number, prompts: readonly PromptAllocation[]) {
+    this.promptCount = prompts.length;
+    this.guidedCount = prompts.filter((p) => p.level > 0).length;
+    this.levelShares = levelShares(prompts);
+    this.ids = prompts.map((p) => p.prompt_id);
+    this.levels = Uint16Array.from(prompts, (p) => Math.max(0, p.level));
+    this.stageStart = new Uint32Array(prompts.length + 1);
+    let total = 0;
+    prompts.forEach((p, i) => {
+      this.stageStart[i] = total;
+      total += p.stages.length;
+    });
+    this.stageStart[prompts.length] = total;
+    this.stages = new Float32Array(total * STAGE_FIELDS);
+    let k = 0;
+    for (const p of prompts) {
+      for (const st of p.stages) {
+        this.stages.set([st.n, st.ratio, st.guided ? 1 : 0, st.correct, st.correct_before], k);
+        k += STAGE_FIELDS;
+      }
+    }
+  }
+
+  /** The i-th prompt as the event had it (ratios are stored as 32-bit floats). */
+  prompt(i: number): PromptAllocation {
+    const stages = [];
+    for (let s = this.stageStart[i]; s < this.stageStart[i + 1]; s++) {
+      const o = s * STAGE_FIELDS;
+      const d = this.stages;
+      stages.push({ n: d[o], ratio: roundRatio(d[o + 1]), guided: d[o + 2] === 1, correct: d[o + 3], correct_before: d[o + 4] });
+    }
+    return { prompt_id: this.ids[i], level: this.levels[i], stages };
+  }
+
+  get prompts(): PromptAllocation[] {
+    return Array.from({ length: this.promptCount }, (_, i) => this.prompt(i));
+  }
+}
+
+/** A float32 ratio back to the short decimal it was written as (0.25, 0.3, 0.5), to 6 digits. */
+function roundRatio(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
 }
 
 export interface EvalEntry {
@@ -561,7 +616,7 @@ export class RunStore implements Disposable {
       }
       case 'prefix_allocation': {
         if (ev.step === null) break;
-        run.prefixSteps.push({ step: ev.step, time: ev.time, prompts: ev.prompts, levelShares: levelShares(ev.prompts) });
+        run.prefixSteps.push(new PrefixStep(ev.step, ev.time, ev.prompts));
         if (run.prefixSteps.length > this.opts.maxPrefixSteps) run.prefixSteps.shift();
         break;
       }

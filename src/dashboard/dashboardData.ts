@@ -108,24 +108,51 @@ export function jointIndices(series: MetricSeries[], maxPoints: number): Uint32A
   return out;
 }
 
-/** Full (decimated) data of one run; `origin` defaults to timeOrigin(); `only`: just these series (and no benchmarks). */
+/**
+ * Points per series. A metric chart overlays one line per selected run: what it costs to draw grows with the points
+ * of all its lines (chart.js makes an element per point, the canvas strokes every segment), while its width in pixels
+ * does not. So `maxPointsPerSeries` is the budget of a chart: the lines of a metric chart share it (`metric`), and the
+ * stacked prefix-level chart, which shows one run, has it whole (`levels`).
+ */
+export interface PointBudget {
+  metric: number;
+  levels: number;
+}
+
+/**
+ * Fewest points a metric line is reduced to when many runs share a chart: 100 min/max buckets, about 4 px each on a
+ * chart 400 px wide, so the envelope of every run stays visible.
+ */
+export const MIN_OVERLAID_POINTS = 400;
+
+/** The budget when `runs` runs are overlaid: maxPoints / runs per metric line, not below MIN_OVERLAID_POINTS. */
+export function pointBudget(maxPoints: number, runs: number): PointBudget {
+  const floor = Math.min(maxPoints, MIN_OVERLAID_POINTS);
+  return { metric: Math.max(floor, Math.floor(maxPoints / Math.max(1, runs))), levels: maxPoints };
+}
+
+/**
+ * Full (decimated) data of one run; a number budget applies to every series; `origin` defaults to timeOrigin();
+ * `only`: just these series (and no benchmarks).
+ */
 export function buildRunData(
   source: DashboardSource,
   runId: string,
-  maxPoints: number,
+  budget: number | PointBudget,
   origin = timeOrigin(source, runId),
   only?: ReadonlySet<string>,
 ): RunData {
+  const { metric, levels: levelPoints } = typeof budget === 'number' ? { metric: budget, levels: budget } : budget;
   const store = source.getSeries(runId);
   const series: SeriesPayload[] = [];
   if (store) {
     const levels = store.names().filter((n) => prefixLevel(n) !== undefined);
     const wanted = !only || levels.some((n) => only.has(n));
-    const levelIdx = wanted ? jointIndices(levels.map((n) => store.get(n)!), maxPoints) : undefined;
+    const levelIdx = wanted ? jointIndices(levels.map((n) => store.get(n)!), levelPoints) : undefined;
     for (const name of store.names()) {
       if (only && !only.has(name)) continue;
-      const joint = levelIdx && prefixLevel(name) !== undefined ? levelIdx : undefined;
-      series.push(decimatedSeries(store.get(name)!, maxPoints, origin, joint));
+      const isLevel = prefixLevel(name) !== undefined;
+      series.push(decimatedSeries(store.get(name)!, isLevel ? levelPoints : metric, origin, isLevel ? levelIdx : undefined));
     }
   }
   return {

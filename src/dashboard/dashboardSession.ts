@@ -11,7 +11,7 @@ import {
   parseWebviewMessage,
   prefixLevel,
 } from '../shared/dashboardProtocol';
-import { DashboardSource, benchmarkPayloads, buildRunData, defaultSelection, seriesTail, timeOrigin } from './dashboardData';
+import { DashboardSource, PointBudget, benchmarkPayloads, buildRunData, defaultSelection, pointBudget, seriesTail, timeOrigin } from './dashboardData';
 
 export interface Clock {
   now(): number;
@@ -53,12 +53,15 @@ interface SentState {
   evals: number;
   /** Origin of the times sent (kept, so appended times count from the same point). */
   origin: number;
+  /** The point budget the run was decimated to (it depends on how many runs were shown with it). */
+  budget: PointBudget;
 }
 
 export class DashboardSession {
   private ready = false;
   private seq = 0;
   private selected: string[] = [];
+  private pendingShow: string[] = [];
   private readonly sent = new Map<string, SentState>();
   private readonly dirtyRuns = new Set<string>();
   private runsDirty = false;
@@ -101,9 +104,10 @@ export class DashboardSession {
         const runs = this.opts.source.listRuns();
         const known = new Set(runs.map((r) => r.id));
         const remembered = (msg.state.selected ?? []).filter((id) => known.has(id));
-        const preferred = this.opts.preferredRunId?.();
-        this.selected = remembered.length ? remembered : defaultSelection(runs, preferred);
-        if (preferred && known.has(preferred) && !this.selected.includes(preferred)) this.selected.push(preferred);
+        this.selected = remembered.length ? remembered : defaultSelection(runs, this.opts.preferredRunId?.());
+        // Runs asked for while the webview was loading (Open Dashboard on a run) join the selection once.
+        for (const id of this.pendingShow) if (known.has(id) && !this.selected.includes(id)) this.selected.push(id);
+        this.pendingShow = [];
         this.sendSnapshot(runs);
         break;
       }
@@ -113,7 +117,10 @@ export class DashboardSession {
         const added = next.filter((id) => !this.selected.includes(id));
         for (const id of this.selected) if (!next.includes(id)) this.sent.delete(id);
         this.selected = next;
-        this.sendRunData(added);
+        // Fewer runs share each chart now: runs sent coarser than the new budget are sent again, finer.
+        const { metric } = this.budget();
+        const finer = next.filter((id) => !added.includes(id) && (this.sent.get(id)?.budget.metric ?? 0) < metric);
+        this.sendRunData([...finer, ...added]);
         break;
       }
       case 'rendered':
@@ -128,9 +135,13 @@ export class DashboardSession {
     }
   }
 
-  /** Shows a run (Open Dashboard on a run that is not shown yet). */
+  /** Shows a run (Open Dashboard on a run that is not shown yet); before `ready`, when the webview is ready. */
   showRun(runId: string): void {
-    if (!this.ready || this.selected.includes(runId)) return;
+    if (!this.ready) {
+      if (!this.pendingShow.includes(runId)) this.pendingShow.push(runId);
+      return;
+    }
+    if (this.selected.includes(runId)) return;
     if (!this.opts.source.listRuns().some((r) => r.id === runId)) return;
     this.selected = [...this.selected, runId];
     this.sendRunData([runId]);
@@ -183,7 +194,8 @@ export class DashboardSession {
     for (const id of this.selected) names.push(...(this.opts.source.getSeries(id)?.names() ?? []));
     const split = first > 0 ? splitNames(names, first) : { first: new Set(names), later: new Set<string>() };
     // Only the first screen is decimated and sent now; the rest after the webview has drawn it.
-    const data = this.selected.map((id) => this.fullData(id, settings.maxPointsPerSeries, split.first));
+    const budget = this.budget();
+    const data = this.selected.map((id) => this.fullData(id, budget, split.first));
     const seq = this.nextSeq();
     this.post({ type: 'snapshot', seq, runs, selected: [...this.selected], settings, data });
     if (split.later.size) {
@@ -199,13 +211,15 @@ export class DashboardSession {
     this.rest = undefined;
     this.clock.clearTimeout(rest.timer);
     if (!this.ready) return;
-    const { maxPointsPerSeries } = this.opts.settings();
     const data: RunData[] = [];
     for (const id of this.selected) {
       const state = this.sent.get(id);
       const store = this.opts.source.getSeries(id);
       if (!state || !store) continue;
-      const d = buildRunData(this.opts.source, id, maxPointsPerSeries, state.origin, rest.names);
+      // (a run ticked since the snapshot was sent whole: nothing of it is missing)
+      const names = new Set([...rest.names].filter((n) => !state.points.has(n)));
+      if (!names.size) continue;
+      const d = buildRunData(this.opts.source, id, state.budget, state.origin, names);
       for (const s of d.series) state.points.set(s.name, store.get(s.name)!.length);
       if (d.series.length) data.push(d);
     }
@@ -218,21 +232,27 @@ export class DashboardSession {
     this.rest = undefined;
   }
 
+  /** The point budget of a run sent now: the charts' budget shared by the runs selected. */
+  private budget(): PointBudget {
+    return pointBudget(this.opts.settings().maxPointsPerSeries, this.selected.length);
+  }
+
   private sendRunData(runIds: string[]): void {
-    const { maxPointsPerSeries } = this.opts.settings();
-    const data = runIds.map((id) => this.fullData(id, maxPointsPerSeries));
+    const budget = this.budget();
+    const data = runIds.map((id) => this.fullData(id, budget));
     this.post({ type: 'runData', seq: this.nextSeq(), selected: [...this.selected], data });
   }
 
   /** Decimated data of a run, remembering how much of it the webview now has. */
-  private fullData(runId: string, maxPoints: number, only?: ReadonlySet<string>): RunData {
+  private fullData(runId: string, budget: PointBudget, only?: ReadonlySet<string>): RunData {
     const store = this.opts.source.getSeries(runId);
     const origin = timeOrigin(this.opts.source, runId);
-    const state: SentState = { points: new Map(), appended: new Map(), evals: this.opts.source.getEvals(runId)?.length ?? 0, origin };
+    const evals = this.opts.source.getEvals(runId)?.length ?? 0;
+    const state: SentState = { points: new Map(), appended: new Map(), evals, origin, budget };
     if (store) for (const name of store.names()) if (!only || only.has(name)) state.points.set(name, store.get(name)!.length);
     this.sent.set(runId, state);
     this.dirtyRuns.delete(runId);
-    const data = buildRunData(this.opts.source, runId, maxPoints, origin, only);
+    const data = buildRunData(this.opts.source, runId, budget, origin, only);
     // Benchmark lines are short: always all of them.
     if (only) data.benchmarks = benchmarkPayloads(this.opts.source.getEvals(runId) ?? [], 0, origin);
     return data;
@@ -271,12 +291,11 @@ export class DashboardSession {
       if (this.selected.length !== before) this.post({ type: 'runData', seq: this.nextSeq(), selected: [...this.selected], data: [] });
     }
     if (this.dirtyRuns.size === 0) return;
-    const { maxPointsPerSeries } = this.opts.settings();
     const appends: RunData[] = [];
     const resend: string[] = [];
     for (const runId of this.dirtyRuns) {
       if (!this.selected.includes(runId)) continue;
-      const update = this.appendFor(runId, maxPointsPerSeries);
+      const update = this.appendFor(runId);
       if (update === 'resend') resend.push(runId);
       else if (update) appends.push(update);
     }
@@ -286,7 +305,7 @@ export class DashboardSession {
   }
 
   /** New points of a run since the last send; 'resend' when a fresh decimated copy is due. */
-  private appendFor(runId: string, maxPoints: number): RunData | 'resend' | undefined {
+  private appendFor(runId: string): RunData | 'resend' | undefined {
     const state = this.sent.get(runId);
     const store = this.opts.source.getSeries(runId);
     if (!state || !store) return 'resend';
@@ -297,7 +316,7 @@ export class DashboardSession {
       if (s.length < had) return 'resend'; // the store started over (file replaced)
       if (s.length === had) continue;
       const appended = (state.appended.get(name) ?? 0) + (s.length - had);
-      if (appended > maxPoints) return 'resend'; // the webview would hold twice the budget: re-decimate
+      if (appended > state.budget.metric) return 'resend'; // the webview would hold twice the budget: re-decimate
       series.push(seriesTail(s, had, state.origin));
       state.points.set(name, s.length);
       state.appended.set(name, appended);

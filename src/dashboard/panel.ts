@@ -27,7 +27,6 @@ export class DashboardPanel implements vscode.Disposable {
   private static current: DashboardPanel | undefined;
   private readonly disposables: vscode.Disposable[] = [];
   private readonly session: DashboardSession;
-  private preferred: string | undefined;
   private disposed = false;
 
   /** Opens (or reveals) the dashboard; with a run, that run is shown too. */
@@ -58,15 +57,14 @@ export class DashboardPanel implements vscode.Disposable {
     runId: string | undefined,
   ) {
     DashboardPanel.current = this;
-    this.preferred = runId;
     const webview = panel.webview;
     webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'media')] };
     this.session = new DashboardSession({
       source: runStoreSource(store),
       post: (m) => void webview.postMessage(m),
       settings: readSettings,
-      // The run named by Open Dashboard, else the run selected in the Runs view.
-      preferredRunId: () => this.preferred ?? selectedRunId(),
+      // With no remembered selection: the run selected in the Runs view (else the newest running, else newest run).
+      preferredRunId: selectedRunId,
       onBadMessage: (reason) => console.warn(`TRAPO dashboard: ignored a webview message: ${reason}`),
     });
     this.disposables.push(
@@ -81,6 +79,7 @@ export class DashboardPanel implements vscode.Disposable {
       }),
       panel.onDidDispose(() => this.dispose()),
     );
+    if (runId) this.session.showRun(runId); // joins the selection when the webview is ready
     const media = (...p: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(context.extensionUri, 'media', ...p)).toString();
     webview.html = dashboardHtml({
       cspSource: webview.cspSource,

@@ -1,16 +1,17 @@
 // Spawning, stopping and resuming trainer processes (vscode adapter).
 // - The child runs in the workspace folder, in its own process group (so that Stop reaches torchrun's workers too).
-// - Its stdout and stderr go to an output channel per run and are appended to <run dir>/logs/trainer.log.
+// - Its stdout and stderr are appended to <run dir>/logs/trainer.log, which an output channel per run follows.
 // - Stop: SIGINT (the trainer finishes the step, saves and ends "stopped"), SIGTERM after the grace period (the
 //   trainer stops now), SIGKILL after as long again. Runs started elsewhere on this host are stopped through their
 //   pid from run.json the same way.
 // - On deactivate the children are stopped unless `trapo.keepTrainersRunningOnExit` is set.
 import { ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, WriteStream } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { LaunchCommand } from '../core/launch';
+import { LineTail } from '../core/tail';
 import { isPidAliveOnThisHost } from '../core/crash';
 import { StopOutcome, escalateStop } from '../core/stopProcess';
 import type { RunState } from '../core/runStore';
@@ -30,7 +31,9 @@ interface Child {
   runDir: string;
   process: ChildProcess;
   channel: vscode.OutputChannel;
-  log: WriteStream;
+  /** Follows logs/trainer.log into the output channel. */
+  follower: LineTail;
+  followTimer: NodeJS.Timeout | undefined;
   exited: Promise<number | null>;
   stopping: boolean;
   /** Last lines of output, for the error message when it fails before writing a run directory. */
@@ -64,60 +67,82 @@ export class RunManager implements vscode.Disposable {
 
   spawn(req: SpawnRequest): ChildProcess {
     if (this.children.has(req.runId)) throw new Error(`run ${req.runId} is already running from this window`);
-    mkdirSync(path.join(req.runDir, 'logs'), { recursive: true });
-    const log = createWriteStream(path.join(req.runDir, 'logs', 'trainer.log'), { flags: 'a' });
+    const logFile = path.join(req.runDir, 'logs', 'trainer.log');
+    mkdirSync(path.dirname(logFile), { recursive: true });
     let channel = this.channels.get(req.runId);
     if (!channel) {
       channel = vscode.window.createOutputChannel(`TRAPO ${req.runId}`);
       this.channels.set(req.runId, channel);
     }
+    const out = channel;
     const header = `[trapo] ${new Date().toISOString()} ${req.reason}: ${[req.launch.command, ...req.launch.args].map(quote).join(' ')}\n`;
-    channel.append(header);
-    log.write(header);
-    const child = spawn(req.launch.command, req.launch.args, {
-      cwd: req.cwd,
-      env: { ...process.env, ...req.launch.env },
-      detached: process.platform !== 'win32', // own process group: signals reach torchrun's workers
-      stdio: ['ignore', 'pipe', 'pipe'],
-      windowsHide: true,
-    });
+    appendFileSync(logFile, header);
+    // The trainer writes straight into logs/trainer.log (not through a pipe to us): its output keeps going there
+    // when VS Code closes and the trainer is let run on, and a pipe closing cannot break it. The output channel
+    // follows the file.
+    const fd = openSync(logFile, 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(req.launch.command, req.launch.args, {
+        cwd: req.cwd,
+        env: { ...process.env, ...req.launch.env },
+        detached: process.platform !== 'win32', // own process group: signals reach torchrun's workers
+        stdio: ['ignore', fd, fd],
+        windowsHide: true,
+      });
+    } finally {
+      closeSync(fd);
+    }
+    const follower = new LineTail(logFile);
     const entry: Child = {
       runId: req.runId,
       runDir: req.runDir,
       process: child,
-      channel,
-      log,
+      channel: out,
+      follower,
+      followTimer: undefined,
       stopping: false,
       tail: [],
-      exited: new Promise((resolve) => {
-        child.on('error', (err) => {
-          const line = `[trapo] could not start ${req.launch.command}: ${err.message}\n`;
-          channel!.append(line);
-          log.write(line);
-          entry.tail.push(line.trim());
-          resolve(null);
-        });
-        child.on('exit', (code, signal) => {
-          const line = `[trapo] trainer exited with ${code !== null ? `code ${code}` : `signal ${signal}`}\n`;
-          channel!.append(line);
-          log.write(line);
-          resolve(code);
-        });
-      }),
+      exited: Promise.resolve(null),
     };
-    const onData = (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      channel!.append(text);
-      log.write(text);
-      for (const l of text.split('\n')) if (l.trim()) entry.tail.push(l.trim());
-      if (entry.tail.length > 20) entry.tail.splice(0, entry.tail.length - 20);
+    const follow = async () => {
+      try {
+        for (;;) {
+          const { lines, more } = await follower.poll();
+          for (const line of lines) {
+            out.appendLine(line);
+            if (line.trim()) entry.tail.push(line.trim());
+          }
+          if (entry.tail.length > 20) entry.tail.splice(0, entry.tail.length - 20);
+          if (!more) break;
+        }
+      } catch {
+        // The log vanished (run deleted): nothing more to follow.
+      }
     };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
+    entry.followTimer = setInterval(() => void follow(), 250);
+    entry.exited = new Promise((resolve) => {
+      child.on('error', (err) => {
+        const line = `[trapo] could not start ${req.launch.command}: ${err.message}`;
+        out.appendLine(line);
+        entry.tail.push(line);
+        resolve(null);
+      });
+      child.on('exit', (code, signal) => {
+        const line = `[trapo] trainer exited with ${code !== null ? `code ${code}` : `signal ${signal}`}\n`;
+        try {
+          appendFileSync(logFile, line);
+        } catch {
+          // The run directory is gone.
+        }
+        resolve(code);
+      });
+    });
     this.children.set(req.runId, entry);
-    void entry.exited.then((code) => {
+    void entry.exited.then(async (code) => {
+      clearInterval(entry.followTimer);
+      await follow();
       this.children.delete(req.runId);
-      log.end();
       this.exitEmitter.fire({ runId: req.runId, runDir: req.runDir, code, lastLines: [...entry.tail] });
     });
     return child;
@@ -163,10 +188,13 @@ export class RunManager implements vscode.Disposable {
     const children = [...this.children.values()];
     if (keepRunning) {
       for (const c of children) {
-        c.process.stdout?.destroy();
-        c.process.stderr?.destroy();
+        clearInterval(c.followTimer);
         c.process.unref();
-        c.log.end(`[trapo] VS Code closed; the trainer runs on (trapo.keepTrainersRunningOnExit)\n`);
+        try {
+          appendFileSync(path.join(c.runDir, 'logs', 'trainer.log'), `[trapo] VS Code closed; the trainer runs on (trapo.keepTrainersRunningOnExit)\n`);
+        } catch {
+          // The run directory is gone.
+        }
       }
       return;
     }

@@ -8,6 +8,7 @@ import { ValidateFunction } from 'ajv';
 import {
   ConfigProblem,
   formatProblems,
+  lineOfKey,
   loadConfigSchema,
   validateConfigFile,
   validateWithTrainer,
@@ -320,15 +321,4 @@ async function reportConfigProblems(diagnostics: vscode.DiagnosticCollection, ur
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more in the Problems view)` : '';
   const choice = await vscode.window.showErrorMessage(`TRAPO: ${path.basename(uri.fsPath)}: ${first}${more}`, 'Open Config');
   if (choice === 'Open Config') await vscode.window.showTextDocument(uri);
-}
-
-/** The 0-based line where the last segment of a dotted key is written (YAML `key:` or JSON `"key":`), else 0. */
-export function lineOfKey(text: string, key: string): number {
-  const last = key.split('.').pop()?.replace(/\[\d+\]$/, '');
-  if (!last) return 0;
-  const esc = last.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const re = new RegExp(`^\\s*(-\\s*)?("${esc}"|${esc})\\s*:`);
-  const lines = text.split('\n');
-  const i = lines.findIndex((l) => re.test(l));
-  return i < 0 ? 0 : i;
 }

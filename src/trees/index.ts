@@ -57,17 +57,22 @@ export function registerTrees(
   };
   context.subscriptions.push({ dispose: () => pending && clearTimeout(pending) });
 
-  /** Without a selection, the newest running run (else the newest run) drives the other views. */
+  /**
+   * Until the user picks a run, the newest running run (else the newest run) drives the other views, re-chosen as
+   * runs appear, start and end. A run the user picked stays selected while it exists.
+   */
+  let userChose = false;
   const ensureSelection = () => {
     const current = selection.runId;
-    if (current !== undefined && store.get(current)) return;
+    if (userChose && current !== undefined && store.get(current)) return;
+    userChose = false;
     const all = store.runs();
     selection.set((all.find((r) => r.status === 'running') ?? all[0])?.id);
   };
 
   context.subscriptions.push(
     store.onDidChange((change) => {
-      if (change.kind !== 'updated') ensureSelection();
+      if (change.kind !== 'updated' || change.statusChange) ensureSelection();
       const id = change.kind === 'removed' ? change.id : change.run.id;
       schedule(id === selection.runId);
     }),
@@ -78,7 +83,10 @@ export function registerTrees(
     }),
     runsView.onDidChangeSelection((e) => {
       const node = e.selection[0] as { runId?: string } | undefined;
-      if (node?.runId) selection.set(node.runId);
+      if (node?.runId) {
+        userChose = true;
+        selection.set(node.runId);
+      }
     }),
   );
   ensureSelection();
@@ -100,6 +108,7 @@ export function registerTrees(
     async revealRun(runId: string) {
       const run = store.get(runId);
       if (!run) return;
+      userChose = true;
       selection.set(runId);
       try {
         await runsView.reveal(new RunNode(run), { select: true, focus: false });

@@ -12,8 +12,7 @@ export class PrefixStepNode extends vscode.TreeItem {
     super(`step ${entry.step}`, vscode.TreeItemCollapsibleState.Collapsed);
     this.id = `prefix:${run.id}/${entry.step}`;
     this.description = formatLevelShares(entry.levelShares);
-    const guided = entry.prompts.filter((p) => p.level > 0).length;
-    this.tooltip = `${entry.prompts.length} prompts, ${guided} given expert guidance\n${formatLevelShares(entry.levelShares)}`;
+    this.tooltip = `${entry.promptCount} prompts, ${entry.guidedCount} given expert guidance\n${formatLevelShares(entry.levelShares)}`;
     this.iconPath = new vscode.ThemeIcon('layers');
     this.contextValue = 'prefixStep';
   }

@@ -4,7 +4,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { formatPercent } from '../core/benchmarks';
-import { pad6, runPaths } from '../core/runFormat';
 import { DisplayStatus, RunState, RunStore, bestEvalAverage, etaSeconds } from '../core/runStore';
 import { formatDuration } from '../core/time';
 
@@ -287,14 +286,4 @@ export function formatBytes(bytes: number): string {
     i++;
   }
   return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
-
-/** Paths a command on a run node may need. */
-export function runFiles(run: RunState): { runJson: string; log: string; dir: string; checkpoint: (step: number) => string } {
-  return {
-    runJson: runPaths.runJson(run.dir),
-    log: runPaths.log(run.dir),
-    dir: run.dir,
-    checkpoint: (step) => path.join(run.dir, 'checkpoints', pad6(step)),
-  };
 }

@@ -155,6 +155,8 @@ export class Session {
       XDG_DATA_HOME: dir('xdg/data'),
       XDG_CACHE_HOME: dir('xdg/cache'),
       XDG_RUNTIME_DIR: dir('xdg/runtime'),
+      // The embedded tiny model's warm-up (about a minute) is cached across sessions here, not in the scratch HOME.
+      TRAPO_CACHE: trapoCache(),
       // The trainer runs on CPU in the suite and must not try to reach the Hugging Face hub.
       HF_HUB_OFFLINE: '1',
       TRANSFORMERS_OFFLINE: '1',
@@ -619,6 +621,19 @@ export class Session {
     }
     if (!keep) fs.rmSync(this.scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * The trainer's cache for the suite (the warmed-up tiny model): TRAPO_CACHE when set, else .e2e/trapo-cache, seeded
+ * by copying ~/.cache/trapo when that exists (the warm-up is deterministic: same settings and seed, same model).
+ */
+function trapoCache(): string {
+  if (process.env.TRAPO_CACHE) return process.env.TRAPO_CACHE;
+  const dir = path.join(E2E_DIR, 'trapo-cache');
+  const user = path.join(process.env.HOME ?? '/nonexistent', '.cache', 'trapo');
+  if (!fs.existsSync(dir) && fs.existsSync(user)) fs.cpSync(user, dir, { recursive: true });
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
 }
 
 function tail(file: string, lines = 40): string {

@@ -28,11 +28,20 @@ async function main() {
   const python = path.join(repo, 'trainer', '.venv', 'bin', 'python');
   const launch = buildLaunch({
     workspaceTrusted: true, python, launcher: 'python', configFile: path.join(repo, 'trainer', 'trapo', 'configs', 'demo.trapo.yaml'),
-    runDir, overrides: { 'train.steps': '40' },
+    runDir, overrides: { 'train.steps': '40', 'model.warmup.enabled': 'false' },
   });
   if (!launch.ok) throw new Error(launch.error);
   const t0 = Date.now();
   manager.spawn({ runId, runDir, cwd: path.join(repo, 'trainer'), launch: launch.launch, reason: 'start' });
+  try {
+    await follow();
+  } finally {
+    await manager.shutdown(false); // never leave the trainer behind, even when a wait times out
+    store.dispose();
+    manager.dispose();
+    if (!process.argv.includes('--keep')) fs.rmSync(root, { recursive: true, force: true });
+  }
+  async function follow() {
   const waitFor = async (what: string, pred: () => boolean, ms: number) => {
     while (!pred()) {
       if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}; last line: ${manager.lastLine(runId)}`);
@@ -50,9 +59,7 @@ async function main() {
     'skipped', JSON.stringify(run.skipped), 'statuses', statuses.join(', '));
   const log = fs.readFileSync(path.join(runDir, 'logs', 'trainer.log'), 'utf8').split('\n');
   console.log('trainer.log lines', log.length, '| first:', log[0].slice(0, 160), '| last:', log.filter(Boolean).at(-1));
-  store.dispose();
-  manager.dispose();
-  if (!process.argv.includes('--keep')) fs.rmSync(root, { recursive: true, force: true });
+  }
 }
 main().catch((e) => {
   console.error(e);

@@ -280,6 +280,18 @@ describe('DashboardSession', () => {
     assert.equal(session.lastRendered, 7);
   });
 
+  it('a run asked for before the webview is ready joins the remembered selection once', () => {
+    const { source, posted, session } = setup({ preferred: 'b' });
+    source.runs = [run('a', 1), run('b', 2), run('c', 3)];
+    session.showRun('a');
+    session.handleMessage(ready(['c']));
+    assert.deepEqual((posted[0] as SnapshotMessage).selected, ['c', 'a']);
+    session.handleMessage(ready(['c'])); // a reload: the remembered selection alone
+    assert.deepEqual((posted[1] as SnapshotMessage).selected, ['c']);
+    session.handleMessage(ready()); // nothing remembered: the preferred run (the Runs view's selection)
+    assert.deepEqual((posted[2] as SnapshotMessage).selected, ['b']);
+  });
+
   it('Open Dashboard on another run adds it to the selection', () => {
     const { source, posted, session } = setup();
     source.runs = [run('a', 1), run('b', 2)];

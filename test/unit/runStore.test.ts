@@ -284,3 +284,25 @@ test('fixture runs written by the Python writer load with their statuses', async
   }
   store.dispose();
 });
+
+test('prefix steps are stored compactly and read back as the event had them', async () => {
+  const { PrefixStep } = await import('../../src/core/runStore');
+  const prompts = [
+    {
+      prompt_id: 'p0',
+      level: 2,
+      stages: [
+        { n: 4, ratio: 0, guided: false, correct: 1, correct_before: 0 },
+        { n: 2, ratio: 0.25, guided: true, correct: 0, correct_before: 1 },
+        { n: 1, ratio: 0.3, guided: true, correct: 1, correct_before: 1 },
+      ],
+    },
+    { prompt_id: 'p1', level: 0, stages: [{ n: 8, ratio: 0, guided: false, correct: 8, correct_before: 0 }] },
+  ];
+  const p = new PrefixStep(7, 123.5, prompts);
+  assert.deepEqual(p.prompts, prompts); // 0.3 survives float32 storage through the 6-digit rounding
+  assert.equal(p.promptCount, 2);
+  assert.equal(p.guidedCount, 1);
+  assert.deepEqual(p.levelShares, [0.5, 0, 0.5]); // levels 2 and 0 of 2 prompts
+  assert.deepEqual(new PrefixStep(1, 0, []).prompts, []);
+});

@@ -87,7 +87,7 @@ def test_two_processes_agree_with_one(tmp_path, strategy):
         raise
     for k in ("loss/total", "loss/trsft", "loss/policy", "loss/entropy", "policy/entropy", "optim/grad_norm",
               "trsft/outside_trust_region"):
-        assert two["stats"][k] == pytest.approx(one["stats"][k], rel=1e-5, abs=1e-7), k
+        assert two["stats"][k] == pytest.approx(one["stats"][k], rel=1e-4, abs=1e-7), k
     assert one["grads"].keys() == two["grads"].keys()
     for k, v in one["grads"].items():
         assert torch.allclose(v, two["grads"][k], rtol=1e-4, atol=1e-8), k

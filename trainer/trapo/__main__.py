@@ -137,7 +137,7 @@ def cmd_export(args) -> int:
     path = export_onnx(ckpt, Path(args.out) if args.out else None)
     print(path)
     if not args.no_verify:
-        diff = verify_onnx(ckpt)
+        diff = verify_onnx(ckpt, path)
         print(f"max abs logit difference vs PyTorch: {diff:.3g}")
     return 0
 

@@ -113,11 +113,6 @@ class HeartbeatThread(threading.Thread):
 
 class Trainer:
     def __init__(self, cfg: Config, run_dir: Path, resume: bool = False, log=print):
-        from . import models, task
-        from .generation import default_generator
-        from .prompting import build_prompt
-        from .rewards import score
-
         try:  # no progress bars in logs/trainer.log
             from transformers.utils import logging as hf_logging
 
@@ -132,6 +127,27 @@ class Trainer:
         if cfg.train.prompts_per_step % self.dist.world_size:
             raise ValueError(f"train.prompts_per_step ({cfg.train.prompts_per_step}) must be a multiple of the world "
                              f"size ({self.dist.world_size}) so that the global batch is kept")
+        self.stop_requested = False
+        self.sink = Sink(None)
+        if self.dist.is_main:
+            info = dict(config=cfg.to_dict(), world_size=self.dist.world_size, device=self.dist.device,
+                        total_steps=cfg.train.steps)
+            if resume and (self.run_dir / "run.json").exists():
+                self.sink = Sink(RunWriter.open_existing(self.run_dir, **info))
+            else:
+                self.sink = Sink(RunWriter.create(self.run_dir, name=cfg.run_name, algorithm=cfg.algorithm, **info))
+        try:
+            self._setup(cfg, resume)
+        except BaseException as exc:  # a model or data that fails to load is recorded in the run too
+            self._finish("failed", exc)
+            raise
+
+    def _setup(self, cfg: Config, resume: bool) -> None:
+        from . import models, task
+        from .generation import default_generator
+        from .prompting import build_prompt
+        from .rewards import score
+
         self.build_prompt, self.score, self.engine = build_prompt, score, default_generator()
         torch.manual_seed(cfg.seed)
         self.start_step, state, latest = 0, None, None
@@ -169,16 +185,6 @@ class Trainer:
 
         self.benchmarks = load_benchmarks(cfg.data.benchmarks, cfg.data.benchmark_size, seed=0)
         self._items: dict[int, object] = {}
-        self.stop_requested = False
-        writer = None
-        if self.dist.is_main:
-            info = dict(config=cfg.to_dict(), world_size=self.dist.world_size, device=self.dist.device,
-                        total_steps=cfg.train.steps)
-            if resume and (self.run_dir / "run.json").exists():
-                writer = RunWriter.open_existing(self.run_dir, **info)
-            else:
-                writer = RunWriter.create(self.run_dir, name=cfg.run_name, algorithm=cfg.algorithm, **info)
-        self.sink = Sink(writer)
 
     @classmethod
     def for_updates(cls, cfg: Config, model, dist_info: D.DistInfo) -> "Trainer":
@@ -200,7 +206,7 @@ class Trainer:
     def _log(self, message: str, level: str = "info") -> None:
         if self.dist.is_main:
             self.log_fn(f"[trapo] {message}")
-            if getattr(self, "sink", None) is not None:
+            if getattr(self, "started", False):  # run_started stays the first event of each invocation
                 self.sink.emit(Log(level=level, message=message))
 
     def _load_optimizer(self, state) -> None:
@@ -303,7 +309,7 @@ class Trainer:
                     pre_term = (w * pre_tl * own).sum() if prefix_kind else logp.new_zeros(())
                     pol_term = (w * pol_tl * cont).sum()
                     ent_mean = (ent * resp).sum() / max(n_resp, 1.0)
-                    ent_term = -lc.entropy_coef * ent_mean
+                    ent_term = -(0.0 if algorithm == "sft" else lc.entropy_coef) * ent_mean  # sft: plain CE
                     loss = pre_term + pol_term + ent_term
                     kl_term = logp.new_zeros(())
                     if self.ref_model is not None:
@@ -484,6 +490,7 @@ class Trainer:
                                   self.n_params), device=self.dist.device, world_size=self.dist.world_size,
                                   resumed_from_step=self.start_step if self.start_step else None),
                        step=self.start_step)
+        self.started = True
         hb = HeartbeatThread(self.sink, cfg.logging.heartbeat_s)
         self.heartbeat = hb
         if self.dist.is_main:

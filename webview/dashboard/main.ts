@@ -668,7 +668,8 @@ function handle(msg: HostToWebviewMessage): void {
       break;
     case 'append': {
       let created = false;
-      for (const d of msg.data) if (appendRun(d)) created = true;
+      // (points of a run unticked a moment ago may still arrive: not kept)
+      for (const d of msg.data) if (ui.selected.includes(d.runId) && appendRun(d)) created = true;
       if (created) {
         syncLayout();
         markAllDirty(Dirty.Full);
@@ -688,8 +689,10 @@ function handle(msg: HostToWebviewMessage): void {
       markAllDirty();
       break;
     default: {
+      // Exhaustive at compile time; at run time a message type this page does not know is ignored.
       const never: never = msg;
-      throw new Error(`unhandled message ${String(never)}`);
+      void never;
+      return;
     }
   }
   renderStatus();
