@@ -2,7 +2,10 @@
 // the batched incremental updates. panel.ts plugs it into a WebviewPanel; tests and the latency benchmark plug it into
 // a function that records or forwards messages.
 import {
+  AVERAGE_BENCHMARK,
+  BENCHMARK_GROUP,
   DashboardSettings,
+  FirstScreen,
   HostToWebviewMessage,
   RunData,
   SeriesPayload,
@@ -37,8 +40,9 @@ export interface DashboardSessionOptions {
   /** Told about messages from the webview it could not use (logged by the caller). */
   onBadMessage?: (reason: string) => void;
   /**
-   * Metrics (in the webview's display order) that go in the snapshot itself; the others follow once the webview has
-   * drawn it, so that the first screen does not wait for the whole data set to cross the bridge. 0: all at once.
+   * Metrics (in the webview's display order) that go in the snapshot itself when the webview did not say how many
+   * charts its first screen shows; the others follow once the webview has drawn it, so that the first screen does not
+   * wait for the whole data set to cross the bridge. 0: all at once.
    */
   firstScreenMetrics?: number;
 }
@@ -62,6 +66,8 @@ export class DashboardSession {
   private seq = 0;
   private selected: string[] = [];
   private pendingShow: string[] = [];
+  /** What the webview said in its `ready`: the size of its first screen, and the groups it keeps collapsed. */
+  private screen: { size?: FirstScreen; collapsed: ReadonlySet<string> } = { collapsed: new Set() };
   private readonly sent = new Map<string, SentState>();
   private readonly dirtyRuns = new Set<string>();
   private runsDirty = false;
@@ -108,6 +114,7 @@ export class DashboardSession {
         // Runs asked for while the webview was loading (Open Dashboard on a run) join the selection once.
         for (const id of this.pendingShow) if (known.has(id) && !this.selected.includes(id)) this.selected.push(id);
         this.pendingShow = [];
+        this.screen = { size: msg.firstScreen, collapsed: new Set(msg.state.collapsed ?? []) };
         this.sendSnapshot(runs);
         break;
       }
@@ -125,8 +132,9 @@ export class DashboardSession {
       }
       case 'rendered':
         if (msg.seq > this.lastRendered) this.lastRendered = msg.seq;
-        if (this.rest && msg.seq >= this.rest.seq) this.postRest();
+        // Listeners first: the first paint is when the ack came, not once the rest of the snapshot has been built.
         for (const l of this.renderedListeners) l(msg.seq);
+        if (this.rest && msg.seq >= this.rest.seq) this.postRest();
         break;
       default: {
         const never: never = msg;
@@ -189,10 +197,7 @@ export class DashboardSession {
   private sendSnapshot(runs = this.opts.source.listRuns()): void {
     this.cancelRest();
     const settings = this.opts.settings();
-    const first = this.opts.firstScreenMetrics ?? FIRST_SCREEN_METRICS;
-    const names: string[] = [];
-    for (const id of this.selected) names.push(...(this.opts.source.getSeries(id)?.names() ?? []));
-    const split = first > 0 ? splitNames(names, first) : { first: new Set(names), later: new Set<string>() };
+    const split = this.firstScreenSplit();
     // Only the first screen is decimated and sent now; the rest after the webview has drawn it.
     const budget = this.budget();
     const data = this.selected.map((id) => this.fullData(id, budget, split.first));
@@ -203,6 +208,27 @@ export class DashboardSession {
       const timer = this.clock.setTimeout(() => this.postRest(), 1000);
       this.rest = { seq, names: split.later, timer };
     }
+  }
+
+  /** The metrics of the charts on the webview's first screen, and the rest. */
+  private firstScreenSplit(): { first: Set<string>; later: Set<string> } {
+    const names: string[] = [];
+    const benchmarks = new Set<string>();
+    let levelCharts = 0;
+    for (const id of this.selected) {
+      const runNames = this.opts.source.getSeries(id)?.names() ?? [];
+      names.push(...runNames);
+      if (runNames.some((n) => prefixLevel(n) !== undefined)) levelCharts++;
+      for (const e of this.opts.source.getEvals(id) ?? []) {
+        benchmarks.add(AVERAGE_BENCHMARK);
+        for (const b of Object.keys(e.benchmarks)) benchmarks.add(b);
+      }
+    }
+    if (this.screen.size) {
+      return splitFirstScreen({ names, benchmarkCharts: benchmarks.size, levelCharts, collapsed: this.screen.collapsed }, this.screen.size);
+    }
+    const first = this.opts.firstScreenMetrics ?? FIRST_SCREEN_METRICS;
+    return first > 0 ? splitNames(names, first) : { first: new Set(names), later: new Set<string>() };
   }
 
   private postRest(): void {
@@ -341,4 +367,51 @@ export function splitNames(names: Iterable<string>, count: number): { first: Set
   const levels = ordered.filter((n) => prefixLevel(n) !== undefined);
   if (levels.some((n) => first.has(n))) for (const n of levels) first.add(n);
   return { first, later: new Set(ordered.filter((n) => !first.has(n))) };
+}
+
+/** What the webview's layout is made of (see wantedLayout in webview/dashboard/main.ts). */
+export interface ChartLayout {
+  /** Metric names of the selected runs. */
+  names: Iterable<string>;
+  /** Charts of the benchmark group: one per benchmark and one for the average (0: no evaluations). */
+  benchmarkCharts: number;
+  /** Stacked prefix-level charts: one per selected run that has prefix/level_* metrics. */
+  levelCharts: number;
+  /** Groups (namespaces) the user collapsed: no chart of theirs is on screen. */
+  collapsed: ReadonlySet<string>;
+}
+
+/**
+ * Splits metric names into those whose charts are on the first screen and the rest, by the webview's layout: the
+ * benchmark group first (its benchmark charts, then any `eval/*` metrics), then one group per namespace (sorted, as
+ * groupByNamespace orders them), each group starting a new row of `columns` charts; in a namespace the stacked
+ * prefix-level charts (one per run) first, then one chart per metric. Group headers take no room here, so the
+ * estimate errs towards sending a little more.
+ */
+export function splitFirstScreen(layout: ChartLayout, screen: FirstScreen): { first: Set<string>; later: Set<string> } {
+  const groups = [...groupByNamespace(layout.names)];
+  if (layout.benchmarkCharts > 0) {
+    const i = groups.findIndex(([ns]) => ns === BENCHMARK_GROUP);
+    groups.unshift([BENCHMARK_GROUP, i >= 0 ? groups.splice(i, 1)[0][1] : []]);
+  }
+  const first = new Set<string>();
+  let rows = screen.rows;
+  for (const [ns, metrics] of groups) {
+    if (rows <= 0) break;
+    if (layout.collapsed.has(ns)) continue;
+    const levels = metrics.filter((m) => prefixLevel(m) !== undefined);
+    // The group's charts in display order: the metrics each draws, and how many charts that is.
+    const charts: [string[], number][] = levels.length ? [[levels, Math.max(1, layout.levelCharts)]] : [];
+    for (const m of metrics) if (prefixLevel(m) === undefined) charts.push([[m], 1]);
+    let placed = ns === BENCHMARK_GROUP ? layout.benchmarkCharts : 0;
+    for (const [names, count] of charts) {
+      if (placed >= rows * screen.columns) break;
+      for (const n of names) first.add(n);
+      placed += count;
+    }
+    rows -= Math.ceil(placed / screen.columns);
+  }
+  const later = new Set<string>();
+  for (const [, metrics] of groups) for (const n of metrics) if (!first.has(n)) later.add(n);
+  return { first, later };
 }

@@ -3,8 +3,10 @@
 // `vscode`, nor node, nor the DOM.
 //
 // Sequence:
-//   webview  --ready{state}-->  host          (after its script has loaded and the listener is installed)
-//   host     --snapshot------>  webview       (run list, selection, settings, decimated data of the selected runs)
+//   webview  --ready{state, firstScreen}-->  host   (after its script has loaded and the listener is installed)
+//   host     --snapshot------>  webview       (run list, selection, settings, decimated data of the selected runs for
+//                                             the charts of the first screen)
+//   host     --append-------->  webview       (the rest of the snapshot, once the webview acknowledged it)
 //   host     --append-------->  webview       (new points only, batched: at most one message every ~100 ms)
 //   host     --runData------->  webview       (whole data of runs newly selected, or re-decimated when long)
 //   host     --runs---------->  webview       (run list changed: a run appeared, its status or step changed)
@@ -47,6 +49,8 @@ export interface BenchmarkPayload {
 }
 
 export const AVERAGE_BENCHMARK = 'average';
+/** The group of the benchmark charts (the webview draws it first, and puts `eval/*` metrics in it too). */
+export const BENCHMARK_GROUP = 'eval';
 
 /** Everything the dashboard draws for one run. */
 export interface RunData {
@@ -115,6 +119,13 @@ export interface ReadyMessage {
   version: number;
   /** The restored UI state (vscode.getState), so the host can honour the previous selection. */
   state: DashboardUiState;
+  /** The size of the webview's first screen in charts, so that the snapshot carries just what it shows. */
+  firstScreen?: FirstScreen;
+}
+/** Charts per row, and rows of charts (a partly visible one counted) below the toolbar. */
+export interface FirstScreen {
+  columns: number;
+  rows: number;
 }
 export interface SelectRunsMessage {
   type: 'selectRuns';
@@ -142,7 +153,10 @@ export function parseWebviewMessage(msg: unknown): { ok: true; message: WebviewT
       if (msg.version !== DASHBOARD_PROTOCOL_VERSION) {
         return { ok: false, reason: `ready: protocol version ${String(msg.version)}, expected ${DASHBOARD_PROTOCOL_VERSION}` };
       }
-      return { ok: true, message: { type: 'ready', version: DASHBOARD_PROTOCOL_VERSION, state: parseUiState(msg.state) } };
+      const message: ReadyMessage = { type: 'ready', version: DASHBOARD_PROTOCOL_VERSION, state: parseUiState(msg.state) };
+      const firstScreen = parseFirstScreen(msg.firstScreen);
+      if (firstScreen) message.firstScreen = firstScreen;
+      return { ok: true, message };
     }
     case 'selectRuns':
       if (!isStrArray(msg.runIds)) return { ok: false, reason: 'selectRuns: "runIds" is not a list of strings' };
@@ -153,6 +167,13 @@ export function parseWebviewMessage(msg: unknown): { ok: true; message: WebviewT
     default:
       return { ok: false, reason: `unknown message type ${JSON.stringify(msg.type)}` };
   }
+}
+
+/** A first-screen size with whole numbers of columns and rows in 1..100; anything else is ignored (undefined). */
+function parseFirstScreen(x: unknown): FirstScreen | undefined {
+  if (!isObj(x)) return undefined;
+  const ok = (n: unknown) => Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 100;
+  return ok(x.columns) && ok(x.rows) ? { columns: x.columns as number, rows: x.rows as number } : undefined;
 }
 
 /** Keeps the well-formed parts of a stored UI state; anything else falls back to defaults. */

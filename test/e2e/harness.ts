@@ -613,6 +613,9 @@ export class Session {
     // Playwright starts chromium in its own process group and kills it on close; the server's group holds the
     // extension host and any trainer it spawned.
     await killGroup(this.server?.pid);
+    // Trainers started by the extension run in process groups of their own (so that Stop can signal them): end
+    // every process whose command line names this session's scratch folder, group by group.
+    await killProcessesMentioning(this.scratch);
     const keep = this.failed || process.env.TRAPO_E2E_KEEP === '1';
     if (this.failed) {
       log(this.label, `failed: scratch kept at ${this.scratch}`);
@@ -623,9 +626,39 @@ export class Session {
   }
 }
 
+/** Process groups (and lone processes) whose command line contains `text`, from /proc; then ends them. */
+async function killProcessesMentioning(text: string): Promise<void> {
+  const groups = new Set<number>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (!cmd.includes(text)) continue;
+      // /proc/<pid>/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces, so split after the last ')'.
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      if (pgrp > 1 && pgrp !== process.pid && pgrp !== getpgrp()) groups.add(pgrp);
+      else process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  for (const g of groups) {
+    log('teardown', `ending leftover process group ${g}`);
+    await killGroup(g, 5000);
+  }
+}
+
+/** This process's own process group (never killed by the teardown). */
+function getpgrp(): number {
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+}
+
 /**
- * The trainer's cache for the suite (the warmed-up tiny model): TRAPO_CACHE when set, else .e2e/trapo-cache, seeded
- * by copying ~/.cache/trapo when that exists (the warm-up is deterministic: same settings and seed, same model).
+ * The trainer's cache for the suite (the warmed-up tiny model): TRAPO_CACHE when set (scripts/e2e.sh sets it and
+ * warms the model up there first), else .e2e/trapo-cache, seeded by copying ~/.cache/trapo when that exists (the
+ * warm-up is deterministic: same settings and seed, same model).
  */
 function trapoCache(): string {
   if (process.env.TRAPO_CACHE) return process.env.TRAPO_CACHE;

@@ -13,8 +13,8 @@ import {
   parseWebviewMessage,
   prefixLevel,
 } from '../../src/shared/dashboardProtocol';
-import { DashboardSource, EvalEntry, benchmarkPayloads, buildRunData, defaultSelection, jointIndices, runIdFromArg } from '../../src/dashboard/dashboardData';
-import { Clock, DashboardSession, splitNames } from '../../src/dashboard/dashboardSession';
+import { DashboardSource, EvalEntry, benchmarkPayloads, buildRunData, defaultSelection, jointIndices, pointBudget, runIdFromArg } from '../../src/dashboard/dashboardData';
+import { Clock, DashboardSession, splitFirstScreen, splitNames } from '../../src/dashboard/dashboardSession';
 
 function run(id: string, createdAt: number, status: RunSummary['status'] = 'finished'): RunSummary {
   return { id, name: id, algorithm: 'trapo', status, createdAt, step: null, totalSteps: null };
@@ -400,5 +400,121 @@ describe('stacked prefix levels', () => {
     // union: 0, 3, 12, 15
     assert.deepEqual(l0.steps, [0, 3, 12, 15]);
     assert.equal(jointIndices([st.get('prefix/level_0')!, st.get('loss/total')!], 100), undefined); // short: sent whole
+  });
+});
+
+describe('point budget per chart', () => {
+  it('shares maxPointsPerSeries between the runs overlaid on a metric chart, not below 400 a line', () => {
+    assert.deepEqual(pointBudget(1200, 1), { metric: 1200, levels: 1200 });
+    assert.deepEqual(pointBudget(1200, 2), { metric: 600, levels: 1200 }); // 1200 / 2
+    assert.deepEqual(pointBudget(1200, 10), { metric: 400, levels: 1200 }); // 1200 / 10 = 120 < 400: the floor
+    assert.deepEqual(pointBudget(300, 10), { metric: 300, levels: 300 }); // a setting below the floor is not raised
+    assert.deepEqual(pointBudget(1200, 0), { metric: 1200, levels: 1200 });
+  });
+
+  /** A run with 2000 rising points of loss/total and of two prefix levels (a rising series keeps 2 points a bucket). */
+  function risingRun(): SeriesStore {
+    const st = new SeriesStore();
+    for (let i = 0; i < 2000; i++) st.push(i, 1000 + i, { 'loss/total': i, 'prefix/level_0': i / 4000, 'prefix/level_1': 0.5 + i / 4000 });
+    return st;
+  }
+  const length = (d: { series: { name: string; steps: number[] }[] }, name: string) => d.series.find((s) => s.name === name)!.steps.length;
+
+  it('decimates each run of a 3-run snapshot to a third, the stacked levels (one run a chart) to the whole budget', () => {
+    const { source, posted, session } = setup({ maxPoints: 1200 });
+    source.runs = [run('a', 1), run('b', 2), run('c', 3)];
+    for (const id of ['a', 'b', 'c']) source.series.set(id, risingRun());
+    session.handleMessage(ready(['a', 'b', 'c']));
+    const snap = posted[0] as SnapshotMessage;
+    for (const d of snap.data) {
+      // metric: 1200 / 3 = 400 points = 100 buckets of 20, first and last of each (rising: first = min, last = max)
+      assert.equal(length(d, 'loss/total'), 200);
+      // levels: 1200 / 2 levels = 600 each = 150 buckets, 2 points each; both levels pick the same indices
+      assert.equal(length(d, 'prefix/level_0'), 300);
+      assert.equal(length(d, 'prefix/level_1'), 300);
+    }
+  });
+
+  it('re-sends the runs left, finer, when runs are unticked; a ticked run gets the new share', () => {
+    const { source, posted, session } = setup({ maxPoints: 1200 });
+    source.runs = [run('a', 1), run('b', 2), run('c', 3)];
+    for (const id of ['a', 'b', 'c']) source.series.set(id, risingRun());
+    session.handleMessage(ready(['a', 'b', 'c']));
+    session.handleMessage({ type: 'selectRuns', runIds: ['a'] });
+    let m = posted.at(-1) as RunDataMessage;
+    assert.deepEqual(m.data.map((d) => d.runId), ['a']);
+    assert.equal(length(m.data[0], 'loss/total'), 600); // alone: 1200 points = 300 buckets, 2 points each
+    session.handleMessage({ type: 'selectRuns', runIds: ['a', 'b'] });
+    m = posted.at(-1) as RunDataMessage;
+    assert.deepEqual(m.data.map((d) => d.runId), ['b']); // a keeps its finer copy: nothing to send
+    assert.equal(length(m.data[0], 'loss/total'), 300); // 1200 / 2 = 600 points = 150 buckets, 2 points each
+  });
+});
+
+describe('first screen from the webview', () => {
+  const none = new Set<string>();
+  const names = ['loss/a', 'loss/b', 'loss/c', 'loss/d', 'prefix/level_0', 'prefix/level_1', 'prefix/mean', 'z/1'];
+
+  it('fills the rows left under the benchmark group, group by group', () => {
+    // 3 columns x 3 rows; 4 benchmark charts take 2 rows; the one row left holds loss/a, loss/b, loss/c
+    const { first, later } = splitFirstScreen({ names, benchmarkCharts: 4, levelCharts: 2, collapsed: none }, { columns: 3, rows: 3 });
+    assert.deepEqual([...first], ['loss/a', 'loss/b', 'loss/c']);
+    assert.deepEqual([...later], ['loss/d', 'prefix/level_0', 'prefix/level_1', 'prefix/mean', 'z/1']);
+  });
+
+  it('skips collapsed groups and counts one stacked level chart per run', () => {
+    // eval collapsed: 3 rows; loss: 4 charts = 2 rows; prefix: 2 level charts + prefix/mean = 1 row; z: no row left
+    const { first, later } = splitFirstScreen({ names, benchmarkCharts: 4, levelCharts: 2, collapsed: new Set(['eval']) }, { columns: 3, rows: 3 });
+    assert.deepEqual([...first], ['loss/a', 'loss/b', 'loss/c', 'loss/d', 'prefix/level_0', 'prefix/level_1', 'prefix/mean']);
+    assert.deepEqual([...later], ['z/1']);
+  });
+
+  it('puts eval/* metrics in the benchmark group, after the benchmark charts', () => {
+    // 2 columns x 2 rows: 2 benchmark charts + eval/x fill the benchmark group's 2 rows, nothing else fits
+    const { first, later } = splitFirstScreen({ names: ['a/1', 'eval/x'], benchmarkCharts: 2, levelCharts: 0, collapsed: none }, { columns: 2, rows: 2 });
+    assert.deepEqual([...first], ['eval/x']);
+    assert.deepEqual([...later], ['a/1']);
+  });
+
+  it('reads the first screen from ready, ignoring a malformed one', () => {
+    const ok = parseWebviewMessage({ type: 'ready', version: 1, state: {}, firstScreen: { columns: 3, rows: 4 } });
+    assert.deepEqual(ok, { ok: true, message: { type: 'ready', version: 1, state: {}, firstScreen: { columns: 3, rows: 4 } } });
+    for (const bad of [{ columns: 0, rows: 4 }, { columns: 3, rows: 1.5 }, { columns: '3', rows: 4 }, 'big']) {
+      assert.deepEqual(parseWebviewMessage({ type: 'ready', version: 1, state: {}, firstScreen: bad }), { ok: true, message: { type: 'ready', version: 1, state: {} } });
+    }
+  });
+
+  it('sends in the snapshot the metrics of the first screen the webview reported, the rest after its ack', () => {
+    const { source, posted, session } = setup();
+    source.runs = [run('a', 1)];
+    const st = new SeriesStore();
+    st.push(1, 1000, { 'a/x': 1, 'b/y': 2 });
+    source.series.set('a', st);
+    session.handleMessage({ ...ready(), firstScreen: { columns: 1, rows: 1 } }); // one chart: a/x
+    const snap = posted[0] as SnapshotMessage;
+    assert.deepEqual(snap.data[0].series.map((s) => s.name), ['a/x']);
+    // a listener hears the ack before the rest is built and posted (the first paint is the ack)
+    const seen: number[] = [];
+    session.onRendered(() => seen.push(posted.length));
+    session.handleMessage({ type: 'rendered', seq: snap.seq });
+    assert.deepEqual(seen, [1]);
+    assert.deepEqual((posted[1] as AppendMessage).data[0].series.map((s) => s.name), ['b/y']);
+  });
+
+  it('does not send again in the rest what a run ticked before the ack got whole', () => {
+    const { source, posted, session } = setup({ firstScreen: 1 });
+    source.runs = [run('a', 1), run('b', 2)];
+    for (const id of ['a', 'b']) {
+      const st = new SeriesStore();
+      st.push(1, 1000, { 'a/x': 1, 'b/y': 2 });
+      source.series.set(id, st);
+    }
+    session.handleMessage(ready(['a']));
+    const snap = posted[0] as SnapshotMessage;
+    session.handleMessage({ type: 'selectRuns', runIds: ['a', 'b'] }); // b: sent whole
+    assert.deepEqual((posted[1] as RunDataMessage).data[0].series.map((s) => s.name), ['a/x', 'b/y']);
+    session.handleMessage({ type: 'rendered', seq: snap.seq });
+    const rest = posted[2] as AppendMessage;
+    assert.deepEqual(rest.data.map((d) => [d.runId, d.series.map((s) => s.name)]), [['a', ['b/y']]]);
   });
 });

@@ -92,8 +92,14 @@ describe('Dashboard webview', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM} (
       };
       await page.goto(base + '/');
       await until(`(window.__posted || []).some((m) => m.type === 'ready')`);
-      const ready = (await page.evaluate(`window.__posted.find((m) => m.type === 'ready')`)) as { version: number; state: unknown };
-      assert.deepEqual(ready, { type: 'ready', version: 1, state: { smoothing: 0.3, collapsed: ['perf'] } });
+      const ready = (await page.evaluate(`window.__posted.find((m) => m.type === 'ready')`)) as { version: number; state: unknown; firstScreen: { columns: number; rows: number } };
+      const { firstScreen, ...rest } = ready;
+      assert.deepEqual(rest, { type: 'ready', version: 1, state: { smoothing: 0.3, collapsed: ['perf'] } });
+      // The first screen in charts, from the stylesheet: (1200 px - 24 of padding - 8 of grid padding + a 12 px gap) /
+      // (360 px a column + 12) = 3.2 -> 3 columns; 1400 px less the toolbar (about 100) over cards of about 260 px
+      // (220 px chart, title, padding, gap) = 5.0 -> 5 or 6 rows counting a partly visible one.
+      assert.equal(firstScreen.columns, 3);
+      assert.ok(firstScreen.rows >= 5 && firstScreen.rows <= 6, `rows ${firstScreen.rows}`);
 
       const send = (m: HostToWebviewMessage) => page.evaluate(`window.dispatchEvent(new MessageEvent('message', { data: ${JSON.stringify(m)} }))`);
       const acked = (seq: number) => until(`window.__posted.some((m) => m.type === 'rendered' && m.seq >= ${seq})`);

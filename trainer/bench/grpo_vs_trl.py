@@ -15,7 +15,9 @@ Run (from the repository root):
         [--max-new-tokens 64] [--threads 2] [--trl-python /tmp/trl-venv/bin/python]
 
 What is timed: for each side, the wall time of every training step after the first (the first pays for lazy
-initialisation), on one process with `--threads` torch threads; samples/s = prompts x group / median step time.
+initialisation), on one process with `--threads` torch threads; the sides run one after the other in `--rounds`
+alternating rounds (a shared machine's load changes by the minute); samples/s = prompts x group / the median over
+rounds of each run's median step time.
 Ours: `perf/rollout_s + perf/train_s` of each step from the run's events (eval and checkpoints are off); TRL: the
 time between `on_step_begin` and `on_step_end` of a TrainerCallback (its step generates, scores and trains).
 Both use the same checkpoint directory (the warmed-up tiny model, fp32 on CPU), temperature 1.0, no KL term (TRL
@@ -63,6 +65,7 @@ def run_ours(model_dir: Path, algorithm: str, args, work: Path) -> dict:
         "checkpoint": {"every": 0, "at_end": False, "onnx": False},
         "logging": {"token_stats": False},
     }
+    work.mkdir(parents=True, exist_ok=True)
     cfg_path = work / f"{algorithm}.json"
     cfg_path.write_text(json.dumps(cfg))
     run_dir = work / f"run-{algorithm}"
@@ -174,6 +177,7 @@ def main() -> int:
     ap.add_argument("--trl-python", default="/tmp/trl-venv/bin/python")
     ap.add_argument("--setup-trl", action="store_true", help="create the TRL venv at the --trl-python location")
     ap.add_argument("--skip-trl", action="store_true")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of (ours grpo, TRL, ours trapo)")
     ap.add_argument("--worker", choices=["trl"], help=argparse.SUPPRESS)
     ap.add_argument("--model-dir", help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
@@ -187,32 +191,45 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     work = Path(tempfile.mkdtemp(prefix="trapo-bench-"))
     model_dir = make_model_dir(work / "model")
-    results = []
-    for algo in ("grpo", "trapo"):
-        r = run_ours(model_dir, algo, args, work)
-        results.append(r)
-        print(json.dumps(r), flush=True)
-    if not args.skip_trl:
-        py = Path(args.trl_python)
-        if args.setup_trl:
-            py = setup_trl(py.parents[1])
-        if not py.exists():
-            print(f"TRL venv not found at {py}; create it (see the docstring) or pass --setup-trl", file=sys.stderr)
-        else:
-            proc = subprocess.run([str(py), __file__, "--worker", "trl", "--model-dir", str(model_dir), "--work",
-                                   str(work), "--steps", str(args.steps), "--prompts", str(args.prompts), "--group",
-                                   str(args.group), "--max-new-tokens", str(args.max_new_tokens), "--threads",
-                                   str(args.threads)], capture_output=True, text=True,
-                                  env={**os.environ, "PYTHONPATH": str(TRAINER)})
-            if proc.returncode != 0:
-                print(f"TRL run failed:\n{proc.stderr[-4000:]}", file=sys.stderr)
-            else:
+    rounds: dict[str, list[dict]] = {}
+    trl_py = Path(args.trl_python)
+    if not args.skip_trl and args.setup_trl:
+        trl_py = setup_trl(trl_py.parents[1])
+    if not args.skip_trl and not trl_py.exists():
+        print(f"TRL venv not found at {trl_py}; create it (see the docstring) or pass --setup-trl", file=sys.stderr)
+        args.skip_trl = True
+    # the sides alternate round by round, so that a change in machine load hits all of them alike
+    for rnd in range(args.rounds):
+        for side in ("grpo", "trl", "trapo"):
+            if side == "trl":
+                if args.skip_trl:
+                    continue
+                proc = subprocess.run([str(trl_py), __file__, "--worker", "trl", "--model-dir", str(model_dir),
+                                       "--work", str(work), "--steps", str(args.steps), "--prompts", str(args.prompts),
+                                       "--group", str(args.group), "--max-new-tokens", str(args.max_new_tokens),
+                                       "--threads", str(args.threads)], capture_output=True, text=True,
+                                      env={**os.environ, "PYTHONPATH": str(TRAINER)})
+                if proc.returncode != 0:
+                    print(f"TRL run failed:\n{proc.stderr[-4000:]}", file=sys.stderr)
+                    args.skip_trl = True
+                    continue
                 r = json.loads(proc.stdout.strip().splitlines()[-1])
-                results.append(r)
-                print(json.dumps(r), flush=True)
+            else:
+                r = run_ours(model_dir, side, args, work / f"round{rnd}")
+            r["round"] = rnd
+            rounds.setdefault("trl" if side == "trl" else f"ours-{side}", []).append(r)
+            print(json.dumps(r), flush=True)
+    results = []
+    for key, rs in rounds.items():
+        med = statistics.median(r["median_step_s"] for r in rs)
+        lens = [r["mean_response_len"] for r in rs if r.get("mean_response_len") is not None]
+        results.append({"side": rs[0]["side"] if key == "trl" else key, "median_step_s": med,
+                        "samples_per_s": args.prompts * args.group / med,
+                        "mean_response_len": statistics.mean(lens) if lens else None})
     by = {("trl" if r["side"].startswith("trl") else r["side"]): r for r in results}
     print(f"\nsettings: {args.prompts} prompts x {args.group} samples, max {args.max_new_tokens} new tokens, "
-          f"temperature 1.0, {args.steps} steps (first not timed), {args.threads} torch threads, tiny Qwen2 on CPU")
+          f"temperature 1.0, {args.steps} steps (first not timed), {args.threads} torch threads, tiny Qwen2 on CPU, "
+          f"median over {args.rounds} alternating rounds")
     print(f"{'side':<16}{'median step s':>15}{'samples/s':>12}{'mean len':>10}")
     for r in results:
         ml = r.get("mean_response_len")

@@ -62,3 +62,30 @@ def test_incomplete_checkpoint_is_ignored(tmp_path):
     assert ckpt.latest_checkpoint(tmp_path).name == "000001"
     ckpt.prune_checkpoints(tmp_path, keep_last=5, best_step=None)
     assert not (tmp_path / "checkpoints" / ".000003.tmp-999999").exists()
+
+
+def test_cli_eval_of_a_checkpoint(tiny_cfg, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cfg = tiny_cfg(**{"train.steps": 1})
+    Trainer(cfg, tmp_path / "run", log=lambda m: None).run()
+    path = ckpt.checkpoint_dir(tmp_path / "run", 1)
+    out = tmp_path / "eval"
+    r = subprocess.run([sys.executable, "-m", "trapo", "eval", str(path), "--out", str(out), "--set", "device=cpu",
+                        "--set", "data.benchmark_size=1", "--set", "eval.samples_per_problem=2",
+                        "--set", "rollout.max_new_tokens=6"], cwd=Path(__file__).resolve().parents[1],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert set(result["benchmarks"]) == {"ops1", "ops2", "ops3", "ops4"}
+    assert 0.0 <= result["average"] <= 1.0
+    from conftest import validator
+
+    v = validator("eval.schema.json")
+    for f in out.glob("*.jsonl"):
+        for line in f.read_text().splitlines():
+            rec = json.loads(line)
+            v.validate(rec)
+            assert len(rec["samples"]) == 2

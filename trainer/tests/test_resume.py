@@ -55,14 +55,14 @@ def test_cli_sigint_finishes_step_and_resume_continues(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "trapo", "train", "--config", str(cfg), "--run-dir", str(run_dir)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.time() + 120
+        deadline = time.time() + 600
         while time.time() < deadline:
             ev = run_dir / "events.jsonl"
             if ev.exists() and '"type":"metrics"' in ev.read_text():
                 break
             time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=120)
+        out, _ = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -72,7 +72,7 @@ def test_cli_sigint_finishes_step_and_resume_continues(tmp_path):
     stopped_at = run["step"]
     assert (run_dir / "checkpoints" / f"{stopped_at:06d}").is_dir()
     r = subprocess.run([sys.executable, "-m", "trapo", "train", "--run-dir", str(run_dir), "--resume",
-                        "--max-steps", str(stopped_at + 1)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+                        "--max-steps", str(stopped_at + 1)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     events = validate_run_dir(run_dir)
     assert [e["step"] for e in events if e["type"] == "metrics"][-1] == stopped_at + 1

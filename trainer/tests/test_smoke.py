@@ -129,3 +129,21 @@ def test_heartbeat_thread_beats_with_the_current_phase(tmp_path):
     events = validate_run_dir(tmp_path / "run")
     beats = [e for e in events if e["type"] == "heartbeat"]
     assert len(beats) >= 2 and all(b["phase"] == "train" and b["step"] == 3 for b in beats)
+
+
+@pytest.mark.parametrize("options", [
+    {"loss.ppo_clip": "true", "loss.update_epochs": 2, "loss.kl_coef": 0.05},
+    {"loss.normalization": "token", "loss.group_std": "true", "loss.filter_uniform_groups": "true"},
+    {"loss.normalization": "sequence", "micro_group.threshold_kind": "mean",
+     "micro_group.stages": "[{n: 4, ratio: 0}, {n: 2, ratio: 0.2, threshold: 0.5}, {n: 1, ratio: 0.5, threshold: 0.7},"
+                           " {n: 1, ratio: 1.0, threshold: 0.9}]"},
+], ids=["ppo-clip-kl", "token-std-filter", "sequence-paper-stages"])
+def test_loss_options_run(tiny_cfg, tmp_path, options):
+    cfg = tiny_cfg(**{"train.steps": 1, **options})
+    trainer, status, before, after = _run(cfg, tmp_path / "run")
+    assert status == "finished"
+    events = validate_run_dir(tmp_path / "run")
+    values = next(e for e in events if e["type"] == "metrics")["values"]
+    assert not set(REQUIRED_METRICS) - set(values)
+    if "loss.ppo_clip" in options:
+        assert "policy/clip_frac" in values and values["loss/kl"] >= 0.0

@@ -10,6 +10,7 @@ from trapo.prompting import REFERENCE_INSTRUCTION
 from trapo.rewards import score
 from trapo.task import (
     BENCHMARK_LEVELS,
+    MAX_VALUE,
     builtin_benchmarks,
     builtin_train_problems,
     load_benchmark_file,
@@ -59,9 +60,9 @@ def test_train_problems_are_valid_and_deterministic():
             assert score(sol, p.answer) == (1.0, p.answer)  # both expert solutions are correct
             paragraphs = sol.split("\n\n")
             assert len(paragraphs) == p.meta["difficulty"] + 1  # one paragraph per operation + the answer line
-        assert 0 <= int(p.answer) <= 99
+        assert 0 <= int(p.answer) <= MAX_VALUE
         for _, (_, _, _, value) in solve_steps([int(x) if x.isdigit() else x for x in p.question[8:-1].split()]):
-            assert 0 <= value <= 99
+            assert 0 <= value <= MAX_VALUE
 
 
 def test_benchmarks_graded_and_disjoint_from_training():
@@ -69,7 +70,7 @@ def test_benchmarks_graded_and_disjoint_from_training():
     assert list(bench) == list(BENCHMARK_LEVELS)
     for name, level in BENCHMARK_LEVELS.items():
         assert all(p.meta["difficulty"] == level for p in bench[name])
-    # ops1 has only ~26-38 held-out expressions (1/8 of the ~200 valid single operations), the others are full
+    # ops1 has only ~20-26 held-out expressions (about 1/8 of the ~170 valid single operations); the others are full
     assert 20 <= len(bench["ops1"]) <= 40 and all(len(bench[n]) == 40 for n in ("ops2", "ops3", "ops4"))
     held_out = {p.question for ps in bench.values() for p in ps}
     for seed in (0, 1, 2):

@@ -117,7 +117,29 @@ def test_load_policy_tiny_without_warmup_and_hf_dir(tmp_path):
     m2, t2, name2 = load_policy(str(tmp_path / "ckpt"), device="cpu")
     assert name2 == str(tmp_path / "ckpt") and m2.dtype == torch.float32
     assert t2.eos_token_id == t.eos_token_id and t2.padding_side == "left"
-    with pytest.raises(Exception):
+    with pytest.raises(FileNotFoundError, match="no such directory"):
         load_policy(str(tmp_path / "nope"), device="cpu")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        load_policy(str(tmp_path / "empty"), device="cpu")
     with pytest.raises(ValueError, match="unknown dtype"):
         load_policy("tiny", device="cpu", dtype="int3", warmup={"enabled": False})
+
+
+def test_warmup_stops_at_target_accuracy(tok, monkeypatch):
+    from trapo import warmup
+    from trapo.tiny import build_tiny_model
+
+    model = build_tiny_model(tok, seed=0)
+    base = {"batch_size": 2, "n_problems": 4, "steps": 6}
+    # target 0: every step runs
+    assert len(warmup.run_warmup(model, tok, {**base, "target_accuracy": 0.0}, seed=0)) == 6
+    # a check that reports 30% at once: the warm-up ends at the first check (step 3 of at most 6)
+    calls = []
+    monkeypatch.setattr(warmup, "measure_accuracy", lambda *a, **k: calls.append(1) or 0.3)
+    assert len(warmup.run_warmup(model, tok, {**base, "target_accuracy": 0.2, "check_every": 3}, seed=0)) == 3
+    assert len(calls) == 1
+    # 30% < a 50% target: checks at steps 3 and 6, all 6 steps run
+    calls.clear()
+    assert len(warmup.run_warmup(model, tok, {**base, "target_accuracy": 0.5, "check_every": 3}, seed=0)) == 6
+    assert len(calls) == 2

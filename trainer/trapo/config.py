@@ -76,12 +76,15 @@ PAPER_STAGES = [StageConfig(4, 0.0, None), StageConfig(2, 0.2, 0.5), StageConfig
 class WarmupConfig:
     # mirrors trapo.warmup.WARMUP_DEFAULTS (a test keeps them equal)
     enabled: bool = _f(True, "warm the tiny model up; false = random weights")
-    steps: int = _f(300, "optimizer steps of the warm-up SFT", minimum=0)
+    steps: int = _f(1500, "most optimizer steps of the warm-up SFT (it stops earlier at target_accuracy)", minimum=0)
     batch_size: int = _f(32, "sequences per warm-up step", minimum=1)
     lr: float = _f(3e-3, "warm-up learning rate (constant)", exclusive_minimum=0.0)
     n_problems: int = _f(400, "easy problems drawn for the warm-up", minimum=1)
     max_level: int = _f(2, "hardest problem level seen in the warm-up", minimum=1, maximum=2)
-    level2_share: float = _f(0.1, "share of level-2 problems when max_level is 2", minimum=0.0, maximum=1.0)
+    level2_share: float = _f(0.3, "share of level-2 problems when max_level is 2", minimum=0.0, maximum=1.0)
+    target_accuracy: float = _f(0.2, "stop the warm-up once unguided accuracy (temperature 1) on training problems "
+                                "reaches this; 0 = run all steps", minimum=0.0, maximum=1.0)
+    check_every: int = _f(50, "warm-up steps between accuracy checks", minimum=1)
 
 
 @dataclass

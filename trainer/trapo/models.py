@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 
 import torch
 
-TASK_VERSION = 1  # bump when the embedded task's text changes (part of the warm-up cache key)
+TASK_VERSION = 2  # bump when the embedded task's text changes (part of the warm-up cache key)
 
 
 def _dtype(dtype: str, device: str, tiny: bool) -> torch.dtype:
@@ -42,6 +43,7 @@ def _save_dir_atomically(model, tokenizer, target: Path) -> None:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; the cache is shared like any other model directory
     try:
         model.save_pretrained(tmp)
         save_tokenizer(tokenizer, tmp)
@@ -88,8 +90,11 @@ def _load_hf(path: str, device: str, dtype: torch.dtype, cache_dir: str | None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     local = Path(path).is_dir()
-    if not local and not Path(path).parent.exists() and "/" not in path:
+    hub_id = re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", path) is not None and not Path(path).exists()
+    if not local and not hub_id:
         raise FileNotFoundError(f"model {path!r}: no such directory (use 'tiny' or a Hugging Face model directory)")
+    if local and not (Path(path) / "config.json").exists():
+        raise FileNotFoundError(f"model {path!r}: the directory has no config.json (not a Hugging Face model)")
     kw = {"local_files_only": True} if local else {"cache_dir": cache_dir}
     tokenizer = AutoTokenizer.from_pretrained(path, **kw)
     if local and _generic_fast_tokenizer(Path(path)):

@@ -9,8 +9,8 @@ paragraphs are separated by "\\n\\n" and that end in `\\boxed{answer}`:
 - solution 1 ("rewrite the expression"):     "7 - 2 + 3 * 4 = 7 - 2 + 12\\n\\n7 - 2 + 12 = 5 + 12\\n\\n5 + 12 = 17\\n\\n"
                                               "So the answer is \\boxed{17}."
 
-Every intermediate value lies in 0..99 (problems that leave that range are redrawn), so answers are small
-non-negative integers and responses stay short (15 tiny-tokenizer tokens for one operation, up to 70 for four).
+Every intermediate value lies in 0..20 (problems that leave that range are redrawn), so answers are small
+non-negative integers, the table of arithmetic facts a tiny model must learn stays small, and responses stay short (15 tiny-tokenizer tokens for one operation, up to 70 for four).
 
 Train and benchmark problems are disjoint whatever the seeds: a problem belongs to the held-out pool when a hash of
 its question text falls in one eighth of the hash space (`_is_held_out`), and only there.
@@ -31,7 +31,7 @@ TRAIN_LEVEL_WEIGHTS: dict[int, float] = {1: 0.2, 2: 0.4, 3: 0.4}
 # Held-out benchmarks, easiest first (stand-ins for AIME/AMC/MATH-500/Minerva/Olympiad). ops4 is longer
 # than anything in the training data: it measures generalisation.
 BENCHMARK_LEVELS: dict[str, int] = {"ops1": 1, "ops2": 2, "ops3": 3, "ops4": 4}
-MAX_VALUE = 99  # every operand, intermediate value and answer lies in 0..MAX_VALUE
+MAX_VALUE = 20  # every intermediate value and answer lies in 0..MAX_VALUE (a small table of facts to learn)
 _HELD_OUT_BUCKETS = 8  # one bucket out of eight (12.5% of all expressions) is held out for benchmarks
 
 
@@ -151,7 +151,7 @@ def _draw(rng: random.Random, level: int, n: int, held_out: bool, seen: set[str]
 def builtin_train_problems(n: int, seed: int) -> list[Problem]:
     """`n` distinct training problems, levels mixed by TRAIN_LEVEL_WEIGHTS, shuffled; none is in any benchmark.
 
-    Level 1 has only about 180 training expressions; when a level runs out, the remainder comes from harder levels.
+    Level 1 has only about 150 training expressions; when a level runs out, the remainder comes from harder levels.
     """
     if n < 1:
         raise ValueError(f"builtin_train_problems: n must be >= 1, got {n}")
@@ -179,7 +179,7 @@ def builtin_warmup_problems(n: int, seed: int, max_level: int = 1, level2_share:
     seen: set[str] = set()
     n2 = int(round(n * level2_share)) if max_level >= 2 else 0
     out = _draw(rng, 1, n - n2, held_out=False, seen=seen)
-    # level 1 has ~180 training expressions: repeat them to reach n
+    # level 1 has ~150 training expressions: repeat them to reach n
     base = list(out)
     while len(out) < n - n2 and base:
         out.append(base[len(out) % len(base)])
@@ -191,7 +191,7 @@ def builtin_warmup_problems(n: int, seed: int, max_level: int = 1, level2_share:
 def builtin_benchmarks(n_per_benchmark: int, seed: int) -> dict[str, list[Problem]]:
     """Held-out benchmark sets of graded difficulty, {name: problems}, easiest first.
 
-    `ops1` has only about 26 held-out expressions, so it holds min(n_per_benchmark, 26) problems.
+    `ops1` has only about 20 held-out expressions, so it holds min(n_per_benchmark, ~20) problems.
     """
     if n_per_benchmark < 1:
         raise ValueError(f"builtin_benchmarks: n_per_benchmark must be >= 1, got {n_per_benchmark}")

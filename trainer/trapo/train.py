@@ -89,15 +89,18 @@ class Sink:
         self.writer, self.lock = writer, threading.Lock()
 
     def emit(self, event, step=None):
-        if self.writer is not None:
-            with self.lock:
+        with self.lock:
+            if self.writer is not None:
                 self.writer.emit(event, step=step)
 
     def call(self, name, *args, **kw):
-        if self.writer is not None:
-            with self.lock:
-                return getattr(self.writer, name)(*args, **kw)
-        return None
+        with self.lock:
+            if self.writer is None:
+                return None
+            out = getattr(self.writer, name)(*args, **kw)
+            if name == "close":
+                self.writer = None  # a late heartbeat after the end writes nothing
+            return out
 
 
 class HeartbeatThread(threading.Thread):
@@ -319,6 +322,7 @@ class Trainer:
                         kl_term = lc.kl_coef * (w * k3_kl(logp, ref_logp) * cont).sum()
                         loss = loss + kl_term
                     (loss * world).backward()
+                stats["_clipped"] += (clipped & cont).sum().item()
                 if epoch == 0:
                     p = logp.detach().exp()
                     stats["loss/trsft"] += pre_term.item()
@@ -328,7 +332,6 @@ class Trainer:
                     stats["loss/total"] += loss.item()
                     stats["_ent_sum"] += (ent.detach() * resp).sum().item()
                     stats["_outside"] += ((p < lc.alpha) & own).sum().item()
-                    stats["_clipped"] += (clipped & cont).sum().item()
                     if want_tokens:
                         lp_cpu, ent_cpu = logp.detach().cpu(), ent.detach().cpu()
                         for j in range(r.stop - r.start):
@@ -347,7 +350,7 @@ class Trainer:
         out["policy/entropy"] = summed["_ent_sum"] / max(n_resp, 1.0)
         out["trsft/outside_trust_region"] = summed["_outside"] / n_own if n_own else 0.0
         if lc.ppo_clip:
-            out["policy/clip_frac"] = summed["_clipped"] / max(n_tok, 1.0)
+            out["policy/clip_frac"] = summed["_clipped"] / max(n_tok * lc.update_epochs, 1.0)
         out["_tokens"] = tokens_out
         return out
 

@@ -1,9 +1,12 @@
 """Warm-up of the tiny model: a short SFT on the easiest training-side problems, so that the base model solves some
 but not most training problems (as Qwen2.5-Math-7B does for the paper's data), and its accuracy measurement.
 
-The warm-up is plain token-mean cross-entropy on expert solutions (both solutions of each problem, alternating),
-AdamW, constant learning rate. Settings (all optional, defaults in WARMUP_DEFAULTS):
-  steps, batch_size, lr, n_problems, max_level (1 or 2), level2_share (share of level-2 problems when max_level is 2).
+The warm-up is plain token-mean cross-entropy on expert solutions (both solutions of each problem), AdamW, constant
+learning rate. It stops as soon as the base model is where the paper's base model is: every `check_every` steps the
+unguided accuracy (temperature 1.0, one sample each) on `check_problems` training problems is measured, and the
+warm-up ends once it reaches `target_accuracy` (or after `steps` steps at most). This makes the result independent of
+how fast a given machine/library version learns, while staying deterministic (fixed seeds, so the cache key holds).
+Settings (all optional, defaults in WARMUP_DEFAULTS): see the comments there.
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ import random
 import torch
 
 WARMUP_DEFAULTS: dict = {
-    "steps": 300,  # optimizer steps of SFT
+    "steps": 1500,  # most optimizer steps of SFT (it usually stops earlier, at target_accuracy)
     "batch_size": 32,  # sequences per step
     "lr": 3e-3,  # AdamW learning rate (constant)
-    "n_problems": 400,  # warm-up problems drawn (level 1 repeats: it has only ~180 training expressions)
+    "n_problems": 400,  # warm-up problems drawn (level 1 repeats: it has only ~150 training expressions)
     "max_level": 2,  # hardest level seen in the warm-up
-    "level2_share": 0.1,  # share of level-2 problems (a little multi-step text, so that RL has something to build on)
+    "level2_share": 0.3,  # share of level-2 problems (some multi-step text, so that RL has something to build on)
+    "target_accuracy": 0.2,  # stop once unguided accuracy (T=1) on training problems reaches this; 0 = run all steps
+    "check_every": 50,  # steps between accuracy checks
 }
+CHECK_PROBLEMS = 64  # training problems (seeded, all levels) used for the accuracy check
 
 
 def resolve_warmup(warmup: dict | None) -> dict:
@@ -53,9 +59,10 @@ def sft_batch(tokenizer, pairs: list[tuple[str, str]], device) -> tuple[torch.Te
 def run_warmup(model, tokenizer, settings: dict, seed: int, log=None, on_step=None) -> list[float]:
     """SFT the model in place; returns the loss of every step. `on_step(step, model)` is called after each step."""
     from .prompting import build_prompt
-    from .task import builtin_warmup_problems
+    from .task import builtin_train_problems, builtin_warmup_problems
 
     s = resolve_warmup(settings)
+    check = builtin_train_problems(CHECK_PROBLEMS, seed=10_000 + seed)
     problems = builtin_warmup_problems(int(s["n_problems"]), seed=seed, max_level=int(s["max_level"]),
                                        level2_share=float(s["level2_share"]))
     pairs = []
@@ -88,6 +95,15 @@ def run_warmup(model, tokenizer, settings: dict, seed: int, log=None, on_step=No
             if on_step is not None:
                 on_step(step + 1, model)
                 model.train()
+            target = float(s["target_accuracy"])
+            if target > 0 and (step + 1) % int(s["check_every"]) == 0:
+                acc = measure_accuracy(model, tokenizer, check, temperature=1.0, max_new_tokens=96, seed=seed)
+                model.train()
+                if log:
+                    log(f"warm-up step {step + 1}: unguided accuracy {acc:.3f} on {len(check)} training problems "
+                        f"(target {target})")
+                if acc >= target:
+                    break
             if log and (step % 50 == 0 or step == int(s["steps"]) - 1):
                 log(f"warm-up step {step + 1}/{s['steps']}: loss {loss.item():.4f}")
     model.eval()

@@ -25,9 +25,11 @@ import '@vscode-elements/elements/dist/vscode-radio-group/index.js';
 import { EmaState } from '../../src/core/ema';
 import {
   AVERAGE_BENCHMARK,
+  BENCHMARK_GROUP,
   DASHBOARD_PROTOCOL_VERSION,
   DashboardSettings,
   DashboardUiState,
+  FirstScreen,
   HostToWebviewMessage,
   RunData,
   RunSummary,
@@ -224,8 +226,6 @@ const observer = new IntersectionObserver(
   { rootMargin: '200px 0px' },
 );
 
-const BENCHMARK_GROUP = 'eval';
-
 /** The slots the current data asks for, grouped, in display order. */
 function wantedLayout(): { group: string; slots: { key: string; title: string; spec: SlotSpec }[] }[] {
   const names: string[] = [];
@@ -326,6 +326,32 @@ async function measureNewSlots(): Promise<void> {
     if (slot.visible) slot.dirty = Dirty.Full;
   }
   scheduleDraw();
+}
+
+/**
+ * The first screen in charts, told to the host with `ready` so that the snapshot carries what it shows: a probe card in
+ * a chart grid gives the columns and the row height that the stylesheet makes. A partly visible row counts.
+ */
+function measureFirstScreen(): FirstScreen | undefined {
+  const grid = document.createElement('div');
+  grid.className = 'charts';
+  const card = document.createElement('div');
+  card.className = 'card';
+  const title = document.createElement('div');
+  title.className = 'card-title';
+  title.textContent = 'probe';
+  const box = document.createElement('div');
+  box.className = 'chart';
+  card.append(title, box);
+  grid.append(card);
+  groupsEl.append(grid);
+  const style = getComputedStyle(grid);
+  const columns = style.gridTemplateColumns.split(' ').filter(Boolean).length;
+  const rowHeight = card.getBoundingClientRect().height + (parseFloat(style.rowGap) || 0);
+  const below = window.innerHeight - grid.getBoundingClientRect().top;
+  grid.remove();
+  if (!(columns >= 1 && rowHeight > 0)) return undefined;
+  return { columns: Math.min(100, columns), rows: Math.min(100, Math.max(1, Math.ceil(below / rowHeight))) };
 }
 
 function emptyText(): string {
@@ -792,4 +818,4 @@ window.addEventListener('message', (ev: MessageEvent) => {
   if (typeof msg !== 'object' || msg === null || typeof msg.type !== 'string') return;
   handle(msg);
 });
-post({ type: 'ready', version: DASHBOARD_PROTOCOL_VERSION, state: { ...restored } });
+post({ type: 'ready', version: DASHBOARD_PROTOCOL_VERSION, state: { ...restored }, firstScreen: measureFirstScreen() });
