@@ -82,7 +82,7 @@ export class ComparePanel implements vscode.Disposable {
       b: side(this.b, ob),
       rows,
       liveUnavailable: missing.length
-        ? `The live prompt needs model.onnx in both checkpoints; ${missing.join(' and ')} has none. Export it with \`python -m trapo export-onnx\`.`
+        ? `The live prompt needs model.onnx in both checkpoints; ${missing.join(' and ')} has none. Export it with: python -m trapo export-onnx`
         : null,
     };
   }

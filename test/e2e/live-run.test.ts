@@ -127,7 +127,8 @@ describe('live runs started from the palette', () => {
         const x = await statusStep(s);
         return x && x.step >= 1 ? x : undefined;
       }, 300_000, 1000);
-      assert.equal(st.total, 60, 'the demo config has train.steps 60');
+      const demoSteps = Number(/^train:\n(?:  .*\n)*?  steps: (\d+)/m.exec(fs.readFileSync(DEMO_CONFIG, 'utf8'))?.[1]);
+      assert.equal(st.total, demoSteps, `the demo config's train.steps (${demoSteps}) is the total shown`);
       assert.equal(await treeStatus(s, 'demo-trapo'), 'running');
       await s.screenshot('10-live-run-started');
     }));
@@ -226,7 +227,9 @@ describe('live runs started from the palette', () => {
         const n = Number(done.exec(st)![2]);
         assert.ok(n >= 1, `side ${side} generated ${n} tokens`);
         const out = (await frame.locator(`#out-${side}`).textContent()) ?? '';
-        assert.ok(out.trim().length > 0, `side ${side} shows its completion`);
+        // An untrained model (TRAPO_E2E_WARMUP=0) greedily emits spaces (checked by hand on such a checkpoint):
+        // then the completion is there but blank.
+        assert.ok((NO_WARMUP ? out : out.trim()).length > 0, `side ${side} shows its completion: ${JSON.stringify(out.slice(0, 80))}`);
       }
       await s.screenshot('16-live-prompt');
     }));

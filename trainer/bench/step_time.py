@@ -31,7 +31,8 @@ def measure(config: str, algorithm: str, steps: int, extra: list[str]) -> dict:
         rows = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
     vals = [r["values"] for r in rows if r["type"] == "metrics"]
     timed = vals[1:] if len(vals) > 1 else vals
-    out = {k: statistics.mean(v[k] for v in timed) for k in ("perf/step_s", "perf/rollout_s", "perf/train_s")}
+    out = {k: statistics.mean(v[k] for v in timed) for k in ("perf/rollout_s", "perf/train_s")}
+    out["perf/step_s"] = out["perf/rollout_s"] + out["perf/train_s"]  # without the eval/checkpoint of the last step
     out["perf/eval_s"] = vals[-1]["perf/eval_s"]
     out["perf/checkpoint_s"] = vals[-1]["perf/checkpoint_s"]
     out["perf/tokens_per_s"] = statistics.mean(v["perf/tokens_per_s"] for v in timed)
@@ -49,12 +50,12 @@ def main() -> None:
     t = res["trapo"]
     train_steps = t["perf/step_s"]
     print(f"demo config, {args.steps} steps, mean over steps 2..{args.steps} (seconds)")
-    print(f"{'phase':<12}{'trapo':>10}{'grpo':>10}")
-    for key, label in (("perf/rollout_s", "rollout"), ("perf/train_s", "train"), ("perf/step_s", "step")):
-        print(f"{label:<12}{t[key]:>10.3f}{res['grpo'][key]:>10.3f}")
-    print(f"{'eval (once)':<12}{t['perf/eval_s']:>10.3f}{res['grpo']['perf/eval_s']:>10.3f}")
-    print(f"{'checkpoint':<12}{t['perf/checkpoint_s']:>10.3f}{res['grpo']['perf/checkpoint_s']:>10.3f}")
-    print(f"{'gen tok/s':<12}{t['perf/tokens_per_s']:>10.1f}{res['grpo']['perf/tokens_per_s']:>10.1f}")
+    print(f"{'phase':<14}{'trapo':>10}{'grpo':>10}")
+    for key, label in (("perf/rollout_s", "rollout"), ("perf/train_s", "train"), ("perf/step_s", "rollout+train")):
+        print(f"{label:<14}{t[key]:>10.3f}{res['grpo'][key]:>10.3f}")
+    print(f"{'eval (once)':<14}{t['perf/eval_s']:>10.3f}{res['grpo']['perf/eval_s']:>10.3f}")
+    print(f"{'checkpoint':<14}{t['perf/checkpoint_s']:>10.3f}{res['grpo']['perf/checkpoint_s']:>10.3f}")
+    print(f"{'gen tok/s':<14}{t['perf/tokens_per_s']:>10.1f}{res['grpo']['perf/tokens_per_s']:>10.1f}")
     for a in ("trapo", "grpo"):
         print(f"{a}: {res[a]['samples_per_step'] / res[a]['perf/step_s']:.1f} samples/s (rollout + train)")
     print(f"trapo step time / grpo step time = {train_steps / res['grpo']['perf/step_s']:.2f} (goal <= 1.3)")

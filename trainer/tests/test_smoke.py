@@ -112,6 +112,25 @@ def test_stop_request_finishes_step_saves_and_ends_stopped(tiny_cfg, tmp_path):
     assert events[-1]["status"] == "stopped"
 
 
+def test_stop_requested_late_in_a_step_still_saves(tiny_cfg, tmp_path):
+    # The SIGINT can arrive after the step decided it was not the last one (here: while its log line is written);
+    # the run must still save that step before it ends `stopped`, or Resume would lose it.
+    cfg = tiny_cfg(**{"train.steps": 5, "checkpoint.every": 0})
+    holder = {}
+
+    def log(message):
+        if message.startswith("[trapo] step 2/"):
+            holder["trainer"].stop_requested = True
+
+    trainer = Trainer(cfg, tmp_path / "run", log=log)
+    holder["trainer"] = trainer
+    assert trainer.run() == "stopped"
+    events = validate_run_dir(tmp_path / "run")
+    assert [e["step"] for e in events if e["type"] == "metrics"] == [1, 2]
+    assert [e["step"] for e in events if e["type"] == "checkpoint"] == [2]
+    assert events[-1]["status"] == "stopped"
+
+
 def test_heartbeat_thread_beats_with_the_current_phase(tmp_path):
     import time
 

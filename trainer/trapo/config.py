@@ -82,8 +82,8 @@ class WarmupConfig:
     n_problems: int = _f(400, "easy problems drawn for the warm-up", minimum=1)
     max_level: int = _f(2, "hardest problem level seen in the warm-up", minimum=1, maximum=2)
     level2_share: float = _f(0.3, "share of level-2 problems when max_level is 2", minimum=0.0, maximum=1.0)
-    target_accuracy: float = _f(0.2, "stop the warm-up once unguided accuracy (temperature 1) on training problems "
-                                "reaches this; 0 = run all steps", minimum=0.0, maximum=1.0)
+    target_accuracy: float = _f(0.2, "stop the warm-up once unguided accuracy (T=1) on training problems reaches "
+                                "this; 0 = run all steps", minimum=0.0, maximum=1.0)
     check_every: int = _f(50, "warm-up steps between accuracy checks", minimum=1)
 
 

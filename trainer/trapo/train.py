@@ -527,10 +527,12 @@ class Trainer:
                     te = time.perf_counter()
                     self.evaluate(step)
                     t_eval = time.perf_counter() - te
+                saved = False
                 if (cfg.checkpoint.every and step % cfg.checkpoint.every == 0) or (last and cfg.checkpoint.at_end):
                     hb.phase = "checkpoint"
                     tc = time.perf_counter()
                     self.save(step)
+                    saved = True
                     t_ckpt = time.perf_counter() - tc
                 gen_tokens = ro.generated_tokens if ro is not None else 0
                 gen_tokens = D.all_reduce_sum([gen_tokens], self.dist)[0]
@@ -545,7 +547,13 @@ class Trainer:
                     self.log_fn(f"[trapo] step {step}/{total} {algorithm}: loss {metrics['loss/total']:.4f} "
                                 f"reward {metrics.get('reward/unguided_mean', float('nan')):.3f} "
                                 f"({metrics['perf/step_s']:.2f}s)")
+                if self.dist.enabled:
+                    # A stop asked for after `last` was decided (during eval, checkpoint or logging) must still save.
+                    self.stop_requested = D.any_flag(self.stop_requested, self.dist)
                 if self.stop_requested:
+                    if not saved and cfg.checkpoint.at_end:
+                        hb.phase = "checkpoint"
+                        self.save(step)
                     self._finish("stopped")
                     return "stopped"
             self._finish("finished")
