@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { mulberry32 } from '../src/core/bootstrap';
 
 /** The metric names of architecture.md §2, and filler names in a few more namespaces up to `count`. */
 export function metricNames(count: number): string[] {
@@ -18,17 +19,8 @@ export function metricNames(count: number): string[] {
   return names;
 }
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers: the PRNG the bootstrap uses. */
+export const rng = mulberry32;
 
 /** Metric values of one step: noisy curves of a plausible shape. */
 export function fakeMetrics(names: string[], step: number, total: number, rand: () => number, runIndex = 0): Record<string, number> {
