@@ -131,6 +131,7 @@ class Trainer:
             raise ValueError(f"train.prompts_per_step ({cfg.train.prompts_per_step}) must be a multiple of the world "
                              f"size ({self.dist.world_size}) so that the global batch is kept")
         self.stop_requested = False
+        self.ended_in_step = False  # set when run() ends on a path every rank takes together
         self.sink = Sink(None)
         if self.dist.is_main:
             info = dict(config=cfg.to_dict(), world_size=self.dist.world_size, device=self.dist.device,
@@ -555,8 +556,10 @@ class Trainer:
                         hb.phase = "checkpoint"
                         self.save(step)
                     self._finish("stopped")
+                    self.ended_in_step = True
                     return "stopped"
             self._finish("finished")
+            self.ended_in_step = True
             return "finished"
         except KeyboardInterrupt:
             self._finish("stopped")
@@ -601,13 +604,16 @@ def install_sigint(trainer: Trainer) -> dict:
 
 def run_training(cfg: Config, run_dir: Path, resume: bool = False, log=print) -> str:
     """Train; returns the final status. Failures during setup are recorded too when the run dir exists."""
-    trainer, previous = None, {}
+    trainer, previous, clean = None, {}, False
     try:
         trainer = Trainer(cfg, run_dir, resume=resume, log=log)
         previous = install_sigint(trainer)
-        return trainer.run()
+        status = trainer.run()
+        # Every rank reached the same end together (a second Ctrl-C ends one rank alone: no barrier then).
+        clean = trainer.ended_in_step
+        return status
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
         if trainer is not None:
-            D.teardown(trainer.dist)
+            D.teardown(trainer.dist, clean=clean)
