@@ -55,6 +55,34 @@ export class RunManager implements vscode.Disposable {
     return this.children.has(runId);
   }
 
+  /**
+   * Resolves true once the child of this run has exited (or when there is none), false after `ms` milliseconds.
+   * A trainer writes its last run.json (stopped, finished) a moment before its process is gone.
+   */
+  async waitForExit(runId: string, ms: number): Promise<boolean> {
+    const child = this.children.get(runId);
+    if (!child) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    const gone = new Promise<true>((resolve) => {
+      const sub = this.onDidExit((e) => {
+        if (e.runId === runId) {
+          sub.dispose();
+          resolve(true);
+        }
+      });
+      if (!this.children.has(runId)) {
+        sub.dispose();
+        resolve(true);
+      }
+    });
+    try {
+      return await Promise.race([gone, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** The last line the child printed (for progress messages). */
   lastLine(runId: string): string | undefined {
     const tail = this.children.get(runId)?.tail;

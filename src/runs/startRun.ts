@@ -124,9 +124,23 @@ export async function startRun(deps: StartDeps, arg?: unknown): Promise<void> {
 
 export async function resumeRun(deps: StartDeps, run: RunState): Promise<void> {
   if (refuseUntrusted()) return;
-  if (deps.manager.isManaged(run.id) || run.status === 'running') {
+  if (run.status === 'running') {
     void vscode.window.showInformationMessage(`TRAPO: ${run.info.name} is still running.`);
     return;
+  }
+  if (deps.manager.isManaged(run.id)) {
+    // run.json already says it ended (stopped, finished, failed): the trainer's process is on its way out (saving,
+    // leaving torch). Wait for it rather than refusing a Resume clicked in that moment.
+    const gone = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `TRAPO: waiting for ${run.info.name}'s trainer to exit` },
+      () => deps.manager.waitForExit(run.id, 60_000),
+    );
+    if (!gone) {
+      void vscode.window.showWarningMessage(
+        `TRAPO: ${run.info.name}'s trainer process has not exited 60 s after its run ended; stop it (TRAPO: Stop Run), then resume.`,
+      );
+      return;
+    }
   }
   if (run.checkpoints.length === 0) {
     const go = await vscode.window.showWarningMessage(
@@ -213,7 +227,8 @@ async function spawnAndFollow(deps: StartDeps, req: SpawnRequest): Promise<void>
         await deps.revealRun(req.runId);
         break; // it finished before the progress saw it running (a very short run)
       }
-      const last = exit?.lastLines.at(-1) ?? 'no output';
+      // The trainer's own last line (a bad config's one-line reason), not the manager's "trainer exited" line.
+      const last = exit?.lastLines.filter((l) => !l.startsWith('[trapo] trainer exited')).at(-1) ?? 'no output';
       void vscode.window
         .showErrorMessage(`TRAPO: the trainer exited (code ${exit?.code ?? '?'}): ${last}`, 'Show Output')
         .then(show);

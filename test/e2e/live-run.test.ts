@@ -154,10 +154,9 @@ describe('live runs started from the palette', () => {
       await s.screenshot('11-live-dashboard');
     }));
 
-  // Known failure, not hidden: Stop saves the step and ends `stopped` (asserted below and in the trainer's tests), but
-  // in code-server the Runs tree's Resume action has not restarted the trainer (two runs on 2026-11-25: no second
-  // start in logs/trainer.log within 300 s; cause not found yet). Marked todo so the rest of the suite gates CI.
-  test('Stop, then Resume: the step count continues where it stopped', { todo: 'Resume from the Runs tree does not restart the trainer in code-server yet' },
+  // Resume is clicked as soon as the tree shows "stopped": run.json says so a moment before the trainer's process is
+  // gone, and Resume waits for it (src/runs/startRun.ts) instead of answering "still running".
+  test('Stop, then Resume: the step count continues where it stopped',
     guard('stop-resume', async () => {
       assert.ok(demoDir, 'the demo run was started by the first test');
       await s.runCommand('TRAPO: Stop Run', { query: 'TRAPO Stop Run' });
