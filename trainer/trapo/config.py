@@ -173,6 +173,13 @@ class TrainConfig:
     prompts_per_step: int = _f(8, "prompts per step across all processes (the global batch)", minimum=1)
     micro_batch_size: int = _f(16, "sequences per forward/backward pass (gradient accumulation over the rest)",
                                minimum=1)
+    bucket_by_length: bool = _f(True, "group sequences of similar length into micro-batches (less padding; the "
+                                "gradient is the same)")
+    micro_batch_overhead_tokens: int = _f(128, "with bucket_by_length: the fixed cost of one more micro-batch, in "
+                                          "tokens' worth of compute (when a split saves more padding than this)",
+                                          minimum=0)
+    share_prompts: bool = _f(True, "run each prompt once per micro-batch and its samples' responses on its KV cache "
+                             "(fewer tokens per pass; same loss and gradient)")
     sft_steps: int = _f(50, "sft_then_rl only: steps of the SFT phase before switching to grpo", minimum=0)
     threads: Optional[int] = _f(None, "torch CPU threads; null = torch's default", minimum=1)
 

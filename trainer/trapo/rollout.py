@@ -158,11 +158,23 @@ class TokenBatch:
     continuation: torch.Tensor  # [B, T-1] the model's own tokens (RL loss)
     advantages: torch.Tensor  # [B] float
     old_logp: Optional[torch.Tensor] = None  # [B, T-1], for PPO clipping over several epochs
+    prompt_len: Optional[torch.Tensor] = None  # [B] long: tokens of the prompt (the response starts there)
+    prompt_index: Optional[torch.Tensor] = None  # [B] long: rows with equal values share the same prompt
 
-    def select(self, rows: slice) -> "TokenBatch":
-        return TokenBatch(*(t[rows] if isinstance(t, torch.Tensor) else t for t in (
-            self.input_ids, self.attention_mask, self.response, self.prefix_owned, self.prefix_any,
-            self.continuation, self.advantages, self.old_logp)))
+    def take(self, rows: Sequence[int]) -> "TokenBatch":
+        """These rows, in this order, cut to the longest of them (right padding: trailing columns only)."""
+        idx = torch.as_tensor(list(rows), dtype=torch.long)
+        t = max(int(self.attention_mask[idx].sum(dim=1).max()), 2) if len(idx) else 2
+        t = min(t, self.input_ids.shape[1])
+        return TokenBatch(self.input_ids[idx, :t], self.attention_mask[idx, :t], self.response[idx, : t - 1],
+                          self.prefix_owned[idx, : t - 1], self.prefix_any[idx, : t - 1],
+                          self.continuation[idx, : t - 1], self.advantages[idx],
+                          None if self.old_logp is None else self.old_logp[idx, : t - 1],
+                          None if self.prompt_len is None else self.prompt_len[idx],
+                          None if self.prompt_index is None else self.prompt_index[idx])
+
+    def lengths(self) -> list[int]:
+        return [int(x) for x in self.attention_mask.sum(dim=1)]
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]
@@ -189,7 +201,9 @@ def build_token_batch(samples: Sequence[Sample], pad_token_id: int, rl_on: Optio
         if rl_on is None or rl_on[i]:
             masks["cont"][i, p1:c1] = True
     adv = torch.tensor([s.advantage for s in samples], dtype=torch.float32)
-    return TokenBatch(ids, attn, masks["resp"], masks["own"], masks["pre"], masks["cont"], adv)
+    plen = torch.tensor([len(s.prompt_ids) for s in samples], dtype=torch.long)
+    pidx = torch.tensor([s.prompt_index for s in samples], dtype=torch.long)
+    return TokenBatch(ids, attn, masks["resp"], masks["own"], masks["pre"], masks["cont"], adv, None, plen, pidx)
 
 
 def expert_samples(items: Sequence[PromptItem], eos: int, all_solutions: bool = True) -> list[Sample]:

@@ -38,6 +38,8 @@ import torch
 
 from . import checkpoint as ckpt
 from . import distributed as D
+from .batching import plan_micro_batches
+from .forward import forward as run_forward
 from .config import MICRO_GROUP_ALGORITHMS, Config
 from .losses import (entropy_from_logits, k3_kl, luffy_shaped_loss, policy_loss, sft_loss, token_logprobs,
                      token_weights, trsft_loss)
@@ -279,8 +281,12 @@ class Trainer:
         mode = "token" if algorithm == "sft" else lc.normalization
         l_max = lc.max_length or cfg.rollout.max_new_tokens
         world = self.dist.world_size
-        mbs = cfg.train.micro_batch_size
-        rows = [slice(i, min(i + mbs, len(batch))) for i in range(0, len(batch), mbs)]
+        share = cfg.train.share_prompts and batch.prompt_len is not None
+        # With shared prompts a row costs its response (its prompt is run once per micro-batch): bucket by that.
+        lengths = [t - int(p) for t, p in zip(batch.lengths(), batch.prompt_len)] if share else batch.lengths()
+        rows = plan_micro_batches(lengths, cfg.train.micro_batch_size, cfg.train.micro_batch_overhead_tokens,
+                                  by_length=cfg.train.bucket_by_length)
+        plain = D.unwrap(self.model)
         stats: dict = defaultdict(float)
         tokens_out: list = [None] * len(batch)
         old_logp: list = [None] * len(rows)
@@ -288,13 +294,12 @@ class Trainer:
         for epoch in range(lc.update_epochs):
             self.optimizer.zero_grad(set_to_none=True)
             for k, r in enumerate(rows):
-                mb = batch.select(r)
+                mb = batch.take(r)
                 with D.no_sync(self.model, last=k == len(rows) - 1):
-                    ids, attn = mb.input_ids.to(dev), mb.attention_mask.to(dev)
-                    logits = self.model(input_ids=ids, attention_mask=attn).logits[:, :-1]
-                    logp = token_logprobs(logits, ids[:, 1:])
-                    ent = entropy_from_logits(logits)
-                    own, cont, resp = mb.prefix_owned.to(dev), mb.continuation.to(dev), mb.response.to(dev)
+                    fw = run_forward(self.model, mb, dev, share, cache_model=plain)
+                    logp = token_logprobs(fw.logits, fw.targets)
+                    ent = entropy_from_logits(fw.logits)
+                    own, cont, resp = fw.prefix_owned, fw.continuation, fw.response
                     adv = mb.advantages.to(dev).unsqueeze(-1)
                     lmask = cont | own if prefix_kind else cont
                     w = token_weights(lmask, mode, max_length=l_max, num_sequences=n_seq, num_tokens=n_tok)
@@ -318,8 +323,8 @@ class Trainer:
                     kl_term = logp.new_zeros(())
                     if self.ref_model is not None:
                         with torch.no_grad():
-                            ref_logits = self.ref_model(input_ids=ids, attention_mask=attn).logits[:, :-1]
-                            ref_logp = token_logprobs(ref_logits, ids[:, 1:])
+                            ref = run_forward(self.ref_model, mb, dev, share)
+                            ref_logp = token_logprobs(ref.logits, ref.targets)
                         kl_term = lc.kl_coef * (w * k3_kl(logp, ref_logp) * cont).sum()
                         loss = loss + kl_term
                     (loss * world).backward()
@@ -335,9 +340,9 @@ class Trainer:
                     stats["_outside"] += ((p < lc.alpha) & own).sum().item()
                     if want_tokens:
                         lp_cpu, ent_cpu = logp.detach().cpu(), ent.detach().cpu()
-                        for j in range(r.stop - r.start):
-                            m = mb.response[j]
-                            tokens_out[r.start + j] = (lp_cpu[j][m].tolist(), ent_cpu[j][m].tolist())
+                        for j, row in enumerate(r):
+                            m = resp[j].cpu()
+                            tokens_out[row] = (lp_cpu[j][m].tolist(), ent_cpu[j][m].tolist())
             clip_to = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float("inf")
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip_to)
             grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
