@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -76,4 +77,49 @@ def test_cli_sigint_finishes_step_and_resume_continues(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     events = validate_run_dir(run_dir)
     assert [e["step"] for e in events if e["type"] == "metrics"][-1] == stopped_at + 1
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
+
+
+def test_cli_sigint_during_the_warm_up_ends_stopped_and_resume_works(tmp_path):
+    """Stop while the tiny model warms up (before the first step): the run ends `stopped` with no traceback, exit 0,
+    the warm-up cache is not left half-written, and --resume starts it from step 0."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("device: cpu\nmodel: {warmup: {steps: 100000, check_every: 100000}, cache_dir: %s}\n"
+                   "data: {train_size: 16, benchmark_size: 1}\nrollout: {max_new_tokens: 6}\n"
+                   "train: {steps: 1, prompts_per_step: 2, threads: 1}\neval: {every: 0, at_start: false}\n"
+                   "checkpoint: {every: 0, at_end: false, onnx: false}\n" % (tmp_path / "cache"))
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "trapo", "train", "--config", str(cfg), "--run-dir", str(run_dir)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    killer = threading.Timer(300, proc.kill)  # never hang the suite if the warm-up line does not come
+    killer.start()
+    try:
+        for line in proc.stdout:  # wait until the warm-up is under way
+            seen.append(line)
+            if "warm-up step" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        killer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+    out = "".join(seen) + out
+    assert any("warm-up step" in x for x in seen), out
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out, out
+    assert "interrupted during set-up" in out
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "stopped"
+    events = validate_run_dir(run_dir)
+    assert [e["status"] for e in events if e["type"] == "run_finished"] == ["stopped"]
+    assert not (run_dir / "checkpoints").exists() or not any((run_dir / "checkpoints").iterdir())
+    assert not list((tmp_path / "cache").glob("tiny-warmup-*/config.json"))  # no half-built base model cached
+    # Resume with the warm-up off (fast): it starts from step 0 and finishes.
+    r = subprocess.run([sys.executable, "-m", "trapo", "train", "--run-dir", str(run_dir), "--resume",
+                        "--set", "model.warmup.enabled=false"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    events = validate_run_dir(run_dir)
+    assert [e["step"] for e in events if e["type"] == "metrics"] == [1]
     assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"

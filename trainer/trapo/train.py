@@ -144,6 +144,11 @@ class Trainer:
                 self.sink = Sink(RunWriter.create(self.run_dir, name=cfg.run_name, algorithm=cfg.algorithm, **info))
         try:
             self._setup(cfg, resume)
+        except KeyboardInterrupt:  # Stop during set-up (the tiny model's warm-up can take a minute): nothing lost
+            self._log("interrupted during set-up: stopped before the first step (a resume starts at step 0)",
+                      "warning")
+            self._finish("stopped")
+            raise
         except BaseException as exc:  # a model or data that fails to load is recorded in the run too
             self._finish("failed", exc)
             raise
@@ -607,11 +612,28 @@ def install_sigint(trainer: Trainer) -> dict:
     return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
+def _interrupt_setup() -> dict:
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
 def run_training(cfg: Config, run_dir: Path, resume: bool = False, log=print) -> str:
     """Train; returns the final status. Failures during setup are recorded too when the run dir exists."""
     trainer, previous, clean = None, {}, False
     try:
-        trainer = Trainer(cfg, run_dir, resume=resume, log=log)
+        # Until the trainer's own handler is in place, SIGINT and SIGTERM (the extension's Stop) interrupt the set-up.
+        setup_handlers = _interrupt_setup()
+        try:
+            trainer = Trainer(cfg, run_dir, resume=resume, log=log)
+        except KeyboardInterrupt:
+            return "stopped"
+        finally:
+            for sig, old in setup_handlers.items():
+                signal.signal(sig, old)
         previous = install_sigint(trainer)
         status = trainer.run()
         # Every rank reached the same end together (a second Ctrl-C ends one rank alone: no barrier then).
