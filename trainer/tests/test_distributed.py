@@ -93,9 +93,13 @@ def test_two_processes_agree_with_one(tmp_path, strategy):
         assert torch.allclose(v, two["grads"][k], rtol=1e-4, atol=1e-8), k
 
 
-def test_torchrun_cli_rank0_writes_the_run(tmp_path):
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp2"])
+def test_torchrun_cli_rank0_writes_the_run(tmp_path, strategy):
+    """The whole loop under torchrun: generation (with FSDP2 the parameters gathered once per call), the shared-prompt
+    training pass, eval and the checkpoint (FSDP2: gathered full state dict)."""
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("device: cpu\nmodel: {warmup: {enabled: false}, cache_dir: %s}\n"
+    cfg.write_text(f"distributed: {{strategy: {strategy}}}\n"
+                   "device: cpu\nmodel: {warmup: {enabled: false}, cache_dir: %s}\n"
                    "data: {train_size: 16, benchmark_size: 1}\nrollout: {max_new_tokens: 8}\n"
                    "train: {steps: 2, prompts_per_step: 2, threads: 1}\neval: {every: 2, at_start: false, "
                    "samples_per_problem: 1}\ncheckpoint: {every: 0, onnx: false}\n" % (tmp_path / "cache"))

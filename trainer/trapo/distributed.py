@@ -93,12 +93,20 @@ def generation_mode(model: torch.nn.Module, info: DistInfo):
     """Yield the module to generate with. FSDP2: gather the parameters once, keep them for all decode steps (ranks
     decode different numbers of steps, so no per-forward collective may happen), reshard after."""
     if info.strategy == "fsdp2" and info.enabled:
+        from torch.distributed.fsdp import FSDPModule
+
+        # unshard() acts on one module's own parameter group, so every sharded module (each layer and the root) is
+        # gathered here, on every rank in the same order; after that a forward needs no collective, and a rank with
+        # nothing to generate (fewer eval problems than ranks) does not leave its peers waiting.
+        sharded = [m for m in model.modules() if isinstance(m, FSDPModule)]
         model.set_reshard_after_forward(False, recurse=True)
-        model.unshard()
+        for m in sharded:
+            m.unshard()
         try:
             yield model
         finally:
-            model.reshard()
+            for m in sharded:
+                m.reshard()
             model.set_reshard_after_forward(True, recurse=True)
     else:
         yield unwrap(model)
@@ -110,6 +118,14 @@ def all_reduce_sum(values: list[float], info: DistInfo) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64, device=info.device if info.device.startswith("cuda") else "cpu")
     dist.all_reduce(t)
     return t.cpu().tolist()
+
+
+def all_reduce_max(value: int, info: DistInfo) -> int:
+    if not info.enabled:
+        return value
+    t = torch.tensor([value], dtype=torch.int64, device=info.device if info.device.startswith("cuda") else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
 
 
 def gather_objects(obj: Any, info: DistInfo) -> list:

@@ -60,8 +60,11 @@ def sample_next(logits: torch.Tensor, temperature: float, generator: torch.Gener
 class TorchGenerator(Generator):
     """Batched KV-cache decoding with plain PyTorch + transformers."""
 
-    def __init__(self, prune_finished: bool = True):
+    def __init__(self, prune_finished: bool = True, inference_mode: bool = True):
         self.prune_finished = prune_finished
+        # FSDP2 keeps the gathered parameters it makes during a forward for later use in training; made under
+        # inference_mode they could never take part in autograd again, so with FSDP2 generation runs under no_grad.
+        self.inference_mode = inference_mode
 
     @staticmethod
     def _cache_kw(model) -> str:
@@ -70,8 +73,13 @@ class TorchGenerator(Generator):
 
         return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
-    @torch.inference_mode()
-    def generate(
+    def generate(self, model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float, eos_token_id: int,
+                 pad_token_id: int, generator: torch.Generator | None = None) -> list[list[int]]:
+        with torch.inference_mode() if self.inference_mode else torch.no_grad():
+            return self._generate(model, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
+                                  eos_token_id=eos_token_id, pad_token_id=pad_token_id, generator=generator)
+
+    def _generate(
         self,
         model,
         prompts: list[list[int]],
@@ -134,8 +142,8 @@ class TorchGenerator(Generator):
                 model.train()
 
 
-def default_generator() -> Generator:
-    return TorchGenerator()
+def default_generator(inference_mode: bool = True) -> Generator:
+    return TorchGenerator(inference_mode=inference_mode)
 
 
 def generate(model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float, eos_token_id: int,

@@ -159,7 +159,8 @@ class Trainer:
         from .prompting import build_prompt
         from .rewards import score
 
-        self.build_prompt, self.score, self.engine = build_prompt, score, default_generator()
+        fsdp = self.dist.enabled and self.dist.strategy == "fsdp2"
+        self.build_prompt, self.score, self.engine = build_prompt, score, default_generator(inference_mode=not fsdp)
         torch.manual_seed(cfg.seed)
         self.start_step, state, latest = 0, None, None
         if resume:
@@ -292,6 +293,12 @@ class Trainer:
         rows = plan_micro_batches(lengths, cfg.train.micro_batch_size, cfg.train.micro_batch_overhead_tokens,
                                   by_length=cfg.train.bucket_by_length)
         plain = D.unwrap(self.model)
+        n_real = len(rows)
+        if self.dist.enabled and self.dist.strategy == "fsdp2":
+            # FSDP2 gathers parameters in every forward and reduces gradients in every backward: every rank must run
+            # as many passes. A rank with fewer micro-batches (its prompts got fewer samples, or shorter ones) runs
+            # its first micro-batch again with its loss times 0.
+            rows = rows + [rows[0]] * (D.all_reduce_max(len(rows), self.dist) - len(rows))
         stats: dict = defaultdict(float)
         tokens_out: list = [None] * len(batch)
         old_logp: list = [None] * len(rows)
@@ -332,6 +339,9 @@ class Trainer:
                             ref_logp = token_logprobs(ref.logits, ref.targets)
                         kl_term = lc.kl_coef * (w * k3_kl(logp, ref_logp) * cont).sum()
                         loss = loss + kl_term
+                    if k >= n_real:  # a pass only to keep FSDP2's collectives in step (see above)
+                        (loss * 0.0).backward()
+                        continue
                     (loss * world).backward()
                 stats["_clipped"] += (clipped & cont).sum().item()
                 if epoch == 0:
