@@ -13,6 +13,7 @@ import {
   validateConfigFile,
   validateWithTrainer,
 } from '../core/configValidation';
+import { trainerExitMessage } from '../core/exitMessage';
 import { buildLaunch, makeRunId, runNameFromConfigFile } from '../core/launch';
 import type { RunState, RunStore } from '../core/runStore';
 import { ConfigTemplate, DEMO_FALLBACK, REAL_MODEL_TEMPLATE, TEMPLATES, freeFileName } from '../core/templates';
@@ -227,10 +228,8 @@ async function spawnAndFollow(deps: StartDeps, req: SpawnRequest): Promise<void>
         await deps.revealRun(req.runId);
         break; // it finished before the progress saw it running (a very short run)
       }
-      // The trainer's own last line (a bad config's one-line reason), not the manager's "trainer exited" line.
-      const last = exit?.lastLines.filter((l) => !l.startsWith('[trapo] trainer exited')).at(-1) ?? 'no output';
       void vscode.window
-        .showErrorMessage(`TRAPO: the trainer exited (code ${exit?.code ?? '?'}): ${last}`, 'Show Output')
+        .showErrorMessage(`TRAPO: ${trainerExitMessage(exit?.lastLines ?? [], exit?.code ?? null)}`, 'Show Output')
         .then(show);
       break;
     }
