@@ -3,8 +3,8 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { AVERAGE, BenchmarkPoint, BenchmarkSummary, benchmarkSummaries, formatChange, formatPercent } from '../core/benchmarks';
-import type { RunState, RunStore } from '../core/runStore';
-import type { RunSelection } from '../services';
+import type { RunState } from '../core/runStore';
+import { SelectedRunTreeProvider } from './selectedRunTree';
 
 export class BenchmarkNode extends vscode.TreeItem {
   readonly kind = 'benchmark';
@@ -57,25 +57,12 @@ export class BenchmarkEvalNode extends vscode.TreeItem {
 
 export type BenchmarksTreeNode = BenchmarkNode | BenchmarkEvalNode;
 
-export class BenchmarksTreeProvider implements vscode.TreeDataProvider<BenchmarksTreeNode>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<BenchmarksTreeNode | undefined>();
-  readonly onDidChangeTreeData = this.changed.event;
-
-  constructor(private readonly store: RunStore, private readonly selection: RunSelection) {}
-
-  refresh(): void {
-    this.changed.fire(undefined);
-  }
-
+export class BenchmarksTreeProvider extends SelectedRunTreeProvider<BenchmarksTreeNode> {
   message(): string | undefined {
     const run = this.selectedRun();
     if (!run) return undefined;
     if (run.evals.length === 0) return run.loading ? `Reading ${run.info.name}…` : undefined;
     return `${run.info.name}: ${run.evals.length} evaluation${run.evals.length === 1 ? '' : 's'}`;
-  }
-
-  getTreeItem(node: BenchmarksTreeNode): vscode.TreeItem {
-    return node;
   }
 
   getChildren(node?: BenchmarksTreeNode): BenchmarksTreeNode[] {
@@ -88,14 +75,5 @@ export class BenchmarksTreeProvider implements vscode.TreeDataProvider<Benchmark
       return s ? [...s.points].reverse().map((p) => new BenchmarkEvalNode(run, s.name, p)) : [];
     }
     return [];
-  }
-
-  private selectedRun(): RunState | undefined {
-    const id = this.selection.runId;
-    return id === undefined ? undefined : this.store.get(id);
-  }
-
-  dispose(): void {
-    this.changed.dispose();
   }
 }

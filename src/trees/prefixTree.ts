@@ -3,8 +3,8 @@
 import * as vscode from 'vscode';
 import { formatLevelShares } from '../core/benchmarks';
 import type { PromptAllocation, StageRecord } from '../core/runFormat';
-import type { PrefixStep, RunState, RunStore } from '../core/runStore';
-import type { RunSelection } from '../services';
+import type { PrefixStep, RunState } from '../core/runStore';
+import { SelectedRunTreeProvider } from './selectedRunTree';
 
 export class PrefixStepNode extends vscode.TreeItem {
   readonly kind = 'prefixStep';
@@ -60,17 +60,7 @@ export class PromptNode extends vscode.TreeItem {
 
 export type PrefixTreeNode = PrefixStepNode | PromptNode;
 
-export class PrefixTreeProvider implements vscode.TreeDataProvider<PrefixTreeNode>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<PrefixTreeNode | undefined>();
-  readonly onDidChangeTreeData = this.changed.event;
-
-  constructor(private readonly store: RunStore, private readonly selection: RunSelection) {}
-
-  refresh(): void {
-    this.changed.fire(undefined);
-  }
-
-  /** A message for the view when the selected run has nothing to show (undefined: the viewsWelcome text). */
+export class PrefixTreeProvider extends SelectedRunTreeProvider<PrefixTreeNode> {
   message(): string | undefined {
     const run = this.selectedRun();
     if (!run) return undefined;
@@ -82,10 +72,6 @@ export class PrefixTreeProvider implements vscode.TreeDataProvider<PrefixTreeNod
     return `${run.info.name}: ${run.prefixSteps.length} steps`;
   }
 
-  getTreeItem(node: PrefixTreeNode): vscode.TreeItem {
-    return node;
-  }
-
   getChildren(node?: PrefixTreeNode): PrefixTreeNode[] {
     const run = this.selectedRun();
     if (!run) return [];
@@ -95,14 +81,5 @@ export class PrefixTreeProvider implements vscode.TreeDataProvider<PrefixTreeNod
       return entry ? entry.prompts.map((p) => new PromptNode(run, entry.step, p)) : [];
     }
     return [];
-  }
-
-  private selectedRun(): RunState | undefined {
-    const id = this.selection.runId;
-    return id === undefined ? undefined : this.store.get(id);
-  }
-
-  dispose(): void {
-    this.changed.dispose();
   }
 }

@@ -4,17 +4,10 @@
 // rendered acks, the UI state kept with setState, and the selection sent back to the host.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer, Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { AddressInfo } from 'node:net';
-import * as esbuild from 'esbuild';
+import { ServedWebview, launchChromium, noChromium, serveWebview } from '../helpers/webviewPage';
 import { dashboardHtml } from '../../src/dashboard/dashboardHtml';
 import { HostToWebviewMessage, RunData, metricNamespace } from '../../src/shared/dashboardProtocol';
 
-const CHROMIUM = '/usr/bin/chromium';
-const root = join(__dirname, '..', '..');
 const EVIL = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b>b</b>';
 
 function run(id: string, name: string, createdAt: number) {
@@ -36,40 +29,19 @@ function data(runId: string, offset: number): RunData {
   };
 }
 
-describe('Dashboard webview', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM} (apt-get install -y chromium)` }, () => {
-  let server: Server;
+describe('Dashboard webview', { skip: noChromium }, () => {
+  let served: ServedWebview;
   let base = '';
-  const dir = mkdtempSync(join(tmpdir(), 'trapo-dashboard-webview-'));
 
   before(async () => {
-    await esbuild.build({ entryPoints: [join(root, 'webview/dashboard/main.ts')], bundle: true, format: 'iife', platform: 'browser', target: 'es2022', outfile: join(dir, 'dashboard.js'), logLevel: 'silent' });
-    const files: Record<string, [string, string]> = {
-      '/dashboard.js': [join(dir, 'dashboard.js'), 'text/javascript'],
-      '/dashboard.css': [join(root, 'media/dashboard.css'), 'text/css'],
-    };
-    server = createServer((req, res) => {
-      if (req.url === '/') {
-        const html = dashboardHtml({ cspSource: base, nonce: 'TESTNONCE0123456789abcdefghijklm', scriptUri: `${base}/dashboard.js`, styleUri: `${base}/dashboard.css` });
-        res.writeHead(200, { 'content-type': 'text/html' }).end(html);
-        return;
-      }
-      const f = files[req.url ?? ''];
-      if (!f) return void res.writeHead(404).end();
-      res.writeHead(200, { 'content-type': f[1] }).end(readFileSync(f[0]));
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    served = await serveWebview('dashboard', dashboardHtml);
+    base = served.base;
   });
 
-  after(() => new Promise<void>((r) => server.close(() => r())));
+  after(() => served.close());
 
   it('draws overlaid runs with untrusted names as text, acks each message, keeps UI choices and reports the selection', async () => {
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 1400 } });
       const errors: string[] = [];

@@ -3,17 +3,10 @@
 // Debian's /usr/bin/chromium); the host's messages carry HTML and script in every field a run or a model fills.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer, Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { AddressInfo } from 'node:net';
-import * as esbuild from 'esbuild';
+import { ServedWebview, launchChromium, noChromium, serveWebview } from '../helpers/webviewPage';
 import { compareHtml } from '../../src/compare/compareHtml';
 import type { HostMessage } from '../../src/shared/compareProtocol';
 
-const CHROMIUM = '/usr/bin/chromium';
-const root = join(__dirname, '..', '..');
 const EVIL_SCRIPT = '<script>window.__pwned = "script"</script>';
 const EVIL_IMG = '<img src=x onerror="window.__pwned = \'img\'">';
 const EVIL = `${EVIL_SCRIPT}${EVIL_IMG}<b>bold</b><iframe src="javascript:alert(1)"></iframe>`;
@@ -38,40 +31,19 @@ const init: HostMessage = {
   liveUnavailable: null,
 };
 
-describe('Compare webview renders untrusted text as text', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM} (apt-get install -y chromium)` }, () => {
-  let server: Server;
+describe('Compare webview renders untrusted text as text', { skip: noChromium }, () => {
+  let served: ServedWebview;
   let base = '';
-  const dir = mkdtempSync(join(tmpdir(), 'trapo-webview-safety-'));
 
   before(async () => {
-    await esbuild.build({ entryPoints: [join(root, 'webview/compare/main.ts')], bundle: true, format: 'iife', platform: 'browser', outfile: join(dir, 'compare.js'), logLevel: 'silent' });
-    const files: Record<string, [string, string]> = {
-      '/compare.js': [join(dir, 'compare.js'), 'text/javascript'],
-      '/compare.css': [join(root, 'media/compare.css'), 'text/css'],
-    };
-    server = createServer((req, res) => {
-      if (req.url === '/') {
-        const html = compareHtml({ cspSource: base, nonce: 'TESTNONCE0123456789abcdefghijklm', scriptUri: `${base}/compare.js`, styleUri: `${base}/compare.css` });
-        res.writeHead(200, { 'content-type': 'text/html' }).end(html);
-        return;
-      }
-      const f = files[req.url ?? ''];
-      if (!f) return void res.writeHead(404).end();
-      res.writeHead(200, { 'content-type': f[1] }).end(readFileSync(f[0]));
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    served = await serveWebview('compare', compareHtml);
+    base = served.base;
   });
 
-  after(() => new Promise<void>((r) => server.close(() => r())));
+  after(() => served.close());
 
   it('shows HTML and script from benchmarks, problems and streamed completions as text, with no CSP violation', async () => {
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const errors: string[] = [];
