@@ -66,6 +66,12 @@ def _update(rank: int, world: int, port: int, strategy: str, out_dir: str) -> No
     if rank == 0:
         torch.save({"stats": stats, "grads": grads}, Path(out_dir) / f"result-{world}.pt")
     D.teardown(info)
+    if world > 1:
+        # As `python -m trapo` does under torchrun (trapo/__main__.py: _exit): gloo sometimes aborts a process in the
+        # interpreter's shutdown, after all the work is done.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _run(world: int, strategy: str, tmp_path: Path) -> dict:
@@ -79,12 +85,7 @@ def _run(world: int, strategy: str, tmp_path: Path) -> dict:
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp2"])
 def test_two_processes_agree_with_one(tmp_path, strategy):
     one = _run(1, strategy, tmp_path)
-    try:
-        two = _run(2, strategy, tmp_path)
-    except Exception as exc:  # pragma: no cover - FSDP2 on CPU depends on the torch build
-        if strategy == "fsdp2":
-            pytest.skip(f"FSDP2 on CPU/gloo unavailable here: {exc}")
-        raise
+    two = _run(2, strategy, tmp_path)
     for k in ("loss/total", "loss/trsft", "loss/policy", "loss/entropy", "policy/entropy", "optim/grad_norm",
               "trsft/outside_trust_region"):
         assert two["stats"][k] == pytest.approx(one["stats"][k], rel=1e-4, abs=1e-7), k
