@@ -2,6 +2,7 @@
 
 import random
 
+import pytest
 import torch
 
 from trapo.forward import forward_shared_prompt, forward_whole
@@ -60,3 +61,30 @@ def test_shared_prompt_equals_whole_sequences():
     for n in gw:
         torch.testing.assert_close(gs[n], gw[n], atol=1e-5, rtol=1e-4, msg=n)
 
+
+
+def test_a_model_without_the_shared_pass_arguments_trains_the_plain_way(tiny_cfg, monkeypatch):
+    """A forward that refuses the cache / logits_to_keep arguments (TypeError): the step falls back to whole sequences
+    with a warning, once, and gives the same loss as a run configured without sharing."""
+    from trapo import forward as F
+    from trapo.train import Trainer
+    from trapo import distributed as D
+
+    tok = build_tiny_tokenizer()
+    batch = _batch(len(tok))
+    plain_cfg = tiny_cfg(**{"train.share_prompts": "false"})
+    want = Trainer.for_updates(plain_cfg, build_tiny_model(tok, seed=0), D.DistInfo()).train_batch(batch, "trapo", False)
+
+    def refuse(*a, **k):
+        raise TypeError("forward() got an unexpected keyword argument 'logits_to_keep'")
+
+    monkeypatch.setattr(F, "forward_shared_prompt", refuse)
+    cfg = tiny_cfg()
+    trainer = Trainer.for_updates(cfg, build_tiny_model(tok, seed=0), D.DistInfo())
+    logged = []
+    trainer._log = lambda message, level="info": logged.append((level, message))
+    got = trainer.train_batch(batch, "trapo", False)
+    assert cfg.train.share_prompts is False
+    assert [lv for lv, m in logged if "share_prompts switched off" in m] == ["warning"]
+    # (micro-batches were planned for the shared pass, so the float sums run in another order)
+    assert got["loss/total"] == pytest.approx(want["loss/total"], rel=1e-5)

@@ -104,7 +104,14 @@ def forward_shared_prompt(model, mb: TokenBatch, device, cache_model=None) -> Fo
     return ForwardOut(logits, r_ids.to(dev), resp.to(dev), own.to(dev), cont.to(dev))
 
 
+class SharedPromptUnsupported(RuntimeError):
+    """The model's forward does not take the arguments the shared-prompt pass needs (an older or custom model)."""
+
+
 def forward(model, mb: TokenBatch, device, share_prompts: bool, cache_model=None) -> ForwardOut:
     if share_prompts and can_share_prompts(mb):
-        return forward_shared_prompt(model, mb, device, cache_model)
+        try:
+            return forward_shared_prompt(model, mb, device, cache_model)
+        except TypeError as exc:  # e.g. no logits_to_keep / cache argument in this model's forward
+            raise SharedPromptUnsupported(str(exc)) from exc
     return forward_whole(model, mb, device)

@@ -39,7 +39,7 @@ import torch
 from . import checkpoint as ckpt
 from . import distributed as D
 from .batching import plan_micro_batches
-from .forward import forward as run_forward
+from .forward import SharedPromptUnsupported, forward as run_forward
 from .config import MICRO_GROUP_ALGORITHMS, Config
 from .losses import (entropy_from_logits, k3_kl, luffy_shaped_loss, policy_loss, sft_loss, token_logprobs,
                      token_weights, trsft_loss)
@@ -308,7 +308,14 @@ class Trainer:
             for k, r in enumerate(rows):
                 mb = batch.take(r)
                 with D.no_sync(self.model, last=k == len(rows) - 1):
-                    fw = run_forward(self.model, mb, dev, share, cache_model=plain)
+                    try:
+                        fw = run_forward(self.model, mb, dev, share, cache_model=plain)
+                    except SharedPromptUnsupported as exc:
+                        # Same loss and gradient the plain way; said once, then this run keeps to it.
+                        self._log(f"train.share_prompts switched off: this model's forward does not support it ({exc})",
+                                  "warning")
+                        share = self.cfg.train.share_prompts = False
+                        fw = run_forward(self.model, mb, dev, share, cache_model=plain)
                     logp = token_logprobs(fw.logits, fw.targets)
                     ent = entropy_from_logits(fw.logits)
                     own, cont, resp = fw.prefix_owned, fw.continuation, fw.response
