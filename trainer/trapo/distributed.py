@@ -148,8 +148,9 @@ def barrier(info: DistInfo) -> None:
 
 def teardown(info: DistInfo, clean: bool = True) -> None:
     """Leave the process group. After a clean end every rank first meets at a barrier, so no rank tears its gloo pairs
-    down while a peer still uses them (a rank that left early made its peer abort with "terminate called without an
-    active exception", seen once in CI). After a failure the peers may never arrive, so no barrier then."""
+    down while a peer still uses them; after a failure the peers may never arrive, so no barrier then. (The abort
+    "terminate called without an active exception" seen in CI came later, in the interpreter's shutdown: see
+    __main__._exit.)"""
     if not (info.enabled and dist.is_initialized()):
         return
     if clean:

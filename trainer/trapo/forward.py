@@ -13,11 +13,11 @@ Two ways, same numbers (tests/test_forward.py checks the log-probabilities and t
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 
 import torch
 
+from .generation import cache_argument
 from .rollout import TokenBatch
 
 
@@ -28,12 +28,6 @@ class ForwardOut:
     response: torch.Tensor  # [B, R] bool, the masks of TokenBatch in these coordinates
     prefix_owned: torch.Tensor
     continuation: torch.Tensor
-
-
-def _cache_kw(model) -> str:
-    """Newer transformers name the cache argument `cache`, older ones `past_key_values`."""
-    fwd = model.forward
-    return "cache" if "cache" in inspect.signature(fwd).parameters else "past_key_values"
 
 
 def forward_whole(model, mb: TokenBatch, device) -> ForwardOut:
@@ -90,7 +84,7 @@ def forward_shared_prompt(model, mb: TokenBatch, device, cache_model=None) -> Fo
         cont[i, :r] = mb.continuation[i, p - 1: p - 1 + r]
     r_pos = torch.tensor(plen, dtype=torch.long).unsqueeze(-1) + torch.arange(r_max).unsqueeze(0)
 
-    kw = _cache_kw(plain)
+    kw = cache_argument(plain)
     cache = DynamicCache(config=plain.config)
     dev = device
     first = model(input_ids=p_ids.to(dev), attention_mask=p_mask.to(dev), position_ids=p_pos.to(dev),

@@ -46,6 +46,13 @@ def left_pad(prompts: list[list[int]], pad_token_id: int, device) -> tuple[torch
     return ids.to(device), mask.to(device), pos.to(device)
 
 
+def cache_argument(model) -> str:
+    """Newer transformers name the forward's KV-cache argument `cache`, older ones `past_key_values`."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def sample_next(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
     """Next token per row from last-position logits [rows, vocab]: argmax at temperature 0, else a sample."""
     if temperature <= 0:
@@ -65,13 +72,6 @@ class TorchGenerator(Generator):
         # FSDP2 keeps the gathered parameters it makes during a forward for later use in training; made under
         # inference_mode they could never take part in autograd again, so with FSDP2 generation runs under no_grad.
         self.inference_mode = inference_mode
-
-    @staticmethod
-    def _cache_kw(model) -> str:
-        """Newer transformers name the forward argument `cache`, older ones `past_key_values`."""
-        import inspect
-
-        return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
     def generate(self, model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float, eos_token_id: int,
                  pad_token_id: int, generator: torch.Generator | None = None) -> list[list[int]]:
@@ -104,7 +104,7 @@ class TorchGenerator(Generator):
         try:
             ids, mask, pos = left_pad(prompts, pad_token_id, device)
             cache = DynamicCache(config=model.config)
-            cache_kw = self._cache_kw(model)
+            cache_kw = cache_argument(model)
             out = model(input_ids=ids, attention_mask=mask, position_ids=pos, **{cache_kw: cache}, use_cache=True,
                         logits_to_keep=1)
             logits = out.logits[:, -1, :]

@@ -10,7 +10,8 @@ paragraphs are separated by "\\n\\n" and that end in `\\boxed{answer}`:
                                               "So the answer is \\boxed{17}."
 
 Every intermediate value lies in 0..20 (problems that leave that range are redrawn), so answers are small
-non-negative integers, the table of arithmetic facts a tiny model must learn stays small, and responses stay short (15 tiny-tokenizer tokens for one operation, up to 70 for four).
+non-negative integers, the table of arithmetic facts a tiny model must learn stays small, and responses stay short
+(15 tiny-tokenizer tokens for one operation, up to 70 for four).
 
 Train and benchmark problems are disjoint whatever the seeds: a problem belongs to the held-out pool when a hash of
 its question text falls in one eighth of the hash space (`_is_held_out`), and only there.
