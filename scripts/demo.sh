@@ -98,7 +98,7 @@ start_demo_run() {
   fi
   local id; id="$(date -u +%Y%m%d-%H%M%S)-demo-trapo"
   mkdir -p "$WS/runs"
-  say "starting the demo run: runs/$id (the tiny model warms up once, about a minute, then 60 steps)"
+  say "starting the demo run: runs/$id (the tiny model warms up once, a few minutes, then 250 steps of about half a second)"
   ( cd "$WS" && exec setsid "$PY" -m trapo train --config demo.trapo.yaml --run-dir "runs/$id" \
       >"$DEMO_DIR/demo-run.log" 2>&1 < /dev/null ) &
   pgid_of $! >"$RUN_PGID_FILE"
