@@ -394,10 +394,16 @@ export class RunStore implements Disposable {
       }
       for (const name of names) {
         const dir = path.join(root, name);
-        if (seen.has(dir)) continue;
-        seen.add(dir);
-        if (this.byDir.has(dir)) continue;
-        await this.tryAdd(root, dir);
+        const candidates = [dir];
+        // A folder that is not a run itself may group runs one level down (an experiment's runs, e.g. the
+        // comparison's runs/comparison/<algorithm>-seed<k>), so they show up without adding a root.
+        if (!this.byDir.has(dir) && !(await exists(runPaths.runJson(dir)))) candidates.push(...(await subdirs(dir)));
+        for (const d of candidates) {
+          if (seen.has(d)) continue;
+          seen.add(d);
+          if (this.byDir.has(d)) continue;
+          await this.tryAdd(root, d);
+        }
       }
     }
     for (const [dir, id] of [...this.byDir]) {
@@ -739,6 +745,17 @@ async function exists(file: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** The folders directly inside `dir` (none when it cannot be read). */
+async function subdirs(dir: string): Promise<string[]> {
+  try {
+    return (await fs.readdir(dir, { withFileTypes: true }))
+      .filter((d) => d.isDirectory() || d.isSymbolicLink())
+      .map((d) => path.join(dir, d.name));
+  } catch {
+    return [];
   }
 }
 

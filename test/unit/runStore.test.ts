@@ -39,6 +39,24 @@ test('finds runs in several roots, skips folders without run.json and reports un
   store.dispose();
 });
 
+test('runs grouped one level down (an experiment folder) are found; deeper ones and runs inside runs are not', async () => {
+  const root = tempDir();
+  const grouped = '20261125-150000-grpo-seed0-0001';
+  writeRunJson(path.join(root, 'comparison', grouped), { id: grouped, algorithm: 'grpo' });
+  fs.mkdirSync(path.join(root, 'comparison', 'report'));
+  writeRunJson(path.join(root, 'a', 'b', '20261125-150000-deep-0002'), { id: '20261125-150000-deep-0002' });
+  writeRunJson(path.join(root, ID), { id: ID });
+  writeRunJson(path.join(root, ID, 'nested-0003'), { id: '20261125-150000-nested-0003' });
+  const { store } = makeStore([root]);
+  await store.refresh();
+  assert.deepEqual(store.runs().map((r) => r.id).sort(), [ID, grouped].sort());
+  assert.equal(store.getByDir(path.join(root, 'comparison', grouped))?.id, grouped);
+  fs.rmSync(path.join(root, 'comparison'), { recursive: true });
+  await store.refresh();
+  assert.deepEqual(store.runs().map((r) => r.id), [ID]);
+  store.dispose();
+});
+
 test('tails events incrementally: state, torn last line, malformed and unknown lines counted', async () => {
   const root = tempDir();
   const dir = path.join(root, ID);

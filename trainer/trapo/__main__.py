@@ -1,4 +1,4 @@
-"""Command line: `python -m trapo {train, validate-config, eval, export-onnx}`.
+"""Command line: `python -m trapo {train, validate-config, eval, export-onnx, experiment, report}`.
 
 The config is read and checked before torch is imported: a bad config exits 2 with one line naming the key and
 the fix, in well under a second.
@@ -42,6 +42,22 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("checkpoint")
     x.add_argument("--out", help="output path (default: <checkpoint>/model.onnx)")
     x.add_argument("--no-verify", action="store_true", help="skip the logits comparison with PyTorch")
+    c = sub.add_parser("experiment", help="the paper's comparison at toy scale: every algorithm x seeds on one "
+                       "shared config, then the report (tables and curves)")
+    c.add_argument("--out", default="runs/comparison", help="runs root for the experiment's run directories "
+                   "(default runs/comparison); the report goes to <out>/report")
+    c.add_argument("--config", help="the shared config (default: the packaged comparison.trapo.yaml)")
+    c.add_argument("--algorithms", help="comma-separated subset (default: all seven)")
+    c.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    c.add_argument("--jobs", type=int, default=2, help="trainer processes at once (default 2)")
+    c.add_argument("--threads", type=int, help="threads per trainer (default: cores // jobs)")
+    c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key for every run alike (repeatable)")
+    c.add_argument("--no-report", action="store_true", help="run only; write no report")
+
+    r = sub.add_parser("report", help="write the comparison report (tables, curves) from the runs under a root")
+    r.add_argument("root", help="the runs root (e.g. runs/comparison)")
+    r.add_argument("--out", help="report folder (default <root>/report)")
     return p
 
 
@@ -143,10 +159,47 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _csv(text: str | None, kind, what: str) -> list | None:
+    if text is None:
+        return None
+    try:
+        items = [kind(x.strip()) for x in text.split(",") if x.strip()]
+    except ValueError:
+        print(f"config error: {what}: {text!r} is not a comma-separated list; fix: e.g. {what} 0,1,2",
+              file=sys.stderr)
+        sys.exit(EXIT_BAD_CONFIG)
+    if not items:
+        print(f"config error: {what}: empty list", file=sys.stderr)
+        sys.exit(EXIT_BAD_CONFIG)
+    return items
+
+
+def cmd_experiment(args) -> int:
+    from .experiment import DEFAULT_CONFIG, run_experiment
+
+    config = Path(args.config) if args.config else DEFAULT_CONFIG
+    if not config.is_file():
+        print(f"config error: --config: {config} does not exist", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    return run_experiment(Path(args.out), config=config, algorithms=_csv(args.algorithms, str, "--algorithms"),
+                          seeds=_csv(args.seeds, int, "--seeds"), jobs=args.jobs, threads=args.threads,
+                          overrides=args.set, report=not args.no_report, out=lambda m: print(m, flush=True))
+
+
+def cmd_report(args) -> int:
+    from .report import find_runs, write_report
+
+    if not find_runs(args.root):
+        print(f"config error: root: no run directories under {args.root}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    print(write_report(args.root, args.out))
+    return 0
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    return {"train": cmd_train, "validate-config": cmd_validate, "eval": cmd_eval,
-            "export-onnx": cmd_export}[args.command](args)
+    return {"train": cmd_train, "validate-config": cmd_validate, "eval": cmd_eval, "export-onnx": cmd_export,
+            "experiment": cmd_experiment, "report": cmd_report}[args.command](args)
 
 
 def _exit(code: int) -> None:
