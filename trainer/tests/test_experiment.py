@@ -28,12 +28,14 @@ def test_mean_ci_uses_students_t():
 
 
 def _write_run(root: Path, name: str, algorithm: str, seed: int, finals: dict, *, steps: int = 4,
-               status: str = "finished", rewards=None, corrupt: bool = False) -> Path:
+               status: str = "finished", rewards=None, corrupt: bool = False, lr: float = 3e-4) -> Path:
     d = root / name
     d.mkdir(parents=True)
     (d / "run.json").write_text(json.dumps({"format": "trapo-run/1", "id": name, "name": name,
                                             "algorithm": algorithm, "status": status,
-                                            "config": {"seed": seed, "train": {"steps": steps}}}))
+                                            "config": {"seed": seed, "algorithm": algorithm,
+                                                       "train": {"steps": steps, "threads": seed + 1},
+                                                       "optim": {"lr": lr}}}))
     lines = [{"v": 1, "type": "eval", "time": 0.0, "step": 0, "average": 0.2,
               "benchmarks": {b: {"accuracy": 0.2, "n": 4} for b in finals}}]
     rewards = rewards or [0.1 * (i + 1) for i in range(steps)]
@@ -80,6 +82,28 @@ def test_tables_give_mean_and_interval_over_seeds_and_leave_out_unfinished_runs(
     assert "| 0 |" in sft_row and "n/a" in sft_row  # the stopped run is not in the table
     t2 = report.table2(results)
     assert "32.3" in t2 and "56.6" in t2  # the paper's ladder beside ours
+
+
+def test_budget_is_described_from_the_runs_and_a_run_with_other_settings_is_named(tmp_path):
+    _write_run(tmp_path, "grpo-seed0", "grpo", 0, {"ops1": 0.5}, steps=10)
+    _write_run(tmp_path, "trapo-seed1", "trapo", 1, {"ops1": 0.5}, steps=10)  # other seed, algorithm, threads
+    results = [report.load_run(p) for p in report.find_runs(tmp_path)]
+    text = report.describe_budget(results)
+    assert "10 steps" in text and "learning rate 0.0003" in text and "differ" not in text
+    _write_run(tmp_path, "sft-seed0", "sft", 0, {"ops1": 0.5}, steps=10, lr=1e-3)
+    results = [report.load_run(p) for p in report.find_runs(tmp_path)]
+    assert report.describe_budget(results).endswith("differ from `grpo-seed0`: sft-seed0.")
+
+
+def test_sampled_length_curve_leaves_out_sft_steps(tmp_path):
+    d = _write_run(tmp_path, "sft_then_rl-seed0", "sft_then_rl", 0, {"ops1": 0.5}, steps=10)
+    r = report.load_run(d)
+    r.config["train"]["sft_steps"] = 6
+    kept = report.rl_only(r)
+    assert [s for s, _ in kept.curves["response/mean_length"]] == [7, 8, 9, 10]
+    assert len(kept.curves["policy/entropy"]) == 10 and len(r.curves["response/mean_length"]) == 10
+    sft = report.load_run(_write_run(tmp_path, "sft-seed0", "sft", 0, {"ops1": 0.5}, steps=10))
+    assert report.rl_only(sft).curves["response/mean_length"] == []
 
 
 def test_write_report_writes_tables_results_and_images(tmp_path):

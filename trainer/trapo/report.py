@@ -64,6 +64,8 @@ class RunResult:
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # metric -> [(step, value)]
     skipped_lines: int = 0
     train_seconds: float | None = None  # first to last metrics event
+    config: dict = field(default_factory=dict)  # the resolved config from run.json
+    model: dict = field(default_factory=dict)  # run_started's model: name, parameters
 
     @property
     def complete(self) -> bool:
@@ -84,7 +86,7 @@ def load_run(run_dir: str | Path) -> RunResult:
     cfg = meta.get("config", {})
     res = RunResult(path=run_dir, name=str(meta.get("name", run_dir.name)), algorithm=str(meta.get("algorithm")),
                     seed=int(cfg.get("seed", 0)), status=str(meta.get("status")), steps=0,
-                    total_steps=int(cfg.get("train", {}).get("steps", 0)))
+                    total_steps=int(cfg.get("train", {}).get("steps", 0)), config=cfg)
     first_t = last_t = None
     events = run_dir / "events.jsonl"
     if events.exists():
@@ -96,7 +98,9 @@ def load_run(run_dir: str | Path) -> RunResult:
                 except (ValueError, KeyError, TypeError):
                     res.skipped_lines += 1
                     continue
-                if kind == "metrics" and isinstance(ev.get("values"), dict) and isinstance(ev.get("step"), int):
+                if kind == "run_started" and isinstance(ev.get("model"), dict):
+                    res.model = ev["model"]
+                elif kind == "metrics" and isinstance(ev.get("values"), dict) and isinstance(ev.get("step"), int):
                     step = ev["step"]
                     res.steps = max(res.steps, step)
                     first_t = ev.get("time") if first_t is None else first_t
@@ -164,7 +168,7 @@ def table1(results: list[RunResult]) -> str:
     if base_runs and benches:
         # every run evaluates the same base model at step 0 (same benchmarks, its own sampling seed)
         cells = [_fmt([r.base[b] for r in base_runs]) for b in benches]
-        rows.append("| base model (step 0) | " + f"{len(base_runs)} runs | " + " | ".join(cells) + " | "
+        rows.append("| base model (step 0) | " + f"all {len(base_runs)} | " + " | ".join(cells) + " | "
                     + _fmt([_average(r.base, benches) for r in base_runs]) + " | |")
     for alg, label in TABLE1_ROWS:
         rs = [r for r in by.get(alg, []) if all(b in r.final for b in benches)]
@@ -239,8 +243,20 @@ def mean_curve(runs: list[RunResult], metric: str, window: int) -> tuple[list[in
 
 
 CURVES = [("reward/unguided_mean", "unguided training reward (stage-1 samples)", "curves-unguided-reward.png"),
-          ("response/mean_length", "response length (tokens)", "curves-response-length.png"),
-          ("policy/entropy", "policy entropy (nats per token)", "curves-entropy.png")]
+          ("response/mean_length", "response length of sampled answers (tokens)", "curves-response-length.png"),
+          ("policy/entropy", "policy entropy on response tokens (nats; sft: on the expert's tokens)",
+           "curves-entropy.png")]
+SAMPLED_ONLY = {"response/mean_length"}  # on an SFT step the trainer logs the expert solution's length here
+
+
+def rl_only(run: RunResult) -> RunResult:
+    """The run with its SFT steps' points left out of SAMPLED_ONLY curves (all of sft; sft_then_rl's first phase)."""
+    if run.algorithm not in ("sft", "sft_then_rl"):
+        return run
+    last_sft = run.total_steps if run.algorithm == "sft" else int(run.config.get("train", {}).get("sft_steps", 0))
+    curves = {k: ([(s, v) for s, v in pts if s > last_sft] if k in SAMPLED_ONLY else pts)
+              for k, pts in run.curves.items()}
+    return RunResult(**{**run.__dict__, "curves": curves})
 
 
 def write_curves(results: list[RunResult], out_dir: Path, window: int = 20) -> list[Path]:
@@ -259,7 +275,8 @@ def write_curves(results: list[RunResult], out_dir: Path, window: int = 20) -> l
     for metric, label, fname in CURVES:
         fig, ax = plt.subplots(figsize=(8, 4.5))
         for a in algs:
-            steps, mean, lo, hi = mean_curve(by[a], metric, window)
+            runs = [rl_only(r) for r in by[a]] if metric in SAMPLED_ONLY else by[a]
+            steps, mean, lo, hi = mean_curve(runs, metric, window)
             if not steps:
                 continue
             ax.plot(steps, mean, label=f"{a} ({len(by[a])} seeds)", color=colors[a], linewidth=1.4)
@@ -269,7 +286,8 @@ def write_curves(results: list[RunResult], out_dir: Path, window: int = 20) -> l
         ax.set_title(f"{label}: mean over seeds (band: min-max), moving average of {window} steps")
         ax.title.set_fontsize(9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(out_dir / fname, dpi=110)
         plt.close(fig)
@@ -310,12 +328,50 @@ def write_curves(results: list[RunResult], out_dir: Path, window: int = 20) -> l
     ax.set_ylabel("benchmark average (%)")
     ax.set_title("held-out benchmark average at each evaluation, mean over seeds", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out_dir / "curves-benchmark-average.png", dpi=110)
     plt.close(fig)
     written.append(out_dir / "curves-benchmark-average.png")
     return written
+
+
+def describe_budget(results: list[RunResult]) -> str:
+    """The shared budget in words, from the runs' own resolved configs (it says so when runs differ in it)."""
+    done = [r for r in results if r.complete] or results
+    if not done:
+        return ""
+
+    def budget(r: RunResult) -> dict:
+        """What must be equal across runs: everything but the algorithm, seed, name, threads and sft_steps (which
+        only sft_then_rl reads)."""
+        c = {k: v for k, v in r.config.items() if k not in ("algorithm", "seed", "name")}
+        c["train"] = {k: v for k, v in (c.get("train") or {}).items() if k not in ("threads", "sft_steps")}
+        return c
+
+    ref = done[0]
+    differ = [r.path.name for r in done[1:] if budget(r) != budget(ref)]
+    two_phase = next((r for r in done if r.algorithm == "sft_then_rl"), None)
+    c = ref.config
+    tr, data, ev, ro = c.get("train", {}), c.get("data", {}), c.get("eval", {}), c.get("rollout", {})
+    params = ref.model.get("parameters")
+    model = c.get("model", {}).get("name_or_path", "?")
+    model_txt = f"`{model}` ({params:,} parameters)" if isinstance(params, int) else f"`{model}`"
+    secs = [r.train_seconds for r in done if r.train_seconds is not None]
+    text = (f"Budget of every run: base model {model_txt}; {tr.get('steps')} steps of {tr.get('prompts_per_step')} "
+            f"prompts from {data.get('train_size')} generated training problems; learning rate "
+            f"{c.get('optim', {}).get('lr')}; rollouts at temperature {ro.get('temperature')}, at most "
+            f"{ro.get('max_new_tokens')} new tokens; benchmarks {', '.join(benchmarks_of(done))} with "
+            f"{data.get('benchmark_size')} problems x {ev.get('samples_per_problem')} samples at temperature "
+            f"{ev.get('temperature')}, evaluated every {ev.get('every')} steps"
+            + (f"; sft_then_rl: {two_phase.config.get('train', {}).get('sft_steps')} SFT steps, then grpo"
+               if two_phase else "")
+            + f". Training time (first to last step) summed over "
+            f"{len(secs)} runs: {sum(secs) / 60:.0f} min.")
+    if differ:
+        text += f" Runs whose settings differ from `{ref.path.name}`: {', '.join(differ)}."
+    return text
 
 
 def find_runs(root: str | Path) -> list[Path]:
@@ -347,8 +403,9 @@ def write_report(root: str | Path, out_dir: str | Path | None = None, *, setting
     }
     (out / "results.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     lines = ["# TRAPO and its baselines on the embedded task", ""]
-    if settings:
-        lines += [settings, ""]
+    for para in (settings, describe_budget(results)):
+        if para:
+            lines += [para, ""]
     lines += ["Accuracy in %, mean ± 95% interval over seeds (Student's t). The paper's column is its 5-benchmark "
               "average on Qwen2.5-Math-7B, for the shape of the comparison only.", "",
               "## Table 1: methods", "", table1(results), "",
