@@ -3,6 +3,8 @@
 // These paths need no trainer process, so they are quick and deterministic.
 import { after, before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { FIXTURE_RUNS, Session, guarded, pending, sleep, startSession } from './harness';
 
 // Fixture runs (test/fixtures/runs, made by trainer/scripts/make_fixtures.py): name → status in run.json.
@@ -11,10 +13,26 @@ const CRASHED = 'fixture-crashed';
 const FAILED = 'fixture-failed';
 const GRPO = 'fixture-grpo';
 
+// An experiment's run one folder below the runs root (as `npm run experiment` writes runs/comparison/<alg>-seed<k>):
+// the grpo fixture's run.json and events under another id and name.
+const NESTED = 'comparison-grpo-seed0';
+function nestedRunFiles(): Record<string, string> {
+  const src = fs.readdirSync(FIXTURE_RUNS).find((d) => d.endsWith('-fixture-grpo-a002'));
+  assert.ok(src, 'the grpo fixture run');
+  const meta = JSON.parse(fs.readFileSync(path.join(FIXTURE_RUNS, src, 'run.json'), 'utf8'));
+  const id = '20261118-120000-comparison-grpo-seed0-a005';
+  return {
+    [`runs/comparison/grpo-seed0/run.json`]: JSON.stringify({ ...meta, id, name: NESTED }),
+    [`runs/comparison/grpo-seed0/events.jsonl`]: fs.readFileSync(path.join(FIXTURE_RUNS, src, 'events.jsonl'), 'utf8'),
+    [`runs/comparison/report/report.md`]: '# not a run\n',
+  };
+}
+
 describe('inspecting existing runs (fixture runs in the workspace)', () => {
   let s: Session;
   before(async () => {
-    s = await startSession({ label: 'inspect', demoConfig: false, copyDirs: { runs: FIXTURE_RUNS } });
+    s = await startSession({ label: 'inspect', demoConfig: false, copyDirs: { runs: FIXTURE_RUNS },
+      workspaceFiles: nestedRunFiles() });
     await s.openTrapoContainer();
   });
   after(async () => {
@@ -42,6 +60,18 @@ describe('inspecting existing runs (fixture runs in the workspace)', () => {
       assert.match(row(GRPO), /grpo · 20\/20/, `${GRPO}: ${row(GRPO)}`);
       assert.match(row(CRASHED), /trapo · 10\/20/, `${CRASHED}: ${row(CRASHED)}`);
       await s.screenshot('03-runs-tree-fixtures');
+    }));
+
+  test('a run one folder down (an experiment\'s runs/comparison/...) is listed, and its evaluations fill Benchmarks',
+    guard('nested-run', async () => {
+      const row = s.treeRow('Runs', NESTED);
+      await row.waitFor({ state: 'visible', timeout: 20_000 });
+      await row.click();
+      const benches = await s.waitUntil('Benchmarks rows of the nested run', async () => {
+        const r = await s.treeRows('Benchmarks');
+        return r.some((b) => b.startsWith('arith-easy') && /\d+\.\d%/.test(b)) ? r : undefined;
+      });
+      assert.ok(benches.length >= 3, benches.join(' | '));
     }));
 
   test('the crashed run offers Resume',

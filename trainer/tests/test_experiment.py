@@ -178,3 +178,35 @@ def test_experiment_refuses_a_bad_override_before_starting_anything(tmp_path):
     assert not (tmp_path / "runs").exists()
     p = _experiment(tmp_path, "--algorithms", "grpo,ppo")
     assert p.returncode == 2 and "ppo" in p.stderr
+
+
+def test_ctrl_c_stops_every_trainer_and_the_same_command_resumes_them(tmp_path):
+    """SIGINT to the experiment: each trainer ends `stopped` (exit 130 overall); the same command then resumes the
+    stopped runs in their own directories and finishes them."""
+    import signal
+    import time
+
+    args = [sys.executable, "-m", "trapo", "experiment", "--out", str(tmp_path / "runs"), "--config",
+            str(_tiny_yaml(tmp_path)), "--algorithms", "grpo,trapo", "--seeds", "0", "--set", "train.steps=80",
+            "--no-report"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    events = [tmp_path / "runs" / f"{a}-seed0" / "events.jsonl" for a in ("grpo", "trapo")]
+    deadline = time.time() + 300
+    while time.time() < deadline and not all(e.exists() and '"type":"metrics"' in e.read_text() for e in events):
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    status = {a: json.loads((tmp_path / "runs" / f"{a}-seed0" / "run.json").read_text())["status"]
+              for a in ("grpo", "trapo")}
+    # a fast trainer may have finished its few steps before the signal; at least one was stopped mid-run
+    assert set(status.values()) <= {"stopped", "finished"} and "stopped" in status.values(), (status, out)
+    again = subprocess.run(args[:-1], capture_output=True, text=True, timeout=600)  # with the report this time
+    assert again.returncode == 0, again.stdout + again.stderr
+    for a, st in status.items():
+        assert (f"resume {a}-seed0" in again.stdout) == (st == "stopped"), again.stdout
+    for a in ("grpo", "trapo"):
+        r = report.load_run(tmp_path / "runs" / f"{a}-seed0")
+        assert r.status == "finished" and r.steps == 80
+    assert (tmp_path / "runs" / "report" / "report.md").exists()
