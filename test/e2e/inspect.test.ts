@@ -113,7 +113,7 @@ describe('inspecting existing runs (fixture runs in the workspace)', () => {
         const m = /([\d,]+) points drawn/.exec(t);
         return m && Number(m[1].replace(/,/g, '')) > 0 ? t : undefined;
       });
-      assert.match(status, /of 4 runs/, status);
+      assert.match(status, /of 5 runs/, status); // the four fixture runs and the nested comparison-grpo-seed0
       // A chart that drew points has painted pixels; read the first chart's canvas.
       const painted = await charts.first().evaluate((c) => {
         const cv = c as unknown as { width: number; height: number; getContext(k: string): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } };
