@@ -32,6 +32,8 @@ export interface SessionOptions {
   demoConfig?: boolean;
   /** Folders to copy into the workspace: destination relative to the workspace → source folder. */
   copyDirs?: Record<string, string>;
+  /** Folders to link (symlink) into the workspace: destination relative to the workspace → source folder. */
+  linkDirs?: Record<string, string>;
   /** Extra user settings merged over the harness's. */
   settings?: Record<string, unknown>;
   /** Label used in the scratch folder's name and in log lines. */
@@ -191,6 +193,10 @@ export class Session {
     }
     for (const [rel, src] of Object.entries(this.options.copyDirs ?? {})) {
       fs.cpSync(src, path.join(this.workspace, rel), { recursive: true });
+    }
+    for (const [rel, src] of Object.entries(this.options.linkDirs ?? {})) {
+      fs.mkdirSync(path.dirname(path.join(this.workspace, rel)), { recursive: true });
+      fs.symlinkSync(path.resolve(src), path.join(this.workspace, rel), 'dir');
     }
     for (const [rel, text] of Object.entries(this.options.workspaceFiles ?? {})) {
       const p = path.join(this.workspace, rel);
