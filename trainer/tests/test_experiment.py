@@ -84,6 +84,20 @@ def test_tables_give_mean_and_interval_over_seeds_and_leave_out_unfinished_runs(
     assert "32.3" in t2 and "56.6" in t2  # the paper's ladder beside ours
 
 
+def test_paired_table_differences_by_seed(tmp_path):
+    for seed, (t, g) in enumerate([(0.5, 0.4), (0.6, 0.3), (0.4, 0.45)]):
+        _write_run(tmp_path, f"trapo-seed{seed}", "trapo", seed, {"ops1": t})
+        _write_run(tmp_path, f"grpo-seed{seed}", "grpo", seed, {"ops1": g})
+    _write_run(tmp_path, "sft-seed0", "sft", 0, {"ops1": 0.2})
+    table = report.paired_table([report.load_run(p) for p in report.find_runs(tmp_path)])
+    grpo = next(line for line in table.splitlines() if line.startswith("| grpo"))
+    diffs = [10.0, 30.0, -5.0]
+    mean, hw = report.mean_ci(diffs)
+    assert f"+10.0, +30.0, -5.0 | {mean:+.1f} ± {hw:.1f} | 2 of 3 |" in grpo
+    sft = next(line for line in table.splitlines() if line.startswith("| sft"))
+    assert "| 1 | +30.0 | +30.0 | 1 of 1 |" in sft  # one common seed: no interval
+
+
 def test_budget_is_described_from_the_runs_and_a_run_with_other_settings_is_named(tmp_path):
     _write_run(tmp_path, "grpo-seed0", "grpo", 0, {"ops1": 0.5}, steps=10)
     _write_run(tmp_path, "trapo-seed1", "trapo", 1, {"ops1": 0.5}, steps=10)  # other seed, algorithm, threads

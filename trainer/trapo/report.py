@@ -199,6 +199,33 @@ def table2(results: list[RunResult]) -> str:
     return "\n".join(rows)
 
 
+def paired_table(results: list[RunResult], ref: str = "trapo") -> str:
+    """`ref` minus every other algorithm on the benchmark average, paired by seed (the same seed gives both runs the
+    same training problems and evaluation sampling seed): the per-seed differences, their mean ± 95% interval, and
+    in how many seeds `ref` is ahead."""
+    by = group(results)
+    if ref not in by:
+        return ""
+    benches = benchmarks_of([r for rs in by.values() for r in rs])
+    mine = {r.seed: _average(r.final, benches) for r in by[ref] if all(b in r.final for b in benches)}
+    rows = [f"| {ref} minus | seeds | per seed (points) | mean ± 95% interval | {ref} ahead in |",
+            "|---|---|---|---|---|"]
+    for alg in ALGORITHM_ORDER:
+        if alg == ref or alg not in by:
+            continue
+        theirs = {r.seed: _average(r.final, benches) for r in by[alg] if all(b in r.final for b in benches)}
+        seeds = sorted(set(mine) & set(theirs))
+        if not seeds:
+            continue
+        diffs = [100 * (mine[s] - theirs[s]) for s in seeds]
+        mean, hw = mean_ci(diffs)
+        cell = f"{mean:+.1f}" + (f" ± {hw:.1f}" if hw is not None else "")
+        ahead = sum(d > 0 for d in diffs)
+        rows.append(f"| {alg} | {len(seeds)} | {', '.join(f'{d:+.1f}' for d in diffs)} | {cell} | "
+                    f"{ahead} of {len(seeds)} |")
+    return "\n".join(rows)
+
+
 def runs_table(results: list[RunResult]) -> str:
     """Every run: its directory, status, steps, wall time of training and its final benchmark average."""
     rows = ["| run | algorithm | seed | status | steps | training time | final average | skipped lines |",
@@ -309,7 +336,7 @@ def write_curves(results: list[RunResult], out_dir: Path, window: int = 20) -> l
             ax.set_xlabel("training step")
             ax.set_ylim(0, 1)
         axes[0][0].set_ylabel("share of prompts at each guidance level")
-        axes[0][-1].legend(fontsize=8, loc="lower left")
+        axes[0][-1].legend(fontsize=8, loc="center right")
         fig.suptitle(f"guidance level shares (0 = unguided enough ... 3 = full expert), mean over seeds, "
                      f"moving average of {window} steps", fontsize=9)
         fig.tight_layout()
@@ -409,6 +436,9 @@ def write_report(root: str | Path, out_dir: str | Path | None = None, *, setting
     lines += ["Accuracy in %, mean ± 95% interval over seeds (Student's t). The paper's column is its 5-benchmark "
               "average on Qwen2.5-Math-7B, for the shape of the comparison only.", "",
               "## Table 1: methods", "", table1(results), "",
+              "## Paired by seed", "",
+              "The same seed gives two runs the same training problems and evaluation sampling seed, so differences "
+              "paired by seed are less noisy than the intervals above.", "", paired_table(results), "",
               "## Table 2: the ablation ladder", "",
               "The paper's `+ LUFFY's shaping` row adds LUFFY's policy shaping to micro-groups; the trainer's `luffy` "
               "is LUFFY itself (G-1 unguided samples and one full expert solution, shaped), so that row is only "
