@@ -28,8 +28,14 @@ async function main(): Promise<void> {
   const s = await startSession({ label: 'showcase', demoConfig: false, linkDirs: { 'runs/comparison': root } });
   try {
     await s.openTrapoContainer();
+    // 21 runs: the list renders the rows in view only; scroll the Runs list until B's row is there.
+    await s.treeRow('Runs', /-seed\d/).waitFor({ state: 'visible', timeout: 60_000 });
     const row = s.treeRow('Runs', B);
-    await row.waitFor({ state: 'visible', timeout: 60_000 });
+    for (let i = 0; i < 40 && !(await row.isVisible()); i++) {
+      await s.treeRow('Runs', /-seed\d/).hover();
+      await s.page.mouse.wheel(0, 120);
+      await sleep(200);
+    }
     await row.click();
     await s.waitUntil(`Benchmarks rows of ${B}`, async () => {
       const r = await s.treeRows('Benchmarks');
@@ -61,6 +67,9 @@ async function main(): Promise<void> {
       }, 120_000);
     }
     await shot(s, 'showcase-live-prompt');
+  } catch (e) {
+    await s.screenshot('showcase-failed').catch(() => undefined);
+    throw e;
   } finally {
     await s.close();
   }
