@@ -91,7 +91,7 @@ JSON
 fi
 # The comparison experiment's runs (`npm run experiment`), when there are some, are shown in the demo too: a link
 # runs/comparison -> the repository's runs/comparison (a runs root's subfolder of runs is read like the root).
-if [ -d "$REPO/runs/comparison" ] && [ ! -e "$WS/runs/comparison" ]; then
+if [ -d "$REPO/runs/comparison" ] && [ ! -e "$WS/runs/comparison" ] && [ ! -L "$WS/runs/comparison" ]; then
   mkdir -p "$WS/runs"
   ln -s "$REPO/runs/comparison" "$WS/runs/comparison"
   say "linked the comparison experiment's runs into the demo workspace (runs/comparison)"

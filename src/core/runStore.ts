@@ -396,7 +396,8 @@ export class RunStore implements Disposable {
         const dir = path.join(root, name);
         const candidates = [dir];
         // A folder that is not a run itself may group runs one level down (an experiment's runs, e.g. the
-        // comparison's runs/comparison/<algorithm>-seed<k>), so they show up without adding a root.
+        // comparison's runs/comparison/<algorithm>-seed<k>), so they show up without adding a root. New ones
+        // there are found by the periodic rescan (fs.watch is on the roots and the run folders only).
         if (!this.byDir.has(dir) && !(await exists(runPaths.runJson(dir)))) candidates.push(...(await subdirs(dir)));
         for (const d of candidates) {
           if (seen.has(d)) continue;

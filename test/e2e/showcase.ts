@@ -6,7 +6,7 @@
 //   node --import tsx test/e2e/showcase.ts [runs/comparison] [docs/comparison]
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RESULTS_DIR, Session, sleep, startSession } from './harness';
+import { Session, sleep, startSession } from './harness';
 
 const root = path.resolve(process.argv[2] ?? 'runs/comparison');
 const outDir = path.resolve(process.argv[3] ?? 'docs/comparison');
@@ -24,7 +24,6 @@ async function main(): Promise<void> {
   if (!fs.existsSync(path.join(root, `${B}`, 'run.json'))) {
     throw new Error(`no ${B} run under ${root}: run \`npm run experiment\` first`);
   }
-  fs.mkdirSync(RESULTS_DIR, { recursive: true });
   const s = await startSession({ label: 'showcase', demoConfig: false, linkDirs: { 'runs/comparison': root } });
   try {
     await s.openTrapoContainer();

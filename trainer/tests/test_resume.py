@@ -45,6 +45,13 @@ def test_resumed_metrics_equal_uninterrupted(tiny_cfg, tmp_path):
     assert json.loads((resumed / "run.json").read_text())["step"] == 4
 
 
+def _spawn_train(cfg, run_dir):
+    """`python -m trapo train` as a person starts it, its output unbuffered on one pipe."""
+    return subprocess.Popen([sys.executable, "-m", "trapo", "train", "--config", str(cfg), "--run-dir", str(run_dir)],
+                            cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
 def test_cli_sigint_finishes_step_and_resume_continues(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("device: cpu\nmodel: {warmup: {enabled: false}, cache_dir: %s}\n"
@@ -52,9 +59,7 @@ def test_cli_sigint_finishes_step_and_resume_continues(tmp_path):
                    "train: {steps: 200, prompts_per_step: 2}\neval: {every: 0, at_start: false}\n"
                    "checkpoint: {every: 0, onnx: false}\n" % (tmp_path / "cache"))
     run_dir = tmp_path / "run"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "trapo", "train", "--config", str(cfg), "--run-dir", str(run_dir)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = _spawn_train(cfg, run_dir)
     try:
         deadline = time.time() + 600
         while time.time() < deadline:
@@ -89,9 +94,7 @@ def test_cli_sigint_during_the_warm_up_ends_stopped_and_resume_works(tmp_path):
                    "train: {steps: 1, prompts_per_step: 2, threads: 1}\neval: {every: 0, at_start: false}\n"
                    "checkpoint: {every: 0, at_end: false, onnx: false}\n" % (tmp_path / "cache"))
     run_dir = tmp_path / "run"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "trapo", "train", "--config", str(cfg), "--run-dir", str(run_dir)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = _spawn_train(cfg, run_dir)
     seen = []
     killer = threading.Timer(300, proc.kill)  # never hang the suite if the warm-up line does not come
     killer.start()

@@ -8,6 +8,7 @@ and counted, as every reader of the format does.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -283,7 +284,7 @@ def rl_only(run: RunResult) -> RunResult:
     last_sft = run.total_steps if run.algorithm == "sft" else int(run.config.get("train", {}).get("sft_steps", 0))
     curves = {k: ([(s, v) for s, v in pts if s > last_sft] if k in SAMPLED_ONLY else pts)
               for k, pts in run.curves.items()}
-    return RunResult(**{**run.__dict__, "curves": curves})
+    return dataclasses.replace(run, curves=curves)
 
 
 def write_curves(results: list[RunResult], out_dir: Path, window: int = 20) -> list[Path]:
@@ -416,8 +417,9 @@ def write_report(root: str | Path, out_dir: str | Path | None = None, *, setting
     out.mkdir(parents=True, exist_ok=True)
     results = [load_run(p) for p in find_runs(root)]
     incomplete = [r for r in results if not r.complete]
-    figures = write_curves(results, out) if images and group(results) else []
     by = group(results)
+    benches = benchmarks_of([r for rs in by.values() for r in rs])
+    figures = write_curves(results, out) if images and by else []
     data = {
         "runs": [{"dir": r.path.name, "algorithm": r.algorithm, "seed": r.seed, "status": r.status,
                   "steps": r.steps, "total_steps": r.total_steps, "base": r.base, "final": r.final,
@@ -425,8 +427,8 @@ def write_report(root: str | Path, out_dir: str | Path | None = None, *, setting
                   "tail": {m: r.tail_mean(m) for m in ("reward/unguided_mean", "policy/entropy",
                                                          "response/mean_length")}}
                  for r in results],
-        "summary": {a: dict(zip(("mean", "ci95"), mean_ci([_average(r.final, benchmarks_of(rs)) for r in rs])))
-                    for a, rs in by.items()},
+        "summary": {a: dict(zip(("mean", "ci95"), mean_ci([_average(r.final, benches) for r in rs])))
+                    for a, rs in by.items() if all(b in r.final for r in rs for b in benches)},
     }
     (out / "results.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     lines = ["# TRAPO and its baselines on the embedded task", ""]
