@@ -118,9 +118,23 @@ def test_the_pool_works_off_the_main_thread():
     assert result["v"][0].correct
 
 
-def test_in_process_deadline_counts_timeouts():
-    pool = VerifyPool(workers=0, timeout_s=2.0)
-    out = pool.verify_many([(PATHOLOGICAL, "1"), ("\\boxed{3}", "3")])
+def test_in_process_deadline_counts_timeouts(monkeypatch):
+    # workers: 0 stops Python code by a signal; a long C-level operation (the tower above) would run to its end, so
+    # a slow Python checker stands in for a pathological answer here
+    import trapo.verify as V
+
+    real = V.verify_answer
+
+    def slow_for_bad(text, truth):
+        if text == "bad":
+            time.sleep(30)
+        return real(text, truth)
+
+    monkeypatch.setattr(V, "verify_answer", slow_for_bad)
+    pool = VerifyPool(workers=0, timeout_s=1.0)
+    t0 = time.monotonic()
+    out = pool.verify_many([("bad", "1"), ("\\boxed{3}", "3")])
+    assert time.monotonic() - t0 < 20
     assert out[0].timed_out and pool.timeouts == 1 and out[1].correct
     th_err = {}
 

@@ -7,7 +7,8 @@ use SIGALRM, which only works in a process's main thread, so here they are switc
   answer at a time; an answer past its deadline has its worker killed and replaced, and is scored 0 and counted as a
   timeout. Works from any thread; several answers are checked at once.
 - `VerifyPool(workers = 0)`: in this process, the deadline by `signal.setitimer` (main thread only; refused
-  elsewhere).
+  elsewhere). A signal interrupts Python code only: a long C-level operation (sympy evaluating 9^9^9^9 spends
+  minutes in one big-integer power, and its memory) runs to its end, so the pool is the default.
 
 A plain process pool (concurrent.futures) cannot stop one task that runs too long, hence the small hand-written
 dispatcher below.
@@ -56,6 +57,9 @@ def _quiet_math_verify() -> None:
 def _worker_main(conn) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the trainer, which ends its workers
     _quiet_math_verify()
+    import math_verify  # noqa: F401 - imported before the first deadline starts
+
+    conn.send("ready")
     while True:
         try:
             task = conn.recv()
@@ -83,6 +87,8 @@ class _Worker:
         child.close()
         self.task: Optional[int] = None
         self.started = 0.0
+        self.ready = False  # has imported math-verify (seconds on a loaded machine): deadlines start after that
+        self.born = time.monotonic()
 
     def kill(self) -> None:
         try:
@@ -91,6 +97,9 @@ class _Worker:
         except Exception:  # noqa: BLE001
             pass
         self.conn.close()
+
+
+STARTUP_S = 300.0  # how long worker processes may take to import math-verify before the pool gives up
 
 
 class VerifyPool:
@@ -105,6 +114,7 @@ class VerifyPool:
         self._lock = threading.Lock()
         self.timeouts = 0
         self.errors = 0
+        self._start_failures = 0
 
     # ------------------------------------------------------------------ one process
 
@@ -161,17 +171,30 @@ class VerifyPool:
         pending = deque(range(len(pairs)))
         while pending or any(w.task is not None for w in self._workers):
             for w in self._workers:
-                if w.task is None and pending:
+                if w.ready and w.task is None and pending:
                     i = pending.popleft()
                     w.task, w.started = i, time.monotonic()
                     w.conn.send((i, pairs[i][0], pairs[i][1]))
             busy = [w for w in self._workers if w.task is not None]
-            # a fresh worker first imports math-verify (about a second): its first answer's clock starts on send,
-            # so the deadline has that much slack once per worker
-            left = min(w.started + self.timeout_s for w in busy) - time.monotonic()
-            ready = wait([w.conn for w in busy], timeout=max(left, 0.0))
+            starting = [w for w in self._workers if not w.ready]
+            if not busy and starting and all(time.monotonic() - w.born > STARTUP_S for w in starting):
+                raise RuntimeError(f"math-verify worker processes did not start within {STARTUP_S:.0f} s")
+            deadlines = [w.started + self.timeout_s for w in busy] + [time.monotonic() + 1.0] * bool(starting)
+            ready = wait([w.conn for w in busy + starting], timeout=max(min(deadlines) - time.monotonic(), 0.0))
             for k, w in enumerate(self._workers):
-                if w.task is None or w.conn not in ready:
+                if w.conn not in ready:
+                    continue
+                if not w.ready:
+                    try:
+                        w.ready = w.conn.recv() == "ready"
+                    except (EOFError, OSError):  # could not even start (math-verify missing?): retry twice
+                        self.errors += 1
+                        self._start_failures += 1
+                        if self._start_failures > 2:
+                            raise RuntimeError("math-verify worker processes die while starting") from None
+                        self._replace(k)
+                    continue
+                if w.task is None:
                     continue
                 try:
                     idx, ok, extracted, err = w.conn.recv()
