@@ -157,3 +157,13 @@ def build_qwen_like(out_dir: Path, vocab_size: int = 700) -> Path:
     model.save_pretrained(out_dir)
     save_tokenizer(fast, out_dir)
     return out_dir
+
+
+_BUILT: dict = {}
+
+
+def qwen_dir(tmp_path: Path) -> Path:
+    """The random Qwen2 of build_qwen_like, built once per test process."""
+    if "qwen" not in _BUILT or not (_BUILT["qwen"] / "config.json").exists():
+        _BUILT["qwen"] = build_qwen_like(tmp_path / "qwen-like")
+    return _BUILT["qwen"]
