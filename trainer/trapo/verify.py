@@ -3,9 +3,10 @@
 The check is the reference's: `verify(parse("$" + ground_truth + "$"), parse(response))`. math-verify's own timeouts
 use SIGALRM, which only works in a process's main thread, so here they are switched off and the deadline is ours:
 
-- `VerifyPool(workers > 0)`: worker processes (spawned, so nothing of torch or CUDA is inherited) each check one
-  answer at a time; an answer past its deadline has its worker killed and replaced, and is scored 0 and counted as a
-  timeout. Works from any thread; several answers are checked at once.
+- `VerifyPool(workers > 0)`: worker processes (`python -m trapo.verify`: fresh interpreters, so nothing of torch or
+  CUDA is inherited and the caller's main script is not re-run, as multiprocessing's spawn would) each check one
+  answer at a time over JSON lines on their stdin/stdout; an answer past its deadline has its worker killed and
+  replaced, and is scored 0 and counted as a timeout. Works from any thread; several answers are checked at once.
 - `VerifyPool(workers = 0)`: in this process, the deadline by `signal.setitimer` (main thread only; refused
   elsewhere). A signal interrupts Python code only: a long C-level operation (sympy evaluating 9^9^9^9 spends
   minutes in one big-integer power, and its memory) runs to its end, so the pool is the default.
@@ -16,15 +17,18 @@ dispatcher below.
 
 from __future__ import annotations
 
+import json
 import logging
-import multiprocessing as mp
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import wait
+from pathlib import Path
 from typing import Optional, Sequence
 
 
@@ -54,25 +58,24 @@ def _quiet_math_verify() -> None:
     logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 
-def _worker_main(conn) -> None:
+def _worker_stdio() -> None:
+    """The worker's loop: one JSON task a line on stdin ([index, text, truth]), one JSON verdict a line on stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the trainer, which ends its workers
     _quiet_math_verify()
     import math_verify  # noqa: F401 - imported before the first deadline starts
 
-    conn.send("ready")
-    while True:
-        try:
-            task = conn.recv()
-        except (EOFError, OSError):
-            return
-        if task is None:
-            return
-        idx, text, truth = task
+    out = sys.stdout
+    out.write('"ready"\n')
+    out.flush()
+    for line in sys.stdin:
+        idx, text, truth = json.loads(line)
         try:
             ok, extracted = verify_answer(text, truth)
-            conn.send((idx, ok, extracted, None))
+            reply = [idx, ok, extracted, None]
         except Exception as exc:  # noqa: BLE001 - a checker error scores 0, it does not stop training
-            conn.send((idx, False, None, f"{type(exc).__name__}: {exc}"[:200]))
+            reply = [idx, False, None, f"{type(exc).__name__}: {exc}"[:200]]
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
 
 
 class _Deadline(Exception):
@@ -80,23 +83,41 @@ class _Deadline(Exception):
 
 
 class _Worker:
-    def __init__(self, ctx):
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True, name="trapo-math-verify")
-        self.proc.start()
-        child.close()
+    def __init__(self):
+        import trapo
+
+        env = dict(os.environ)
+        root = str(Path(trapo.__file__).resolve().parent.parent)  # the trapo being run, wherever it comes from
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self.proc = subprocess.Popen([sys.executable, "-m", "trapo.verify"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, env=env, start_new_session=True)
+        self.conn = self.proc.stdout  # what `wait` watches
         self.task: Optional[int] = None
         self.started = 0.0
         self.ready = False  # has imported math-verify (seconds on a loaded machine): deadlines start after that
         self.born = time.monotonic()
 
+    def send(self, obj) -> None:
+        self.proc.stdin.write((json.dumps(obj) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def recv(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise EOFError("math-verify worker closed its output")
+        return json.loads(line)
+
     def kill(self) -> None:
         try:
             self.proc.kill()
-            self.proc.join(timeout=5)
+            self.proc.wait(timeout=5)
         except Exception:  # noqa: BLE001
             pass
-        self.conn.close()
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except Exception:  # noqa: BLE001
+                pass
 
 
 STARTUP_S = 300.0  # how long worker processes may take to import math-verify before the pool gives up
@@ -110,7 +131,6 @@ class VerifyPool:
             raise ValueError("workers must be >= 0")
         self.n_workers, self.timeout_s = workers, float(timeout_s)
         self._workers: list[_Worker] = []
-        self._ctx = mp.get_context("spawn")
         self._lock = threading.Lock()
         self.timeouts = 0
         self.errors = 0
@@ -151,11 +171,11 @@ class VerifyPool:
 
     def _start(self) -> None:
         while len(self._workers) < self.n_workers:
-            self._workers.append(_Worker(self._ctx))
+            self._workers.append(_Worker())
 
     def _replace(self, i: int) -> None:
         self._workers[i].kill()
-        self._workers[i] = _Worker(self._ctx)
+        self._workers[i] = _Worker()
 
     def verify_many(self, pairs: Sequence[tuple[str, str]]) -> list[Verdict]:
         if not pairs:
@@ -174,7 +194,7 @@ class VerifyPool:
                 if w.ready and w.task is None and pending:
                     i = pending.popleft()
                     w.task, w.started = i, time.monotonic()
-                    w.conn.send((i, pairs[i][0], pairs[i][1]))
+                    w.send([i, pairs[i][0], pairs[i][1]])
             busy = [w for w in self._workers if w.task is not None]
             starting = [w for w in self._workers if not w.ready]
             if not busy and starting and all(time.monotonic() - w.born > STARTUP_S for w in starting):
@@ -186,7 +206,7 @@ class VerifyPool:
                     continue
                 if not w.ready:
                     try:
-                        w.ready = w.conn.recv() == "ready"
+                        w.ready = w.recv() == "ready"
                     except (EOFError, OSError):  # could not even start (math-verify missing?): retry twice
                         self.errors += 1
                         self._start_failures += 1
@@ -197,8 +217,8 @@ class VerifyPool:
                 if w.task is None:
                     continue
                 try:
-                    idx, ok, extracted, err = w.conn.recv()
-                except (EOFError, OSError):  # the worker died (out of memory, killed): score 0, replace it
+                    idx, ok, extracted, err = w.recv()
+                except (EOFError, OSError, ValueError):  # the worker died (out of memory, killed): score 0, replace it
                     self.errors += 1
                     results[w.task] = Verdict(False, None, error="math-verify worker died")
                     self._replace(k)
@@ -218,12 +238,11 @@ class VerifyPool:
     def close(self) -> None:
         for w in self._workers:
             try:
-                w.conn.send(None)
+                w.proc.stdin.close()  # the worker's loop ends at end of input
+                w.proc.wait(timeout=2)
             except Exception:  # noqa: BLE001
                 pass
-            w.proc.join(timeout=1)
-            if w.proc.is_alive():
-                w.kill()
+            w.kill()
         self._workers = []
 
     def __del__(self):  # pragma: no cover - best effort at interpreter exit
@@ -235,3 +254,7 @@ class VerifyPool:
 
 def default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
+if __name__ == "__main__":  # python -m trapo.verify: one worker of VerifyPool
+    _worker_stdio()
