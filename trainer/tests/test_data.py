@@ -103,3 +103,11 @@ def test_benchmark_repeated_rows_are_one_problem_with_k_samples(tmp_path):
     single = write_jsonl(tmp_path / "math500.jsonl", [{"problem": "1+2?", "answer": "3"}])
     ps, _ = load_benchmark(single)
     assert ps[0].meta["repeats"] == 1 and benchmark_name(single, ps) == "math500"
+
+
+def test_a_trapo_file_with_a_row_without_answer_list_falls_back_to_target(tmp_path):
+    rows = trapo_rows(False)
+    rows[1]["extra_info"]["answer_list"] = None  # parquet keeps the column; this row's expert is in `target`
+    problems, report = load_training(write_parquet(tmp_path / "mixed.parquet", rows))
+    assert [len(p.solutions) for p in problems] == [2, 1, 2] and report.layouts == {"trapo": 2, "luffy": 1}
+    assert problems[1].solutions == PROBLEMS[1]["hints"][:1]

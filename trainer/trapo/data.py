@@ -81,9 +81,23 @@ def read_rows(path: str | Path, skip_bad_lines: bool = False, report: Optional[L
         return _read_saved_dataset(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        return pq.read_table(path).to_pylist()
+        schema = pq.read_schema(path)
+        columns = None
+        extra = schema.field("extra_info").type if "extra_info" in schema.names else None
+        if extra is not None and pa.types.is_struct(extra) and extra.get_field_index("answer_list") >= 0:
+            # the TRAPO layout also carries `target` (a third copy of a solution): read only for rows that need it
+            columns = [n for n in schema.names if n != "target"]
+        rows = pq.read_table(path, columns=columns).to_pylist()
+        if columns is not None and "target" in schema.names:
+            need = [i for i, r in enumerate(rows) if (r.get("extra_info") or {}).get("answer_list") is None]
+            if need:
+                target = pq.read_table(path, columns=["target"]).column("target")
+                for i in need:
+                    rows[i]["target"] = target[i].as_py()
+        return rows
     if suffix in (".jsonl", ".json"):
         text = path.read_text(encoding="utf-8")
         if suffix == ".json" and text.lstrip().startswith("["):
