@@ -101,22 +101,50 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    train: str = _f("builtin:arithmetic", "'builtin:arithmetic' = generated problems with two expert solutions; or a "
-                    "parquet file in the LUFFY/TRAPO layout (prompt, extra_info.answer_list, ground truth)",
+    train: str = _f("builtin:arithmetic", "'builtin:arithmetic' = generated problems with two expert solutions; or "
+                    "real data: a parquet file, a JSONL file or a datasets save_to_disk folder in the TRAPO layout "
+                    "(prompt chat messages, extra_info.answer_list, reward_model.ground_truth) or the LUFFY layout "
+                    "(the expert in target as chat messages); hints are the <think> thought only",
                     path="file_or_builtin")
     train_size: int = _f(2000, "number of generated training problems (builtin only)", minimum=1)
     benchmarks: list[str] = _f(["builtin"], "'builtin' = the embedded held-out sets of graded difficulty; or parquet / "
-                               "jsonl benchmark files (the benchmark is named after the file)", path="file_or_builtin")
+                               "jsonl files / save_to_disk folders in the reference's evaluation layout (prompt, "
+                               "reward_model.ground_truth; repeated rows = one problem with that many samples), named "
+                               "after their data_source, else the file", path="file_or_builtin")
     benchmark_size: int = _f(32, "problems per embedded benchmark", minimum=1)
     shuffle: bool = _f(True, "reshuffle the training problems every epoch (seeded)")
+    prompt: Literal["auto", "reference", "template"] = _f("auto", "reference = the reference's own ChatML text (system "
+                                                          "'You are a helpful assistant.', problem + newline + the "
+                                                          "boxed instruction); template = the tokenizer's chat "
+                                                          "template on one user message; auto = reference on real "
+                                                          "data, template on builtin:arithmetic")
+    max_prompt_length: Optional[int] = _f(1024, "prompts longer than this many tokens are filtered out and counted "
+                                          "(reference: 1024); null = no limit", minimum=1)
+    skip_bad_rows: bool = _f(False, "skip and count rows whose expert or ground truth cannot be read (and corrupt "
+                             "JSONL lines) instead of stopping with an error naming the row")
 
 
 @dataclass
 class RolloutConfig:
-    max_new_tokens: int = _f(96, "longest generated continuation, in tokens (the reference uses 8192 on real models)",
-                             minimum=1)
+    max_new_tokens: int = _f(96, "the response budget in tokens: a guided sample's expert prefix plus its generated "
+                             "continuation are cut to it together, and hints to it (the reference's "
+                             "max_response_length, 8192 on real models)", minimum=1)
     temperature: float = _f(1.0, "sampling temperature of training rollouts (reference: 1.0); 0 = greedy",
                             minimum=0.0)
+
+
+@dataclass
+class RewardConfig:
+    method: Literal["auto", "math_verify", "exact"] = _f("auto", "math_verify = the reference's checker for every "
+                                                          "answer; exact = the last \\boxed{} equals the ground "
+                                                          "truth after normalisation; auto = exact when the "
+                                                          "training data and every benchmark are builtin, else "
+                                                          "math_verify")
+    workers: Optional[int] = _f(None, "math-verify worker processes (answers past the deadline are killed with their "
+                                "worker); 0 = in the main thread under a signal deadline; null = min(4, CPUs / 2)",
+                                minimum=0)
+    timeout_s: float = _f(10.0, "per-answer deadline of math-verify; an answer past it scores 0 and is counted in "
+                          "reward/verify_timeouts", exclusive_minimum=0.0)
 
 
 @dataclass
@@ -129,6 +157,11 @@ class MicroGroupConfig:
                                     "break lies before r + this fraction of the expert length", minimum=0.0,
                                     maximum=1.0)
     paragraph_break: str = _f("\n\n", "the text that ends a paragraph for prefix cuts")
+    prefix_cut: Literal["reference", "text"] = _f("reference", "reference = on token ids: after the first break "
+                                                  "token (a vocabulary entry containing the break) past floor(r*L), "
+                                                  "L counting the appended EOS, if before (r + lookahead) * L; text = "
+                                                  "the trainer's earlier rule on the decoded text (a break may span "
+                                                  "tokens, a cut already on a break stays)")
     group_size: int = _f(8, "samples per prompt for grpo and luffy (luffy: group_size-1 unguided + 1 expert)",
                          minimum=2)
 
@@ -137,9 +170,11 @@ class MicroGroupConfig:
 class LossConfig:
     alpha: float = _f(0.1, "TrSFT trust-region threshold: tokens with p < alpha get a gradient damped by p/alpha",
                       exclusive_minimum=0.0, maximum=1.0)
-    normalization: Literal["constant", "token", "sequence"] = _f("constant", "constant = sum of token losses / (L_max "
-                                                                 "* sequences) (Dr.GRPO, reference); token = / token "
-                                                                 "count; sequence = mean of per-sequence token means")
+    normalization: Literal["constant", "constant_mean", "token", "sequence"] = _f(
+        "constant", "what the summed token loss of a step is divided by: constant = L_max x the number of processes "
+        "(Dr.GRPO as the reference: each process sums its tokens over L_max, gradients are averaged); constant_mean "
+        "= L_max x the number of sequences (the trainer's earlier scale, N times smaller); token = the token count; "
+        "sequence = the number of sequences, each sequence's tokens averaged first")
     max_length: Optional[int] = _f(None, "L_max of the constant normalisation; null = the longest response a sample "
                                    "can have (rollout.max_new_tokens)", minimum=1)
     group_std: bool = _f(False, "divide advantages by the group's population std (+ std_eps); reference: off")
@@ -150,6 +185,11 @@ class LossConfig:
     update_epochs: int = _f(1, "optimizer passes over one step's rollouts (ratio = 1 in value when 1)", minimum=1)
     entropy_coef: float = _f(0.001, "entropy bonus coefficient (loss - coef * mean entropy over response tokens)",
                              minimum=0.0)
+    entropy_normalization: Literal["micro_batch", "batch"] = _f("micro_batch", "micro_batch = the bonus on each "
+                                                                "micro-batch's token mean, summed over micro-batches "
+                                                                "and averaged over processes (the reference; it grows "
+                                                                "with the number of micro-batches); batch = once on "
+                                                                "the whole step's token mean")
     kl_coef: float = _f(0.0, "k3 KL to the initial model (needs a frozen copy); 0 = off, as in the reference",
                         minimum=0.0)
     luffy_gamma: float = _f(0.1, "luffy's policy shaping p/(p+gamma) on expert tokens", exclusive_minimum=0.0)
@@ -165,6 +205,8 @@ class OptimConfig:
     eps: float = _f(1e-8, "AdamW epsilon", exclusive_minimum=0.0)
     weight_decay: float = _f(0.01, "AdamW weight decay", minimum=0.0)
     grad_clip: float = _f(1.0, "clip the global gradient norm to this; 0 = no clipping", minimum=0.0)
+    sft_lr: Optional[float] = _f(None, "sft_then_rl only: learning rate of the SFT phase; null = lr. The RL phase "
+                                 "starts with a fresh AdamW at lr", exclusive_minimum=0.0)
 
 
 @dataclass
@@ -188,7 +230,9 @@ class TrainConfig:
 class EvalConfig:
     every: int = _f(20, "evaluate every N steps; 0 = never", minimum=0)
     at_start: bool = _f(True, "evaluate the base model before the first step")
-    samples_per_problem: int = _f(4, "samples per benchmark problem (accuracy = mean over them)", minimum=1)
+    samples_per_problem: int = _f(4, "samples per benchmark problem (accuracy = mean over them); a file whose problem "
+                                  "rows repeat k times gets k samples instead (the reference's avg@k layout)",
+                                  minimum=1)
     temperature: float = _f(0.6, "evaluation sampling temperature (reference: 0.6); 0 = greedy", minimum=0.0)
     max_new_tokens: Optional[int] = _f(None, "null = rollout.max_new_tokens", minimum=1)
 
@@ -227,6 +271,7 @@ class Config:
     model: ModelConfig = _f(ModelConfig(), "policy model")
     data: DataConfig = _f(DataConfig(), "training data and benchmarks")
     rollout: RolloutConfig = _f(RolloutConfig(), "sampling of training rollouts")
+    reward: RewardConfig = _f(RewardConfig(), "how answers are scored")
     micro_group: MicroGroupConfig = _f(MicroGroupConfig(), "micro-group sampling with adaptive expert prefixes")
     loss: LossConfig = _f(LossConfig(), "loss terms and normalisation")
     optim: OptimConfig = _f(OptimConfig(), "AdamW optimizer")
@@ -431,15 +476,15 @@ def validate(cfg: Config, check_files: bool = True) -> None:
         if name != "tiny" and not Path(name).is_dir():
             raise ConfigError("model.name_or_path", f"{name!r} is not a directory",
                               "give a Hugging Face model directory or 'tiny'")
-        if not cfg.data.train.startswith("builtin:") and not Path(cfg.data.train).is_file():
+        if not cfg.data.train.startswith("builtin:") and not Path(cfg.data.train).exists():
             raise ConfigError("data.train", f"file {cfg.data.train!r} not found",
-                              "give a parquet file or builtin:arithmetic")
+                              "give a parquet / jsonl file, a save_to_disk folder or builtin:arithmetic")
         if cfg.data.train.startswith("builtin:") and cfg.data.train != "builtin:arithmetic":
             raise ConfigError("data.train", f"unknown builtin {cfg.data.train!r}", "use builtin:arithmetic")
         for i, b in enumerate(cfg.data.benchmarks):
-            if b != "builtin" and not Path(b).is_file():
+            if b != "builtin" and not Path(b).exists():
                 raise ConfigError(f"data.benchmarks[{i}]", f"file {b!r} not found",
-                                  "give a parquet/jsonl file or 'builtin'")
+                                  "give a parquet/jsonl file, a save_to_disk folder or 'builtin'")
 
 
 # --------------------------------------------------------------------------- schema

@@ -11,6 +11,7 @@ finished rows. Sampling draws from the given torch.Generator only, so results ar
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Sequence
 
 import torch
 
@@ -26,11 +27,12 @@ class Generator(ABC):
         *,
         max_new_tokens: int,
         temperature: float,
-        eos_token_id: int,
+        eos_token_id: int | Sequence[int],
         pad_token_id: int,
         generator: torch.Generator | None = None,
     ) -> list[list[int]]:
-        """Completion token ids for each prompt (EOS included when produced; at most max_new_tokens)."""
+        """Completion token ids for each prompt (at most max_new_tokens). `eos_token_id`: one stop id or several
+        (every id stops its row); the stop id that ended a row is the last id of its completion."""
 
 
 def left_pad(prompts: list[list[int]], pad_token_id: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -73,8 +75,9 @@ class TorchGenerator(Generator):
         # inference_mode they could never take part in autograd again, so with FSDP2 generation runs under no_grad.
         self.inference_mode = inference_mode
 
-    def generate(self, model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float, eos_token_id: int,
-                 pad_token_id: int, generator: torch.Generator | None = None) -> list[list[int]]:
+    def generate(self, model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float,
+                 eos_token_id: int | Sequence[int], pad_token_id: int,
+                 generator: torch.Generator | None = None) -> list[list[int]]:
         with torch.inference_mode() if self.inference_mode else torch.no_grad():
             return self._generate(model, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
                                   eos_token_id=eos_token_id, pad_token_id=pad_token_id, generator=generator)
@@ -86,7 +89,7 @@ class TorchGenerator(Generator):
         *,
         max_new_tokens: int,
         temperature: float,
-        eos_token_id: int,
+        eos_token_id: int | Sequence[int],
         pad_token_id: int,
         generator: torch.Generator | None = None,
     ) -> list[list[int]]:
@@ -98,6 +101,7 @@ class TorchGenerator(Generator):
             raise ValueError("generate: every prompt needs at least one token")
         if max_new_tokens <= 0:
             return [[] for _ in prompts]
+        stop = stop_set(eos_token_id)
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()
@@ -120,7 +124,7 @@ class TorchGenerator(Generator):
                     if finished[r]:
                         continue
                     completions[r].append(t)
-                    if t == eos_token_id:
+                    if t in stop:
                         finished[r] = True
                         done.append(j)
                 if all(finished) or step == max_new_tokens - 1:
@@ -142,12 +146,17 @@ class TorchGenerator(Generator):
                 model.train()
 
 
+def stop_set(eos_token_id: int | Sequence[int]) -> frozenset[int]:
+    """The stop ids of a generate call: one id or several."""
+    return frozenset([int(eos_token_id)] if isinstance(eos_token_id, int) else (int(t) for t in eos_token_id))
+
+
 def default_generator(inference_mode: bool = True) -> Generator:
     return TorchGenerator(inference_mode=inference_mode)
 
 
-def generate(model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float, eos_token_id: int,
-             pad_token_id: int, generator: torch.Generator | None = None) -> list[list[int]]:
+def generate(model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float,
+             eos_token_id: int | Sequence[int], pad_token_id: int, generator: torch.Generator | None = None) -> list[list[int]]:
     """Module-level shortcut for the default engine."""
     return TorchGenerator().generate(model, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
                                      eos_token_id=eos_token_id, pad_token_id=pad_token_id, generator=generator)

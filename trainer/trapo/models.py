@@ -144,3 +144,44 @@ def load_policy(name_or_path: str, *, device: str, dtype: str = "auto", seed: in
     if log:
         log(f"model {name}: {param_count(model):,} parameters on {device}")
     return model, tokenizer, name
+
+
+def stop_token_ids(tokenizer, model_or_path=None) -> list[int]:
+    """Every id that ends a generation: the tokenizer's eos plus every id of the model's
+    `generation_config.eos_token_id` (a list for Qwen-Instruct models: <|im_end|> and <|endoftext|>).
+
+    `model_or_path`: a loaded model (its .generation_config, or else its .config), a model directory (its
+    generation_config.json), or None (the tokenizer's eos only). The tokenizer's eos comes first.
+    """
+    ids: list[int] = []
+
+    def add(value) -> None:
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, int) and not isinstance(v, bool) and v >= 0 and v not in ids:
+                ids.append(v)
+
+    if tokenizer is not None and tokenizer.eos_token_id is not None:
+        add(tokenizer.eos_token_id)
+    if model_or_path is None:
+        return ids
+    if isinstance(model_or_path, (str, os.PathLike)):
+        path = Path(model_or_path) / "generation_config.json"
+        if path.is_file():
+            add(json.loads(path.read_text(encoding="utf-8")).get("eos_token_id"))
+        return ids
+    gen = getattr(model_or_path, "generation_config", None)
+    if gen is not None and getattr(gen, "eos_token_id", None) is not None:
+        add(gen.eos_token_id)
+    elif getattr(model_or_path, "config", None) is not None:
+        add(getattr(model_or_path.config, "eos_token_id", None))
+    return ids
+
+
+def context_window(model) -> int | None:
+    """The model's longest sequence (config.max_position_embeddings), None when the config does not say."""
+    cfg = getattr(model, "config", None)
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        v = getattr(cfg, key, None)
+        if isinstance(v, int) and v > 0:
+            return v
+    return None

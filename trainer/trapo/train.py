@@ -154,13 +154,11 @@ class Trainer:
             raise
 
     def _setup(self, cfg: Config, resume: bool) -> None:
-        from . import models, task
+        from . import models
         from .generation import default_generator
-        from .prompting import build_prompt
-        from .rewards import score
 
         fsdp = self.dist.enabled and self.dist.strategy == "fsdp2"
-        self.build_prompt, self.score, self.engine = build_prompt, score, default_generator(inference_mode=not fsdp)
+        self.engine = default_generator(inference_mode=not fsdp)
         torch.manual_seed(cfg.seed)
         self.start_step, state, latest = 0, None, None
         if resume:
@@ -181,21 +179,21 @@ class Trainer:
         self.ref_model = None
         if cfg.loss.kl_coef > 0:
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+        from .pipeline import build_pipeline
+
+        # data, prompt, reward, stop ids and the length checks, before the model is wrapped or anything runs
+        self.pipeline = build_pipeline(cfg, self.tokenizer, model, log=self._log if self.dist.is_main else
+                                       (lambda m: None))
+        self.build_prompt, self.score = self.pipeline.build_prompt, self.pipeline.scorer
         model.train()
         self.model = D.wrap_model(model, self.dist)
-        self.optimizer = self._make_optimizer()
+        self.optimizer = self._make_optimizer(self._phase_lr(self.start_step + 1))
         self.eval_averages: dict[int, float] = {}
         if state is not None:
             self._load_optimizer(state["optimizer"])
             ckpt.set_rng_state(state["rng"])
             self.eval_averages = dict(state.get("eval_averages", {}))
-        if cfg.data.train.startswith("builtin:"):
-            self.problems = task.builtin_train_problems(cfg.data.train_size, seed=cfg.seed)
-        else:
-            self.problems = task.load_parquet_problems(cfg.data.train)
-        from .evaluate import load_benchmarks
-
-        self.benchmarks = load_benchmarks(cfg.data.benchmarks, cfg.data.benchmark_size, seed=0)
+        self.problems, self.benchmarks = self.pipeline.problems, self.pipeline.benchmarks
         self._items: dict[int, object] = {}
 
     @classmethod
@@ -208,10 +206,15 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         return self
 
-    def _make_optimizer(self) -> torch.optim.Optimizer:
+    def _make_optimizer(self, lr: Optional[float] = None) -> torch.optim.Optimizer:
         o = self.cfg.optim
-        return torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
-                                 weight_decay=o.weight_decay)
+        return torch.optim.AdamW(self.model.parameters(), lr=o.lr if lr is None else lr, betas=(o.beta1, o.beta2),
+                                 eps=o.eps, weight_decay=o.weight_decay)
+
+    def _phase_lr(self, step: int) -> float:
+        """sft_then_rl's SFT phase may have its own learning rate (optim.sft_lr); everything else uses optim.lr."""
+        o = self.cfg.optim
+        return o.sft_lr if (o.sft_lr is not None and phase_algorithm(self.cfg, step) == "sft") else o.lr
 
     # ------------------------------------------------------------------ helpers
 
@@ -253,7 +256,9 @@ class Trainer:
 
     def item(self, idx: int):
         if idx not in self._items:
-            self._items[idx] = make_prompt_item(self.tokenizer, self.problems[idx], self.build_prompt)
+            self._items[idx] = make_prompt_item(self.tokenizer, self.problems[idx], self.build_prompt,
+                                                max_response=self.cfg.rollout.max_new_tokens,
+                                                with_pieces=self.cfg.micro_group.prefix_cut == "text")
         return self._items[idx]
 
     def _generator(self, *salt) -> torch.Generator:
@@ -265,14 +270,16 @@ class Trainer:
         cfg = self.cfg
         items = [self.item(i) for i in self.data_indices(step)]
         if algorithm == "sft":
-            return items, None, expert_samples(items, self.tokenizer.eos_token_id)
+            return items, None, expert_samples(items, self.tokenizer.eos_token_id,
+                                               max_response=cfg.rollout.max_new_tokens)
         with D.generation_mode(self.model, self.dist) as gen_model:
             ro = sample_step(gen_model, self.tokenizer, items, stages_for(algorithm, cfg), engine=self.engine,
                              score=self.score, max_new_tokens=cfg.rollout.max_new_tokens,
                              temperature=cfg.rollout.temperature, generator=self._generator("rollout", step),
                              threshold_kind=cfg.micro_group.threshold_kind,
                              lookahead=cfg.micro_group.paragraph_lookahead,
-                             paragraph_break=cfg.micro_group.paragraph_break)
+                             paragraph_break=cfg.micro_group.paragraph_break, stop_ids=self.pipeline.stop_ids,
+                             prefix_rule=cfg.micro_group.prefix_cut, break_ids=self.pipeline.break_ids)
         assign_advantages(ro.samples, cfg.loss.group_std, cfg.loss.std_eps)
         return items, ro, ro.samples
 
@@ -321,7 +328,8 @@ class Trainer:
                     own, cont, resp = fw.prefix_owned, fw.continuation, fw.response
                     adv = mb.advantages.to(dev).unsqueeze(-1)
                     lmask = cont | own if prefix_kind else cont
-                    w = token_weights(lmask, mode, max_length=l_max, num_sequences=n_seq, num_tokens=n_tok)
+                    w = token_weights(lmask, mode, max_length=l_max, num_sequences=n_seq, num_tokens=n_tok,
+                                      world_size=world)
                     if prefix_kind == "trsft":
                         pre_tl = trsft_loss(logp, lc.alpha)
                     elif prefix_kind == "sft":
@@ -336,7 +344,12 @@ class Trainer:
                     pol_tl, clipped = policy_loss(logp, adv, None if epoch == 0 else old_logp[k], clip)
                     pre_term = (w * pre_tl * own).sum() if prefix_kind else logp.new_zeros(())
                     pol_term = (w * pol_tl * cont).sum()
-                    ent_mean = (ent * resp).sum() / max(n_resp, 1.0)
+                    if lc.entropy_normalization == "micro_batch":
+                        # the reference: each micro-batch's token mean (summed over micro-batches, averaged over
+                        # processes; the loss is scaled by `world` below and the gradients averaged)
+                        ent_mean = (ent * resp).sum() / max(float(resp.sum()), 1.0) / world
+                    else:
+                        ent_mean = (ent * resp).sum() / max(n_resp, 1.0)
                     ent_term = -(0.0 if algorithm == "sft" else lc.entropy_coef) * ent_mean  # sft: plain CE
                     loss = pre_term + pol_term + ent_term
                     kl_term = logp.new_zeros(())
@@ -386,7 +399,8 @@ class Trainer:
 
     def step_metrics(self, algorithm: str, ro, samples, train: dict, n_levels: int) -> dict:
         m = {k: v for k, v in train.items() if not k.startswith("_")}
-        m["optim/lr"] = self.cfg.optim.lr
+        m["optim/lr"] = self.optimizer.param_groups[0]["lr"]
+        m["reward/verify_timeouts"] = float(D.all_reduce_sum([self.score.take_timeouts()], self.dist)[0])
         if ro is None:  # sft: no sampling; every prompt gets the full expert solution
             lens = [len(s.prefix_ids) for s in samples]
             agg = D.all_reduce_sum([sum(lens), len(lens)], self.dist)
@@ -448,7 +462,7 @@ class Trainer:
                 self.sink.call("write_rollouts", step, all_records)
 
     def evaluate(self, step: int) -> float:
-        from .evaluate import accuracy, evaluate_benchmark
+        from .evaluate import accuracy, benchmark_metric, evaluate_benchmark
 
         cfg = self.cfg
         results = {}
@@ -460,18 +474,22 @@ class Trainer:
                                           samples_per_problem=cfg.eval.samples_per_problem,
                                           temperature=cfg.eval.temperature,
                                           max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
-                                          generator=self._generator("eval", step, name))
+                                          generator=self._generator("eval", step, name),
+                                          stop_ids=self.pipeline.stop_ids)
                 results[name] = [r for part in D.gather_objects(recs, self.dist) for r in part]
+        timeouts = D.all_reduce_sum([self.score.take_timeouts()], self.dist)[0]
+        if timeouts:
+            self._log(f"eval step {step}: {int(timeouts)} answers ran past reward.timeout_s and scored 0", "warning")
         benches = {}
         for name, recs in results.items():
             rel = self.sink.call("write_eval_file", step, name, recs)
-            benches[name] = BenchmarkResult(accuracy=accuracy(recs), n=len(recs),
-                                            samples_per_problem=cfg.eval.samples_per_problem,
-                                            file=rel[0] if rel else "")
+            k, metric = benchmark_metric(recs, cfg.eval.samples_per_problem)
+            benches[name] = BenchmarkResult(accuracy=accuracy(recs), n=len(recs), samples_per_problem=k,
+                                            file=rel[0] if rel else "", metric=metric)
         avg = sum(b.accuracy for b in benches.values()) / max(len(benches), 1)
         self.sink.emit(Eval(benchmarks=benches, average=avg), step=step)
         self.eval_averages[step] = avg
-        self._log(f"eval step {step}: " + ", ".join(f"{k} {v.accuracy:.3f}" for k, v in benches.items())
+        self._log(f"eval step {step}: " + ", ".join(f"{k} {v.metric} {v.accuracy:.3f}" for k, v in benches.items())
                   + f" (average {avg:.3f})")
         return avg
 
@@ -519,7 +537,8 @@ class Trainer:
         n_levels = max(4, max(len(stages_for(a, cfg)) for a in (cfg.algorithm, "grpo")))
         self.sink.emit(RunStarted(config=cfg.to_dict(), total_steps=total, model=ModelInfo(self.model_name,
                                   self.n_params), device=self.dist.device, world_size=self.dist.world_size,
-                                  resumed_from_step=self.start_step if self.start_step else None),
+                                  resumed_from_step=self.start_step if self.start_step else None,
+                                  prompt_example=self.pipeline.prompt_example),
                        step=self.start_step)
         self.started = True
         hb = HeartbeatThread(self.sink, cfg.logging.heartbeat_s)
@@ -536,6 +555,10 @@ class Trainer:
                 hb.step = step
                 t0 = time.perf_counter()
                 algorithm = phase_algorithm(cfg, step)
+                if cfg.algorithm == "sft_then_rl" and cfg.train.sft_steps > 0 and step == cfg.train.sft_steps + 1:
+                    # a two-stage pipeline: RL starts from the SFT weights with a fresh optimizer at the RL rate
+                    self.optimizer = self._make_optimizer(cfg.optim.lr)
+                    self._log(f"step {step}: SFT phase over; grpo starts with a fresh AdamW (lr {cfg.optim.lr:g})")
                 hb.phase = "rollout"
                 items, ro, samples = self.rollout(step, algorithm)
                 t1 = time.perf_counter()
@@ -606,6 +629,8 @@ class Trainer:
         return [len(groups[s.prompt_index]) > 1 for s in samples]
 
     def _finish(self, status: str, exc: Optional[BaseException] = None) -> None:
+        if getattr(self, "pipeline", None) is not None:
+            self.pipeline.close()  # the math-verify workers
         error = None
         if exc is not None:
             error = ErrorInfo(type=type(exc).__name__, message=str(exc),
