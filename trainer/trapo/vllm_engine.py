@@ -129,6 +129,7 @@ class VllmGenerator(Generator):
                  log: Callable[[str], None] = print):
         self.log = log
         self.on_gpu = device.startswith("cuda")
+        self.distributed = distributed
         cpu_kv = kv_cache_gib if kv_cache_gib is not None else 1.0
         _prepare_process_env(cpu_kv)
         t0 = time.perf_counter()
@@ -188,6 +189,21 @@ class VllmGenerator(Generator):
         if self.sleep_enabled and not self.asleep:
             self.llm.sleep(level=2)
             self.asleep = True
+
+    def close(self) -> None:
+        """Stop the engine and free its memory (another engine can then start in this process). Under torchrun the
+        engine stays until the process ends: its cleanup would take the trainer's process group down with it."""
+        llm, self.llm = getattr(self, "llm", None), None
+        if llm is None:
+            return
+        with contextlib.suppress(Exception):
+            llm.llm_engine.engine_core.shutdown()
+        del llm
+        if not self.distributed:
+            from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+            cleanup_dist_env_and_memory()
+        self._config_dir.cleanup()
 
     # ------------------------------------------------------------------ generation
 
