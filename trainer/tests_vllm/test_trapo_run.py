@@ -21,7 +21,7 @@ def test_five_step_trapo_run_with_vllm_validates(tmp_path):
     config.write_text(json.dumps(cfg.to_dict()))
     run_dir = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "trapo", "train", "--config", str(config), "--run-dir", str(run_dir)],
-                          cwd=TRAINER, capture_output=True, text=True, timeout=900,
+                          cwd=TRAINER, capture_output=True, text=True, timeout=1800,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "vLLM" in proc.stdout and "engine ready" in proc.stdout
