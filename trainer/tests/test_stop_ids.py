@@ -11,7 +11,7 @@ import torch
 from transformers import GenerationConfig
 
 from test_generation import EOS, PAD, CountingLM
-from trapo.generation import TorchGenerator
+from trapo.generation import Generator, TorchGenerator
 from trapo.micro_group import Stage
 from trapo.models import stop_token_ids
 from trapo.rollout import build_token_batch, cut_at_stop, make_prompt_item, sample_step
@@ -59,7 +59,7 @@ class ToyTokenizer:
         return {**self.CH, "<eos>": 30, "<eot>": 31}
 
 
-class RunsOnEngine:
+class RunsOnEngine(Generator):
     """An engine that ignores stop ids (as a buggy or foreign engine might) and records its calls."""
 
     def __init__(self, tail):

@@ -66,11 +66,13 @@ def _load(path, overrides, run_dir=None, resume=False):
 
     try:
         if path is None and resume and run_dir is not None:
-            from .config import apply_overrides
+            from .config import apply_overrides, check_environment
             from .runformat import read_run_json
 
             data = apply_overrides(read_run_json(Path(run_dir))["config"], overrides)
-            return config_from_dict(data)
+            cfg = config_from_dict(data)
+            check_environment(cfg)
+            return cfg
         if path is None:
             raise ConfigError("--config", "no config given", "pass --config FILE (or --resume for an existing run)")
         return load_config(path, overrides)
@@ -123,7 +125,7 @@ def cmd_eval(args) -> int:
     from .config import ConfigError
     from .distributed import resolve_device
     from .evaluate import accuracy, benchmark_metric, evaluate_benchmark
-    from .generation import default_generator
+    from .generation import make_engine
     from .pipeline import build_pipeline
     from .runformat import dumps_line
 
@@ -137,8 +139,9 @@ def cmd_eval(args) -> int:
         return EXIT_BAD_CONFIG
     out = {"model": name, "benchmarks": {}}
     try:
+        engine = make_engine(cfg, model, device=device, log=lambda m: print(f"[trapo] {m}", file=sys.stderr, flush=True))
         for bench, problems in pipe.benchmarks.items():
-            recs = evaluate_benchmark(model, tok, problems, engine=default_generator(), build_prompt=pipe.build_prompt,
+            recs = evaluate_benchmark(model, tok, problems, engine=engine, build_prompt=pipe.build_prompt,
                                       score=pipe.scorer, samples_per_problem=cfg.eval.samples_per_problem,
                                       temperature=cfg.eval.temperature,
                                       max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
