@@ -1,4 +1,5 @@
-"""Benchmark evaluation: k samples per problem, one batched generation call per benchmark, per-problem records."""
+"""Benchmark evaluation: k samples per problem, batched generation calls of at most eval.batch_size sequences per
+benchmark, per-problem records."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ def evaluate_benchmark(
     temperature: float,
     max_new_tokens: int,
     generator: Optional[torch.Generator],
+    batch_size: Optional[int] = None,
 ) -> list[EvalRecord]:
+    """`batch_size`: most sequences generated in one call (eval.batch_size; None = all at once)."""
     if not problems:
         return []
     prompts = [build_prompt(tokenizer, p.question) for p in problems]
@@ -29,8 +32,11 @@ def evaluate_benchmark(
     flat = [x for x in ids for _ in range(samples_per_problem)]
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    outs = engine.generate(model, flat, max_new_tokens=max_new_tokens, temperature=temperature, eos_token_id=eos,
-                           pad_token_id=pad, generator=generator)
+    step = batch_size or len(flat)
+    outs = []
+    for i in range(0, len(flat), step):  # bounded batches: the KV cache holds at most `step` sequences
+        outs += engine.generate(model, flat[i:i + step], max_new_tokens=max_new_tokens, temperature=temperature,
+                                eos_token_id=eos, pad_token_id=pad, generator=generator)
     records = []
     for i, (p, text) in enumerate(zip(problems, prompts)):
         samples = []

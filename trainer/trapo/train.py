@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import signal
 import threading
 import time
@@ -38,11 +39,11 @@ import torch
 
 from . import checkpoint as ckpt
 from . import distributed as D
-from .batching import plan_micro_batches
-from .forward import SharedPromptUnsupported, forward as run_forward
+from . import precision as P
+from .batching import over_budget, plan_micro_batches
+from .forward import HeadUnsupported, SharedPromptUnsupported, checkpointing_on, forward as run_forward
 from .config import MICRO_GROUP_ALGORITHMS, Config
-from .losses import (entropy_from_logits, k3_kl, luffy_shaped_loss, policy_loss, sft_loss, token_logprobs,
-                     token_weights, trsft_loss)
+from .losses import k3_kl, luffy_shaped_loss, policy_loss, sft_loss, token_weights, trsft_loss
 from .micro_group import Stage, stage_plan
 from .rollout import (TokenBatch, assign_advantages, build_token_batch, expert_samples, make_prompt_item, mean,
                       sample_step)
@@ -161,6 +162,7 @@ class Trainer:
 
         fsdp = self.dist.enabled and self.dist.strategy == "fsdp2"
         self.build_prompt, self.score, self.engine = build_prompt, score, default_generator(inference_mode=not fsdp)
+        self.precision = P.resolve(cfg.model.dtype, cfg.model.compute_dtype, self.dist.device, fsdp)
         torch.manual_seed(cfg.seed)
         self.start_step, state, latest = 0, None, None
         if resume:
@@ -169,7 +171,7 @@ class Trainer:
         src = str(latest) if latest is not None else cfg.model.name_or_path
         # the base model is the same for every training seed (seed 0), as one base model is in the paper
         model, self.tokenizer, self.model_name = models.load_policy(
-            src, device=self.dist.device, dtype=cfg.model.dtype, seed=0, warmup=warm, cache_dir=cfg.model.cache_dir,
+            src, device=self.dist.device, dtype=self.precision.stored, seed=0, warmup=warm, cache_dir=cfg.model.cache_dir,
             log=self._log if self.dist.is_main else None)
         if latest is not None:
             self.model_name = cfg.model.name_or_path if cfg.model.name_or_path != "tiny" else "tiny-qwen2"
@@ -177,16 +179,22 @@ class Trainer:
             self.start_step = int(state["step"])
         self.n_params = sum(p.numel() for p in model.parameters())
         if cfg.model.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
+            models.enable_gradient_checkpointing(model)
+        self._log(f"precision: {self.precision.describe()}")
+        if P.low_precision_storage_warning(self.precision):
+            self._log(P.low_precision_storage_warning(self.precision), "warning")
         self.ref_model = None
         if cfg.loss.kl_coef > 0:
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
         model.train()
-        self.model = D.wrap_model(model, self.dist)
+        self.model = D.wrap_model(model, self.dist, self.precision.compute if self.precision.mixed else None)
         self.optimizer = self._make_optimizer()
         self.eval_averages: dict[int, float] = {}
         if state is not None:
-            self._load_optimizer(state["optimizer"])
+            if state.get("optimizer") is not None:  # a checkpoint from before the sharded layout
+                self._load_optimizer(state["optimizer"])
+            else:
+                ckpt.load_sharded(self.model, self.optimizer, latest / state.get("sharded", ckpt.SHARDED_DIR))
             ckpt.set_rng_state(state["rng"])
             self.eval_averages = dict(state.get("eval_averages", {}))
         if cfg.data.train.startswith("builtin:"):
@@ -203,8 +211,10 @@ class Trainer:
         """A trainer that only runs `train_batch` on given batches (tests, benchmarks): no data, no run dir."""
         self = cls.__new__(cls)
         self.cfg, self.dist, self.ref_model, self.stop_requested = cfg, dist_info, None, False
+        fsdp = dist_info.enabled and dist_info.strategy == "fsdp2"
+        self.precision = P.resolve(cfg.model.dtype, cfg.model.compute_dtype, dist_info.device, fsdp)
         model.train()
-        self.model = D.wrap_model(model, dist_info)
+        self.model = D.wrap_model(model, dist_info, self.precision.compute if self.precision.mixed else None)
         self.optimizer = self._make_optimizer()
         return self
 
@@ -257,7 +267,8 @@ class Trainer:
         return self._items[idx]
 
     def _generator(self, *salt) -> torch.Generator:
-        return torch.Generator(device="cpu").manual_seed(_seed_for(self.cfg.seed, self.dist.rank, *salt))
+        """On the model's device, so that sampling never copies the probabilities to the host (CPU: as before)."""
+        return torch.Generator(device=self.dist.device).manual_seed(_seed_for(self.cfg.seed, self.dist.rank, *salt))
 
     # ------------------------------------------------------------------ one step
 
@@ -266,7 +277,7 @@ class Trainer:
         items = [self.item(i) for i in self.data_indices(step)]
         if algorithm == "sft":
             return items, None, expert_samples(items, self.tokenizer.eos_token_id)
-        with D.generation_mode(self.model, self.dist) as gen_model:
+        with D.generation_mode(self.model, self.dist) as gen_model, self.precision.autocast():
             ro = sample_step(gen_model, self.tokenizer, items, stages_for(algorithm, cfg), engine=self.engine,
                              score=self.score, max_new_tokens=cfg.rollout.max_new_tokens,
                              temperature=cfg.rollout.temperature, generator=self._generator("rollout", step),
@@ -288,11 +299,20 @@ class Trainer:
         l_max = lc.max_length or cfg.rollout.max_new_tokens
         world = self.dist.world_size
         share = cfg.train.share_prompts and batch.prompt_len is not None
+        plain = D.unwrap(self.model)
+        self.__dict__.setdefault("_vocab_chunk", cfg.train.logprob_vocab_chunk)
+        if share and checkpointing_on(plain):
+            if not self.__dict__.get("_said_no_sharing"):
+                self._log("train.share_prompts switched off: with model.gradient_checkpointing transformers replays "
+                          "each layer without the KV cache, so the response pass would not see the prompt; whole "
+                          "sequences are run instead (same loss)", "warning")
+                self._said_no_sharing = True
+            share = False
         # With shared prompts a row costs its response (its prompt is run once per micro-batch): bucket by that.
         lengths = [t - int(p) for t, p in zip(batch.lengths(), batch.prompt_len)] if share else batch.lengths()
+        budget = cfg.train.max_tokens_per_micro_batch
         rows = plan_micro_batches(lengths, cfg.train.micro_batch_size, cfg.train.micro_batch_overhead_tokens,
-                                  by_length=cfg.train.bucket_by_length)
-        plain = D.unwrap(self.model)
+                                  by_length=cfg.train.bucket_by_length, max_tokens=budget)
         n_real = len(rows)
         if self.dist.enabled and self.dist.strategy == "fsdp2":
             # FSDP2 gathers parameters in every forward and reduces gradients in every backward: every rank must run
@@ -308,16 +328,9 @@ class Trainer:
             for k, r in enumerate(rows):
                 mb = batch.take(r)
                 with D.no_sync(self.model, last=k == len(rows) - 1):
-                    try:
-                        fw = run_forward(self.model, mb, dev, share, cache_model=plain)
-                    except SharedPromptUnsupported as exc:
-                        # Same loss and gradient the plain way; said once, then this run keeps to it.
-                        self._log(f"train.share_prompts switched off: this model's forward does not support it ({exc})",
-                                  "warning")
-                        share = self.cfg.train.share_prompts = False
-                        fw = run_forward(self.model, mb, dev, share, cache_model=plain)
-                    logp = token_logprobs(fw.logits, fw.targets)
-                    ent = entropy_from_logits(fw.logits)
+                    with self.precision.autocast():
+                        fw, share = self._forward(mb, share, plain)
+                    logp, ent = fw.logp, fw.entropy
                     own, cont, resp = fw.prefix_owned, fw.continuation, fw.response
                     adv = mb.advantages.to(dev).unsqueeze(-1)
                     lmask = cont | own if prefix_kind else cont
@@ -341,9 +354,9 @@ class Trainer:
                     loss = pre_term + pol_term + ent_term
                     kl_term = logp.new_zeros(())
                     if self.ref_model is not None:
-                        with torch.no_grad():
-                            ref = run_forward(self.ref_model, mb, dev, share)
-                            ref_logp = token_logprobs(ref.logits, ref.targets)
+                        with torch.no_grad(), self.precision.autocast():
+                            ref = run_forward(self.ref_model, mb, dev, share, vocab_chunk=self._vocab_chunk)
+                            ref_logp = ref.logp
                         kl_term = lc.kl_coef * (w * k3_kl(logp, ref_logp) * cont).sum()
                         loss = loss + kl_term
                     if k >= n_real:  # a pass only to keep FSDP2's collectives in step (see above)
@@ -379,8 +392,26 @@ class Trainer:
         out["trsft/outside_trust_region"] = summed["_outside"] / n_own if n_own else 0.0
         if lc.ppo_clip:
             out["policy/clip_frac"] = summed["_clipped"] / max(n_tok * lc.update_epochs, 1.0)
+        out["train/shared_prompts"] = 1.0 if share else 0.0
+        out["train/logprob_vocab_chunk"] = float(self._vocab_chunk)
+        out["perf/over_budget_rows"] = float(over_budget(lengths, budget))
         out["_tokens"] = tokens_out
         return out
+
+    def _forward(self, mb: TokenBatch, share: bool, plain):
+        """(ForwardOut, share) of one micro-batch. When the model cannot do the shared-prompt pass or the vocabulary-
+        chunked head, it says so once and runs the plain way (same loss and gradient) for the rest of the run."""
+        chunk = self.__dict__.setdefault("_vocab_chunk", self.cfg.train.logprob_vocab_chunk)
+        try:
+            return run_forward(self.model, mb, self.dist.device, share, cache_model=plain, vocab_chunk=chunk), share
+        except SharedPromptUnsupported as exc:
+            self._log(f"train.share_prompts switched off: this model's forward does not support it ({exc})",
+                      "warning")
+            share = self.cfg.train.share_prompts = False
+        except HeadUnsupported as exc:
+            self._log(f"train.logprob_vocab_chunk switched off: {exc}; the full logits are used", "warning")
+            self._vocab_chunk = 0
+        return self._forward(mb, share, plain)
 
     # ------------------------------------------------------------------ events of a step
 
@@ -452,7 +483,7 @@ class Trainer:
 
         cfg = self.cfg
         results = {}
-        with D.generation_mode(self.model, self.dist) as gen_model:
+        with D.generation_mode(self.model, self.dist) as gen_model, self.precision.autocast():
             for name, problems in self.benchmarks.items():
                 mine = problems[self.dist.rank::self.dist.world_size]
                 recs = evaluate_benchmark(gen_model, self.tokenizer, mine, engine=self.engine,
@@ -460,7 +491,8 @@ class Trainer:
                                           samples_per_problem=cfg.eval.samples_per_problem,
                                           temperature=cfg.eval.temperature,
                                           max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
-                                          generator=self._generator("eval", step, name))
+                                          generator=self._generator("eval", step, name),
+                                          batch_size=cfg.eval.batch_size)
                 results[name] = [r for part in D.gather_objects(recs, self.dist) for r in part]
         benches = {}
         for name, recs in results.items():
@@ -476,25 +508,29 @@ class Trainer:
         return avg
 
     def save(self, step: int) -> None:
+        """Every rank writes its shard of model + optimizer into the temp folder; rank 0 adds the full model in Hugging
+        Face layout (gathered under FSDP2: the model, never the optimizer), the trainer state, and renames."""
         cfg = self.cfg
+        token = D.gather_objects(os.getpid(), self.dist)[0]  # rank 0's pid names the temp folder on every rank
+        tmp = ckpt.temp_dir(self.run_dir, step, token)
+        if self.dist.is_main:
+            ckpt.fresh_dir(tmp)
+        D.barrier(self.dist)
+        ckpt.save_sharded(self.model, self.optimizer, tmp / ckpt.SHARDED_DIR)
         full_sd = None
         if self.dist.strategy == "fsdp2":
-            from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
-                                                                 get_optimizer_state_dict)
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-            opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
-            full_sd = get_model_state_dict(self.model, options=opts)
-            opt_state = get_optimizer_state_dict(self.model, self.optimizer, options=opts)
-        else:
-            opt_state = self.optimizer.state_dict()
+            full_sd = get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True,
+                                                                                  cpu_offload=True))
         if self.dist.is_main:
             export = None
             if cfg.checkpoint.onnx and self.n_params <= cfg.checkpoint.onnx_max_parameters:
                 export = self._onnx_export
-            state = ckpt.trainer_state(step, step * cfg.train.prompts_per_step, opt_state,
+            state = ckpt.trainer_state(step, step * cfg.train.prompts_per_step, None,
                                        {"eval_averages": self.eval_averages, "algorithm": cfg.algorithm})
             path, size, has_onnx = ckpt.save_checkpoint(self.run_dir, step, D.unwrap(self.model), self.tokenizer,
-                                                        state, state_dict=full_sd, export=export)
+                                                        state, state_dict=full_sd, export=export, tmp=tmp)
             rel = path.relative_to(self.run_dir).as_posix()
             self.sink.emit(Checkpoint(path=rel, onnx=f"{rel}/model.onnx" if has_onnx else None, bytes=size),
                            step=step)
