@@ -314,7 +314,9 @@ def main() -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     import transformers
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     head = (f"gpu_check {'--small ' if args.small else ''}on {device}: torch {torch.__version__}, transformers "
             f"{transformers.__version__}, python {sys.version.split()[0]}")
     print(head, flush=True)

@@ -171,8 +171,8 @@ class Trainer:
         src = str(latest) if latest is not None else cfg.model.name_or_path
         # the base model is the same for every training seed (seed 0), as one base model is in the paper
         model, self.tokenizer, self.model_name = models.load_policy(
-            src, device=self.dist.device, dtype=self.precision.stored, seed=0, warmup=warm, cache_dir=cfg.model.cache_dir,
-            log=self._log if self.dist.is_main else None)
+            src, device=self.dist.device, dtype=self.precision.stored, seed=0, warmup=warm,
+            cache_dir=cfg.model.cache_dir, log=self._log if self.dist.is_main else None)
         if latest is not None:
             self.model_name = cfg.model.name_or_path if cfg.model.name_or_path != "tiny" else "tiny-qwen2"
             state = ckpt.load_trainer_state(latest)
@@ -394,7 +394,7 @@ class Trainer:
             out["policy/clip_frac"] = summed["_clipped"] / max(n_tok * lc.update_epochs, 1.0)
         out["train/shared_prompts"] = 1.0 if share else 0.0
         out["train/logprob_vocab_chunk"] = float(self._vocab_chunk)
-        out["perf/over_budget_rows"] = float(over_budget(lengths, budget))
+        out["perf/over_budget_rows"] = D.all_reduce_sum([float(over_budget(lengths, budget))], self.dist)[0]
         out["_tokens"] = tokens_out
         return out
 
