@@ -122,8 +122,12 @@ def cmd_eval(args) -> int:
     from .rewards import score
     from .runformat import dumps_line
 
+    from .precision import resolve
+
     device = resolve_device(cfg.device)
-    model, tok, name = models.load_policy(args.checkpoint, device=device, dtype=cfg.model.dtype, seed=0,
+    # evaluation only: the weights are loaded in the compute dtype (no master weights to keep)
+    infer_dtype = resolve(cfg.model.dtype, cfg.model.compute_dtype, device).compute
+    model, tok, name = models.load_policy(args.checkpoint, device=device, dtype=infer_dtype, seed=0,
                                           warmup=vars(cfg.model.warmup), cache_dir=cfg.model.cache_dir)
     out = {"model": name, "benchmarks": {}}
     for bench, problems in load_benchmarks(cfg.data.benchmarks, cfg.data.benchmark_size, seed=0).items():
@@ -131,7 +135,8 @@ def cmd_eval(args) -> int:
                                   score=score, samples_per_problem=cfg.eval.samples_per_problem,
                                   temperature=cfg.eval.temperature,
                                   max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
-                                  generator=torch.Generator().manual_seed(cfg.seed))
+                                  generator=torch.Generator(device=device).manual_seed(cfg.seed),
+                                  batch_size=cfg.eval.batch_size)
         out["benchmarks"][bench] = {"accuracy": accuracy(recs), "n": len(recs)}
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)
