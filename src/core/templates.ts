@@ -67,8 +67,9 @@ device: auto                     # cuda when available (bfloat16)
 model:
   # TODO: a Hugging Face causal-LM directory (config.json, *.safetensors, tokenizer files).
   name_or_path: /path/to/Qwen2.5-Math-7B        # [1.5B] /path/to/Qwen2.5-Math-1.5B
-  dtype: auto
-  gradient_checkpointing: true
+  dtype: auto                    # stored (weights + AdamW state): float32 master weights
+  compute_dtype: auto            # computed: bfloat16 on the GPU (FSDP2 MixedPrecisionPolicy, fp32 reduction)
+  gradient_checkpointing: true   # switches train.share_prompts off (set below to say so)
 data:
   # TODO: training data in the TRAPO layout (the reference's Elliott/Openr1-Math-46k-8192 saved as parquet) or the
   # LUFFY layout (openr1.parquet); a JSONL file or a datasets save_to_disk folder with the same fields works too.
@@ -101,11 +102,14 @@ optim:
 train:
   steps: 500
   prompts_per_step: 8            # the released script's train_batch_size (x 8 samples = 64 sequences a step)
-  micro_batch_size: 8            # [1.5B] 4 (a micro-batch of 4 x 4k tokens on one GPU)
+  micro_batch_size: 8            # rows per pass at most; the token budget below decides at 8k-token responses
+  max_tokens_per_micro_batch: 16384  # rows x longest row per forward/backward pass (bounds activations and logits)
+  share_prompts: false           # off with gradient checkpointing anyway (a replayed layer gets no KV cache)
 eval:
   every: 50
   at_start: true
   samples_per_problem: 1         # pass@1 files; repeated-row files (AIME/AMC) get their 32 samples
+  batch_size: 64                 # sequences generated at once (bounds the KV cache at 8k new tokens)
   temperature: 0.6
   max_new_tokens: 8192           # [1.5B] 3072
 reward:

@@ -129,8 +129,12 @@ def cmd_eval(args) -> int:
     from .pipeline import build_pipeline
     from .runformat import dumps_line
 
+    from .precision import resolve
+
     device = resolve_device(cfg.device)
-    model, tok, name = models.load_policy(args.checkpoint, device=device, dtype=cfg.model.dtype, seed=0,
+    # evaluation only: the weights are loaded in the compute dtype (no master weights to keep)
+    infer_dtype = resolve(cfg.model.dtype, cfg.model.compute_dtype, device).compute
+    model, tok, name = models.load_policy(args.checkpoint, device=device, dtype=infer_dtype, seed=0,
                                           warmup=vars(cfg.model.warmup), cache_dir=cfg.model.cache_dir)
     try:
         pipe = build_pipeline(cfg, tok, model, train=False, log=lambda m: print(f"[trapo] {m}", file=sys.stderr))
@@ -145,7 +149,8 @@ def cmd_eval(args) -> int:
                                       score=pipe.scorer, samples_per_problem=cfg.eval.samples_per_problem,
                                       temperature=cfg.eval.temperature,
                                       max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
-                                      generator=torch.Generator().manual_seed(cfg.seed), stop_ids=pipe.stop_ids)
+                                      generator=torch.Generator(device=device).manual_seed(cfg.seed),
+                                      stop_ids=pipe.stop_ids, batch_size=cfg.eval.batch_size)
             k, metric = benchmark_metric(recs, cfg.eval.samples_per_problem)
             out["benchmarks"][bench] = {"accuracy": accuracy(recs), "n": len(recs), "samples_per_problem": k,
                                         "metric": metric}

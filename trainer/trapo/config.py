@@ -91,12 +91,20 @@ class WarmupConfig:
 class ModelConfig:
     name_or_path: str = _f("tiny", "'tiny' = the embedded tiny model (real HF architecture, offline tokenizer, warmed "
                            "up and cached); anything else = a Hugging Face causal-LM directory", path="dir_or_tiny")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f("auto", "parameter dtype; auto = bfloat16 on GPU, "
-                                                                  "float32 on CPU")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f(
+        "auto", "how the weights, and with them AdamW's state, are stored; auto = float32 (master weights, as verl and "
+        "TRL train). bfloat16 storage loses small updates (at lr 1e-6 one step changed 2% of a bf16 model's "
+        "parameters); what the passes compute in is model.compute_dtype")
+    compute_dtype: Literal["auto", "float32", "bfloat16"] = _f(
+        "auto", "what the forward and backward passes compute in; auto = bfloat16 on a GPU that has it, else float32 "
+        "(never finer than model.dtype). bfloat16 with float32 weights is mixed precision: autocast on one device or "
+        "DDP, FSDP2's MixedPrecisionPolicy(param_dtype bf16, reduce_dtype fp32) under fsdp2; works on CPU too")
     cache_dir: Optional[str] = _f(None, "where the warmed-up tiny model is cached; null = ~/.cache/trapo")
     warmup: WarmupConfig = _f(WarmupConfig(), "tiny model only: the warm-up SFT that makes the base model "
                               "(solves some, not most, training problems); cached after the first run")
-    gradient_checkpointing: bool = _f(False, "recompute activations in the backward pass (saves memory on big models)")
+    gradient_checkpointing: bool = _f(False, "recompute activations in the backward pass (saves memory on big "
+                                      "models); turns train.share_prompts off (one log line): a replayed layer gets no "
+                                      "KV cache, so a shared prompt would not reach the response pass")
 
 
 @dataclass
@@ -127,7 +135,7 @@ class DataConfig:
 @dataclass
 class VllmConfig:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f("auto", "the engine's dtype; auto = the trainer's "
-                                                                  "parameter dtype (exact-match checks need float32)")
+                                                                  "compute dtype, model.compute_dtype (exact-match checks need float32)")
     gpu_memory_utilization: float = _f(0.3, "GPU only: share of the GPU's memory vLLM may take for its weights and "
                                        "KV cache (the trainer needs the rest)", exclusive_minimum=0.0, maximum=1.0)
     kv_cache_gib: Optional[float] = _f(None, "KV cache size in GiB; null = from gpu_memory_utilization on GPU, 1 GiB "
@@ -244,7 +252,16 @@ class TrainConfig:
                                           "tokens' worth of compute (when a split saves more padding than this)",
                                           minimum=0)
     share_prompts: bool = _f(True, "run each prompt once per micro-batch and its samples' responses on its KV cache "
-                             "(fewer tokens per pass; same loss and gradient)")
+                             "(fewer tokens per pass; same loss and gradient); off while model.gradient_checkpointing "
+                             "is on")
+    max_tokens_per_micro_batch: Optional[int] = _f(
+        None, "most tokens in one forward/backward pass, counted as rows x the longest row (padding included; with "
+        "share_prompts the response tokens); micro_batch_size still caps the rows. null = rows alone. A row longer "
+        "than this gets a micro-batch of its own (counted in perf/over_budget_rows)", minimum=1)
+    logprob_vocab_chunk: int = _f(
+        8192, "log-probabilities and entropies are computed from the last hidden states in slices of this many "
+        "vocabulary entries, recomputed in the backward pass, so no [rows, tokens, vocabulary] tensor exists (about "
+        "12 bytes x this per token); 0 = the model's full logits (about 20 bytes per token x vocabulary)", minimum=0)
     sft_steps: int = _f(50, "sft_then_rl only: steps of the SFT phase before switching to grpo", minimum=0)
     threads: Optional[int] = _f(None, "torch CPU threads; null = torch's default", minimum=1)
 
@@ -258,6 +275,8 @@ class EvalConfig:
                                   minimum=1)
     temperature: float = _f(0.6, "evaluation sampling temperature (reference: 0.6); 0 = greedy", minimum=0.0)
     max_new_tokens: Optional[int] = _f(None, "null = rollout.max_new_tokens", minimum=1)
+    batch_size: int = _f(256, "most sequences (problems x samples) generated at once: a benchmark is evaluated in "
+                         "batches of this size, which bounds the KV cache", minimum=1)
 
 
 @dataclass
@@ -497,6 +516,9 @@ def validate(cfg: Config, check_files: bool = True) -> None:
     if cfg.loss.tis_cap is not None and cfg.rollout.engine != "vllm":
         raise ConfigError("loss.tis_cap", "needs the engine's log-probabilities, which only rollout.engine vllm has",
                           "set rollout.engine: vllm or loss.tis_cap: null")
+    if cfg.model.compute_dtype == "float32" and cfg.model.dtype in ("bfloat16", "float16"):
+        raise ConfigError("model.compute_dtype", f"float32 compute with {cfg.model.dtype} weights",
+                          "set model.dtype float32 (compute cannot be finer than the stored weights)")
     if check_files:
         check_environment(cfg)
         name = cfg.model.name_or_path

@@ -1,8 +1,10 @@
-"""Benchmark evaluation: k samples per problem, one batched generation call per benchmark, per-problem records.
+"""Benchmark evaluation: k samples per problem, generated in bounded batches, per-problem records.
 
 A benchmark file in the reference's evaluation layout repeats a problem's row k times (AIME24: 30 problems x 32):
 it is loaded as one problem with k samples (trapo.data.load_benchmark), and its accuracy, the mean over problems of
 the share of correct samples, is named avg@k; with one sample it is pass@1.
+
+Generation runs in batches of at most eval.batch_size sequences (the KV cache holds at most that many).
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ def evaluate_benchmark(
     max_new_tokens: int,
     generator: Optional[torch.Generator],
     stop_ids: Optional[Sequence[int]] = None,
+    batch_size: Optional[int] = None,
 ) -> list[EvalRecord]:
+    """`batch_size`: most sequences generated in one call (eval.batch_size; None = all at once)."""
     if not problems:
         return []
     prompts = [build_prompt(tokenizer, p.question) for p in problems]
@@ -43,8 +47,11 @@ def evaluate_benchmark(
     eos = tokenizer.eos_token_id
     stops = list(stop_ids) if stop_ids else [eos]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    outs = engine.generate(model, flat, max_new_tokens=max_new_tokens, temperature=temperature, eos_token_id=stops,
-                           pad_token_id=pad, generator=generator)
+    step = batch_size or len(flat)
+    outs = []
+    for i in range(0, len(flat), step):  # bounded batches: the KV cache holds at most `step` sequences
+        outs += engine.generate(model, flat[i:i + step], max_new_tokens=max_new_tokens, temperature=temperature,
+                                eos_token_id=stops, pad_token_id=pad, generator=generator)
     from .rollout import cut_at_stop
 
     completions = [tokenizer.decode(cut_at_stop(list(o), set(stops)), skip_special_tokens=True) for o in outs]

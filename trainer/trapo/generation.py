@@ -190,7 +190,12 @@ def make_engine(cfg, model, *, device: str, distributed: bool = False, fsdp: boo
         raise RuntimeError(f"rollout.engine vllm: vLLM is not installed in this environment; make one with "
                            f"{INSTALL_HINT}")
     v = cfg.rollout.vllm
-    dtype = next(model.parameters()).dtype if v.dtype == "auto" else getattr(torch, v.dtype)
+    if v.dtype == "auto":  # what the trainer computes in (bf16 on a GPU with fp32 master weights), not what it stores
+        from .precision import compute_dtype
+
+        dtype = compute_dtype(cfg.model.compute_dtype, next(model.parameters()).dtype, device)
+    else:
+        dtype = getattr(torch, v.dtype)
     return VllmGenerator(model, seed=cfg.seed, dtype=dtype, device=device, distributed=distributed,
                          gpu_memory_utilization=v.gpu_memory_utilization, kv_cache_gib=v.kv_cache_gib,
                          max_model_len=v.max_model_len, enforce_eager=v.enforce_eager, sleep=v.sleep, log=log)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 import signal
 import threading
 import time
@@ -39,11 +40,11 @@ import torch
 
 from . import checkpoint as ckpt
 from . import distributed as D
-from .batching import plan_micro_batches
-from .forward import SharedPromptUnsupported, forward as run_forward
+from . import precision as P
+from .batching import over_budget, plan_micro_batches
+from .forward import HeadUnsupported, SharedPromptUnsupported, checkpointing_on, forward as run_forward
 from .config import MICRO_GROUP_ALGORITHMS, Config
-from .losses import (entropy_from_logits, k3_kl, luffy_shaped_loss, policy_loss, sft_loss, token_logprobs,
-                     token_weights, trsft_loss)
+from .losses import k3_kl, luffy_shaped_loss, policy_loss, sft_loss, token_weights, trsft_loss
 from .micro_group import Stage, stage_plan
 from .mismatch import align_engine_logprobs, mismatch_sums, tis_weights
 from .rollout import (TokenBatch, assign_advantages, build_token_batch, expert_samples, make_prompt_item, mean,
@@ -160,6 +161,7 @@ class Trainer:
         from .generation import make_engine
 
         fsdp = self.dist.enabled and self.dist.strategy == "fsdp2"
+        self.precision = P.resolve(cfg.model.dtype, cfg.model.compute_dtype, self.dist.device, fsdp)
         torch.manual_seed(cfg.seed)
         self.start_step, state, latest = 0, None, None
         if resume:
@@ -168,15 +170,18 @@ class Trainer:
         src = str(latest) if latest is not None else cfg.model.name_or_path
         # the base model is the same for every training seed (seed 0), as one base model is in the paper
         model, self.tokenizer, self.model_name = models.load_policy(
-            src, device=self.dist.device, dtype=cfg.model.dtype, seed=0, warmup=warm, cache_dir=cfg.model.cache_dir,
-            log=self._log if self.dist.is_main else None)
+            src, device=self.dist.device, dtype=self.precision.stored, seed=0, warmup=warm,
+            cache_dir=cfg.model.cache_dir, log=self._log if self.dist.is_main else None)
         if latest is not None:
             self.model_name = cfg.model.name_or_path if cfg.model.name_or_path != "tiny" else "tiny-qwen2"
             state = ckpt.load_trainer_state(latest)
             self.start_step = int(state["step"])
         self.n_params = sum(p.numel() for p in model.parameters())
         if cfg.model.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
+            models.enable_gradient_checkpointing(model)
+        self._log(f"precision: {self.precision.describe()}")
+        if P.low_precision_storage_warning(self.precision):
+            self._log(P.low_precision_storage_warning(self.precision), "warning")
         self.ref_model = None
         if cfg.loss.kl_coef > 0:
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
@@ -187,14 +192,17 @@ class Trainer:
                                        (lambda m: None))
         self.build_prompt, self.score = self.pipeline.build_prompt, self.pipeline.scorer
         model.train()
-        self.model = D.wrap_model(model, self.dist)
+        self.model = D.wrap_model(model, self.dist, self.precision.compute if self.precision.mixed else None)
         self.optimizer = self._make_optimizer(self._phase_lr(self.start_step + 1))
         # rollout.engine: started once per run, with the weights just loaded
         self.engine = make_engine(cfg, D.unwrap(self.model), device=self.dist.device, distributed=self.dist.enabled,
                                   fsdp=fsdp, log=self._log)
         self.eval_averages: dict[int, float] = {}
         if state is not None:
-            self._load_optimizer(state["optimizer"])
+            if state.get("optimizer") is not None:  # a checkpoint from before the sharded layout
+                self._load_optimizer(state["optimizer"])
+            else:
+                ckpt.load_sharded(self.model, self.optimizer, latest / state.get("sharded", ckpt.SHARDED_DIR))
             ckpt.set_rng_state(state["rng"])
             self.eval_averages = dict(state.get("eval_averages", {}))
         self.problems, self.benchmarks = self.pipeline.problems, self.pipeline.benchmarks
@@ -205,8 +213,10 @@ class Trainer:
         """A trainer that only runs `train_batch` on given batches (tests, benchmarks): no data, no run dir."""
         self = cls.__new__(cls)
         self.cfg, self.dist, self.ref_model, self.stop_requested = cfg, dist_info, None, False
+        fsdp = dist_info.enabled and dist_info.strategy == "fsdp2"
+        self.precision = P.resolve(cfg.model.dtype, cfg.model.compute_dtype, dist_info.device, fsdp)
         model.train()
-        self.model = D.wrap_model(model, dist_info)
+        self.model = D.wrap_model(model, dist_info, self.precision.compute if self.precision.mixed else None)
         self.optimizer = self._make_optimizer()
         return self
 
@@ -272,7 +282,8 @@ class Trainer:
         return contextlib.nullcontext(D.unwrap(self.model))
 
     def _generator(self, *salt) -> torch.Generator:
-        return torch.Generator(device="cpu").manual_seed(_seed_for(self.cfg.seed, self.dist.rank, *salt))
+        """On the model's device, so that sampling never copies the probabilities to the host (CPU: as before)."""
+        return torch.Generator(device=self.dist.device).manual_seed(_seed_for(self.cfg.seed, self.dist.rank, *salt))
 
     # ------------------------------------------------------------------ one step
 
@@ -282,7 +293,7 @@ class Trainer:
         if algorithm == "sft":
             return items, None, expert_samples(items, self.tokenizer.eos_token_id,
                                                max_response=cfg.rollout.max_new_tokens)
-        with self._generation_model() as gen_model:
+        with self._generation_model() as gen_model, self.precision.autocast():
             ro = sample_step(gen_model, self.tokenizer, items, stages_for(algorithm, cfg), engine=self.engine,
                              score=self.score, max_new_tokens=cfg.rollout.max_new_tokens,
                              temperature=cfg.rollout.temperature, generator=self._generator("rollout", step),
@@ -306,11 +317,20 @@ class Trainer:
         l_max = lc.max_length or cfg.rollout.max_new_tokens
         world = self.dist.world_size
         share = cfg.train.share_prompts and batch.prompt_len is not None
+        plain = D.unwrap(self.model)
+        self.__dict__.setdefault("_vocab_chunk", cfg.train.logprob_vocab_chunk)
+        if share and checkpointing_on(plain):
+            if not self.__dict__.get("_said_no_sharing"):
+                self._log("train.share_prompts switched off: with model.gradient_checkpointing transformers replays "
+                          "each layer without the KV cache, so the response pass would not see the prompt; whole "
+                          "sequences are run instead (same loss)", "warning")
+                self._said_no_sharing = True
+            share = False
         # With shared prompts a row costs its response (its prompt is run once per micro-batch): bucket by that.
         lengths = [t - int(p) for t, p in zip(batch.lengths(), batch.prompt_len)] if share else batch.lengths()
+        budget = cfg.train.max_tokens_per_micro_batch
         rows = plan_micro_batches(lengths, cfg.train.micro_batch_size, cfg.train.micro_batch_overhead_tokens,
-                                  by_length=cfg.train.bucket_by_length)
-        plain = D.unwrap(self.model)
+                                  by_length=cfg.train.bucket_by_length, max_tokens=budget)
         n_real = len(rows)
         if self.dist.enabled and self.dist.strategy == "fsdp2":
             # FSDP2 gathers parameters in every forward and reduces gradients in every backward: every rank must run
@@ -326,16 +346,9 @@ class Trainer:
             for k, r in enumerate(rows):
                 mb = batch.take(r)
                 with D.no_sync(self.model, last=k == len(rows) - 1):
-                    try:
-                        fw = run_forward(self.model, mb, dev, share, cache_model=plain)
-                    except SharedPromptUnsupported as exc:
-                        # Same loss and gradient the plain way; said once, then this run keeps to it.
-                        self._log(f"train.share_prompts switched off: this model's forward does not support it ({exc})",
-                                  "warning")
-                        share = self.cfg.train.share_prompts = False
-                        fw = run_forward(self.model, mb, dev, share, cache_model=plain)
-                    logp = token_logprobs(fw.logits, fw.targets)
-                    ent = entropy_from_logits(fw.logits)
+                    with self.precision.autocast():
+                        fw, share = self._forward(mb, share, plain)
+                    logp, ent = fw.logp, fw.entropy
                     eng = None if mb.engine_logprobs is None else align_engine_logprobs(fw.response, mb.engine_logprobs)
                     own, cont, resp = fw.prefix_owned, fw.continuation, fw.response
                     adv = mb.advantages.to(dev).unsqueeze(-1)
@@ -368,9 +381,9 @@ class Trainer:
                     loss = pre_term + pol_term + ent_term
                     kl_term = logp.new_zeros(())
                     if self.ref_model is not None:
-                        with torch.no_grad():
-                            ref = run_forward(self.ref_model, mb, dev, share)
-                            ref_logp = token_logprobs(ref.logits, ref.targets)
+                        with torch.no_grad(), self.precision.autocast():
+                            ref = run_forward(self.ref_model, mb, dev, share, vocab_chunk=self._vocab_chunk)
+                            ref_logp = ref.logp
                         kl_term = lc.kl_coef * (w * k3_kl(logp, ref_logp) * cont).sum()
                         loss = loss + kl_term
                     if k >= n_real:  # a pass only to keep FSDP2's collectives in step (see above)
@@ -412,8 +425,26 @@ class Trainer:
             out["policy/clip_frac"] = summed["_clipped"] / max(n_tok * lc.update_epochs, 1.0)
         if summed["_mismatch_n"]:  # mean |logp_trainer - logp_engine| over the sampled tokens
             out["rollout/logp_mismatch"] = summed["_mismatch_sum"] / summed["_mismatch_n"]
+        out["train/shared_prompts"] = 1.0 if share else 0.0
+        out["train/logprob_vocab_chunk"] = float(self._vocab_chunk)
+        out["perf/over_budget_rows"] = D.all_reduce_sum([float(over_budget(lengths, budget))], self.dist)[0]
         out["_tokens"] = tokens_out
         return out
+
+    def _forward(self, mb: TokenBatch, share: bool, plain):
+        """(ForwardOut, share) of one micro-batch. When the model cannot do the shared-prompt pass or the vocabulary-
+        chunked head, it says so once and runs the plain way (same loss and gradient) for the rest of the run."""
+        chunk = self.__dict__.setdefault("_vocab_chunk", self.cfg.train.logprob_vocab_chunk)
+        try:
+            return run_forward(self.model, mb, self.dist.device, share, cache_model=plain, vocab_chunk=chunk), share
+        except SharedPromptUnsupported as exc:
+            self._log(f"train.share_prompts switched off: this model's forward does not support it ({exc})",
+                      "warning")
+            share = self.cfg.train.share_prompts = False
+        except HeadUnsupported as exc:
+            self._log(f"train.logprob_vocab_chunk switched off: {exc}; the full logits are used", "warning")
+            self._vocab_chunk = 0
+        return self._forward(mb, share, plain)
 
     # ------------------------------------------------------------------ events of a step
 
@@ -486,7 +517,7 @@ class Trainer:
 
         cfg = self.cfg
         results = {}
-        with self._generation_model() as gen_model:
+        with self._generation_model() as gen_model, self.precision.autocast():
             for name, problems in self.benchmarks.items():
                 mine = problems[self.dist.rank::self.dist.world_size]
                 recs = evaluate_benchmark(gen_model, self.tokenizer, mine, engine=self.engine,
@@ -495,7 +526,7 @@ class Trainer:
                                           temperature=cfg.eval.temperature,
                                           max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
                                           generator=self._generator("eval", step, name),
-                                          stop_ids=self.pipeline.stop_ids)
+                                          stop_ids=self.pipeline.stop_ids, batch_size=cfg.eval.batch_size)
                 results[name] = [r for part in D.gather_objects(recs, self.dist) for r in part]
         timeouts = D.all_reduce_sum([self.score.take_timeouts()], self.dist)[0]
         if timeouts:
@@ -514,25 +545,29 @@ class Trainer:
         return avg
 
     def save(self, step: int) -> None:
+        """Every rank writes its shard of model + optimizer into the temp folder; rank 0 adds the full model in Hugging
+        Face layout (gathered under FSDP2: the model, never the optimizer), the trainer state, and renames."""
         cfg = self.cfg
+        token = D.gather_objects(os.getpid(), self.dist)[0]  # rank 0's pid names the temp folder on every rank
+        tmp = ckpt.temp_dir(self.run_dir, step, token)
+        if self.dist.is_main:
+            ckpt.fresh_dir(tmp)
+        D.barrier(self.dist)
+        ckpt.save_sharded(self.model, self.optimizer, tmp / ckpt.SHARDED_DIR)
         full_sd = None
         if self.dist.strategy == "fsdp2":
-            from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
-                                                                 get_optimizer_state_dict)
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-            opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
-            full_sd = get_model_state_dict(self.model, options=opts)
-            opt_state = get_optimizer_state_dict(self.model, self.optimizer, options=opts)
-        else:
-            opt_state = self.optimizer.state_dict()
+            full_sd = get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True,
+                                                                                  cpu_offload=True))
         if self.dist.is_main:
             export = None
             if cfg.checkpoint.onnx and self.n_params <= cfg.checkpoint.onnx_max_parameters:
                 export = self._onnx_export
-            state = ckpt.trainer_state(step, step * cfg.train.prompts_per_step, opt_state,
+            state = ckpt.trainer_state(step, step * cfg.train.prompts_per_step, None,
                                        {"eval_averages": self.eval_averages, "algorithm": cfg.algorithm})
             path, size, has_onnx = ckpt.save_checkpoint(self.run_dir, step, D.unwrap(self.model), self.tokenizer,
-                                                        state, state_dict=full_sd, export=export)
+                                                        state, state_dict=full_sd, export=export, tmp=tmp)
             rel = path.relative_to(self.run_dir).as_posix()
             self.sink.emit(Checkpoint(path=rel, onnx=f"{rel}/model.onnx" if has_onnx else None, bytes=size),
                            step=step)
