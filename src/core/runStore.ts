@@ -24,6 +24,7 @@ import {
   runPaths,
 } from './runFormat';
 import { EventTail } from './tail';
+import { NonFiniteToken, nonFiniteToken } from '../shared/nonFinite';
 import { SeriesStore } from './series';
 import { CrashProbe, CrashVerdict, detectCrash } from './crash';
 import { StepClock } from './time';
@@ -172,12 +173,39 @@ export interface RunState {
   readonly rolloutFiles: readonly RolloutFileEntry[];
   /** Newest `maxLogEvents` log events, oldest first. */
   readonly logs: readonly LogEvent[];
-  readonly skipped: { readonly malformed: number; readonly unknown: number };
+  readonly skipped: SkippedCounts;
+  /** Metric values that were NaN or +-Infinity. */
+  readonly nonFiniteValues: number;
+  /** The first NaN or infinite `loss/*` value: an anomaly the tree marks and a notification names. */
+  readonly nonFiniteLoss: NonFiniteLoss | null;
   readonly bytesRead: number;
   /** True until the first complete read of events.jsonl. */
   readonly loading: boolean;
   /** Increments on every change. */
   readonly version: number;
+}
+
+/** What a reader of events.jsonl had to leave out (shown in the Runs tree's tooltip and on the dashboard). */
+export interface SkippedCounts {
+  /** Lines that are not JSON or not a valid event. */
+  readonly malformed: number;
+  /** Valid lines of a type this reader does not know. */
+  readonly unknown: number;
+  /** Metric values that were neither numbers nor non-finite tokens (their lines' other values were kept). */
+  readonly badValues: number;
+  /** 1 when the run is no longer running and its last line has no newline: torn by a process that died writing. */
+  readonly torn: number;
+}
+
+/** Lines and values left out in all (0 when nothing was). */
+export function skippedTotal(s: SkippedCounts): number {
+  return s.malformed + s.unknown + s.badValues + s.torn;
+}
+
+export interface NonFiniteLoss {
+  step: number | null;
+  metric: string;
+  value: NonFiniteToken;
 }
 
 /** Seconds until the last step, or null. */
@@ -240,7 +268,9 @@ class MutableRun implements RunState {
   checkpoints: CheckpointEntry[] = [];
   rolloutFiles: RolloutFileEntry[] = [];
   logs: LogEvent[] = [];
-  skipped = { malformed: 0, unknown: 0 };
+  skipped: SkippedCounts = { malformed: 0, unknown: 0, badValues: 0, torn: 0 };
+  nonFiniteValues = 0;
+  nonFiniteLoss: NonFiniteLoss | null = null;
   bytesRead = 0;
   loading = true;
   version = 0;
@@ -506,6 +536,12 @@ export class RunStore implements Disposable {
       changed = (await this.readNewEvents(entry)) || changed;
       this.updateStatus(run);
     }
+    // A last line without its newline is the writer mid-line while the run runs; once it has ended it is torn.
+    const torn = entry.tail.stats.heldBackBytes > 0 && run.status !== 'running' ? 1 : 0;
+    if (torn !== run.skipped.torn) {
+      run.skipped = { ...run.skipped, torn };
+      changed = true;
+    }
     if (run.loading) {
       run.loading = false;
       changed = true;
@@ -563,9 +599,14 @@ export class RunStore implements Disposable {
       for (const ev of events) this.apply(entry.run, ev);
       for (const ev of events) entry.pending.push(ev);
       const s = entry.tail.stats;
-      entry.run.skipped = { malformed: s.malformed, unknown: s.unknown };
+      entry.run.skipped = { malformed: s.malformed, unknown: s.unknown, badValues: s.badValues, torn: entry.run.skipped.torn };
       entry.run.bytesRead = s.offset;
-      applied ||= events.length > 0 || restarted || s.malformed !== statsBefore.malformed || s.unknown !== statsBefore.unknown;
+      applied ||=
+        events.length > 0 ||
+        restarted ||
+        s.malformed !== statsBefore.malformed ||
+        s.unknown !== statsBefore.unknown ||
+        s.badValues !== statsBefore.badValues;
       if (!more || this.disposed) break;
       // A large file: hand the event loop back between slices, and let views see progress.
       if (entry.run.loading && events.length > 0) this.emitUpdate(entry, entry.run.status);
@@ -588,6 +629,8 @@ export class RunStore implements Disposable {
     run.lastHeartbeat = null;
     run.lastEventTime = null;
     run.lastReward = null;
+    run.nonFiniteValues = 0;
+    run.nonFiniteLoss = null;
     run.stepClock.reset();
   }
 
@@ -618,6 +661,12 @@ export class RunStore implements Disposable {
             run.lastReward = v;
             break;
           }
+        }
+        for (const name in ev.values) {
+          const token = nonFiniteToken(ev.values[name]);
+          if (token === undefined) continue;
+          run.nonFiniteValues++;
+          if (run.nonFiniteLoss === null && name.startsWith('loss/')) run.nonFiniteLoss = { step: ev.step, metric: name, value: token };
         }
         break;
       }

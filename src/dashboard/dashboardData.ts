@@ -2,6 +2,7 @@
 // No `vscode` import (tested in test/unit/dashboardProtocol.test.ts).
 import { POINTS_PER_BUCKET, decimateIndices, gather } from '../core/decimate';
 import { MetricSeries, SeriesStore } from '../core/series';
+import { encodeNumbers } from '../shared/nonFinite';
 import {
   AVERAGE_BENCHMARK,
   BenchmarkPayload,
@@ -46,7 +47,7 @@ export function decimatedSeries(series: MetricSeries, maxPoints: number, origin 
     name: series.name,
     steps: gather(series.steps(), idx),
     times: relativeTimes(series.times(), origin, idx),
-    values: gather(series.values(), idx),
+    values: encodeNumbers(gather(series.values(), idx)),
   };
 }
 
@@ -56,7 +57,7 @@ export function seriesTail(series: MetricSeries, from: number, origin = 0): Seri
     name: series.name,
     steps: Array.from(series.steps().subarray(from)),
     times: relativeTimes(series.times().subarray(from), origin),
-    values: Array.from(series.values().subarray(from)),
+    values: encodeNumbers(Array.from(series.values().subarray(from))),
   };
 }
 
@@ -86,6 +87,7 @@ export function benchmarkPayloads(evals: readonly EvalEntry[], from = 0, origin 
     for (const [name, r] of Object.entries(e.benchmarks)) add(name, e.step, e.time, r.accuracy);
     add(AVERAGE_BENCHMARK, e.step, e.time, e.average);
   }
+  for (const b of byName.values()) b.accuracy = encodeNumbers(b.accuracy as number[]);
   return [...byName.values()];
 }
 
