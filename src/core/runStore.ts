@@ -183,6 +183,11 @@ export interface RunState {
   readonly loading: boolean;
   /** Increments on every change. */
   readonly version: number;
+  /**
+   * Increments when history already reported was rewritten: a resume dropped the steps it re-runs, or a step came
+   * again and replaced what was held for it. Views that keep copies (the dashboard) read the run again.
+   */
+  readonly historyVersion: number;
 }
 
 /** What a reader of events.jsonl had to leave out (shown in the Runs tree's tooltip and on the dashboard). */
@@ -274,6 +279,7 @@ class MutableRun implements RunState {
   bytesRead = 0;
   loading = true;
   version = 0;
+  historyVersion = 0;
 
   constructor(
     readonly id: string,
@@ -617,6 +623,7 @@ export class RunStore implements Disposable {
 
   private resetEvents(run: MutableRun): void {
     // The file was replaced or truncated: rebuild everything from its start.
+    run.historyVersion++;
     run.metrics = new SeriesStore();
     run.prefixSteps = [];
     run.evals = [];
@@ -639,22 +646,31 @@ export class RunStore implements Disposable {
   private apply(run: MutableRun, ev: RunEvent): void {
     if (run.lastEventTime === null || ev.time > run.lastEventTime) run.lastEventTime = ev.time;
     switch (ev.type) {
-      case 'run_started':
+      case 'run_started': {
+        // A resume re-runs every step after the checkpoint it starts from: what is held of those steps goes, so that
+        // each step shows once. A later run_started without resumed_from_step (a trainer that resumed without a
+        // checkpoint and said so with null) starts over from step 0.
+        const from = ev.resumed_from_step ?? (run.runStarted !== null ? 0 : null);
+        if (from !== null) {
+          this.truncateAfter(run, from);
+          run.step = from > 0 ? from : null;
+        }
         run.runStarted = ev;
         run.lastLifecycle = ev;
         run.finished = null;
         run.totalSteps = ev.total_steps;
-        if (ev.resumed_from_step !== null) run.step = ev.resumed_from_step;
         // A resume restarts the clock: the downtime before it is not a step.
         run.stepClock.reset();
         if (run.step !== null) run.stepClock.observe(run.step, ev.time);
         break;
+      }
       case 'metrics': {
-        if (ev.step !== null) {
-          run.metrics.push(ev.step, ev.time, ev.values);
-          run.step = ev.step;
-          run.stepClock.observe(ev.step, ev.time);
-        }
+        if (ev.step === null) break;
+        // A step seen again replaced points: count the non-finite values of all that is held again (this line's too).
+        if (run.metrics.push(ev.step, ev.time, ev.values)) this.historyRewritten(run);
+        else for (const name in ev.values) this.countNonFinite(run, ev.step, name, ev.values[name]);
+        run.step = ev.step;
+        run.stepClock.observe(ev.step, ev.time);
         for (const name of REWARD_METRICS) {
           const v = ev.values[name];
           if (typeof v === 'number') {
@@ -662,28 +678,22 @@ export class RunStore implements Disposable {
             break;
           }
         }
-        for (const name in ev.values) {
-          const token = nonFiniteToken(ev.values[name]);
-          if (token === undefined) continue;
-          run.nonFiniteValues++;
-          if (run.nonFiniteLoss === null && name.startsWith('loss/')) run.nonFiniteLoss = { step: ev.step, metric: name, value: token };
-        }
         break;
       }
       case 'prefix_allocation': {
         if (ev.step === null) break;
-        run.prefixSteps.push(new PrefixStep(ev.step, ev.time, ev.prompts));
+        this.putByStep(run, run.prefixSteps, new PrefixStep(ev.step, ev.time, ev.prompts));
         if (run.prefixSteps.length > this.opts.maxPrefixSteps) run.prefixSteps.shift();
         break;
       }
       case 'rollouts':
-        if (ev.step !== null) run.rolloutFiles.push({ step: ev.step, file: path.resolve(run.dir, ev.file), count: ev.count });
+        if (ev.step !== null) this.putByStep(run, run.rolloutFiles, { step: ev.step, file: path.resolve(run.dir, ev.file), count: ev.count });
         break;
       case 'eval':
-        if (ev.step !== null) run.evals.push({ step: ev.step, time: ev.time, benchmarks: ev.benchmarks, average: ev.average });
+        if (ev.step !== null) this.putByStep(run, run.evals, { step: ev.step, time: ev.time, benchmarks: ev.benchmarks, average: ev.average });
         break;
       case 'checkpoint':
-        if (ev.step !== null) run.checkpoints.push(checkpointEntry(run.dir, ev as CheckpointEvent & { step: number }));
+        if (ev.step !== null) this.putByStep(run, run.checkpoints, checkpointEntry(run.dir, ev as CheckpointEvent & { step: number }));
         break;
       case 'heartbeat':
         run.lastHeartbeat = { time: ev.time, phase: ev.phase };
@@ -701,6 +711,58 @@ export class RunStore implements Disposable {
         throw new Error(`unhandled event ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /**
+   * Appends an entry of a per-step list (oldest first, one entry a step). A step seen again replaces the entries
+   * from that step on, so that every step is listed once and tree ids stay unique.
+   */
+  private putByStep<T extends { step: number }>(run: MutableRun, list: T[], entry: T): void {
+    let n = list.length;
+    while (n > 0 && list[n - 1].step >= entry.step) n--;
+    if (n < list.length) {
+      list.length = n;
+      this.historyRewritten(run);
+    }
+    list.push(entry);
+  }
+
+  /** Drops what is held of the steps after `step` (a resume from `step` runs them again). */
+  private truncateAfter(run: MutableRun, step: number): void {
+    let dropped = run.metrics.truncateAfter(step);
+    const keep = <T extends { step: number }>(list: T[]): T[] => {
+      const kept = list.filter((x) => x.step <= step);
+      if (kept.length !== list.length) dropped = true;
+      return kept;
+    };
+    run.prefixSteps = keep(run.prefixSteps);
+    run.rolloutFiles = keep(run.rolloutFiles);
+    run.evals = keep(run.evals);
+    run.checkpoints = keep(run.checkpoints);
+    if (dropped) this.historyRewritten(run);
+  }
+
+  /** History was rewritten: say so, and count the non-finite values of what is left again. */
+  private historyRewritten(run: MutableRun): void {
+    run.historyVersion++;
+    run.nonFiniteValues = 0;
+    run.nonFiniteLoss = null;
+    const byStep: { step: number; name: string; value: number }[] = [];
+    for (const name of run.metrics.names()) {
+      const s = run.metrics.get(name)!;
+      const steps = s.steps();
+      const values = s.values();
+      for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) byStep.push({ step: steps[i], name, value: values[i] });
+    }
+    byStep.sort((a, b) => a.step - b.step);
+    for (const x of byStep) this.countNonFinite(run, x.step, x.name, x.value);
+  }
+
+  private countNonFinite(run: MutableRun, step: number | null, name: string, value: number): void {
+    const token = nonFiniteToken(value);
+    if (token === undefined) return;
+    run.nonFiniteValues++;
+    if (run.nonFiniteLoss === null && name.startsWith('loss/')) run.nonFiniteLoss = { step, metric: name, value: token };
   }
 
   private updateStatus(run: MutableRun): void {

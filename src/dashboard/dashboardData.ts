@@ -28,6 +28,11 @@ export interface DashboardSource {
   getEvals(runId: string): readonly EvalEntry[] | undefined;
   /** Unix seconds of the run's first event, if any. */
   getStartTime(runId: string): number | null;
+  /**
+   * Changes when data already sent was rewritten (a resume dropped the steps it re-runs, a step was replaced): the
+   * run is then sent again whole. Absent: data is only ever appended.
+   */
+  getHistoryVersion?(runId: string): number;
   /** `runId` set: that run's data changed; unset: the run list (or a run's status) changed. */
   onDidChange(listener: (change: { runId?: string }) => void): { dispose(): void };
 }

@@ -32,6 +32,7 @@ export function runStoreSource(store: RunStore): DashboardSource {
     getEvals: (id) => store.get(id)?.evals as readonly EvalEntry[] | undefined,
     // The wall-time axis counts from the run's creation (run.json created_at), the same origin for every resume.
     getStartTime: (id) => store.get(id)?.info.created_at ?? null,
+    getHistoryVersion: (id) => store.get(id)?.historyVersion ?? 0,
     onDidChange: (listener) =>
       store.onDidChange((change) => {
         switch (change.kind) {

@@ -212,13 +212,15 @@ interface Binding {
   nonFinite: number;
   firstNonFinite: { step: number; token: NonFiniteToken } | null;
 }
-/** A drawn point; line points carry their step (s), time (t) and, when smoothed, the raw value (r) for the tooltip. */
+/**
+ * A drawn point. Line and marker points carry the index (i) of their point in the dataset's `points`, where the
+ * tooltip reads the step, the time and the raw value (kept out of the point: three more numbers a point would slow
+ * the first paint of long series).
+ */
 interface XY {
   x: number;
   y: number;
-  s?: number;
-  t?: number;
-  r?: number;
+  i?: number;
   /** A marker's value: NaN, Infinity or -Infinity. */
   k?: NonFiniteToken;
 }
@@ -447,14 +449,14 @@ function extend(b: Binding): boolean {
       b.nonFinite++;
       b.firstNonFinite ??= { step: steps[i], token };
       b.raw?.push({ x, y: Number.NaN });
-      b.line.push({ x, y: Number.NaN, s: steps[i], t: times[i] });
+      b.line.push({ x, y: Number.NaN, i });
       b.ema?.next(v);
-      b.marks?.push({ x, y: token === '-Infinity' ? MARK_BOTTOM : MARK_TOP, s: steps[i], t: times[i], k: token });
+      b.marks?.push({ x, y: token === '-Infinity' ? MARK_BOTTOM : MARK_TOP, i, k: token });
       continue;
     }
     b.finite++;
     b.raw?.push({ x, y: v });
-    b.line.push(b.ema ? { x, y: b.ema.next(v), s: steps[i], t: times[i], r: v } : { x, y: v, s: steps[i], t: times[i] });
+    b.line.push({ x, y: b.ema ? b.ema.next(v) : v, i });
   }
   b.n = values.length;
   return (before.nonFinite === 0 && b.nonFinite > 0) || (before.finite <= 1 && b.finite > 1);
@@ -477,8 +479,11 @@ function bind(p: Points, smooth: boolean, withRaw: boolean, marked: boolean): Bi
   return b;
 }
 
-/** `raw`: the faint unsmoothed line; `mark`: markers of non-finite values; `runId`: whose data (for the tooltip). */
-type LineDataset = ChartDataset<'line', XY[]> & { raw?: boolean; mark?: boolean; runId?: string };
+/**
+ * `raw`: the faint unsmoothed line; `mark`: markers of non-finite values; `runId` and `points`: whose data the points
+ * index (for the tooltip); `smoothed`: the line's y is the EMA, the raw value is in `points`.
+ */
+type LineDataset = ChartDataset<'line', XY[]> & { raw?: boolean; mark?: boolean; runId?: string; points?: Points; smoothed?: boolean };
 
 /** A lone finite point has no line to show it: it is drawn as a dot. */
 const dotRadius = (b: Binding, radius: number) => (b.finite === 1 ? Math.max(radius, 2.5) : radius);
@@ -489,6 +494,7 @@ function marksDataset(b: Binding, label: string, runId: string, color: string): 
     label: `${label} (non-finite)`,
     mark: true,
     runId,
+    points: b.points,
     data: b.marks ?? [],
     yAxisID: 'marks',
     showLine: false,
@@ -532,6 +538,8 @@ function datasetsFor(spec: SlotSpec): { datasets: LineDataset[]; bindings: Bindi
         datasets.push({
           label: runName(id),
           runId: id,
+          points: p,
+          smoothed: b.ema !== null,
           data: b.line,
           borderColor: color,
           backgroundColor: color,
@@ -555,6 +563,9 @@ function datasetsFor(spec: SlotSpec): { datasets: LineDataset[]; bindings: Bindi
         const color = theme.palette[k % PALETTE_SIZE];
         datasets.push({
           label: m.slice(m.indexOf('/') + 1),
+          runId: spec.runId,
+          points: p,
+          smoothed: b.ema !== null,
           data: b.line,
           borderColor: color,
           backgroundColor: withAlpha(color, 0.45),
@@ -576,6 +587,7 @@ function datasetsFor(spec: SlotSpec): { datasets: LineDataset[]; bindings: Bindi
         datasets.push({
           label: runName(id),
           runId: id,
+          points: p,
           data: b.line,
           borderColor: color,
           backgroundColor: color,
@@ -642,8 +654,10 @@ function tooltipTitle(items: TooltipItem<'line'>[]): string {
   const item = items[0];
   if (!item) return '';
   const p = item.raw as XY;
-  const step = p.s ?? (ui.xAxis === 'step' ? p.x : undefined);
-  const t = p.t ?? (ui.xAxis === 'time' ? p.x : undefined);
+  const pts = (item.dataset as LineDataset).points;
+  const at = pts && p.i !== undefined ? p.i : undefined;
+  const step = at !== undefined ? pts!.steps[at] : ui.xAxis === 'step' ? p.x : undefined;
+  const t = at !== undefined ? pts!.times[at] : ui.xAxis === 'time' ? p.x : undefined;
   const parts: string[] = [];
   if (step !== undefined) parts.push(`step ${step}`);
   if (t !== undefined) {
@@ -659,7 +673,8 @@ function tooltipLabel(item: TooltipItem<'line'>): string {
   const p = item.raw as XY;
   const name = (ds.label ?? '').replace(/ \(non-finite\)$/, '');
   if (ds.mark) return `${name}: ${p.k ?? 'non-finite'}`;
-  if (p.r !== undefined) return `${name}: ${formatNumber(p.y)} smoothed · ${formatNumber(p.r)} raw`;
+  const raw = ds.smoothed && ds.points && p.i !== undefined ? ds.points.values[p.i] : undefined;
+  if (raw !== undefined) return `${name}: ${formatNumber(p.y)} smoothed · ${formatNumber(raw)} raw`;
   return `${name}: ${formatNumber(p.y)}`;
 }
 
@@ -1039,7 +1054,8 @@ interface ChartInspection {
   key: string;
   title: string;
   note: string;
-  datasets: { label: string; kind: 'line' | 'raw' | 'mark'; points: XY[] }[];
+  /** Points with their step (s), time (t) and, on a smoothed line, raw value (r). */
+  datasets: { label: string; kind: 'line' | 'raw' | 'mark'; points: (XY & { s?: number; t?: number; r?: number })[] }[];
   x: { min: number; max: number };
   y: { min: number; max: number; ticks: string[] };
   /** The plot area in CSS pixels of the canvas, to point at a value. */
@@ -1061,7 +1077,14 @@ function inspectCharts(): ChartInspection[] {
       datasets: (chart.data.datasets as LineDataset[]).map((d) => ({
         label: d.label ?? '',
         kind: d.mark ? 'mark' : d.raw ? 'raw' : 'line',
-        points: d.data.map((p) => ({ ...p })),
+        points: d.data.map((p) => {
+          const pts = d.points;
+          if (!pts || p.i === undefined) return { x: p.x, y: p.y };
+          const out: XY & { s?: number; t?: number; r?: number } = { x: p.x, y: p.y, s: pts.steps[p.i], t: pts.times[p.i] };
+          if (p.k) out.k = p.k;
+          else if (d.smoothed) out.r = pts.values[p.i];
+          return out;
+        }),
       })),
       x: { min: x.min, max: x.max },
       y: { min: y.min, max: y.max, ticks: y.ticks.map((t) => String(t.label)) },
