@@ -548,7 +548,8 @@ function datasetsFor(spec: SlotSpec): { datasets: LineDataset[]; bindings: Bindi
           spanGaps,
           order: 1,
         });
-        datasets.push(marksDataset(b, runName(id), id, color));
+        // (only with something to mark: an empty dataset still costs chart.js its per-dataset work on every update)
+        if (b.nonFinite > 0) datasets.push(marksDataset(b, runName(id), id, color));
       }
       break;
     }
@@ -595,7 +596,8 @@ function datasetsFor(spec: SlotSpec): { datasets: LineDataset[]; bindings: Bindi
           pointRadius: 2.5,
           spanGaps: b.nonFinite === 0,
         });
-        datasets.push(marksDataset(b, runName(id), id, color));
+        // (only with something to mark: an empty dataset still costs chart.js its per-dataset work on every update)
+        if (b.nonFinite > 0) datasets.push(marksDataset(b, runName(id), id, color));
       }
       break;
     }
