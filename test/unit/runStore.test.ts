@@ -347,10 +347,20 @@ test('fixture runs written by the Python writer load with their statuses', async
   assert.deepEqual(trapo.evals.map((e) => e.step), [5, 10, 15, 20]);
   assert.deepEqual(trapo.checkpoints.map((c) => path.basename(c.dir)), ['000005', '000010', '000015', '000020']);
   assert.deepEqual(bestEvalAverage(trapo), { average: 0.75, step: 20 });
+  // The failed run diverged: the Python writer wrote its last loss as "NaN" and its gradient norm as "Infinity".
+  const failedLoss = byName.failed.metrics.get('loss/total')!;
+  assert.ok(Number.isNaN(failedLoss.last()!.value));
+  assert.equal(byName.failed.metrics.get('optim/grad_norm')!.last()!.value, Number.POSITIVE_INFINITY);
+  assert.equal(failedLoss.length, 5, 'the line with the NaN is kept');
+  assert.deepEqual(byName.failed.nonFiniteLoss, { step: 5, metric: 'loss/total', value: 'NaN' });
+  assert.equal(byName.failed.nonFiniteValues, 2);
   for (const run of store.runs()) {
     assert.equal(run.skipped.malformed, 0, `${run.id}: malformed lines`);
-    // The crashed run's torn last line is held back but consumed: bytesRead reaches the end of every file.
+    assert.equal(run.skipped.badValues, 0, `${run.id}: unreadable values`);
+    // The crashed run's torn last line is held back but consumed: bytesRead reaches the end of every file; as the
+    // run is no longer running (crashed), it counts as torn.
     assert.equal(run.bytesRead, fs.statSync(path.join(run.dir, 'events.jsonl')).size, `${run.id}: read to the end`);
+    assert.equal(run.skipped.torn, run === byName.crashed ? 1 : 0, `${run.id}: torn last line`);
   }
   store.dispose();
 });
