@@ -388,6 +388,8 @@ export const runPaths = {
   rollouts: (runDir: string, step: number) => path.join(runDir, 'rollouts', `${pad6(step)}.jsonl`),
   evalFile: (runDir: string, step: number, benchmark: string) => path.join(runDir, 'evals', pad6(step), `${benchmark}.jsonl`),
   checkpoint: (runDir: string, step: number) => path.join(runDir, 'checkpoints', pad6(step)),
+  /** The trainer's state in a checkpoint folder (optimizer, RNG, step): what makes it resumable. */
+  trainerState: (checkpointDir: string) => path.join(checkpointDir, 'trainer_state.pt'),
   log: (runDir: string) => path.join(runDir, 'logs', 'trainer.log'),
 };
 

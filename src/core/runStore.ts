@@ -169,7 +169,15 @@ export interface RunState {
   /** Oldest first; bounded to the newest `maxPrefixSteps`. */
   readonly prefixSteps: readonly PrefixStep[];
   readonly evals: readonly EvalEntry[];
+  /** The checkpoints of `checkpoint` events whose folder is on disk (pruned or deleted ones leave). */
   readonly checkpoints: readonly CheckpointEntry[];
+  /**
+   * The step a Resume continues from: the newest checkpoint folder with trainer state on disk (what the trainer
+   * picks), or null when there is none (a Resume starts over at step 0).
+   */
+  readonly resumeStep: number | null;
+  /** Unix seconds (this machine's clock) when new events were last read: the trainer's latest sign of life. */
+  readonly lastSeenAlive: number | null;
   readonly rolloutFiles: readonly RolloutFileEntry[];
   /** Newest `maxLogEvents` log events, oldest first. */
   readonly logs: readonly LogEvent[];
@@ -270,7 +278,13 @@ class MutableRun implements RunState {
   metrics = new SeriesStore();
   prefixSteps: PrefixStep[] = [];
   evals: EvalEntry[] = [];
+  /** Every checkpoint event (one a step); `checkpoints` is the part still on disk. */
+  checkpointEvents: CheckpointEntry[] = [];
   checkpoints: CheckpointEntry[] = [];
+  /** The checkpoint events changed since the folder was last compared with them. */
+  checkpointsDirty = true;
+  resumeStep: number | null = null;
+  lastSeenAlive: number | null = null;
   rolloutFiles: RolloutFileEntry[] = [];
   logs: LogEvent[] = [];
   skipped: SkippedCounts = { malformed: 0, unknown: 0, badValues: 0, torn: 0 };
@@ -302,6 +316,8 @@ interface Entry {
   pollAgain: boolean;
   watcher: FSWatcher | null;
   pending: RunEvent[];
+  /** mtime of checkpoints/ when it was last read (a folder added or deleted there changes it). */
+  checkpointsStamp: string | null;
 }
 
 const REWARD_METRICS = ['reward/mean', 'reward/unguided_mean'];
@@ -320,8 +336,11 @@ export class RunStore implements Disposable {
   private scanAgain = false;
   private disposed = false;
   private readonly debounce = new Map<string, NodeJS.Timeout>();
-  /** Folders with a run.json that is not a readable run, with the reason (shown in logs). */
+  /** Folders with a run.json that is not a readable run, with the reason (the Runs tree shows them). */
   readonly invalidRuns = new Map<string, string>();
+  private readonly invalidChanges = new Emitter<void>();
+  /** Fires when `invalidRuns` changed (a run.json became unreadable, was fixed, or its folder went). */
+  readonly onDidChangeInvalidRuns = this.invalidChanges.event;
 
   constructor(options: RunStoreOptions) {
     this.roots = dedupe(options.roots.map((r) => path.resolve(r)));
@@ -395,6 +414,7 @@ export class RunStore implements Disposable {
     this.unwatchRoots();
     for (const e of this.entries.values()) e.watcher?.close();
     this.changes.dispose();
+    this.invalidChanges.dispose();
   }
 
   // ------------------------------------------------------------------------------------------------ discovery
@@ -447,7 +467,15 @@ export class RunStore implements Disposable {
       if (seen.has(dir) && (await exists(runPaths.runJson(dir)))) continue;
       this.remove(id);
     }
-    for (const dir of [...this.invalidRuns.keys()]) if (!seen.has(dir)) this.invalidRuns.delete(dir);
+    for (const dir of [...this.invalidRuns.keys()]) if (!seen.has(dir)) this.setInvalid(dir, undefined);
+  }
+
+  /** Records (or clears, with undefined) why a folder's run.json is not a run; tells listeners when that changed. */
+  private setInvalid(dir: string, reason: string | undefined): void {
+    if (this.invalidRuns.get(dir) === reason) return;
+    if (reason === undefined) this.invalidRuns.delete(dir);
+    else this.invalidRuns.set(dir, reason);
+    if (!this.disposed) this.invalidChanges.fire();
   }
 
   private async tryAdd(root: string, dir: string): Promise<void> {
@@ -465,16 +493,16 @@ export class RunStore implements Disposable {
     try {
       info = parseRunInfo(text, file);
     } catch (err) {
-      this.invalidRuns.set(dir, (err as Error).message);
+      this.setInvalid(dir, (err as Error).message);
       return;
     }
-    this.invalidRuns.delete(dir);
     if (this.disposed || this.byDir.has(dir)) return;
     if (this.entries.has(info.id)) {
       // The same run copied into two roots: the first one found stays.
-      this.invalidRuns.set(dir, `run id ${info.id} is already shown from ${this.entries.get(info.id)!.run.dir}`);
+      this.setInvalid(dir, `run id ${info.id} is already shown from ${this.entries.get(info.id)!.run.dir}`);
       return;
     }
+    this.setInvalid(dir, undefined);
     const run = new MutableRun(info.id, dir, root, info);
     const entry: Entry = {
       run,
@@ -484,6 +512,7 @@ export class RunStore implements Disposable {
       pollAgain: false,
       watcher: null,
       pending: [],
+      checkpointsStamp: null,
     };
     this.entries.set(info.id, entry);
     this.byDir.set(dir, info.id);
@@ -534,12 +563,14 @@ export class RunStore implements Disposable {
     const run = entry.run;
     let changed = await this.reloadRunJson(entry);
     changed = (await this.readNewEvents(entry)) || changed;
+    changed = (await this.syncCheckpoints(entry)) || changed;
     const before = run.status;
     this.updateStatus(run);
     if (run.crash.crashed && run.crash.reason === 'pid-dead') {
       // The process may have written its final status between our read and the pid probe: read once more.
       changed = (await this.reloadRunJson(entry)) || changed;
       changed = (await this.readNewEvents(entry)) || changed;
+      changed = (await this.syncCheckpoints(entry)) || changed;
       this.updateStatus(run);
     }
     // A last line without its newline is the writer mid-line while the run runs; once it has ended it is torn.
@@ -575,7 +606,8 @@ export class RunStore implements Disposable {
       const st = await fs.stat(file);
       const stamp = `${st.mtimeMs}:${st.size}`;
       if (stamp === entry.runJsonStamp) return false;
-      const info = parseRunInfo(await fs.readFile(file, 'utf8'), file);
+      const info = await this.readRunJsonTwice(entry, file);
+      if (info === undefined) return false;
       entry.runJsonStamp = stamp;
       if (info.id !== entry.run.id) return false; // Replaced by another run: the next scan sorts it out.
       entry.run.info = info;
@@ -584,6 +616,33 @@ export class RunStore implements Disposable {
       return true;
     } catch {
       return false; // Gone (the scan removes it) or mid-rewrite on a file system without atomic rename.
+    }
+  }
+
+  /**
+   * run.json as a run, or undefined when it is not one: then the run leaves the runs and is shown as invalid with
+   * the reason (not kept with its old information, not hidden). A file system without atomic rename may show a
+   * half-written file for a moment, so an unreadable one is read once more before that.
+   */
+  private async readRunJsonTwice(entry: Entry, file: string): Promise<RunInfo | undefined> {
+    try {
+      return parseRunInfo(await fs.readFile(file, 'utf8'), file);
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch {
+      return undefined; // Gone: the next scan removes the run.
+    }
+    try {
+      return parseRunInfo(text, file);
+    } catch (err) {
+      if (this.disposed || this.entries.get(entry.run.id) !== entry) return undefined;
+      this.remove(entry.run.id);
+      this.setInvalid(entry.run.dir, (err as Error).message);
+      return undefined;
     }
   }
 
@@ -604,6 +663,7 @@ export class RunStore implements Disposable {
       if (restarted) this.resetEvents(entry.run);
       for (const ev of events) this.apply(entry.run, ev);
       for (const ev of events) entry.pending.push(ev);
+      if (events.length) entry.run.lastSeenAlive = this.probe.now();
       const s = entry.tail.stats;
       entry.run.skipped = { malformed: s.malformed, unknown: s.unknown, badValues: s.badValues, torn: entry.run.skipped.torn };
       entry.run.bytesRead = s.offset;
@@ -627,7 +687,8 @@ export class RunStore implements Disposable {
     run.metrics = new SeriesStore();
     run.prefixSteps = [];
     run.evals = [];
-    run.checkpoints = [];
+    run.checkpointEvents = [];
+    run.checkpointsDirty = true;
     run.rolloutFiles = [];
     run.logs = [];
     run.runStarted = null;
@@ -693,7 +754,9 @@ export class RunStore implements Disposable {
         if (ev.step !== null) this.putByStep(run, run.evals, { step: ev.step, time: ev.time, benchmarks: ev.benchmarks, average: ev.average });
         break;
       case 'checkpoint':
-        if (ev.step !== null) this.putByStep(run, run.checkpoints, checkpointEntry(run.dir, ev as CheckpointEvent & { step: number }));
+        if (ev.step === null) break;
+        this.putByStep(run, run.checkpointEvents, checkpointEntry(run.dir, ev as CheckpointEvent & { step: number }));
+        run.checkpointsDirty = true;
         break;
       case 'heartbeat':
         run.lastHeartbeat = { time: ev.time, phase: ev.phase };
@@ -738,8 +801,46 @@ export class RunStore implements Disposable {
     run.prefixSteps = keep(run.prefixSteps);
     run.rolloutFiles = keep(run.rolloutFiles);
     run.evals = keep(run.evals);
-    run.checkpoints = keep(run.checkpoints);
+    run.checkpointEvents = keep(run.checkpointEvents);
+    run.checkpointsDirty = true;
     if (dropped) this.historyRewritten(run);
+  }
+
+  /**
+   * Compares the checkpoint events with the checkpoints/ folder (when either changed): checkpoints pruned by
+   * keep_last or deleted by hand leave the list, and the step a Resume would continue from is the newest folder with
+   * trainer state, as the trainer picks it. Returns whether anything shown changed.
+   */
+  private async syncCheckpoints(entry: Entry): Promise<boolean> {
+    const run = entry.run;
+    const root = path.join(run.dir, 'checkpoints');
+    let stamp = 'missing';
+    try {
+      stamp = String((await fs.stat(root)).mtimeMs);
+    } catch {
+      // No checkpoints folder: none on disk.
+    }
+    if (stamp === entry.checkpointsStamp && !run.checkpointsDirty) return false;
+    entry.checkpointsStamp = stamp;
+    run.checkpointsDirty = false;
+    const onDisk = new Set<string>();
+    let resumeStep: number | null = null;
+    for (const name of stamp === 'missing' ? [] : await subdirNames(root)) {
+      if (!/^\d+$/.test(name)) continue; // .000010.tmp-123: a save in progress
+      const dir = path.join(root, name);
+      onDisk.add(dir);
+      const step = Number(name);
+      if ((resumeStep === null || step > resumeStep) && (await exists(runPaths.trainerState(dir)))) resumeStep = step;
+    }
+    const shown = run.checkpointEvents.filter((c) => onDisk.has(c.dir));
+    // A folder not seen yet for a checkpoint just reported (a network file system that shows it late): look again.
+    const now = this.probe.now();
+    if (run.checkpointEvents.some((c) => !onDisk.has(c.dir) && now - c.time < 30)) run.checkpointsDirty = true;
+    const changed =
+      resumeStep !== run.resumeStep || shown.length !== run.checkpoints.length || shown.some((c, i) => c !== run.checkpoints[i]);
+    run.checkpoints = shown;
+    run.resumeStep = resumeStep;
+    return changed;
   }
 
   /** History was rewritten: say so, and count the non-finite values of what is left again. */
@@ -857,6 +958,15 @@ async function exists(file: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** The names of the folders directly inside `dir` (none when it cannot be read). */
+async function subdirNames(dir: string): Promise<string[]> {
+  try {
+    return (await fs.readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory() || d.isSymbolicLink()).map((d) => d.name);
+  } catch {
+    return [];
   }
 }
 

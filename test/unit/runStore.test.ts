@@ -89,6 +89,7 @@ test('tails events incrementally: state, torn last line, malformed and unknown l
 
   // The writer finishes the torn line and adds more; only the new bytes are read.
   changes.length = 0;
+  fs.mkdirSync(path.join(dir, 'checkpoints', '000003'), { recursive: true }); // the checkpoint's folder, on disk
   append(
     dir,
     'ep":3,"values":{"reward/mean":0.75}}\n' +
@@ -161,6 +162,63 @@ test("the dashboard's run list follows every step of a live run, not only status
   append(dir, E.heartbeat(1025, 2));
   await store.refresh();
   assert.deepEqual(seen, [{ runId: ID }], 'a heartbeat changes no label: no run list');
+  store.dispose();
+});
+
+test('checkpoints pruned or deleted leave the list; Resume continues from the newest one with trainer state', async () => {
+  const root = tempDir();
+  const dir = path.join(root, ID);
+  writeRunJson(dir, { id: ID, status: 'stopped' });
+  append(dir, E.runStarted(1000, 20) + E.checkpoint(1005, 5) + E.checkpoint(1010, 10) + E.checkpoint(1015, 15));
+  const ckpt = (step: number) => path.join(dir, 'checkpoints', String(step).padStart(6, '0'));
+  for (const step of [5, 10, 15]) fs.mkdirSync(ckpt(step), { recursive: true });
+  for (const step of [5, 10]) fs.writeFileSync(path.join(ckpt(step), 'trainer_state.pt'), 'state');
+  const { store } = makeStore([root]);
+  await store.refresh();
+  const steps = () => store.get(ID)!.checkpoints.map((c) => c.step);
+  assert.deepEqual(steps(), [5, 10, 15]);
+  assert.equal(store.get(ID)!.resumeStep, 10, 'step 15 has no trainer state: the trainer could not resume from it');
+  // keep_last pruned step 5; a save in progress is a temp folder, not a checkpoint.
+  fs.rmSync(ckpt(5), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'checkpoints', '.000020.tmp-123'));
+  await store.refresh();
+  assert.deepEqual(steps(), [10, 15]);
+  assert.equal(store.get(ID)!.resumeStep, 10);
+  fs.rmSync(path.join(dir, 'checkpoints'), { recursive: true });
+  await store.refresh();
+  assert.deepEqual(steps(), []);
+  assert.equal(store.get(ID)!.resumeStep, null, 'no checkpoint: a Resume starts over');
+  store.dispose();
+});
+
+test('a run.json that turns invalid makes the run an invalid run with the reason, until it is fixed', async () => {
+  const root = tempDir();
+  const dir = path.join(root, ID);
+  writeRunJson(dir, { id: ID });
+  append(dir, E.runStarted(1000, 20) + E.metrics(1010, 1, { 'loss/total': 1 }));
+  const { store, changes } = makeStore([root]);
+  let invalidChanges = 0;
+  store.onDidChangeInvalidRuns(() => invalidChanges++);
+  await store.refresh();
+  assert.deepEqual(store.runs().map((r) => r.id), [ID]);
+  const good = fs.readFileSync(path.join(dir, 'run.json'), 'utf8');
+  fs.writeFileSync(path.join(dir, 'run.json'), '{"format": "trapo-run/1", garbage');
+  await store.refresh();
+  assert.deepEqual(store.runs(), [], 'not kept with its old information');
+  assert.match(store.invalidRuns.get(dir) ?? '', /run\.json: not valid JSON/, 'not hidden: the reason is there');
+  assert.ok(changes.some((c) => c.kind === 'removed'));
+  assert.equal(invalidChanges, 1);
+  // A reload (a fresh store) shows the same.
+  const fresh = makeStore([root]).store;
+  await fresh.refresh();
+  assert.deepEqual([fresh.runs().length, [...fresh.invalidRuns.keys()]], [0, [dir]]);
+  fresh.dispose();
+  fs.writeFileSync(path.join(dir, 'run.json'), good);
+  await store.refresh();
+  assert.deepEqual(store.runs().map((r) => r.id), [ID]);
+  assert.equal(store.invalidRuns.size, 0);
+  assert.equal(invalidChanges, 2);
+  assert.equal(store.get(ID)!.step, 1);
   store.dispose();
 });
 
