@@ -26,6 +26,8 @@ export interface StopOptions {
    * `graceMs` without a sign of life (counted from SIGINT at the earliest) instead of `graceMs` after SIGINT.
    */
   signOfLife?: () => number | null;
+  /** Milliseconds without a sign of life before SIGTERM (default `graceMs`). */
+  quietMs?: number;
   /** Resolves when the user asks to stop now: SIGTERM at once (the trainer then ends without saving). */
   now?: Promise<unknown>;
   /** How often the sign of life is looked at. */
@@ -48,7 +50,7 @@ export async function escalateStop(
   const killWaitMs = o.killWaitMs ?? 5000;
   if (await settlesWithin(exited, 0)) return 'already-stopped';
   if (!send('SIGINT')) return 'not-delivered';
-  const after = await untilQuiet(exited, graceMs, o);
+  const after = await untilQuiet(exited, o.signOfLife ? (o.quietMs ?? graceMs) : graceMs, o);
   if (after === 'exited') return 'stopped';
   if (!send('SIGTERM')) return after === 'now' ? 'stopped-now' : 'stopped-sigterm';
   if (await settlesWithin(exited, graceMs)) return after === 'now' ? 'stopped-now' : 'stopped-sigterm';

@@ -72,7 +72,7 @@ export function registerRuns(
         { location: vscode.ProgressLocation.Notification, title: `Stopping ${run.info.name}`, cancellable: true },
         (progress, token) => {
           progress.report({
-            message: `the trainer drops the work in progress and saves its last finished step (SIGTERM only if its heartbeat stops for ${grace} s; Cancel stops it at once, without saving)`,
+            message: `the trainer drops the work in progress and saves its last finished step (SIGTERM only if its heartbeat stops; Cancel stops it at once, without saving)`,
           });
           const now = new Promise<void>((resolve) => token.onCancellationRequested(() => resolve()));
           // The trainer's sign of life: when the run store last read new events (heartbeats every few seconds).
@@ -80,7 +80,10 @@ export function registerRuns(
             const seen = store.get(run.id)?.lastSeenAlive;
             return seen === null || seen === undefined ? null : seen * 1000;
           };
-          return m.stop(run, { signOfLife, now });
+          // A trainer is quiet between heartbeats: never call it silent before three of them were missed.
+          const beat = (run.info.config as { logging?: { heartbeat_s?: unknown } }).logging?.heartbeat_s;
+          const quietMs = Math.max(grace, typeof beat === 'number' && beat > 0 ? 3 * beat : 0) * 1000;
+          return m.stop(run, { signOfLife, now, quietMs });
         },
       );
       await store.pollRun(run.id);

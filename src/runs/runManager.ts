@@ -181,7 +181,7 @@ export class RunManager implements vscode.Disposable {
    * Stops a run: ours through its process group, another process on this host through the pid of run.json.
    * Resolves when the process is gone (or could not be reached: the message says why).
    */
-  async stop(run: Pick<RunState, 'id' | 'info'>, how: Pick<StopOptions, 'signOfLife' | 'now'> = {}): Promise<StopResult> {
+  async stop(run: Pick<RunState, 'id' | 'info'>, how: Pick<StopOptions, 'signOfLife' | 'now' | 'quietMs'> = {}): Promise<StopResult> {
     const grace = this.getGraceSeconds() * 1000;
     const child = this.children.get(run.id);
     if (child) {
