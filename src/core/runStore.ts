@@ -24,6 +24,7 @@ import {
   runPaths,
 } from './runFormat';
 import { EventTail } from './tail';
+import { checkpointsStamp, readCheckpointsOnDisk } from './checkpointsOnDisk';
 import { NonFiniteToken, nonFiniteToken } from '../shared/nonFinite';
 import { SeriesStore } from './series';
 import { CrashProbe, CrashVerdict, detectCrash } from './crash';
@@ -813,33 +814,21 @@ export class RunStore implements Disposable {
    */
   private async syncCheckpoints(entry: Entry): Promise<boolean> {
     const run = entry.run;
-    const root = path.join(run.dir, 'checkpoints');
-    let stamp = 'missing';
-    try {
-      stamp = String((await fs.stat(root)).mtimeMs);
-    } catch {
-      // No checkpoints folder: none on disk.
-    }
+    const stamp = await checkpointsStamp(run.dir);
     if (stamp === entry.checkpointsStamp && !run.checkpointsDirty) return false;
     entry.checkpointsStamp = stamp;
     run.checkpointsDirty = false;
-    const onDisk = new Set<string>();
-    let resumeStep: number | null = null;
-    for (const name of stamp === 'missing' ? [] : await subdirNames(root)) {
-      if (!/^\d+$/.test(name)) continue; // .000010.tmp-123: a save in progress
-      const dir = path.join(root, name);
-      onDisk.add(dir);
-      const step = Number(name);
-      if ((resumeStep === null || step > resumeStep) && (await exists(runPaths.trainerState(dir)))) resumeStep = step;
-    }
-    const shown = run.checkpointEvents.filter((c) => onDisk.has(c.dir));
+    const onDisk = await readCheckpointsOnDisk(run.dir);
+    const shown = run.checkpointEvents.filter((c) => onDisk.dirs.has(c.dir));
     // A folder not seen yet for a checkpoint just reported (a network file system that shows it late): look again.
     const now = this.probe.now();
-    if (run.checkpointEvents.some((c) => !onDisk.has(c.dir) && now - c.time < 30)) run.checkpointsDirty = true;
+    if (run.checkpointEvents.some((c) => !onDisk.dirs.has(c.dir) && now - c.time < 30)) run.checkpointsDirty = true;
     const changed =
-      resumeStep !== run.resumeStep || shown.length !== run.checkpoints.length || shown.some((c, i) => c !== run.checkpoints[i]);
+      onDisk.resumeStep !== run.resumeStep ||
+      shown.length !== run.checkpoints.length ||
+      shown.some((c, i) => c !== run.checkpoints[i]);
     run.checkpoints = shown;
-    run.resumeStep = resumeStep;
+    run.resumeStep = onDisk.resumeStep;
     return changed;
   }
 
@@ -958,15 +947,6 @@ async function exists(file: string): Promise<boolean> {
     return true;
   } catch {
     return false;
-  }
-}
-
-/** The names of the folders directly inside `dir` (none when it cannot be read). */
-async function subdirNames(dir: string): Promise<string[]> {
-  try {
-    return (await fs.readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory() || d.isSymbolicLink()).map((d) => d.name);
-  } catch {
-    return [];
   }
 }
 

@@ -5,6 +5,7 @@ import { formatLevelShares } from '../core/benchmarks';
 import type { PromptAllocation, StageRecord } from '../core/runFormat';
 import type { PrefixStep, RunState } from '../core/runStore';
 import { SelectedRunTreeProvider } from './selectedRunTree';
+import { visibleControls } from '../core/visibleText';
 
 export class PrefixStepNode extends vscode.TreeItem {
   readonly kind = 'prefixStep';
@@ -40,7 +41,7 @@ export class PromptNode extends vscode.TreeItem {
   readonly kind = 'prompt';
   /** `index`: the prompt's place in the step (a step can draw the same problem twice, at an epoch boundary). */
   constructor(readonly run: RunState, readonly step: number, readonly prompt: PromptAllocation, index: number) {
-    super(prompt.prompt_id, vscode.TreeItemCollapsibleState.None);
+    super(visibleControls(prompt.prompt_id), vscode.TreeItemCollapsibleState.None); // a prompt id is data
     this.id = `prefix:${run.id}/${step}/${index}/${prompt.prompt_id}`;
     const correct = prompt.stages.reduce((a, s) => a + s.correct, 0);
     const n = prompt.stages.reduce((a, s) => a + s.n, 0);

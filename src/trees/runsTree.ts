@@ -7,6 +7,7 @@ import { formatPercent } from '../core/benchmarks';
 import { DisplayStatus, RunState, RunStore, bestEvalAverage, etaSeconds, skippedTotal } from '../core/runStore';
 import { runPaths } from '../core/runFormat';
 import { anomalyText, resumeText } from '../core/runText';
+import { visibleControls } from '../core/visibleText';
 import { formatDuration } from '../core/time';
 
 const MAX_CHILDREN = 200;
@@ -38,7 +39,7 @@ export function stepText(run: RunState): string {
 export class RunNode extends vscode.TreeItem {
   readonly kind = 'run';
   constructor(readonly run: RunState) {
-    super(run.info.name || run.id, vscode.TreeItemCollapsibleState.Collapsed);
+    super(visibleControls(run.info.name || run.id), vscode.TreeItemCollapsibleState.Collapsed);
     this.id = `run:${run.id}`;
     const best = bestEvalAverage(run);
     const anomaly = anomalyText(run);
@@ -168,7 +169,7 @@ export class EvalNode extends vscode.TreeItem {
 export class EvalFileNode extends vscode.TreeItem {
   readonly kind = 'evalFile';
   constructor(readonly run: RunState, readonly step: number, readonly benchmark: string, accuracy: number, n: number, file: string) {
-    super(benchmark, vscode.TreeItemCollapsibleState.None);
+    super(visibleControls(benchmark), vscode.TreeItemCollapsibleState.None);
     this.id = `run:${run.id}/evals/${step}/${benchmark}`;
     this.description = `${formatPercent(accuracy)} of ${n}`;
     this.iconPath = new vscode.ThemeIcon('checklist');

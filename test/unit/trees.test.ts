@@ -127,3 +127,26 @@ test('Runs view: deleted checkpoints leave, an invalid run.json is an invalid ru
   assert.equal(tree.getChildren(again)[0].description, '1');
   store.dispose();
 });
+
+test('untrusted names in tree labels show their bidirectional controls as markers', async () => {
+  const fs = await import('node:fs');
+  const { RunsTreeProvider } = await import('../../src/trees/runsTree');
+  const { PrefixTreeProvider } = await import('../../src/trees/prefixTree');
+  const { append, ev, events: E, tempDir, writeRunJson } = await import('../helpers/runDir');
+  const root = tempDir();
+  const id = '20261125-142501-bidi-3f9a';
+  const dir = path.join(root, id);
+  writeRunJson(dir, { id, status: 'finished' });
+  const info = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8'));
+  fs.writeFileSync(path.join(dir, 'run.json'), JSON.stringify({ ...info, name: 'evil\u202Egnp.exe' }));
+  append(dir, E.runStarted(1000, 2) + ev('prefix_allocation', 1001, 1, { prompts: [{ prompt_id: 'p\u2066x\u2069', level: 0, stages: [] }] }));
+  const store = new RunStore({ roots: [root], crashProbe: { now: () => 2000, hostname: 'test-host', isPidAlive: () => false }, watch: false });
+  await store.refresh();
+  const [run] = new RunsTreeProvider(store).getChildren();
+  assert.equal(run.label, 'evil⟨U+202E⟩gnp.exe');
+  const selection = new RunSelection();
+  selection.set(id);
+  const prefix = new PrefixTreeProvider(store, selection);
+  assert.equal(prefix.getChildren(prefix.getChildren()[0])[0].label, 'p⟨U+2066⟩x⟨U+2069⟩');
+  store.dispose();
+});
