@@ -550,7 +550,7 @@ class Trainer:
             hb.start()
         self.saved_step = self.start_step if self.start_step else None  # a resume starts from its checkpoint
         self.finished_step = self.start_step
-        self._boundary = (self.start_step, ckpt.rng_state())
+        self._boundary = (self.start_step, ckpt.rng_state()) if self.stop.can_drop else None
         try:
             if cfg.eval.at_start and self.start_step == 0 and self.benchmarks:
                 hb.phase = "eval"
@@ -574,7 +574,8 @@ class Trainer:
                     train = self.train_batch(batch, algorithm, want_tokens)
                 except StopRequested:  # nothing of this step was kept: the last finished one is the one before
                     return self._stop(step - 1, f"the {hb.phase} of step {step}")
-                self._boundary = (step, ckpt.rng_state())
+                if self.stop.can_drop:  # the next step's rollout may be dropped: keep the RNG as this step left it
+                    self._boundary = (step, ckpt.rng_state())
                 t2 = time.perf_counter()
                 metrics = self.step_metrics(algorithm, ro, samples, train, n_levels)
                 self.write_step_files(step, items, ro, samples, train["_tokens"])
