@@ -573,7 +573,8 @@ class Trainer:
                     want_tokens = cfg.logging.token_stats and step % cfg.logging.rollouts_every == 0
                     train = self.train_batch(batch, algorithm, want_tokens)
                 except StopRequested:  # nothing of this step was kept: the last finished one is the one before
-                    return self._stop(step - 1, f"the {hb.phase} of step {step}")
+                    work = "training pass" if hb.phase == "train" else hb.phase
+                    return self._stop(step - 1, f"the {work} of step {step}")
                 if self.stop.can_drop:  # the next step's rollout may be dropped: keep the RNG as this step left it
                     self._boundary = (step, ckpt.rng_state())
                 t2 = time.perf_counter()
@@ -675,10 +676,12 @@ def install_sigint(trainer: Trainer) -> dict:
             raise KeyboardInterrupt
         if trainer.stop.on_signal():
             raise StopRequested
-        phase = getattr(getattr(trainer, "heartbeat", None), "phase", "")
-        doing = {"train": "optimizer step", "checkpoint": "checkpoint"}.get(phase, "step")
-        trainer._log(f"interrupt: finishing this {doing}, then saving and stopping (Ctrl-C again to stop now, without "
-                     f"saving)", "warning")
+        if trainer.stop.can_drop:
+            what = "dropping the work in progress where nothing finished is lost"
+        else:  # several processes: the ranks finish the step together
+            what = "finishing this step"
+        trainer._log(f"interrupt: {what}, then saving the last finished step and stopping (Ctrl-C again to stop now, "
+                     f"without saving)", "warning")
 
     if threading.current_thread() is not threading.main_thread():
         return {}
