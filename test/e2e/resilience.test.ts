@@ -181,13 +181,23 @@ describe('runs that survive real life', () => {
       await s.runCommand('TRAPO: Open Dashboard', { query: 'TRAPO Open Dashboard' });
       await s.webviewFrame('#groups canvas', 60_000);
       type Chart = { key: string; datasets: { label: string; kind: string; points: { x: number; s?: number }[] }[] };
-      const charts = await s.waitUntil('charts with all 6 steps', async () => {
-        for (const f of s.webviewContentFrames()) {
-          const got = (await f.evaluate('typeof trapoInspectCharts === "function" ? trapoInspectCharts() : null').catch(() => null)) as Chart[] | null;
-          if (got && got.some((c) => c.key.startsWith('metric:') && c.datasets.some((d) => d.kind === 'line' && d.points.length >= 6))) return got;
-        }
+      const inspect = 'typeof trapoInspectCharts === "function" ? trapoInspectCharts() : null';
+      const frame = await s.waitUntil('the dashboard page', async () => {
+        for (const f of s.webviewContentFrames()) if (await f.evaluate(inspect).catch(() => null)) return f;
         return undefined;
       }, 60_000);
+      // Charts are drawn as they scroll into view: scroll down the page a screen at a time and read each chart.
+      const byKey = new Map<string, Chart>();
+      for (let i = 0; i < 40; i++) {
+        for (const c of ((await frame.evaluate(inspect)) as Chart[] | null) ?? []) byKey.set(c.key, c);
+        const more = await frame.evaluate('(() => { const y = window.scrollY; window.scrollBy(0, window.innerHeight * 0.8); return window.scrollY > y; })()');
+        if (!more) break;
+        await new Promise((r) => setTimeout(r, 400));
+      }
+      for (const c of ((await frame.evaluate(inspect)) as Chart[] | null) ?? []) byKey.set(c.key, c);
+      const charts = [...byKey.values()];
+      assert.ok(charts.some((c) => c.key.startsWith('metric:')) && charts.some((c) => c.key.startsWith('bench:')), `charts read: ${[...byKey.keys()]}`);
+      process.stderr.write(`[e2e resilience] dashboard charts checked: ${charts.length}\n`);
       for (const c of charts) {
         for (const d of c.datasets.filter((x) => x.kind === 'line')) {
           const steps = d.points.map((p) => p.s ?? p.x);
