@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { CommandHandlers } from '../extension';
 import type { RunLister } from '../rollouts';
 import { CheckpointRef } from '../core/compare';
+import { visibleControls } from '../core/visibleText';
 import { ComparePanel } from './comparePanel';
 import { EVAL_SCHEME, EvalDocuments } from './evalDocuments';
 
@@ -74,7 +75,7 @@ async function listCheckpoints(runs: RunLister, runName: (dir: string) => string
     const ckpts = new Set(await steps('checkpoints'));
     const evals = new Set(await steps('evals'));
     for (const step of [...new Set([...ckpts, ...evals])].sort((x, y) => y - x)) {
-      const label = `${runName(run.dir)} @ ${step}`;
+      const label = `${visibleControls(runName(run.dir))} @ ${step}`; // bidi controls of a run name shown, not obeyed
       const notes = [ckpts.has(step) ? 'checkpoint' : 'no checkpoint', evals.has(step) ? 'evaluated' : 'not evaluated'];
       items.push({ label, description: notes.join(' · '), detail: run.dir, ref: { runDir: run.dir, step, label } });
     }

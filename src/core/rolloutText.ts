@@ -2,8 +2,11 @@
 //
 // Layout: a header (step, prompt id, sample, stage, guidance level, reward, advantage, ground truth, extracted answer,
 // SFT ownership), the prompt, then the response: the expert prefix followed by the model's continuation. Ranges are
-// [start, end) offsets in UTF-16 code units of `text`, what `TextDocument.positionAt` takes.
+// [start, end) offsets in UTF-16 code units of `text`, what `TextDocument.positionAt` takes. Line breaks (CR LF, CR,
+// U+2028, U+2029) are normalised to LF first, in the text and in the token texts alike: the editor would rewrite or
+// drop them, and every offset after them would be off (decorations lost, hovers on the wrong characters).
 import type { RolloutRecord, TokenInfo } from './runFormat';
+import { normalizeLineBreaks, normalizeParts } from './visibleText';
 
 /** TrSFT's trust-region threshold when the run config does not set one (trapo-algorithm.md: alpha = 0.1). */
 export const DEFAULT_TRSFT_ALPHA = 0.1;
@@ -58,10 +61,10 @@ export function trsftAlpha(config: Record<string, unknown> | undefined): number 
 
 const RULE = '─'.repeat(8);
 
-/** One line for a header value: newlines shown as ⏎ so the header keeps its shape. */
+/** One line for a header value: line breaks (of any kind) shown as ⏎ so the header keeps its shape. */
 function oneLine(s: string | null): string {
   if (s === null) return '(none)';
-  return s.replace(/\r?\n/g, ' ⏎ ');
+  return normalizeLineBreaks(s).replace(/\n/g, ' ⏎ ');
 }
 
 function signed(x: number): string {
@@ -69,7 +72,8 @@ function signed(x: number): string {
   return x > 0 ? `+${s}` : s;
 }
 
-export function renderRollout(rec: RolloutRecord, options: RenderOptions = {}): RolloutText {
+export function renderRollout(raw: RolloutRecord, options: RenderOptions = {}): RolloutText {
+  const rec = withNormalizedBreaks(raw);
   const alpha = options.alpha ?? DEFAULT_TRSFT_ALPHA;
   const of = options.groupSize !== undefined ? ` of ${options.groupSize}` : '';
   const run = options.runName ? `${options.runName} · ` : '';
@@ -100,6 +104,7 @@ export function renderRollout(rec: RolloutRecord, options: RenderOptions = {}): 
   const place = (part: string, base: number, list: TokenInfo[]) => {
     let cursor = 0;
     for (const t of list) {
+      if (t.text === '' && (t as NormalizedToken).wasBreakHalf) continue; // the CR of a CR LF split over two tokens
       const found = locate(part, t.text, cursor);
       if (!found) {
         unplaced++;
@@ -133,6 +138,23 @@ export function renderRollout(rec: RolloutRecord, options: RenderOptions = {}): 
     unplacedTokens: unplaced,
     alpha,
   };
+}
+
+type NormalizedToken = TokenInfo & { wasBreakHalf?: boolean };
+
+/**
+ * The record with LF for every line break in its prompt, prefix, completion and token texts. The prefix and the
+ * completion are normalised as one text (a CR ending the prefix and an LF starting the completion are one break), and
+ * so are the tokens in order, so that the token texts still match the parts they are found in.
+ */
+function withNormalizedBreaks(rec: RolloutRecord): RolloutRecord {
+  const [prefix, completion] = normalizeParts([rec.prefix, rec.completion]);
+  const out: RolloutRecord = { ...rec, prompt: normalizeLineBreaks(rec.prompt), prefix, completion };
+  if (rec.tokens) {
+    const texts = normalizeParts(rec.tokens.map((t) => t.text));
+    out.tokens = rec.tokens.map((t, i): NormalizedToken => (texts[i] === t.text ? t : { ...t, text: texts[i], wasBreakHalf: texts[i] === '' && t.text !== '' }));
+  }
+  return out;
 }
 
 /** Where a token's text starts at or after `cursor`: at the cursor, or a little later (a skipped space); its length. */

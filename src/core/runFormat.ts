@@ -3,6 +3,7 @@
 // fixture runs under test/fixtures/runs/ (written by the Python writer) are parsed by test/unit/runFormat.test.ts.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { decodeNumber } from '../shared/nonFinite';
 
 export const RUN_FORMAT = 'trapo-run/1';
 export const EVENT_VERSION = 1;
@@ -48,6 +49,7 @@ export interface RunStartedEvent extends EventBase {
 }
 export interface MetricsEvent extends EventBase {
   type: 'metrics';
+  /** As read: finite numbers, and NaN / +-Infinity where the line had "NaN", "Infinity", "-Infinity". */
   values: Record<string, number>;
 }
 export interface StageRecord {
@@ -155,7 +157,8 @@ export interface EvalRecord {
 }
 
 export type ParsedLine =
-  | { kind: 'event'; event: RunEvent }
+  /** `badValues`: metric values that were neither a number nor a non-finite token, left out of `values`. */
+  | { kind: 'event'; event: RunEvent; badValues: number }
   | { kind: 'unknown'; type: string }
   | { kind: 'malformed'; reason: string };
 
@@ -199,7 +202,8 @@ const EVENT_CHECKS: Record<RunEventType, Record<string, (x: unknown) => boolean>
     world_size: isInt,
     resumed_from_step: isNullOr(isInt),
   },
-  metrics: { values: (v) => isObj(v) && Object.values(v).every(isNum) },
+  // Each value is checked on its own (decodeMetricValues): one bad value does not cost the line its good ones.
+  metrics: { values: isObj },
   prefix_allocation: { prompts: (p) => Array.isArray(p) && p.every(isPromptAllocation) },
   rollouts: { file: isStr, count: isInt },
   eval: { benchmarks: (b) => isObj(b) && Object.values(b).every(isBenchmarkResult), average: isNum },
@@ -240,7 +244,29 @@ export function parseEventObject(obj: unknown): ParsedLine {
   if (!isKnownEventType(obj.type)) return { kind: 'unknown', type: obj.type };
   const bad = firstBad(obj, EVENT_CHECKS[obj.type]);
   if (bad !== undefined) return { kind: 'malformed', reason: `${obj.type}: bad "${bad}"` };
-  return { kind: 'event', event: obj as unknown as RunEvent };
+  let badValues = 0;
+  if (obj.type === 'metrics') {
+    const decoded = decodeMetricValues(obj.values as Obj);
+    obj.values = decoded.values;
+    badValues = decoded.bad;
+  }
+  return { kind: 'event', event: obj as unknown as RunEvent, badValues };
+}
+
+/**
+ * A metrics line's values as numbers: finite numbers as they are, "NaN" / "Infinity" / "-Infinity" (how the
+ * writer spells non-finite values, events.schema.json) as NaN and +-Infinity. Anything else (null from an older
+ * writer, a string, a list) is left out and counted; the other values of the line are kept.
+ */
+export function decodeMetricValues(values: Obj): { values: Record<string, number>; bad: number } {
+  const out: Record<string, number> = {};
+  let bad = 0;
+  for (const key of Object.keys(values)) {
+    const v = decodeNumber(values[key]);
+    if (v === undefined) bad++;
+    else out[key] = v;
+  }
+  return { values: out, bad };
 }
 
 const RUN_INFO_CHECKS = {
@@ -272,7 +298,9 @@ export function parseRunInfo(text: string, where = 'run.json'): RunInfo {
   return obj as unknown as RunInfo;
 }
 
-const TOKEN_CHECKS = { text: isStr, logprob: isNum, entropy: isNum, prefix: isBool };
+/** A number, or a non-finite token ("NaN", "Infinity", "-Infinity"): a log-probability can be -Infinity. */
+const isNumeric = (x: unknown) => decodeNumber(x) !== undefined;
+const TOKEN_CHECKS = { text: isStr, logprob: isNumeric, entropy: isNumeric, prefix: isBool };
 const ROLLOUT_CHECKS = {
   step: isInt,
   prompt_id: isStr,
@@ -282,12 +310,12 @@ const ROLLOUT_CHECKS = {
   prompt: isStr,
   prefix: isStr,
   completion: isStr,
-  reward: isNum,
-  advantage: isNum,
+  reward: isNumeric,
+  advantage: isNumeric,
   answer: isStr,
   extracted: isNullOr(isStr),
   sft_owner: isBool,
-  prefix_ratio: (x: unknown) => x === undefined || isNum(x),
+  prefix_ratio: (x: unknown) => x === undefined || isNumeric(x),
   tokens: (x: unknown) => x === undefined || (Array.isArray(x) && x.every((t) => isObj(t) && firstBad(t, TOKEN_CHECKS) === undefined)),
 };
 
@@ -299,7 +327,16 @@ export function parseRolloutLine(line: string): RolloutRecord | undefined {
   } catch {
     return undefined;
   }
-  return isObj(obj) && firstBad(obj, ROLLOUT_CHECKS) === undefined ? (obj as unknown as RolloutRecord) : undefined;
+  if (!isObj(obj) || firstBad(obj, ROLLOUT_CHECKS) !== undefined) return undefined;
+  // Non-finite tokens to numbers, so that consumers see numbers only.
+  for (const k of ['reward', 'advantage', 'prefix_ratio'] as const) if (obj[k] !== undefined) obj[k] = decodeNumber(obj[k]);
+  if (Array.isArray(obj.tokens)) {
+    for (const t of obj.tokens as Obj[]) {
+      t.logprob = decodeNumber(t.logprob);
+      t.entropy = decodeNumber(t.entropy);
+    }
+  }
+  return obj as unknown as RolloutRecord;
 }
 
 const EVAL_SAMPLE_CHECKS = { completion: isStr, extracted: isNullOr(isStr), correct: isBool };
@@ -355,6 +392,8 @@ export const runPaths = {
   rollouts: (runDir: string, step: number) => path.join(runDir, 'rollouts', `${pad6(step)}.jsonl`),
   evalFile: (runDir: string, step: number, benchmark: string) => path.join(runDir, 'evals', pad6(step), `${benchmark}.jsonl`),
   checkpoint: (runDir: string, step: number) => path.join(runDir, 'checkpoints', pad6(step)),
+  /** The trainer's state in a checkpoint folder (optimizer, RNG, step): what makes it resumable. */
+  trainerState: (checkpointDir: string) => path.join(checkpointDir, 'trainer_state.pt'),
   log: (runDir: string) => path.join(runDir, 'logs', 'trainer.log'),
 };
 

@@ -24,6 +24,8 @@ import {
   runPaths,
 } from './runFormat';
 import { EventTail } from './tail';
+import { checkpointsStamp, readCheckpointsOnDisk } from './checkpointsOnDisk';
+import { NonFiniteToken, nonFiniteToken } from '../shared/nonFinite';
 import { SeriesStore } from './series';
 import { CrashProbe, CrashVerdict, detectCrash } from './crash';
 import { StepClock } from './time';
@@ -168,16 +170,56 @@ export interface RunState {
   /** Oldest first; bounded to the newest `maxPrefixSteps`. */
   readonly prefixSteps: readonly PrefixStep[];
   readonly evals: readonly EvalEntry[];
+  /** The checkpoints of `checkpoint` events whose folder is on disk (pruned or deleted ones leave). */
   readonly checkpoints: readonly CheckpointEntry[];
+  /**
+   * The step a Resume continues from: the newest checkpoint folder with trainer state on disk (what the trainer
+   * picks), or null when there is none (a Resume starts over at step 0).
+   */
+  readonly resumeStep: number | null;
+  /** Unix seconds (this machine's clock) when new events were last read: the trainer's latest sign of life. */
+  readonly lastSeenAlive: number | null;
   readonly rolloutFiles: readonly RolloutFileEntry[];
   /** Newest `maxLogEvents` log events, oldest first. */
   readonly logs: readonly LogEvent[];
-  readonly skipped: { readonly malformed: number; readonly unknown: number };
+  readonly skipped: SkippedCounts;
+  /** Metric values that were NaN or +-Infinity. */
+  readonly nonFiniteValues: number;
+  /** The first NaN or infinite `loss/*` value: an anomaly the tree marks and a notification names. */
+  readonly nonFiniteLoss: NonFiniteLoss | null;
   readonly bytesRead: number;
   /** True until the first complete read of events.jsonl. */
   readonly loading: boolean;
   /** Increments on every change. */
   readonly version: number;
+  /**
+   * Increments when history already reported was rewritten: a resume dropped the steps it re-runs, or a step came
+   * again and replaced what was held for it. Views that keep copies (the dashboard) read the run again.
+   */
+  readonly historyVersion: number;
+}
+
+/** What a reader of events.jsonl had to leave out (shown in the Runs tree's tooltip and on the dashboard). */
+export interface SkippedCounts {
+  /** Lines that are not JSON or not a valid event. */
+  readonly malformed: number;
+  /** Valid lines of a type this reader does not know. */
+  readonly unknown: number;
+  /** Metric values that were neither numbers nor non-finite tokens (their lines' other values were kept). */
+  readonly badValues: number;
+  /** 1 when the run is no longer running and its last line has no newline: torn by a process that died writing. */
+  readonly torn: number;
+}
+
+/** Lines and values left out in all (0 when nothing was). */
+export function skippedTotal(s: SkippedCounts): number {
+  return s.malformed + s.unknown + s.badValues + s.torn;
+}
+
+export interface NonFiniteLoss {
+  step: number | null;
+  metric: string;
+  value: NonFiniteToken;
 }
 
 /** Seconds until the last step, or null. */
@@ -237,13 +279,22 @@ class MutableRun implements RunState {
   metrics = new SeriesStore();
   prefixSteps: PrefixStep[] = [];
   evals: EvalEntry[] = [];
+  /** Every checkpoint event (one a step); `checkpoints` is the part still on disk. */
+  checkpointEvents: CheckpointEntry[] = [];
   checkpoints: CheckpointEntry[] = [];
+  /** The checkpoint events changed since the folder was last compared with them. */
+  checkpointsDirty = true;
+  resumeStep: number | null = null;
+  lastSeenAlive: number | null = null;
   rolloutFiles: RolloutFileEntry[] = [];
   logs: LogEvent[] = [];
-  skipped = { malformed: 0, unknown: 0 };
+  skipped: SkippedCounts = { malformed: 0, unknown: 0, badValues: 0, torn: 0 };
+  nonFiniteValues = 0;
+  nonFiniteLoss: NonFiniteLoss | null = null;
   bytesRead = 0;
   loading = true;
   version = 0;
+  historyVersion = 0;
 
   constructor(
     readonly id: string,
@@ -266,6 +317,8 @@ interface Entry {
   pollAgain: boolean;
   watcher: FSWatcher | null;
   pending: RunEvent[];
+  /** mtime of checkpoints/ when it was last read (a folder added or deleted there changes it). */
+  checkpointsStamp: string | null;
 }
 
 const REWARD_METRICS = ['reward/mean', 'reward/unguided_mean'];
@@ -284,8 +337,11 @@ export class RunStore implements Disposable {
   private scanAgain = false;
   private disposed = false;
   private readonly debounce = new Map<string, NodeJS.Timeout>();
-  /** Folders with a run.json that is not a readable run, with the reason (shown in logs). */
+  /** Folders with a run.json that is not a readable run, with the reason (the Runs tree shows them). */
   readonly invalidRuns = new Map<string, string>();
+  private readonly invalidChanges = new Emitter<void>();
+  /** Fires when `invalidRuns` changed (a run.json became unreadable, was fixed, or its folder went). */
+  readonly onDidChangeInvalidRuns = this.invalidChanges.event;
 
   constructor(options: RunStoreOptions) {
     this.roots = dedupe(options.roots.map((r) => path.resolve(r)));
@@ -359,6 +415,7 @@ export class RunStore implements Disposable {
     this.unwatchRoots();
     for (const e of this.entries.values()) e.watcher?.close();
     this.changes.dispose();
+    this.invalidChanges.dispose();
   }
 
   // ------------------------------------------------------------------------------------------------ discovery
@@ -411,7 +468,15 @@ export class RunStore implements Disposable {
       if (seen.has(dir) && (await exists(runPaths.runJson(dir)))) continue;
       this.remove(id);
     }
-    for (const dir of [...this.invalidRuns.keys()]) if (!seen.has(dir)) this.invalidRuns.delete(dir);
+    for (const dir of [...this.invalidRuns.keys()]) if (!seen.has(dir)) this.setInvalid(dir, undefined);
+  }
+
+  /** Records (or clears, with undefined) why a folder's run.json is not a run; tells listeners when that changed. */
+  private setInvalid(dir: string, reason: string | undefined): void {
+    if (this.invalidRuns.get(dir) === reason) return;
+    if (reason === undefined) this.invalidRuns.delete(dir);
+    else this.invalidRuns.set(dir, reason);
+    if (!this.disposed) this.invalidChanges.fire();
   }
 
   private async tryAdd(root: string, dir: string): Promise<void> {
@@ -429,16 +494,16 @@ export class RunStore implements Disposable {
     try {
       info = parseRunInfo(text, file);
     } catch (err) {
-      this.invalidRuns.set(dir, (err as Error).message);
+      this.setInvalid(dir, (err as Error).message);
       return;
     }
-    this.invalidRuns.delete(dir);
     if (this.disposed || this.byDir.has(dir)) return;
     if (this.entries.has(info.id)) {
       // The same run copied into two roots: the first one found stays.
-      this.invalidRuns.set(dir, `run id ${info.id} is already shown from ${this.entries.get(info.id)!.run.dir}`);
+      this.setInvalid(dir, `run id ${info.id} is already shown from ${this.entries.get(info.id)!.run.dir}`);
       return;
     }
+    this.setInvalid(dir, undefined);
     const run = new MutableRun(info.id, dir, root, info);
     const entry: Entry = {
       run,
@@ -448,6 +513,7 @@ export class RunStore implements Disposable {
       pollAgain: false,
       watcher: null,
       pending: [],
+      checkpointsStamp: null,
     };
     this.entries.set(info.id, entry);
     this.byDir.set(dir, info.id);
@@ -498,13 +564,21 @@ export class RunStore implements Disposable {
     const run = entry.run;
     let changed = await this.reloadRunJson(entry);
     changed = (await this.readNewEvents(entry)) || changed;
+    changed = (await this.syncCheckpoints(entry)) || changed;
     const before = run.status;
     this.updateStatus(run);
     if (run.crash.crashed && run.crash.reason === 'pid-dead') {
       // The process may have written its final status between our read and the pid probe: read once more.
       changed = (await this.reloadRunJson(entry)) || changed;
       changed = (await this.readNewEvents(entry)) || changed;
+      changed = (await this.syncCheckpoints(entry)) || changed;
       this.updateStatus(run);
+    }
+    // A last line without its newline is the writer mid-line while the run runs; once it has ended it is torn.
+    const torn = entry.tail.stats.heldBackBytes > 0 && run.status !== 'running' ? 1 : 0;
+    if (torn !== run.skipped.torn) {
+      run.skipped = { ...run.skipped, torn };
+      changed = true;
     }
     if (run.loading) {
       run.loading = false;
@@ -533,7 +607,8 @@ export class RunStore implements Disposable {
       const st = await fs.stat(file);
       const stamp = `${st.mtimeMs}:${st.size}`;
       if (stamp === entry.runJsonStamp) return false;
-      const info = parseRunInfo(await fs.readFile(file, 'utf8'), file);
+      const info = await this.readRunJsonTwice(entry, file);
+      if (info === undefined) return false;
       entry.runJsonStamp = stamp;
       if (info.id !== entry.run.id) return false; // Replaced by another run: the next scan sorts it out.
       entry.run.info = info;
@@ -542,6 +617,33 @@ export class RunStore implements Disposable {
       return true;
     } catch {
       return false; // Gone (the scan removes it) or mid-rewrite on a file system without atomic rename.
+    }
+  }
+
+  /**
+   * run.json as a run, or undefined when it is not one: then the run leaves the runs and is shown as invalid with
+   * the reason (not kept with its old information, not hidden). A file system without atomic rename may show a
+   * half-written file for a moment, so an unreadable one is read once more before that.
+   */
+  private async readRunJsonTwice(entry: Entry, file: string): Promise<RunInfo | undefined> {
+    try {
+      return parseRunInfo(await fs.readFile(file, 'utf8'), file);
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch {
+      return undefined; // Gone: the next scan removes the run.
+    }
+    try {
+      return parseRunInfo(text, file);
+    } catch (err) {
+      if (this.disposed || this.entries.get(entry.run.id) !== entry) return undefined;
+      this.remove(entry.run.id);
+      this.setInvalid(entry.run.dir, (err as Error).message);
+      return undefined;
     }
   }
 
@@ -562,10 +664,16 @@ export class RunStore implements Disposable {
       if (restarted) this.resetEvents(entry.run);
       for (const ev of events) this.apply(entry.run, ev);
       for (const ev of events) entry.pending.push(ev);
+      if (events.length) entry.run.lastSeenAlive = this.probe.now();
       const s = entry.tail.stats;
-      entry.run.skipped = { malformed: s.malformed, unknown: s.unknown };
+      entry.run.skipped = { malformed: s.malformed, unknown: s.unknown, badValues: s.badValues, torn: entry.run.skipped.torn };
       entry.run.bytesRead = s.offset;
-      applied ||= events.length > 0 || restarted || s.malformed !== statsBefore.malformed || s.unknown !== statsBefore.unknown;
+      applied ||=
+        events.length > 0 ||
+        restarted ||
+        s.malformed !== statsBefore.malformed ||
+        s.unknown !== statsBefore.unknown ||
+        s.badValues !== statsBefore.badValues;
       if (!more || this.disposed) break;
       // A large file: hand the event loop back between slices, and let views see progress.
       if (entry.run.loading && events.length > 0) this.emitUpdate(entry, entry.run.status);
@@ -576,10 +684,12 @@ export class RunStore implements Disposable {
 
   private resetEvents(run: MutableRun): void {
     // The file was replaced or truncated: rebuild everything from its start.
+    run.historyVersion++;
     run.metrics = new SeriesStore();
     run.prefixSteps = [];
     run.evals = [];
-    run.checkpoints = [];
+    run.checkpointEvents = [];
+    run.checkpointsDirty = true;
     run.rolloutFiles = [];
     run.logs = [];
     run.runStarted = null;
@@ -588,6 +698,8 @@ export class RunStore implements Disposable {
     run.lastHeartbeat = null;
     run.lastEventTime = null;
     run.lastReward = null;
+    run.nonFiniteValues = 0;
+    run.nonFiniteLoss = null;
     run.stepClock.reset();
   }
 
@@ -596,22 +708,31 @@ export class RunStore implements Disposable {
   private apply(run: MutableRun, ev: RunEvent): void {
     if (run.lastEventTime === null || ev.time > run.lastEventTime) run.lastEventTime = ev.time;
     switch (ev.type) {
-      case 'run_started':
+      case 'run_started': {
+        // A resume re-runs every step after the checkpoint it starts from: what is held of those steps goes, so that
+        // each step shows once. A later run_started without resumed_from_step (a trainer that resumed without a
+        // checkpoint and said so with null) starts over from step 0.
+        const from = ev.resumed_from_step ?? (run.runStarted !== null ? 0 : null);
+        if (from !== null) {
+          this.truncateAfter(run, from);
+          run.step = from > 0 ? from : null;
+        }
         run.runStarted = ev;
         run.lastLifecycle = ev;
         run.finished = null;
         run.totalSteps = ev.total_steps;
-        if (ev.resumed_from_step !== null) run.step = ev.resumed_from_step;
         // A resume restarts the clock: the downtime before it is not a step.
         run.stepClock.reset();
         if (run.step !== null) run.stepClock.observe(run.step, ev.time);
         break;
+      }
       case 'metrics': {
-        if (ev.step !== null) {
-          run.metrics.push(ev.step, ev.time, ev.values);
-          run.step = ev.step;
-          run.stepClock.observe(ev.step, ev.time);
-        }
+        if (ev.step === null) break;
+        // A step seen again replaced points: count the non-finite values of all that is held again (this line's too).
+        if (run.metrics.push(ev.step, ev.time, ev.values)) this.historyRewritten(run);
+        else for (const name in ev.values) this.countNonFinite(run, ev.step, name, ev.values[name]);
+        run.step = ev.step;
+        run.stepClock.observe(ev.step, ev.time);
         for (const name of REWARD_METRICS) {
           const v = ev.values[name];
           if (typeof v === 'number') {
@@ -623,18 +744,20 @@ export class RunStore implements Disposable {
       }
       case 'prefix_allocation': {
         if (ev.step === null) break;
-        run.prefixSteps.push(new PrefixStep(ev.step, ev.time, ev.prompts));
+        this.putByStep(run, run.prefixSteps, new PrefixStep(ev.step, ev.time, ev.prompts));
         if (run.prefixSteps.length > this.opts.maxPrefixSteps) run.prefixSteps.shift();
         break;
       }
       case 'rollouts':
-        if (ev.step !== null) run.rolloutFiles.push({ step: ev.step, file: path.resolve(run.dir, ev.file), count: ev.count });
+        if (ev.step !== null) this.putByStep(run, run.rolloutFiles, { step: ev.step, file: path.resolve(run.dir, ev.file), count: ev.count });
         break;
       case 'eval':
-        if (ev.step !== null) run.evals.push({ step: ev.step, time: ev.time, benchmarks: ev.benchmarks, average: ev.average });
+        if (ev.step !== null) this.putByStep(run, run.evals, { step: ev.step, time: ev.time, benchmarks: ev.benchmarks, average: ev.average });
         break;
       case 'checkpoint':
-        if (ev.step !== null) run.checkpoints.push(checkpointEntry(run.dir, ev as CheckpointEvent & { step: number }));
+        if (ev.step === null) break;
+        this.putByStep(run, run.checkpointEvents, checkpointEntry(run.dir, ev as CheckpointEvent & { step: number }));
+        run.checkpointsDirty = true;
         break;
       case 'heartbeat':
         run.lastHeartbeat = { time: ev.time, phase: ev.phase };
@@ -652,6 +775,84 @@ export class RunStore implements Disposable {
         throw new Error(`unhandled event ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /**
+   * Appends an entry of a per-step list (oldest first, one entry a step). A step seen again replaces the entries
+   * from that step on, so that every step is listed once and tree ids stay unique.
+   */
+  private putByStep<T extends { step: number }>(run: MutableRun, list: T[], entry: T): void {
+    let n = list.length;
+    while (n > 0 && list[n - 1].step >= entry.step) n--;
+    if (n < list.length) {
+      list.length = n;
+      this.historyRewritten(run);
+    }
+    list.push(entry);
+  }
+
+  /** Drops what is held of the steps after `step` (a resume from `step` runs them again). */
+  private truncateAfter(run: MutableRun, step: number): void {
+    let dropped = run.metrics.truncateAfter(step);
+    const keep = <T extends { step: number }>(list: T[]): T[] => {
+      const kept = list.filter((x) => x.step <= step);
+      if (kept.length !== list.length) dropped = true;
+      return kept;
+    };
+    run.prefixSteps = keep(run.prefixSteps);
+    run.rolloutFiles = keep(run.rolloutFiles);
+    run.evals = keep(run.evals);
+    run.checkpointEvents = keep(run.checkpointEvents);
+    run.checkpointsDirty = true;
+    if (dropped) this.historyRewritten(run);
+  }
+
+  /**
+   * Compares the checkpoint events with the checkpoints/ folder (when either changed): checkpoints pruned by
+   * keep_last or deleted by hand leave the list, and the step a Resume would continue from is the newest folder with
+   * trainer state, as the trainer picks it. Returns whether anything shown changed.
+   */
+  private async syncCheckpoints(entry: Entry): Promise<boolean> {
+    const run = entry.run;
+    const stamp = await checkpointsStamp(run.dir);
+    if (stamp === entry.checkpointsStamp && !run.checkpointsDirty) return false;
+    entry.checkpointsStamp = stamp;
+    run.checkpointsDirty = false;
+    const onDisk = await readCheckpointsOnDisk(run.dir);
+    const shown = run.checkpointEvents.filter((c) => onDisk.dirs.has(c.dir));
+    // A folder not seen yet for a checkpoint just reported (a network file system that shows it late): look again.
+    const now = this.probe.now();
+    if (run.checkpointEvents.some((c) => !onDisk.dirs.has(c.dir) && now - c.time < 30)) run.checkpointsDirty = true;
+    const changed =
+      onDisk.resumeStep !== run.resumeStep ||
+      shown.length !== run.checkpoints.length ||
+      shown.some((c, i) => c !== run.checkpoints[i]);
+    run.checkpoints = shown;
+    run.resumeStep = onDisk.resumeStep;
+    return changed;
+  }
+
+  /** History was rewritten: say so, and count the non-finite values of what is left again. */
+  private historyRewritten(run: MutableRun): void {
+    run.historyVersion++;
+    run.nonFiniteValues = 0;
+    run.nonFiniteLoss = null;
+    const byStep: { step: number; name: string; value: number }[] = [];
+    for (const name of run.metrics.names()) {
+      const s = run.metrics.get(name)!;
+      const steps = s.steps();
+      const values = s.values();
+      for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) byStep.push({ step: steps[i], name, value: values[i] });
+    }
+    byStep.sort((a, b) => a.step - b.step);
+    for (const x of byStep) this.countNonFinite(run, x.step, x.name, x.value);
+  }
+
+  private countNonFinite(run: MutableRun, step: number | null, name: string, value: number): void {
+    const token = nonFiniteToken(value);
+    if (token === undefined) return;
+    run.nonFiniteValues++;
+    if (run.nonFiniteLoss === null && name.startsWith('loss/')) run.nonFiniteLoss = { step, metric: name, value: token };
   }
 
   private updateStatus(run: MutableRun): void {

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { CommandHandlers } from '../extension';
 import { filterRollouts, parseRolloutQuery, RolloutIndex } from '../core/rolloutIndex';
 import { runPaths } from '../core/runFormat';
+import { oneLineVisible, visibleControls } from '../core/visibleText';
 import { getRunStore } from '../services';
 import { RolloutDocuments, rolloutSteps } from './rolloutDocuments';
 import { ROLLOUT_SCHEME, RolloutRef, parseRolloutUri, rolloutUri, toRolloutRef } from './rolloutUri';
@@ -103,7 +104,7 @@ export function registerRollouts(context: vscode.ExtensionContext, runs: RunList
         .slice()
         .reverse()
         .map((s) => ({ label: `step ${s}`, step: s })),
-      { title: `Rollouts of ${runName(runDir)}: pick a step`, placeHolder: 'Step (newest first)' },
+      { title: `Rollouts of ${visibleControls(runName(runDir))}: pick a step`, placeHolder: 'Step (newest first)' },
     );
     if (!stepPick) return;
     const index = await docs.indexes.get(runPaths.rollouts(runDir, stepPick.step));
@@ -144,7 +145,7 @@ async function pickRun(runs: RunLister, arg: unknown): Promise<string | undefine
   }
   if (list.length === 1) return list[0].dir;
   const pick = await vscode.window.showQuickPick(
-    list.map((r) => ({ label: r.name, description: r.dir, dir: r.dir })),
+    list.map((r) => ({ label: visibleControls(r.name), description: r.dir, dir: r.dir })),
     { title: 'Open Rollouts: pick a run' },
   );
   return pick?.dir;
@@ -153,7 +154,10 @@ async function pickRun(runs: RunLister, arg: unknown): Promise<string | undefine
 type RolloutItem = vscode.QuickPickItem & { promptId: string; sample: number };
 
 /** Lists the rollouts of one step; the typed text filters (level:2, reward:1, reward:>0, words of the prompt). */
-function pickRollout(index: RolloutIndex, runName: string, step: number): Promise<{ promptId: string; sample: number } | undefined> {
+function pickRollout(index: RolloutIndex, name: string, step: number): Promise<{ promptId: string; sample: number } | undefined> {
+  // Everything shown comes from the run: bidirectional controls are shown as markers (an override would reverse the
+  // text), line breaks (U+2028 and U+2029 too) as spaces.
+  const runName = visibleControls(name);
   const qp = vscode.window.createQuickPick<RolloutItem>();
   qp.title = `${runName} · step ${step}: ${index.count} rollouts`;
   qp.placeholder = 'Filter: level:0..3 (or level:1,2)  reward:1  reward:>0  and words of the prompt';
@@ -164,9 +168,9 @@ function pickRollout(index: RolloutIndex, runName: string, step: number): Promis
     qp.items = matches.map((k) => {
       const s = index.summary(k);
       return {
-        label: `${s.promptId} · sample ${s.sample}`,
+        label: `${oneLineVisible(s.promptId)} · sample ${s.sample}`,
         description: `level ${s.level} · stage ${s.stage} · reward ${s.reward}`,
-        detail: index.promptText(k).replace(/\s+/g, ' '),
+        detail: oneLineVisible(index.promptText(k)),
         alwaysShow: true, // the filtering is ours, not the picker's fuzzy match
         promptId: s.promptId,
         sample: s.sample,

@@ -6,6 +6,8 @@ import * as vscode from 'vscode';
 import type { RunState, RunStore } from '../core/runStore';
 import { runPaths } from '../core/runFormat';
 import { describeStop } from '../core/stopProcess';
+import { visibleControls } from '../core/visibleText';
+import { resumeSentence, resumeText } from '../core/runText';
 import type { CommandHandlers } from '../extension';
 import type { RunSelection } from '../services';
 import { registerRunNotifications } from './notifications';
@@ -50,7 +52,11 @@ export function registerRuns(
     }
     if (candidates.length === 1) return candidates[0];
     const picked = await vscode.window.showQuickPick(
-      candidates.map((r) => ({ label: r.info.name, description: `${r.status} · ${r.id}`, run: r })),
+      candidates.map((r) => ({
+        label: visibleControls(r.info.name),
+        description: [r.status, what === 'resume' ? resumeText(r) : undefined, r.id].filter(Boolean).map((x) => visibleControls(x!)).join(' · '),
+        run: r,
+      })),
       { title: `TRAPO: run to ${what}` },
     );
     return picked?.run;
@@ -63,12 +69,31 @@ export function registerRuns(
       if (!run) return;
       const grace = readSettings().stopGracePeriodSeconds;
       const result = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Stopping ${run.info.name} (SIGINT; SIGTERM after ${grace} s)` },
-        () => m.stop(run),
+        { location: vscode.ProgressLocation.Notification, title: `Stopping ${run.info.name}`, cancellable: true },
+        (progress, token) => {
+          progress.report({
+            message: `the trainer drops the work in progress and saves its last finished step (SIGTERM only if its heartbeat stops; Cancel stops it at once, without saving)`,
+          });
+          const now = new Promise<void>((resolve) => token.onCancellationRequested(() => resolve()));
+          // The trainer's sign of life: when the run store last read new events (heartbeats every few seconds).
+          const signOfLife = () => {
+            const seen = store.get(run.id)?.lastSeenAlive;
+            return seen === null || seen === undefined ? null : seen * 1000;
+          };
+          // A trainer is quiet between heartbeats: never call it silent before three of them were missed.
+          const beat = (run.info.config as { logging?: { heartbeat_s?: unknown } }).logging?.heartbeat_s;
+          const quietMs = Math.max(grace, typeof beat === 'number' && beat > 0 ? 3 * beat : 0) * 1000;
+          return m.stop(run, { signOfLife, now, quietMs });
+        },
       );
       await store.pollRun(run.id);
-      if (result.kind === 'refused') void vscode.window.showWarningMessage(`TRAPO: cannot stop ${run.info.name}: ${result.reason}.`);
-      else void vscode.window.showInformationMessage(`TRAPO: ${run.info.name}: ${describeStop(result.outcome)}.`);
+      if (result.kind === 'refused') {
+        void vscode.window.showWarningMessage(`TRAPO: cannot stop ${run.info.name}: ${result.reason}.`);
+        return;
+      }
+      const after = store.get(run.id);
+      const resume = after ? ` ${resumeSentence(after)}` : '';
+      void vscode.window.showInformationMessage(`TRAPO: ${run.info.name}: ${describeStop(result.outcome)}.${resume}`);
     },
     'trapo.resumeRun': async (arg?: unknown) => {
       const run = await resolveRun(arg, (r) => r.status !== 'running' && r.status !== 'finished', 'resume');

@@ -1,18 +1,40 @@
-// Notifications when a run that was seen running crashes or fails (not for runs that were already dead when the
-// window opened): Show Log and Resume.
+// Notifications about runs seen live (not about runs that were already dead, or already diverged, when the window
+// opened): a crash or a failure (Show Log, Resume, saying where Resume continues), and a NaN or infinite loss (an
+// anomaly: Open Dashboard, Stop Run).
 import * as vscode from 'vscode';
 import type { RunStore } from '../core/runStore';
+import { anomalyText, resumeSentence } from '../core/runText';
+import { visibleControls } from '../core/visibleText';
 
 export function registerRunNotifications(context: vscode.ExtensionContext, store: RunStore): void {
   const seenRunning = new Set<string>();
+  /** Runs whose first read (all they had on disk) has not been reported yet. */
+  const firstRead = new Set<string>();
+  const warnedLoss = new Set<string>();
   context.subscriptions.push(
     store.onDidChange((change) => {
       if (change.kind === 'removed') {
         seenRunning.delete(change.id);
+        firstRead.delete(change.id);
+        warnedLoss.delete(change.id);
         return;
       }
       const run = change.run;
+      const name = visibleControls(run.info.name);
+      if (change.kind === 'added') firstRead.add(run.id);
       if (run.loading) return;
+      const initial = firstRead.delete(run.id) && change.kind === 'updated';
+      if (run.nonFiniteLoss && !warnedLoss.has(run.id)) {
+        warnedLoss.add(run.id);
+        // Only when it came while we watched: a run that diverged long ago is marked in the tree, not announced.
+        if (!initial && change.kind === 'updated' && run.status === 'running') {
+          const message = `TRAPO run ${name}: ${anomalyText(run)}. The training has likely diverged (lower the learning rate, check the data).`;
+          void vscode.window.showWarningMessage(message, 'Open Dashboard', 'Stop Run').then((choice) => {
+            if (choice === 'Open Dashboard') void vscode.commands.executeCommand('trapo.openDashboard', { runId: run.id });
+            if (choice === 'Stop Run') void vscode.commands.executeCommand('trapo.stopRun', { runId: run.id });
+          });
+        }
+      }
       if (run.status === 'running') {
         seenRunning.add(run.id);
         return;
@@ -21,13 +43,13 @@ export function registerRunNotifications(context: vscode.ExtensionContext, store
       seenRunning.delete(run.id);
       let message: string | undefined;
       if (run.status === 'crashed') {
-        message = `TRAPO run ${run.info.name} crashed: ${run.crash.crashed ? run.crash.detail : 'its process is gone'}.`;
+        message = `TRAPO run ${name} crashed: ${run.crash.crashed ? run.crash.detail : 'its process is gone'}.`;
       } else if (run.status === 'failed') {
         const e = run.finished?.error;
-        message = `TRAPO run ${run.info.name} failed${e ? `: ${e.type}: ${e.message}` : ''}.`;
+        message = `TRAPO run ${name} failed${e ? `: ${e.type}: ${e.message}` : ''}.`;
       }
       if (!message) return;
-      void vscode.window.showErrorMessage(message, 'Show Log', 'Resume').then((choice) => {
+      void vscode.window.showErrorMessage(`${message} ${resumeSentence(run)}`, 'Show Log', 'Resume').then((choice) => {
         if (choice === 'Show Log') void vscode.commands.executeCommand('trapo.showRunLog', { runId: run.id });
         if (choice === 'Resume') void vscode.commands.executeCommand('trapo.resumeRun', { runId: run.id });
       });

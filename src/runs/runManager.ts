@@ -1,9 +1,10 @@
 // Spawning, stopping and resuming trainer processes (vscode adapter).
 // - The child runs in the workspace folder, in its own process group (so that Stop reaches torchrun's workers too).
 // - Its stdout and stderr are appended to <run dir>/logs/trainer.log, which an output channel per run follows.
-// - Stop: SIGINT (the trainer finishes the step, saves and ends "stopped"), SIGTERM after the grace period (the
-//   trainer stops now), SIGKILL after as long again. Runs started elsewhere on this host are stopped through their
-//   pid from run.json the same way.
+// - Stop: SIGINT (the trainer drops the work in progress it can drop, saves its last finished step and ends
+//   "stopped"), SIGTERM once its heartbeat has stopped for the grace period (the trainer stops now), SIGKILL after as
+//   long again (src/core/stopProcess.ts). Runs started elsewhere on this host are stopped through their pid from
+//   run.json the same way.
 // - On deactivate the children are stopped unless `trapo.keepTrainersRunningOnExit` is set.
 import { ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, closeSync, mkdirSync, openSync } from 'node:fs';
@@ -13,7 +14,7 @@ import * as vscode from 'vscode';
 import { LaunchCommand } from '../core/launch';
 import { LineTail } from '../core/tail';
 import { isPidAliveOnThisHost } from '../core/crash';
-import { StopOutcome, escalateStop } from '../core/stopProcess';
+import { StopOptions, StopOutcome, escalateStop } from '../core/stopProcess';
 import type { RunState } from '../core/runStore';
 
 export interface SpawnRequest {
@@ -180,7 +181,7 @@ export class RunManager implements vscode.Disposable {
    * Stops a run: ours through its process group, another process on this host through the pid of run.json.
    * Resolves when the process is gone (or could not be reached: the message says why).
    */
-  async stop(run: Pick<RunState, 'id' | 'info'>): Promise<StopResult> {
+  async stop(run: Pick<RunState, 'id' | 'info'>, how: Pick<StopOptions, 'signOfLife' | 'now' | 'quietMs'> = {}): Promise<StopResult> {
     const grace = this.getGraceSeconds() * 1000;
     const child = this.children.get(run.id);
     if (child) {
@@ -188,7 +189,7 @@ export class RunManager implements vscode.Disposable {
       child.stopping = true;
       const pid = child.process.pid;
       if (pid === undefined) return { kind: 'refused', reason: 'the trainer had not started' };
-      return { kind: 'done', outcome: await escalateStop((sig) => signalGroup(pid, sig), child.exited, grace) };
+      return { kind: 'done', outcome: await escalateStop((sig) => signalGroup(pid, sig), child.exited, grace, how) };
     }
     const pid = run.info.pid;
     if (pid === null || run.info.host !== os.hostname()) {
@@ -197,7 +198,7 @@ export class RunManager implements vscode.Disposable {
     if (!isPidAliveOnThisHost(pid)) return { kind: 'done', outcome: 'already-stopped' };
     const gone = pollUntilGone(pid);
     try {
-      return { kind: 'done', outcome: await escalateStop((sig) => signalPid(pid, sig), gone.promise, grace) };
+      return { kind: 'done', outcome: await escalateStop((sig) => signalPid(pid, sig), gone.promise, grace, how) };
     } finally {
       gone.cancel();
     }

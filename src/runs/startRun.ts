@@ -144,9 +144,10 @@ export async function resumeRun(deps: StartDeps, run: RunState): Promise<void> {
       return;
     }
   }
-  if (run.checkpoints.length === 0) {
+  await deps.store.pollRun(run.id); // the checkpoints on disk now: the trainer picks the newest with trainer state
+  if ((deps.store.get(run.id) ?? run).resumeStep === null) {
     const go = await vscode.window.showWarningMessage(
-      `TRAPO: ${run.info.name} has no checkpoint yet: resuming starts it again from step 0 in the same folder.`,
+      `TRAPO: ${run.info.name} has no checkpoint with trainer state yet: resuming starts it again from step 0 in the same folder.`,
       'Resume Anyway',
     );
     if (go !== 'Resume Anyway') return;

@@ -5,11 +5,12 @@ import * as vscode from 'vscode';
 import { AVERAGE, BenchmarkPoint, BenchmarkSummary, benchmarkSummaries, formatChange, formatPercent } from '../core/benchmarks';
 import type { RunState } from '../core/runStore';
 import { SelectedRunTreeProvider } from './selectedRunTree';
+import { visibleControls } from '../core/visibleText';
 
 export class BenchmarkNode extends vscode.TreeItem {
   readonly kind = 'benchmark';
   constructor(readonly run: RunState, readonly summary: BenchmarkSummary) {
-    super(summary.name === AVERAGE ? 'Average' : summary.name, vscode.TreeItemCollapsibleState.Collapsed);
+    super(summary.name === AVERAGE ? 'Average' : visibleControls(summary.name), vscode.TreeItemCollapsibleState.Collapsed);
     this.id = `bench:${run.id}/${summary.name}`;
     const parts = [
       formatPercent(summary.latest.accuracy),

@@ -76,6 +76,7 @@ export function registerTrees(
       const id = change.kind === 'removed' ? change.id : change.run.id;
       schedule(id === selection.runId);
     }),
+    store.onDidChangeInvalidRuns(() => schedule(false)),
     selection.onDidChange(() => {
       prefix.refresh();
       benchmarks.refresh();

@@ -4,7 +4,10 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { formatPercent } from '../core/benchmarks';
-import { DisplayStatus, RunState, RunStore, bestEvalAverage, etaSeconds } from '../core/runStore';
+import { DisplayStatus, RunState, RunStore, bestEvalAverage, etaSeconds, skippedTotal } from '../core/runStore';
+import { runPaths } from '../core/runFormat';
+import { anomalyText, resumeText } from '../core/runText';
+import { visibleControls } from '../core/visibleText';
 import { formatDuration } from '../core/time';
 
 const MAX_CHILDREN = 200;
@@ -36,13 +39,23 @@ export function stepText(run: RunState): string {
 export class RunNode extends vscode.TreeItem {
   readonly kind = 'run';
   constructor(readonly run: RunState) {
-    super(run.info.name || run.id, vscode.TreeItemCollapsibleState.Collapsed);
+    super(visibleControls(run.info.name || run.id), vscode.TreeItemCollapsibleState.Collapsed);
     this.id = `run:${run.id}`;
     const best = bestEvalAverage(run);
-    this.description = [run.info.algorithm, stepText(run), best ? `best ${formatPercent(best.average)}` : '']
+    const anomaly = anomalyText(run);
+    this.description = [
+      run.info.algorithm,
+      stepText(run),
+      best ? `best ${formatPercent(best.average)}` : '',
+      anomaly ? `⚠ ${run.nonFiniteLoss!.value} loss` : '',
+      resumeText(run) ?? '',
+    ]
       .filter(Boolean)
       .join(' · ');
-    this.iconPath = statusIcon(run.status);
+    // A non-finite loss is an anomaly: the warning icon says so whatever the status (the status is in the tooltip).
+    this.iconPath = anomaly && run.status !== 'crashed' && run.status !== 'failed'
+      ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('list.warningForeground'))
+      : statusIcon(run.status);
     this.contextValue = `run.${run.status}`;
     this.tooltip = runTooltip(run);
   }
@@ -68,8 +81,13 @@ function runTooltip(run: RunState): vscode.MarkdownString {
   line('Device', `${run.info.device} × ${run.info.world_size} on ${run.info.host}`);
   if (run.runStarted) line('Model', `${run.runStarted.model.name} (${run.runStarted.model.parameters.toLocaleString()} parameters)`);
   if (run.finished?.error) line('Error', `${run.finished.error.type}: ${run.finished.error.message}`);
-  if (run.skipped.malformed || run.skipped.unknown) {
-    line('Skipped lines', `${run.skipped.malformed} malformed, ${run.skipped.unknown} of unknown type`);
+  const anomaly = anomalyText(run);
+  if (anomaly) line('Anomaly', `${anomaly} (${run.nonFiniteValues} non-finite value${run.nonFiniteValues === 1 ? '' : 's'} in all)`);
+  const resume = resumeText(run);
+  if (resume) line('Resume', run.resumeStep !== null ? `continues from the checkpoint at step ${run.resumeStep}` : 'no checkpoint with trainer state: starts over at step 0');
+  if (skippedTotal(run.skipped) > 0) {
+    const s = run.skipped;
+    line('Skipped in events.jsonl', `${s.malformed} malformed, ${s.unknown} of unknown type, ${s.torn} torn last line, ${s.badValues} unreadable metric values`);
   }
   line('Folder', run.dir);
   return md;
@@ -151,7 +169,7 @@ export class EvalNode extends vscode.TreeItem {
 export class EvalFileNode extends vscode.TreeItem {
   readonly kind = 'evalFile';
   constructor(readonly run: RunState, readonly step: number, readonly benchmark: string, accuracy: number, n: number, file: string) {
-    super(benchmark, vscode.TreeItemCollapsibleState.None);
+    super(visibleControls(benchmark), vscode.TreeItemCollapsibleState.None);
     this.id = `run:${run.id}/evals/${step}/${benchmark}`;
     this.description = `${formatPercent(accuracy)} of ${n}`;
     this.iconPath = new vscode.ThemeIcon('checklist');
@@ -190,7 +208,34 @@ export class InfoNode extends vscode.TreeItem {
   }
 }
 
-export type RunsTreeNode = RunNode | GroupNode | CheckpointNode | RolloutStepNode | EvalNode | EvalFileNode | RunFileNode | InfoNode;
+/** A folder whose run.json is not a readable run: shown with the reason, opening the file (not hidden, not stale). */
+export class InvalidRunNode extends vscode.TreeItem {
+  readonly kind = 'invalidRun';
+  constructor(readonly dir: string, readonly reason: string) {
+    super(path.basename(dir), vscode.TreeItemCollapsibleState.None);
+    this.id = `invalid:${dir}`;
+    this.description = 'invalid run';
+    const md = new vscode.MarkdownString(undefined, true);
+    md.supportHtml = false;
+    md.isTrusted = false;
+    md.appendMarkdown('**Not a readable run:** ').appendText(reason).appendMarkdown('  \n**Folder:** ').appendText(dir);
+    this.tooltip = md;
+    this.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('list.errorForeground'));
+    this.contextValue = 'invalidRun'; // not run.*: the run menus need a readable run
+    this.command = { command: 'vscode.open', title: 'Open run.json', arguments: [vscode.Uri.file(runPaths.runJson(dir))] };
+  }
+}
+
+export type RunsTreeNode =
+  | RunNode
+  | GroupNode
+  | CheckpointNode
+  | RolloutStepNode
+  | EvalNode
+  | EvalFileNode
+  | RunFileNode
+  | InfoNode
+  | InvalidRunNode;
 
 export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<RunsTreeNode | undefined>();
@@ -207,7 +252,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode>, 
   }
 
   getParent(node: RunsTreeNode): RunsTreeNode | undefined {
-    if (node instanceof RunNode || node instanceof InfoNode) return undefined;
+    if (node instanceof RunNode || node instanceof InfoNode || node instanceof InvalidRunNode) return undefined;
     const run = this.store.get((node as { run: RunState }).run.id);
     if (!run) return undefined;
     if (node instanceof GroupNode || node instanceof RunFileNode) return new RunNode(run);
@@ -222,7 +267,10 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode>, 
   }
 
   getChildren(node?: RunsTreeNode): RunsTreeNode[] {
-    if (!node) return this.store.runs().map((r) => new RunNode(r));
+    if (!node) {
+      const invalid = [...this.store.invalidRuns].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([dir, reason]) => new InvalidRunNode(dir, reason));
+      return [...this.store.runs().map((r) => new RunNode(r)), ...invalid];
+    }
     const run = this.store.get((node as { run?: RunState }).run?.id ?? '');
     if (!run) return [];
     if (node instanceof RunNode) {

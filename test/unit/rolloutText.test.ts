@@ -111,3 +111,65 @@ describe('renderRollout', () => {
     assert.equal(trsftAlpha({ trsft: { alpha: 'x' } }), 0.1);
   });
 });
+
+describe('renderRollout with each kind of line break', () => {
+  // The same two-line prefix and continuation written with LF, CR LF, a lone CR, U+2028 and U+2029, the CR LF also
+  // split over the prefix and the completion and over two tokens.
+  for (const [name, br] of [['LF', '\n'], ['CR LF', '\r\n'], ['lone CR', '\r'], ['U+2028', '\u2028'], ['U+2029', '\u2029']] as const) {
+    it(`${name}: the text has LF only and every token is placed on the same characters as with LF`, () => {
+      const rec = rollout({
+        prompt: `Add 2${br}and 3.`,
+        prefix: `We add:${br}2+3`,
+        completion: ` = 5.${br}\\boxed{5}`,
+        answer: `5${br}`,
+        tokens: [
+          { text: 'We', logprob: -0.1, entropy: 0.1, prefix: true },
+          { text: ` add:${br}`, logprob: -0.1, entropy: 0.1, prefix: true },
+          { text: '2+3', logprob: -0.1, entropy: 0.1, prefix: true },
+          { text: ` = 5.${br}`, logprob: -0.1, entropy: 0.1, prefix: false },
+          { text: '\\boxed{5}', logprob: -0.1, entropy: 0.1, prefix: false },
+        ],
+      });
+      const r = renderRollout(rec);
+      assert.doesNotMatch(r.text, /[\r\u2028\u2029]/);
+      assert.equal(r.unplacedTokens, 0);
+      assert.equal(r.text.slice(r.prompt.start, r.prompt.end), 'Add 2\nand 3.');
+      assert.equal(r.text.slice(r.prefix.start, r.prefix.end), 'We add:\n2+3');
+      assert.equal(r.text.slice(r.continuation.start, r.continuation.end), ' = 5.\n\\boxed{5}');
+      assert.deepEqual(r.tokens.map((t) => r.text.slice(t.start, t.end)), ['We', ' add:\n', '2+3', ' = 5.\n', '\\boxed{5}']);
+      assert.match(r.text, /ground truth: 5 ⏎ {2}·/);
+      // What a document would hold (VS Code keeps LF text as it is): the ranges still fit.
+      const lf = renderRollout(rollout({ ...rec, prompt: 'Add 2\nand 3.', prefix: 'We add:\n2+3', completion: ' = 5.\n\\boxed{5}', answer: '5\n', tokens: rec.tokens!.map((t) => ({ ...t, text: t.text.replace(br, '\n') })) }));
+      assert.equal(r.text, lf.text);
+      assert.deepEqual(r.tokens.map((t) => [t.start, t.end]), lf.tokens.map((t) => [t.start, t.end]));
+    });
+  }
+
+  it('a CR LF split between the prefix and the completion, and between two tokens, is one line break', () => {
+    const r = renderRollout(
+      rollout({
+        prefix: 'a\r',
+        completion: '\nb',
+        tokens: [
+          { text: 'a', logprob: -0.1, entropy: 0.1, prefix: true },
+          { text: '\r', logprob: -0.1, entropy: 0.1, prefix: true },
+          { text: '\n', logprob: -0.1, entropy: 0.1, prefix: false },
+          { text: 'b', logprob: -0.1, entropy: 0.1, prefix: false },
+        ],
+      }),
+    );
+    assert.equal(r.text.slice(r.prefix.start, r.continuation.end), 'a\nb');
+    assert.equal(r.unplacedTokens, 0);
+    assert.deepEqual(r.tokens.map((t) => r.text.slice(t.start, t.end)), ['a', '\n', 'b']);
+  });
+});
+
+describe('visible bidirectional controls', () => {
+  it('replaces each control with a marker naming it, so an override cannot reverse the text in a picker', async () => {
+    const { visibleControls, oneLineVisible } = await import('../../src/core/visibleText');
+    assert.equal(visibleControls('abc\u202Edef\u202C'), 'abc⟨U+202E⟩def⟨U+202C⟩');
+    assert.equal(visibleControls('\u2066x\u2069 \u200F\u200E\u061C'), '⟨U+2066⟩x⟨U+2069⟩ ⟨U+200F⟩⟨U+200E⟩⟨U+061C⟩');
+    assert.equal(visibleControls('plain العربية text'), 'plain العربية text', 'right-to-left letters are text, not controls');
+    assert.equal(oneLineVisible('two\r\nlines\u2028and\u202Eme'), 'two lines and⟨U+202E⟩me');
+  });
+});

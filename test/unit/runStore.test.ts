@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunChange, RunStore, bestEvalAverage, etaSeconds, levelShares } from '../../src/core/runStore';
 import { CrashProbe } from '../../src/core/crash';
-import { append, events as E, tempDir, writeRunJson } from '../helpers/runDir';
+import { append, ev, events as E, tempDir, writeRunJson } from '../helpers/runDir';
+import { runStoreSource } from '../../src/dashboard/runStoreSource';
 
 const ID = '20261125-142501-demo-3f9a';
 
@@ -80,7 +81,7 @@ test('tails events incrementally: state, torn last line, malformed and unknown l
   assert.equal(run.lastReward, 0.5);
   assert.deepEqual([...run.metrics.get('loss/total')!.values()], [2, 1.5]);
   assert.deepEqual([...run.metrics.get('loss/total')!.steps()], [1, 2]);
-  assert.deepEqual(run.skipped, { malformed: 1, unknown: 1 }); // the torn line is held back, not counted
+  assert.deepEqual(run.skipped, { malformed: 1, unknown: 1, badValues: 0, torn: 0 }); // the torn line is held back, not counted
   // Levels [0,0,1,3] over 4 prompts: level 0 = 2/4, level 1 = 1/4, level 2 = 0, level 3 = 1/4.
   assert.deepEqual(run.prefixSteps[0].levelShares, [0.5, 0.25, 0, 0.25]);
   assert.equal(run.rolloutFiles[0].file, path.join(dir, 'rollouts', '000001.jsonl'));
@@ -88,6 +89,7 @@ test('tails events incrementally: state, torn last line, malformed and unknown l
 
   // The writer finishes the torn line and adds more; only the new bytes are read.
   changes.length = 0;
+  fs.mkdirSync(path.join(dir, 'checkpoints', '000003'), { recursive: true }); // the checkpoint's folder, on disk
   append(
     dir,
     'ep":3,"values":{"reward/mean":0.75}}\n' +
@@ -109,6 +111,114 @@ test('tails events incrementally: state, torn last line, malformed and unknown l
   assert.deepEqual(bestEvalAverage(run), { average: 0.5, step: 3 });
   assert.equal(run.checkpoints[0].dir, path.join(dir, 'checkpoints', '000003'));
   assert.deepEqual(run.lastHeartbeat, { time: 1055, phase: 'train' });
+  store.dispose();
+});
+
+test('non-finite values are kept as data, a NaN loss is marked, a bad value costs only itself; a finished run counts its torn last line', async () => {
+  const root = tempDir();
+  const dir = path.join(root, ID);
+  writeRunJson(dir, { id: ID, status: 'finished' });
+  append(
+    dir,
+    E.runStarted(1000, 10) +
+      ev('metrics', 1010, 1, { values: { 'loss/total': 'NaN', 'reward/mean': 0.5, 'perf/step_s': null } }) +
+      ev('metrics', 1020, 2, { values: { 'loss/total': 1, 'reward/mean': 'Infinity', 'perf/step_s': 0.1 } }) +
+      ev('metrics', 1030, 3, { values: { 'loss/total': '-Infinity' } }) +
+      '{"v":1,"type":"metrics","time":1040,"st',
+  );
+  const { store } = makeStore([root]);
+  await store.refresh();
+  const run = store.get(ID)!;
+  assert.deepEqual([...run.metrics.get('loss/total')!.values()], [Number.NaN, 1, Number.NEGATIVE_INFINITY]);
+  assert.deepEqual([...run.metrics.get('reward/mean')!.steps()], [1, 2], 'a line keeps its good values');
+  assert.deepEqual([...run.metrics.get('perf/step_s')!.steps()], [2], 'null is left out of step 1, not the whole line');
+  assert.equal(run.nonFiniteValues, 3);
+  assert.deepEqual(run.nonFiniteLoss, { step: 1, metric: 'loss/total', value: 'NaN' });
+  assert.deepEqual(run.skipped, { malformed: 0, unknown: 0, badValues: 1, torn: 1 }, 'the finished run\'s torn last line counts');
+  // The dashboard's run list says the same.
+  const source = runStoreSource(store);
+  const summary = source.listRuns()[0];
+  assert.deepEqual(summary.skipped, { malformed: 0, unknown: 0, badValues: 1, torn: 1 });
+  assert.equal(summary.anomaly, 'loss/total NaN at step 1');
+  store.dispose();
+});
+
+test("the dashboard's run list follows every step of a live run, not only status changes", async () => {
+  const root = tempDir();
+  const dir = path.join(root, ID);
+  writeRunJson(dir, { id: ID });
+  append(dir, E.runStarted(1000, 10) + E.metrics(1010, 1, { 'loss/total': 1 }));
+  const { store } = makeStore([root]);
+  const source = runStoreSource(store);
+  const seen: { runId?: string }[] = [];
+  source.onDidChange((c) => seen.push(c));
+  await store.refresh();
+  seen.length = 0;
+  append(dir, E.metrics(1020, 2, { 'loss/total': 0.9 }));
+  await store.refresh();
+  assert.deepEqual(seen, [{ runId: ID }, {}], 'new data and a new run list entry (step 2)');
+  assert.equal(source.listRuns()[0].step, 2);
+  seen.length = 0;
+  append(dir, E.heartbeat(1025, 2));
+  await store.refresh();
+  assert.deepEqual(seen, [{ runId: ID }], 'a heartbeat changes no label: no run list');
+  store.dispose();
+});
+
+test('checkpoints pruned or deleted leave the list; Resume continues from the newest one with trainer state', async () => {
+  const root = tempDir();
+  const dir = path.join(root, ID);
+  writeRunJson(dir, { id: ID, status: 'stopped' });
+  append(dir, E.runStarted(1000, 20) + E.checkpoint(1005, 5) + E.checkpoint(1010, 10) + E.checkpoint(1015, 15));
+  const ckpt = (step: number) => path.join(dir, 'checkpoints', String(step).padStart(6, '0'));
+  for (const step of [5, 10, 15]) fs.mkdirSync(ckpt(step), { recursive: true });
+  for (const step of [5, 10]) fs.writeFileSync(path.join(ckpt(step), 'trainer_state.pt'), 'state');
+  const { store } = makeStore([root]);
+  await store.refresh();
+  const steps = () => store.get(ID)!.checkpoints.map((c) => c.step);
+  assert.deepEqual(steps(), [5, 10, 15]);
+  assert.equal(store.get(ID)!.resumeStep, 10, 'step 15 has no trainer state: the trainer could not resume from it');
+  // keep_last pruned step 5; a save in progress is a temp folder, not a checkpoint.
+  fs.rmSync(ckpt(5), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'checkpoints', '.000020.tmp-123'));
+  await store.refresh();
+  assert.deepEqual(steps(), [10, 15]);
+  assert.equal(store.get(ID)!.resumeStep, 10);
+  fs.rmSync(path.join(dir, 'checkpoints'), { recursive: true });
+  await store.refresh();
+  assert.deepEqual(steps(), []);
+  assert.equal(store.get(ID)!.resumeStep, null, 'no checkpoint: a Resume starts over');
+  store.dispose();
+});
+
+test('a run.json that turns invalid makes the run an invalid run with the reason, until it is fixed', async () => {
+  const root = tempDir();
+  const dir = path.join(root, ID);
+  writeRunJson(dir, { id: ID });
+  append(dir, E.runStarted(1000, 20) + E.metrics(1010, 1, { 'loss/total': 1 }));
+  const { store, changes } = makeStore([root]);
+  let invalidChanges = 0;
+  store.onDidChangeInvalidRuns(() => invalidChanges++);
+  await store.refresh();
+  assert.deepEqual(store.runs().map((r) => r.id), [ID]);
+  const good = fs.readFileSync(path.join(dir, 'run.json'), 'utf8');
+  fs.writeFileSync(path.join(dir, 'run.json'), '{"format": "trapo-run/1", garbage');
+  await store.refresh();
+  assert.deepEqual(store.runs(), [], 'not kept with its old information');
+  assert.match(store.invalidRuns.get(dir) ?? '', /run\.json: not valid JSON/, 'not hidden: the reason is there');
+  assert.ok(changes.some((c) => c.kind === 'removed'));
+  assert.equal(invalidChanges, 1);
+  // A reload (a fresh store) shows the same.
+  const fresh = makeStore([root]).store;
+  await fresh.refresh();
+  assert.deepEqual([fresh.runs().length, [...fresh.invalidRuns.keys()]], [0, [dir]]);
+  fresh.dispose();
+  fs.writeFileSync(path.join(dir, 'run.json'), good);
+  await store.refresh();
+  assert.deepEqual(store.runs().map((r) => r.id), [ID]);
+  assert.equal(store.invalidRuns.size, 0);
+  assert.equal(invalidChanges, 2);
+  assert.equal(store.get(ID)!.step, 1);
   store.dispose();
 });
 
@@ -295,10 +405,20 @@ test('fixture runs written by the Python writer load with their statuses', async
   assert.deepEqual(trapo.evals.map((e) => e.step), [5, 10, 15, 20]);
   assert.deepEqual(trapo.checkpoints.map((c) => path.basename(c.dir)), ['000005', '000010', '000015', '000020']);
   assert.deepEqual(bestEvalAverage(trapo), { average: 0.75, step: 20 });
+  // The failed run diverged: the Python writer wrote its last loss as "NaN" and its gradient norm as "Infinity".
+  const failedLoss = byName.failed.metrics.get('loss/total')!;
+  assert.ok(Number.isNaN(failedLoss.last()!.value));
+  assert.equal(byName.failed.metrics.get('optim/grad_norm')!.last()!.value, Number.POSITIVE_INFINITY);
+  assert.equal(failedLoss.length, 5, 'the line with the NaN is kept');
+  assert.deepEqual(byName.failed.nonFiniteLoss, { step: 5, metric: 'loss/total', value: 'NaN' });
+  assert.equal(byName.failed.nonFiniteValues, 2);
   for (const run of store.runs()) {
     assert.equal(run.skipped.malformed, 0, `${run.id}: malformed lines`);
-    // The crashed run's torn last line is held back but consumed: bytesRead reaches the end of every file.
+    assert.equal(run.skipped.badValues, 0, `${run.id}: unreadable values`);
+    // The crashed run's torn last line is held back but consumed: bytesRead reaches the end of every file; as the
+    // run is no longer running (crashed), it counts as torn.
     assert.equal(run.bytesRead, fs.statSync(path.join(run.dir, 'events.jsonl')).size, `${run.id}: read to the end`);
+    assert.equal(run.skipped.torn, run === byName.crashed ? 1 : 0, `${run.id}: torn last line`);
   }
   store.dispose();
 });

@@ -91,3 +91,62 @@ test('Benchmarks view: latest, best with step and change; evaluations newest fir
   assert.equal(tree.getChildren(benches[3])[0].command, undefined); // the average has no per-problem file
   store.dispose();
 });
+
+test('Runs view: deleted checkpoints leave, an invalid run.json is an invalid run with its reason, a NaN loss and the Resume step are marked', async () => {
+  const fs = await import('node:fs');
+  const { RunsTreeProvider } = await import('../../src/trees/runsTree');
+  const { append, ev, events: E, tempDir, writeRunJson } = await import('../helpers/runDir');
+  const root = tempDir();
+  const id = '20261125-142501-nan-3f9a';
+  const dir = path.join(root, id);
+  writeRunJson(dir, { id, status: 'stopped', total_steps: 20 });
+  append(dir, E.runStarted(1000, 20) + ev('metrics', 1010, 1, { values: { 'loss/total': 'NaN' } }) + E.checkpoint(1011, 5) + E.checkpoint(1012, 10));
+  for (const step of ['000005', '000010']) {
+    fs.mkdirSync(path.join(dir, 'checkpoints', step), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'checkpoints', step, 'trainer_state.pt'), 'state');
+  }
+  const bad = path.join(root, 'broken-run');
+  fs.mkdirSync(bad);
+  fs.writeFileSync(path.join(bad, 'run.json'), '{"format":"trapo-run/1","id":"x"}');
+  const store = new RunStore({ roots: [root], crashProbe: { now: () => 2000, hostname: 'test-host', isPidAlive: () => false }, watch: false });
+  await store.refresh();
+  const tree = new RunsTreeProvider(store);
+  const [runNode, invalid] = tree.getChildren();
+  assert.match(String(runNode.description), /⚠ NaN loss · resumes from step 10$/);
+  const md = (runNode.tooltip as { value: string }).value;
+  assert.match(md, /Anomaly:\*\* loss\/total NaN at step 1/);
+  assert.match(md, /Resume:\*\* continues from the checkpoint at step 10/);
+  assert.deepEqual([invalid.label, invalid.description, invalid.contextValue], ['broken-run', 'invalid run', 'invalidRun']);
+  assert.match((invalid.tooltip as { value: string }).value, /missing or invalid "name"/);
+  const checkpoints = () => tree.getChildren(tree.getChildren(runNode)[0]).map((n) => String(n.label));
+  assert.deepEqual(checkpoints(), ['step 10', 'step 5']);
+  fs.rmSync(path.join(dir, 'checkpoints', '000005'), { recursive: true }); // keep_last
+  await store.refresh();
+  const [again] = tree.getChildren();
+  assert.deepEqual(tree.getChildren(tree.getChildren(again)[0]).map((n) => String(n.label)), ['step 10']);
+  assert.equal(tree.getChildren(again)[0].description, '1');
+  store.dispose();
+});
+
+test('untrusted names in tree labels show their bidirectional controls as markers', async () => {
+  const fs = await import('node:fs');
+  const { RunsTreeProvider } = await import('../../src/trees/runsTree');
+  const { PrefixTreeProvider } = await import('../../src/trees/prefixTree');
+  const { append, ev, events: E, tempDir, writeRunJson } = await import('../helpers/runDir');
+  const root = tempDir();
+  const id = '20261125-142501-bidi-3f9a';
+  const dir = path.join(root, id);
+  writeRunJson(dir, { id, status: 'finished' });
+  const info = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8'));
+  fs.writeFileSync(path.join(dir, 'run.json'), JSON.stringify({ ...info, name: 'evil\u202Egnp.exe' }));
+  append(dir, E.runStarted(1000, 2) + ev('prefix_allocation', 1001, 1, { prompts: [{ prompt_id: 'p\u2066x\u2069', level: 0, stages: [] }] }));
+  const store = new RunStore({ roots: [root], crashProbe: { now: () => 2000, hostname: 'test-host', isPidAlive: () => false }, watch: false });
+  await store.refresh();
+  const [run] = new RunsTreeProvider(store).getChildren();
+  assert.equal(run.label, 'evil⟨U+202E⟩gnp.exe');
+  const selection = new RunSelection();
+  selection.set(id);
+  const prefix = new PrefixTreeProvider(store, selection);
+  assert.equal(prefix.getChildren(prefix.getChildren()[0])[0].label, 'p⟨U+2066⟩x⟨U+2069⟩');
+  store.dispose();
+});

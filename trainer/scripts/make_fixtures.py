@@ -86,7 +86,8 @@ def tokens_of(text: str, rng: random.Random, prefix: bool) -> list:
     return out
 
 
-def simulate_step(writer: RunWriter, step: int, rng: random.Random, skill: float, with_tokens: bool) -> dict:
+def simulate_step(writer: RunWriter, step: int, rng: random.Random, skill: float, with_tokens: bool,
+                  diverged: bool = False) -> dict:
     """One step of plausible micro-group results; returns its metric values."""
     allocations, rollouts, levels = [], [], [0, 0, 0, 0]
     unguided, rewards = [], []
@@ -162,6 +163,8 @@ def simulate_step(writer: RunWriter, step: int, rng: random.Random, skill: float
         "perf/train_s": 1.0,
         "perf/tokens_per_s": 400.0,
     }
+    if diverged:  # non-finite values are written as "NaN" / "Infinity" (events.schema.json)
+        values.update({"loss/total": float("nan"), "optim/grad_norm": float("inf")})
     writer.emit(Metrics(values=values), step=step)
     return values
 
@@ -192,7 +195,9 @@ def write_checkpoint(writer: RunWriter, step: int) -> None:
     writer.emit(Checkpoint(path=rel, onnx=None, bytes=(ckpt / "config.json").stat().st_size), step=step)
 
 
-def make_run(out: Path, run_id: str, algorithm: str, steps: int, *, end: str, seed: int, with_tokens: bool) -> None:
+def make_run(out: Path, run_id: str, algorithm: str, steps: int, *, end: str, seed: int, with_tokens: bool,
+             diverged: bool = False) -> None:
+    """`diverged`: the last step's loss is NaN and its gradient norm infinite (how the failed run went wrong)."""
     clock = Clock(T0 + seed * 3600)
     run_dir = out / run_id
     cfg = config_for(algorithm, steps)
@@ -207,7 +212,8 @@ def make_run(out: Path, run_id: str, algorithm: str, steps: int, *, end: str, se
         clock.tick(1.0)
         writer.emit(Heartbeat(phase="rollout"), step=step)
         clock.tick(1.5)
-        simulate_step(writer, step, rng, skill=0.2 + 0.5 * step / steps, with_tokens=with_tokens)
+        simulate_step(writer, step, rng, skill=0.2 + 0.5 * step / steps, with_tokens=with_tokens,
+                      diverged=diverged and step == last)
         if step % 5 == 0:
             clock.tick(0.7)
             writer.emit(Heartbeat(phase="eval"), step=step)
@@ -239,7 +245,8 @@ def main() -> None:
     make_run(args.out, "20261118-080000-fixture-trapo-a001", "trapo", 20, end="finished", seed=1, with_tokens=True)
     make_run(args.out, "20261118-090000-fixture-grpo-a002", "grpo", 20, end="finished", seed=2, with_tokens=False)
     make_run(args.out, "20261118-100000-fixture-crashed-a003", "trapo", 20, end="crashed", seed=3, with_tokens=False)
-    make_run(args.out, "20261118-110000-fixture-failed-a004", "luffy", 10, end="failed", seed=4, with_tokens=False)
+    make_run(args.out, "20261118-110000-fixture-failed-a004", "luffy", 10, end="failed", seed=4, with_tokens=False,
+             diverged=True)
     print(f"wrote fixtures to {args.out}")
 
 

@@ -65,6 +65,49 @@ def test_load_run_reads_evals_curves_and_counts_bad_lines(tmp_path):
     assert r.train_seconds == 9.0
 
 
+def test_load_run_after_a_crash_and_a_resume_counts_every_step_once(tmp_path):
+    """Steps 1..7 (eval and checkpoint at 5) then killed mid-line; resumed from 5, steps 6..10 again: the report
+    reads each step once with the values of its last run; NaN values are read as NaN."""
+    d = tmp_path / "trapo-seed0"
+    d.mkdir()
+    (d / "run.json").write_text(json.dumps({"format": "trapo-run/1", "id": "x", "name": "trapo-seed0",
+                                            "algorithm": "trapo", "status": "finished",
+                                            "config": {"seed": 0, "train": {"steps": 10}}}))
+
+    def started(t, since):
+        return {"v": 1, "type": "run_started", "time": t, "step": since or 0, "resumed_from_step": since}
+
+    def metrics(t, step, reward, loss):
+        return {"v": 1, "type": "metrics", "time": t, "step": step,
+                "values": {"reward/unguided_mean": reward, "loss/total": loss}}
+
+    def evaluation(t, step, acc):
+        return {"v": 1, "type": "eval", "time": t, "step": step, "average": acc,
+                "benchmarks": {"ops1": {"accuracy": acc, "n": 4}}}
+
+    lines = [started(0.0, None), evaluation(0.5, 0, 0.1)]
+    lines += [metrics(float(s), s, 0.0, 1.0) for s in range(1, 8)]
+    lines.insert(7, evaluation(5.5, 5, 0.3))
+    text = "\n".join(json.dumps(x) for x in lines) + "\n" + '{"v":1,"type":"metr' + "\n"  # torn, ended by the resume
+    resumed = [started(100.0, 5)] + [metrics(100.0 + s, s, 1.0, "NaN" if s == 8 else 0.5) for s in range(6, 11)]
+    resumed.append(evaluation(111.0, 10, 0.7))
+    text += "\n".join(json.dumps(x) for x in resumed) + "\n"
+    (d / "events.jsonl").write_text(text)
+    r = report.load_run(d)
+    assert [s for s, _ in r.curves["reward/unguided_mean"]] == list(range(1, 11))
+    assert [v for _, v in r.curves["reward/unguided_mean"]] == [0.0] * 5 + [1.0] * 5, "re-run steps replace"
+    loss = dict(r.curves["loss/total"])
+    assert math.isnan(loss[8]) and loss[9] == 0.5
+    assert r.evals == [(0, 0.1), (5, 0.3), (10, 0.7)]
+    assert (r.steps, r.final_step, r.final, r.base) == (10, 10, {"ops1": 0.7}, {"ops1": 0.1})
+    assert r.complete and r.skipped_lines == 1
+    # A resume without a checkpoint (a later run_started with null) starts over from step 0.
+    (d / "events.jsonl").write_text(text + json.dumps(started(200.0, None)) + "\n"
+                                    + json.dumps(metrics(201.0, 1, 0.5, 0.5)) + "\n")
+    r = report.load_run(d)
+    assert r.curves["reward/unguided_mean"] == [(1, 0.5)] and r.evals == [(0, 0.1)] and r.steps == 1
+
+
 def test_tables_give_mean_and_interval_over_seeds_and_leave_out_unfinished_runs(tmp_path):
     for seed, (a, b) in enumerate([(0.5, 0.1), (0.7, 0.3)]):
         _write_run(tmp_path, f"trapo-seed{seed}", "trapo", seed, {"ops1": a, "ops2": b})

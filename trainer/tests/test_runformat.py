@@ -20,6 +20,7 @@ from trapo.runformat import (
     Metrics,
     RunFinished,
     RunWriter,
+    decode_number,
     read_events,
     read_run_json,
     schema_path,
@@ -80,7 +81,8 @@ def test_fixtures_validate_against_schemas():
 
 
 def test_fixtures_cover_every_event_type():
-    names = set(json.loads(schema_path("events.schema.json").read_text())["$defs"])
+    schema = json.loads(schema_path("events.schema.json").read_text())
+    names = {ref["$ref"].rsplit("/", 1)[1] for ref in schema["oneOf"]}
     seen = set()
     for run_dir in FIXTURES.iterdir():
         seen |= set(validate_run_dir(run_dir, allow_torn_tail="crashed" in run_dir.name))
@@ -107,7 +109,8 @@ def test_committed_fixtures_equal_a_fresh_generation(tmp_path):
 def test_writer_round_trip_and_atomic_run_json(tmp_path):
     clock = iter(range(100, 1000)).__next__
     w = RunWriter.create(tmp_path / "r", name="t", algorithm="grpo", config={"a": 1}, total_steps=3, clock=lambda: float(clock()))
-    w.emit(Metrics(values={"loss/total": 1.5, "reward/mean": float("nan"), "x/int": 3}), step=1)
+    w.emit(Metrics(values={"loss/total": 1.5, "reward/mean": float("nan"), "x/int": 3, "loss/kl": float("inf"),
+                           "loss/policy": float("-inf"), "x/none": None}), step=1)
     w.emit(Checkpoint(path="checkpoints/000001", onnx=None, bytes=10), step=1)
     w.set_status("finished")
     w.emit(RunFinished(status="finished"), step=1)
@@ -116,8 +119,14 @@ def test_writer_round_trip_and_atomic_run_json(tmp_path):
     assert counts == {"metrics": 1, "checkpoint": 1, "run_finished": 1}
     events, skipped = read_events(tmp_path / "r")
     assert skipped == 0
-    # NaN has no JSON form: the value is dropped, the line stays parseable.
-    assert events[0]["values"] == {"loss/total": 1.5, "x/int": 3}
+    # NaN and the infinities have no JSON literal: they are written as tokens the schema names, the line stays
+    # parseable by any JSON reader and keeps its other values; None is no value and is left out.
+    assert events[0]["values"] == {"loss/total": 1.5, "reward/mean": "NaN", "x/int": 3, "loss/kl": "Infinity",
+                                   "loss/policy": "-Infinity"}
+    decoded = {k: decode_number(v) for k, v in events[0]["values"].items()}
+    assert math.isnan(decoded["reward/mean"]) and decoded["loss/kl"] == math.inf and decoded["loss/policy"] == -math.inf
+    line = (tmp_path / "r" / "events.jsonl").read_text().splitlines()[0]
+    assert "NaN" in line and "null" not in line
     assert events[0]["time"] == 101.0 and events[0]["step"] == 1
     info = read_run_json(tmp_path / "r")
     assert info["status"] == "finished" and info["format"] == "trapo-run/1"

@@ -191,9 +191,11 @@ def best_step(eval_averages: dict[int, float], saved_steps: list[int]) -> Option
     return -max(scored)[1] if scored else None
 
 
-def trainer_state(step: int, data_position: int, optimizer_state: Any, extra: dict) -> dict:
-    """`optimizer_state` None: the optimizer is in the sharded folder (SHARDED_DIR)."""
-    state = {"step": step, "data_position": data_position, "optimizer": optimizer_state, "rng": rng_state(), **extra}
+def trainer_state(step: int, data_position: int, optimizer_state: Any, extra: dict, rng: Optional[dict] = None) -> dict:
+    """`optimizer_state` None: the optimizer is in the sharded folder (SHARDED_DIR). `rng`: the RNG state to record
+    (the one taken when the step ended), else the state now."""
+    state = {"step": step, "data_position": data_position, "optimizer": optimizer_state,
+             "rng": rng if rng is not None else rng_state(), **extra}
     if optimizer_state is None:
         state["sharded"] = SHARDED_DIR
     return state

@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .runformat import decode_number
+
 # Table 1 and Table 2 of the paper (5-benchmark averages, Qwen2.5-Math-7B; shared/design/trapo-algorithm.md §4, §6).
 PAPER_TABLE1 = {"sft": 50.3, "grpo": 50.4, "sft_then_rl": 54.3, "luffy": 55.5, "trapo": 56.6}
 PAPER_TABLE2 = {"grpo": 50.4, "prefix_context": 52.7, "prefix_sft": 32.3, "luffy": 53.6, "trapo": 56.6}
@@ -81,14 +83,22 @@ class RunResult:
 
 
 def load_run(run_dir: str | Path) -> RunResult:
-    """One run's figures from its run.json and events.jsonl (unparseable lines skipped and counted)."""
+    """One run's figures from its run.json and events.jsonl (unparseable lines skipped and counted).
+
+    A resume (a `run_started` with `resumed_from_step` k; a later one without it starts over from 0) runs the steps
+    after k again: what was read of them is dropped, so each step counts once, with the values of its last run. A
+    step seen again replaces what was held for it. Non-finite values ("NaN", "Infinity", "-Infinity") are read as
+    such.
+    """
     run_dir = Path(run_dir)
     meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     cfg = meta.get("config", {})
     res = RunResult(path=run_dir, name=str(meta.get("name", run_dir.name)), algorithm=str(meta.get("algorithm")),
                     seed=int(cfg.get("seed", 0)), status=str(meta.get("status")), steps=0,
                     total_steps=int(cfg.get("train", {}).get("steps", 0)), config=cfg)
-    first_t = last_t = None
+    times: dict[int, float] = {}  # step -> time of its metrics
+    evals: list[tuple[int, dict[str, float]]] = []  # (step, benchmark -> accuracy), steps ascending
+    started = False
     events = run_dir / "events.jsonl"
     if events.exists():
         with open(events, encoding="utf-8", errors="replace") as fh:
@@ -99,30 +109,49 @@ def load_run(run_dir: str | Path) -> RunResult:
                 except (ValueError, KeyError, TypeError):
                     res.skipped_lines += 1
                     continue
-                if kind == "run_started" and isinstance(ev.get("model"), dict):
-                    res.model = ev["model"]
-                elif kind == "metrics" and isinstance(ev.get("values"), dict) and isinstance(ev.get("step"), int):
-                    step = ev["step"]
-                    res.steps = max(res.steps, step)
-                    first_t = ev.get("time") if first_t is None else first_t
-                    last_t = ev.get("time", last_t)
+                step = ev.get("step") if isinstance(ev.get("step"), int) else None
+                if kind == "run_started":
+                    if isinstance(ev.get("model"), dict):
+                        res.model = ev["model"]
+                    since = ev.get("resumed_from_step")
+                    since = since if isinstance(since, int) else (0 if started else None)
+                    started = True
+                    if since is not None:
+                        _drop_from(res.curves, evals, times, since + 1)
+                elif kind == "metrics" and isinstance(ev.get("values"), dict) and step is not None:
+                    _drop_from(res.curves, [], {}, step, only=ev["values"].keys())
+                    times[step] = ev.get("time")
                     for k, v in ev["values"].items():
-                        if isinstance(v, (int, float)) and not isinstance(v, bool):
-                            res.curves.setdefault(k, []).append((step, float(v)))
-                elif kind == "eval" and isinstance(ev.get("benchmarks"), dict) and isinstance(ev.get("step"), int):
+                        x = decode_number(v)
+                        if x is not None:
+                            res.curves.setdefault(k, []).append((step, x))
+                elif kind == "eval" and isinstance(ev.get("benchmarks"), dict) and step is not None:
                     accs = {b: float(d["accuracy"]) for b, d in ev["benchmarks"].items()
                             if isinstance(d, dict) and isinstance(d.get("accuracy"), (int, float))}
-                    if not accs:
-                        continue
-                    avg = sum(accs.values()) / len(accs)
-                    res.evals.append((ev["step"], avg))
-                    if ev["step"] == 0:
-                        res.base = accs
-                    if res.final_step is None or ev["step"] >= res.final_step:
-                        res.final, res.final_step = accs, ev["step"]
-    if isinstance(first_t, (int, float)) and isinstance(last_t, (int, float)):
-        res.train_seconds = float(last_t) - float(first_t)
+                    if accs:
+                        _drop_from({}, evals, {}, step)
+                        evals.append((step, accs))
+    res.steps = max((s for pts in res.curves.values() for s, _ in pts), default=0)
+    res.evals = [(s, sum(a.values()) / len(a)) for s, a in evals]
+    res.base = next((a for s, a in evals if s == 0), {})
+    if evals:
+        res.final_step, res.final = evals[-1]
+    stamps = [t for _, t in sorted(times.items()) if isinstance(t, (int, float))]
+    if stamps:
+        res.train_seconds = float(stamps[-1]) - float(stamps[0])
     return res
+
+
+def _drop_from(curves: dict, evals: list, times: dict, step: int, only=None) -> None:
+    """Drops what is held of `step` and later: curve points (of the `only` metrics, else all), evals, step times."""
+    for k in (curves if only is None else [k for k in only if k in curves]):
+        pts = curves[k]
+        while pts and pts[-1][0] >= step:
+            pts.pop()
+    while evals and evals[-1][0] >= step:
+        evals.pop()
+    for s in [s for s in times if s >= step]:
+        del times[s]
 
 
 def _fmt(values: list[float], scale: float = 100.0, digits: int = 1) -> str:

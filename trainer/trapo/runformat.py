@@ -191,13 +191,35 @@ class EvalRecord:
 
 # --------------------------------------------------------------------------- helpers
 
+# JSON has no literal for NaN and the infinities; the format writes them as these strings (the spelling of protobuf's
+# JSON mapping), wherever a number may be non-finite: a NaN loss is data, not a gap (schemas/events.schema.json).
+NON_FINITE_TOKENS = ("NaN", "Infinity", "-Infinity")
+
+
+def encode_float(x: float) -> Union[float, str]:
+    """A float as the format writes it: itself when finite, else "NaN", "Infinity" or "-Infinity"."""
+    if math.isfinite(x):
+        return x
+    return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+
+
+def decode_number(x: Any) -> Optional[float]:
+    """The number a value of the format stands for (the non-finite tokens included), or None when it is none."""
+    if isinstance(x, bool):
+        return None
+    if isinstance(x, (int, float)):
+        return float(x)
+    if x in NON_FINITE_TOKENS:
+        return float(x.replace("Infinity", "inf"))
+    return None
+
 
 _OMIT_WHEN_NONE = ("tokens", "metric", "prompt_example")
 
 
 def _plain(obj: Any) -> Any:
     """Dataclasses to dicts, dropping None-valued optional fields (`tokens`, `metric`, `prompt_example`: absent
-    rather than null); non-finite floats become null-safe numbers."""
+    rather than null); non-finite floats become their tokens."""
     if dataclasses.is_dataclass(obj):
         out = {}
         for f in dataclasses.fields(obj):
@@ -211,8 +233,7 @@ def _plain(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_plain(v) for v in obj]
     if isinstance(obj, float) and not math.isfinite(obj):
-        # JSON has no NaN/Infinity; a reader must be able to parse every line.
-        return None
+        return encode_float(obj)  # JSON has no NaN/Infinity: their tokens keep every line parseable
     if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
         return _plain(obj.item())
     return obj
@@ -221,8 +242,9 @@ def _plain(obj: Any) -> Any:
 def event_to_dict(event: Event, step: Optional[int], now: Optional[float] = None) -> dict:
     body = _plain(event)
     if isinstance(event, Metrics):
-        # Non-finite metric values are dropped rather than written as null (the schema wants numbers).
-        body["values"] = {k: v for k, v in body["values"].items() if isinstance(v, (int, float)) and v is not None}
+        # A value is a number or a non-finite token; anything else (None, a string) is not a metric and is left out.
+        body["values"] = {k: v for k, v in body["values"].items()
+                          if (isinstance(v, (int, float)) and not isinstance(v, bool)) or v in NON_FINITE_TOKENS}
     return {"v": EVENT_VERSION, "type": event.TYPE, "time": time.time() if now is None else now, "step": step, **body}
 
 

@@ -47,6 +47,7 @@ from .config import MICRO_GROUP_ALGORITHMS, Config
 from .losses import k3_kl, luffy_shaped_loss, policy_loss, sft_loss, token_weights, trsft_loss
 from .micro_group import Stage, stage_plan
 from .mismatch import align_engine_logprobs, mismatch_sums, tis_weights
+from .stopping import StopControl, StopRequested
 from .rollout import (TokenBatch, assign_advantages, build_token_batch, expert_samples, make_prompt_item, mean,
                       sample_step)
 from .runformat import (BenchmarkResult, Checkpoint, ErrorInfo, Eval, Heartbeat, Log, Metrics, ModelInfo,
@@ -91,7 +92,8 @@ class Sink:
     """Rank 0's RunWriter behind a lock (the heartbeat thread writes too); other ranks write nothing."""
 
     def __init__(self, writer: Optional[RunWriter]):
-        self.writer, self.lock = writer, threading.Lock()
+        # Re-entrant: the stop signal's handler logs from the main thread, which may be inside emit() at that moment.
+        self.writer, self.lock = writer, threading.RLock()
 
     def emit(self, event, step=None):
         with self.lock:
@@ -135,9 +137,11 @@ class Trainer:
         if cfg.train.prompts_per_step % self.dist.world_size:
             raise ValueError(f"train.prompts_per_step ({cfg.train.prompts_per_step}) must be a multiple of the world "
                              f"size ({self.dist.world_size}) so that the global batch is kept")
-        self.stop_requested = False
+        # A process alone may drop the work in progress on a stop; ranks of several must finish the step together.
+        self.stop = StopControl(can_drop=not self.dist.enabled)
         self.ended_in_step = False  # set when run() ends on a path every rank takes together
         self.sink = Sink(None)
+        self.resuming = resume and (self.run_dir / "run.json").exists()  # appending to an existing run's events
         if self.dist.is_main:
             info = dict(config=cfg.to_dict(), world_size=self.dist.world_size, device=self.dist.device,
                         total_steps=cfg.train.steps)
@@ -212,13 +216,22 @@ class Trainer:
     def for_updates(cls, cfg: Config, model, dist_info: D.DistInfo) -> "Trainer":
         """A trainer that only runs `train_batch` on given batches (tests, benchmarks): no data, no run dir."""
         self = cls.__new__(cls)
-        self.cfg, self.dist, self.ref_model, self.stop_requested = cfg, dist_info, None, False
+        self.cfg, self.dist, self.ref_model, self.stop = cfg, dist_info, None, StopControl(can_drop=False)
         fsdp = dist_info.enabled and dist_info.strategy == "fsdp2"
         self.precision = P.resolve(cfg.model.dtype, cfg.model.compute_dtype, dist_info.device, fsdp)
         model.train()
         self.model = D.wrap_model(model, dist_info, self.precision.compute if self.precision.mixed else None)
         self.optimizer = self._make_optimizer()
         return self
+
+    @property
+    def stop_requested(self) -> bool:
+        """A stop was asked (the first SIGINT or SIGTERM, or a peer rank's)."""
+        return self.stop.requested
+
+    @stop_requested.setter
+    def stop_requested(self, value: bool) -> None:
+        self.stop.requested = value
 
     def _make_optimizer(self, lr: Optional[float] = None) -> torch.optim.Optimizer:
         o = self.cfg.optim
@@ -293,7 +306,7 @@ class Trainer:
         if algorithm == "sft":
             return items, None, expert_samples(items, self.tokenizer.eos_token_id,
                                                max_response=cfg.rollout.max_new_tokens)
-        with self._generation_model() as gen_model, self.precision.autocast():
+        with self.stop.droppable(), self._generation_model() as gen_model, self.precision.autocast():
             ro = sample_step(gen_model, self.tokenizer, items, stages_for(algorithm, cfg), engine=self.engine,
                              score=self.score, max_new_tokens=cfg.rollout.max_new_tokens,
                              temperature=cfg.rollout.temperature, generator=self._generator("rollout", step),
@@ -344,6 +357,8 @@ class Trainer:
         for epoch in range(lc.update_epochs):
             self.optimizer.zero_grad(set_to_none=True)
             for k, r in enumerate(rows):
+                if epoch == 0:
+                    self.stop.drop_point()  # nothing is changed until the first optimizer step: a stop drops the step
                 mb = batch.take(r)
                 with D.no_sync(self.model, last=k == len(rows) - 1):
                     with self.precision.autocast():
@@ -517,7 +532,8 @@ class Trainer:
 
         cfg = self.cfg
         results = {}
-        with self._generation_model() as gen_model, self.precision.autocast():
+        # The generation may be dropped on a stop; writing its files and its event is not (no half-written results).
+        with self.stop.droppable(), self._generation_model() as gen_model, self.precision.autocast():
             for name, problems in self.benchmarks.items():
                 mine = problems[self.dist.rank::self.dist.world_size]
                 recs = evaluate_benchmark(gen_model, self.tokenizer, mine, engine=self.engine,
@@ -564,8 +580,11 @@ class Trainer:
             export = None
             if cfg.checkpoint.onnx and self.n_params <= cfg.checkpoint.onnx_max_parameters:
                 export = self._onnx_export
+            # The RNG as it was when the step ended (a stop may come in the middle of the next step's rollout).
+            boundary = getattr(self, "_boundary", None)
+            rng = boundary[1] if boundary is not None and boundary[0] == step else None
             state = ckpt.trainer_state(step, step * cfg.train.prompts_per_step, None,
-                                       {"eval_averages": self.eval_averages, "algorithm": cfg.algorithm})
+                                       {"eval_averages": self.eval_averages, "algorithm": cfg.algorithm}, rng=rng)
             path, size, has_onnx = ckpt.save_checkpoint(self.run_dir, step, D.unwrap(self.model), self.tokenizer,
                                                         state, state_dict=full_sd, export=export, tmp=tmp)
             rel = path.relative_to(self.run_dir).as_posix()
@@ -574,6 +593,7 @@ class Trainer:
             saved = [s for s, _ in ckpt.list_checkpoints(self.run_dir)]
             best = ckpt.best_step(self.eval_averages, saved) if cfg.checkpoint.keep_best else None
             ckpt.prune_checkpoints(self.run_dir, cfg.checkpoint.keep_last, best)
+        self.saved_step = step
         D.barrier(self.dist)
 
     def _onnx_export(self, tmp_dir: Path):
@@ -590,9 +610,11 @@ class Trainer:
     def run(self) -> str:
         cfg, total = self.cfg, self.cfg.train.steps
         n_levels = max(4, max(len(stages_for(a, cfg)) for a in (cfg.algorithm, "grpo")))
+        # A resume says where it continues from, 0 included (no checkpoint: it starts over): readers drop what they
+        # held of the steps after it, which this invocation runs again.
         self.sink.emit(RunStarted(config=cfg.to_dict(), total_steps=total, model=ModelInfo(self.model_name,
                                   self.n_params), device=self.dist.device, world_size=self.dist.world_size,
-                                  resumed_from_step=self.start_step if self.start_step else None,
+                                  resumed_from_step=self.start_step if self.resuming else None,
                                   prompt_example=self.pipeline.prompt_example),
                        step=self.start_step)
         self.started = True
@@ -600,10 +622,16 @@ class Trainer:
         self.heartbeat = hb
         if self.dist.is_main:
             hb.start()
+        self.saved_step = self.start_step if self.start_step else None  # a resume starts from its checkpoint
+        self.finished_step = self.start_step
+        self._boundary = (self.start_step, ckpt.rng_state()) if self.stop.can_drop else None
         try:
             if cfg.eval.at_start and self.start_step == 0 and self.benchmarks:
                 hb.phase = "eval"
-                self.evaluate(0)
+                try:
+                    self.evaluate(0)
+                except StopRequested:
+                    return self._stop(0, "the evaluation of the base model")
             step = self.start_step
             while step < total:
                 step += 1
@@ -614,13 +642,19 @@ class Trainer:
                     # a two-stage pipeline: RL starts from the SFT weights with a fresh optimizer at the RL rate
                     self.optimizer = self._make_optimizer(cfg.optim.lr)
                     self._log(f"step {step}: SFT phase over; grpo starts with a fresh AdamW (lr {cfg.optim.lr:g})")
-                hb.phase = "rollout"
-                items, ro, samples = self.rollout(step, algorithm)
-                t1 = time.perf_counter()
-                hb.phase = "train"
-                batch = build_token_batch(samples, self.tokenizer.pad_token_id or 0, self._rl_on(samples))
-                want_tokens = cfg.logging.token_stats and step % cfg.logging.rollouts_every == 0
-                train = self.train_batch(batch, algorithm, want_tokens)
+                try:
+                    hb.phase = "rollout"
+                    items, ro, samples = self.rollout(step, algorithm)
+                    t1 = time.perf_counter()
+                    hb.phase = "train"
+                    batch = build_token_batch(samples, self.tokenizer.pad_token_id or 0, self._rl_on(samples))
+                    want_tokens = cfg.logging.token_stats and step % cfg.logging.rollouts_every == 0
+                    train = self.train_batch(batch, algorithm, want_tokens)
+                except StopRequested:  # nothing of this step was kept: the last finished one is the one before
+                    work = "training pass" if hb.phase == "train" else hb.phase
+                    return self._stop(step - 1, f"the {work} of step {step}")
+                if self.stop.can_drop:  # the next step's rollout may be dropped: keep the RNG as this step left it
+                    self._boundary = (step, ckpt.rng_state())
                 t2 = time.perf_counter()
                 sync_s = self.engine.sync_weights(D.unwrap(self.model))  # an engine with its own weights
                 metrics = self.step_metrics(algorithm, ro, samples, train, n_levels)
@@ -631,17 +665,21 @@ class Trainer:
                 if self.dist.enabled:
                     self.stop_requested = D.any_flag(self.stop_requested, self.dist)
                 last = step == total or self.stop_requested
-                if cfg.eval.every and (step % cfg.eval.every == 0 or last) and self.benchmarks:
+                # No new evaluation once a stop was asked: the stop saves this step without it.
+                if (cfg.eval.every and (step % cfg.eval.every == 0 or step == total) and self.benchmarks
+                        and not self.stop_requested):
                     hb.phase = "eval"
                     te = time.perf_counter()
-                    self.evaluate(step)
+                    try:
+                        self.evaluate(step)
+                    except StopRequested:
+                        self._log(f"stop: the evaluation of step {step} was abandoned; step {step} is saved without "
+                                  f"it", "warning")
                     t_eval = time.perf_counter() - te
-                saved = False
                 if (cfg.checkpoint.every and step % cfg.checkpoint.every == 0) or (last and cfg.checkpoint.at_end):
                     hb.phase = "checkpoint"
                     tc = time.perf_counter()
                     self.save(step)
-                    saved = True
                     t_ckpt = time.perf_counter() - tc
                 gen_tokens = ro.generated_tokens if ro is not None else 0
                 gen_tokens = D.all_reduce_sum([gen_tokens], self.dist)[0]
@@ -652,6 +690,7 @@ class Trainer:
                                 "data/epoch": (step * cfg.train.prompts_per_step) / len(self.problems)})
                 self.sink.emit(Metrics(values=metrics), step=step)
                 self.sink.call("update", step=step)
+                self.finished_step = step
                 if self.dist.is_main:
                     self.log_fn(f"[trapo] step {step}/{total} {algorithm}: loss {metrics['loss/total']:.4f} "
                                 f"reward {metrics.get('reward/unguided_mean', float('nan')):.3f} "
@@ -660,15 +699,12 @@ class Trainer:
                     # A stop asked for after `last` was decided (during eval, checkpoint or logging) must still save.
                     self.stop_requested = D.any_flag(self.stop_requested, self.dist)
                 if self.stop_requested:
-                    if not saved and cfg.checkpoint.at_end:
-                        hb.phase = "checkpoint"
-                        self.save(step)
-                    self._finish("stopped")
-                    self.ended_in_step = True
-                    return "stopped"
+                    return self._stop(step, None)
             self._finish("finished")
             self.ended_in_step = True
             return "finished"
+        except StopRequested:  # droppable work outside the places above (none today): save what is finished
+            return self._stop(self.finished_step, "the work in progress")
         except KeyboardInterrupt:
             self._finish("stopped")
             return "stopped"
@@ -677,6 +713,22 @@ class Trainer:
             raise
         finally:
             hb.stop_event.set()
+
+    def _stop(self, step: int, abandoned: Optional[str]) -> str:
+        """Ends the run `stopped` with `step`, the last finished step, saved (a resume continues from it)."""
+        if abandoned:
+            self._log(f"stop: {abandoned} was abandoned; saving step {step}, the last finished one", "warning")
+        if step > 0 and self.saved_step != step and self.cfg.checkpoint.at_end:
+            self.heartbeat.phase = "checkpoint"
+            self.save(step)
+        elif step == 0:
+            self._log("stopped before the first step finished: a resume starts at step 0", "warning")
+        elif self.saved_step != step:
+            self._log(f"checkpoint.at_end is off: step {step} is not saved (a resume starts from the last checkpoint)",
+                      "warning")
+        self._finish("stopped")
+        self.ended_in_step = True
+        return "stopped"
 
     def _rl_on(self, samples) -> Optional[list]:
         if not self.cfg.loss.filter_uniform_groups:
@@ -699,13 +751,20 @@ class Trainer:
 
 
 def install_sigint(trainer: Trainer) -> dict:
-    """First Ctrl-C: finish the step, save, end `stopped`. Second: stop now."""
+    """First Ctrl-C (or SIGTERM): drop the rollout, training pass or evaluation in progress where that loses nothing
+    finished, save the last finished step, end `stopped` (trapo/stopping.py). Second: stop now, without saving."""
 
     def handler(signum, frame):
         if trainer.stop_requested:
             raise KeyboardInterrupt
-        trainer.stop_requested = True
-        trainer._log("interrupt: finishing this step, then saving and stopping (Ctrl-C again to stop now)", "warning")
+        if trainer.stop.on_signal():
+            raise StopRequested
+        if trainer.stop.can_drop:
+            what = "dropping the work in progress where nothing finished is lost"
+        else:  # several processes: the ranks finish the step together
+            what = "finishing this step"
+        trainer._log(f"interrupt: {what}, then saving the last finished step and stopping (Ctrl-C again to stop now, "
+                     f"without saving)", "warning")
 
     if threading.current_thread() is not threading.main_thread():
         return {}
