@@ -1,6 +1,7 @@
 """Every algorithm trains a few steps on the tiny model: parameters change, every line validates, all metrics."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -67,8 +68,21 @@ def test_trapo_rollouts_follow_the_stage_plan(tiny_cfg, tmp_path):
     assert full["completion"] == "" and full["reward"] == 1.0  # the expert solution is right
     # advantage = R - mean: only the expert sample is right here, mean = 1/8 -> 0.875 and -0.125
     assert full["advantage"] == pytest.approx(1 - sum(x["reward"] for x in first) / 8)
-    assert all("tokens" in x and x["tokens"] for x in first)
-    assert all(t["prefix"] for t in full["tokens"])
+    # trapo-run/1.1: per-token statistics as parallel arrays, and per-rollout summaries
+    from trapo import token_stats
+
+    assert all("token_stats" in x and "tokens" not in x for x in first)
+    for x in first:
+        toks = token_stats.decode(x["token_stats"], x["prefix"], x["completion"])
+        assert len(toks) == x["prefix_tokens"] + x["completion_tokens"] == x["token_stats"]["n"]
+        assert sum(t["prefix"] for t in toks) == x["prefix_tokens"]
+        assert x["mean_entropy"] == pytest.approx(sum(t["entropy"] for t in toks) / len(toks), rel=2e-3, abs=1e-3)
+        if x["prefix_tokens"]:
+            outside = sum(1 for t in toks if t["prefix"] and t["logprob"] < math.log(0.1)) / x["prefix_tokens"]
+            assert x["outside_trust_region"] == pytest.approx(outside, abs=0.15)  # float16 log-probabilities
+        else:
+            assert x.get("outside_trust_region") is None  # absent without prefix tokens
+    assert all(t["prefix"] for t in token_stats.decode(full["token_stats"], full["prefix"], full["completion"]))
     assert any(e["type"] == "eval" and e["step"] == 0 for e in events)
 
 

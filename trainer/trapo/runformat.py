@@ -1,4 +1,8 @@
-"""The run directory format `trapo-run/1`: the only interface between the trainer and the extension.
+"""The run directory format `trapo-run/1.1`: the only interface between the trainer and the extension.
+
+1.1 adds to 1 (readers of 1.1 read both): rollout lines with per-token statistics as parallel arrays (`token_stats`,
+see trapo.token_stats) in place of an object per token, per-rollout summaries (`completion_tokens`, `prefix_tokens`,
+`mean_entropy`, `outside_trust_region`), and the `anomaly` event.
 
 Layout (see architecture.md §2 and the JSON Schemas in `trapo/schemas/`):
 
@@ -25,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Literal, Mapping, Optional, Union
 
-from . import RUN_FORMAT, __version__
+from . import RUN_FORMAT, RUN_FORMATS_READ, __version__
 
 EVENT_VERSION = 1
 RunStatus = Literal["running", "finished", "failed", "stopped"]
@@ -123,6 +127,21 @@ class Log:
     message: str
 
 
+AnomalyKind = Literal["non_finite_loss", "entropy_collapse", "length_limit", "reward_up_benchmark_down"]
+
+
+@dataclass
+class Anomaly:
+    """A health rule started to hold (trapo.anomalies): once per episode, not every step."""
+
+    TYPE: ClassVar[str] = "anomaly"
+    kind: AnomalyKind
+    message: str
+    metric: str
+    value: Optional[float]
+    threshold: float
+
+
 @dataclass
 class ErrorInfo:
     type: str
@@ -137,8 +156,9 @@ class RunFinished:
     error: Optional[ErrorInfo] = None
 
 
-Event = Union[RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, Log, RunFinished]
-EVENT_TYPES: tuple = (RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, Log, RunFinished)
+Event = Union[RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, Log, Anomaly, RunFinished]
+EVENT_TYPES: tuple = (RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, Log, Anomaly,
+                      RunFinished)
 
 
 # --------------------------------------------------------------------------- lines
@@ -168,7 +188,13 @@ class RolloutRecord:
     extracted: Optional[str]
     sft_owner: bool
     prefix_ratio: float = 0.0
-    tokens: Optional[list] = None  # list[TokenInfo]
+    # trapo-run/1.1 summaries, written before the per-token data so that an indexer finds them early in the line
+    completion_tokens: Optional[int] = None  # tokens the model generated (EOS included when produced)
+    prefix_tokens: Optional[int] = None  # expert tokens given
+    mean_entropy: Optional[float] = None  # mean policy entropy over the response tokens (nats)
+    outside_trust_region: Optional[float] = None  # share of prefix tokens with p < loss.alpha; absent without prefix
+    tokens: Optional[list] = None  # list[TokenInfo]: trapo-run/1's form, still accepted; the trainer writes token_stats
+    token_stats: Optional[dict] = None  # parallel arrays (trapo.token_stats.encode)
 
 
 @dataclass
@@ -190,13 +216,17 @@ class EvalRecord:
 # --------------------------------------------------------------------------- helpers
 
 
+_OMIT_WHEN_NONE = {"tokens", "token_stats", "completion_tokens", "prefix_tokens", "mean_entropy",
+                   "outside_trust_region"}
+
+
 def _plain(obj: Any) -> Any:
-    """Dataclasses to dicts, dropping None-valued optional `tokens`; non-finite floats become null-safe numbers."""
+    """Dataclasses to dicts, dropping None-valued optional rollout fields; non-finite floats become null."""
     if dataclasses.is_dataclass(obj):
         out = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if f.name == "tokens" and value is None:
+            if f.name in _OMIT_WHEN_NONE and value is None:
                 continue
             out[f.name] = _plain(value)
         return out
@@ -413,8 +443,8 @@ def read_run_json(run_dir: Path) -> dict:
         info = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{run_dir} is not a run directory: run.json is missing") from None
-    if info.get("format") != RUN_FORMAT:
-        raise ValueError(f"{path}: format is {info.get('format')!r}, expected {RUN_FORMAT!r}")
+    if info.get("format") not in RUN_FORMATS_READ:
+        raise ValueError(f"{path}: format is {info.get('format')!r}, expected one of {', '.join(RUN_FORMATS_READ)}")
     return info
 
 

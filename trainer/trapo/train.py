@@ -38,6 +38,8 @@ import torch
 
 from . import checkpoint as ckpt
 from . import distributed as D
+from . import token_stats
+from .anomalies import AnomalyDetector, Thresholds
 from .batching import plan_micro_batches
 from .forward import SharedPromptUnsupported, forward as run_forward
 from .config import MICRO_GROUP_ALGORITHMS, Config
@@ -46,9 +48,11 @@ from .losses import (entropy_from_logits, k3_kl, luffy_shaped_loss, policy_loss,
 from .micro_group import Stage, stage_plan
 from .rollout import (TokenBatch, assign_advantages, build_token_batch, expert_samples, make_prompt_item, mean,
                       sample_step)
-from .runformat import (BenchmarkResult, Checkpoint, ErrorInfo, Eval, Heartbeat, Log, Metrics, ModelInfo,
+from .rollout_stats import row_summaries, summary_fields
+from .runformat import (Anomaly, BenchmarkResult, Checkpoint, ErrorInfo, Eval, Heartbeat, Log, Metrics, ModelInfo,
                         PrefixAllocation, PromptAllocation, RolloutRecord, RunFinished, RunStarted, RunWriter,
-                        StageRecord, TokenInfo)
+                        StageRecord, read_events)
+from .system_metrics import SystemMetrics
 
 REQUIRED_METRICS = (
     "loss/total", "loss/trsft", "loss/policy", "loss/entropy", "reward/unguided_mean", "reward/mean",
@@ -301,6 +305,8 @@ class Trainer:
             rows = rows + [rows[0]] * (D.all_reduce_max(len(rows), self.dist) - len(rows))
         stats: dict = defaultdict(float)
         tokens_out: list = [None] * len(batch)
+        rows_out: list = [None] * len(batch)  # per-rollout summaries for the rollout file
+        n_prefix = batch.prefix_any.sum(dim=1)
         old_logp: list = [None] * len(rows)
         dev = self.dist.device
         for epoch in range(lc.update_epochs):
@@ -360,6 +366,8 @@ class Trainer:
                     stats["loss/total"] += loss.item()
                     stats["_ent_sum"] += (ent.detach() * resp).sum().item()
                     stats["_outside"] += ((p < lc.alpha) & own).sum().item()
+                    for row, summary in zip(r, row_summaries(logp, ent, resp, n_prefix[list(r)], lc.alpha)):
+                        rows_out[row] = summary
                     if want_tokens:
                         lp_cpu, ent_cpu = logp.detach().cpu(), ent.detach().cpu()
                         for j, row in enumerate(r):
@@ -380,6 +388,7 @@ class Trainer:
         if lc.ppo_clip:
             out["policy/clip_frac"] = summed["_clipped"] / max(n_tok * lc.update_epochs, 1.0)
         out["_tokens"] = tokens_out
+        out["_rows"] = rows_out
         return out
 
     # ------------------------------------------------------------------ events of a step
@@ -417,7 +426,7 @@ class Trainer:
             m[f"prefix/level_{i}"] = a[11 + i] / n_prompts
         return m
 
-    def write_step_files(self, step: int, items, ro, samples, tokens) -> None:
+    def write_step_files(self, step: int, items, ro, samples, tokens, rows=None) -> None:
         """prefix_allocation and the rollouts file (gathered from every rank to rank 0)."""
         if ro is None:
             return
@@ -427,19 +436,20 @@ class Trainer:
             for it, lv, outs in zip(items, ro.levels, ro.outcomes)]
         records = []
         if step % self.cfg.logging.rollouts_every == 0:
-            for s, tok in zip(samples, tokens):
+            for i, (s, tok) in enumerate(zip(samples, tokens)):
                 it = items[s.prompt_index]
-                tinfo = None
+                stats = None
                 if tok is not None and self.cfg.logging.token_stats:
-                    ids = s.prefix_ids + s.completion_ids
-                    n_pre = len(s.prefix_ids)
-                    tinfo = [TokenInfo(text=self.tokenizer.decode([t]), logprob=lp, entropy=en, prefix=j < n_pre)
-                             for j, (t, lp, en) in enumerate(zip(ids, tok[0], tok[1]))]
+                    texts = [self.tokenizer.decode([t]) for t in s.prefix_ids + s.completion_ids]
+                    stats = token_stats.encode(texts, tok[0], tok[1], len(s.prefix_ids), s.prefix_text,
+                                               s.completion_text)
+                summary = summary_fields(rows[i]) if rows is not None and rows[i] is not None else {}
                 records.append(RolloutRecord(
                     step=step, prompt_id=it.problem.id, sample=s.sample, stage=s.stage, level=ro.levels[s.prompt_index],
                     prompt=it.prompt_text, prefix=s.prefix_text, completion=s.completion_text, reward=s.reward,
                     advantage=s.advantage, answer=it.problem.answer, extracted=s.extracted, sft_owner=s.sft_owner,
-                    prefix_ratio=min(s.ratio, 1.0), tokens=tinfo))
+                    prefix_ratio=min(s.ratio, 1.0), token_stats=stats, completion_tokens=len(s.completion_ids),
+                    prefix_tokens=len(s.prefix_ids), **summary))
         gathered = D.gather_objects((allocs, records), self.dist)
         if self.dist.is_main:
             self.sink.emit(PrefixAllocation(prompts=[a for g in gathered for a in g[0]]), step=step)
@@ -471,6 +481,8 @@ class Trainer:
         avg = sum(b.accuracy for b in benches.values()) / max(len(benches), 1)
         self.sink.emit(Eval(benchmarks=benches, average=avg), step=step)
         self.eval_averages[step] = avg
+        if getattr(self, "health", None) is not None:
+            self._report_anomalies(self.health.on_eval(avg), step)
         self._log(f"eval step {step}: " + ", ".join(f"{k} {v.accuracy:.3f}" for k, v in benches.items())
                   + f" (average {avg:.3f})")
         return avg
@@ -524,8 +536,12 @@ class Trainer:
         self.started = True
         hb = HeartbeatThread(self.sink, cfg.logging.heartbeat_s)
         self.heartbeat = hb
+        self.health = self._health_detector()
+        self.system = None
         if self.dist.is_main:
             hb.start()
+            self.system = SystemMetrics(cfg.logging.system_metrics_s, self.dist.device,
+                                        log=lambda m: self._log(m, "warning")).start()
         try:
             if cfg.eval.at_start and self.start_step == 0 and self.benchmarks:
                 hb.phase = "eval"
@@ -545,7 +561,7 @@ class Trainer:
                 train = self.train_batch(batch, algorithm, want_tokens)
                 t2 = time.perf_counter()
                 metrics = self.step_metrics(algorithm, ro, samples, train, n_levels)
-                self.write_step_files(step, items, ro, samples, train["_tokens"])
+                self.write_step_files(step, items, ro, samples, train["_tokens"], train["_rows"])
                 t_eval = t_ckpt = 0.0
                 if self.dist.enabled:
                     self.stop_requested = D.any_flag(self.stop_requested, self.dist)
@@ -569,7 +585,11 @@ class Trainer:
                                 "perf/tokens_per_s": gen_tokens / max(t1 - t0, 1e-9),
                                 "perf/generation_calls": ro.generation_calls if ro is not None else 0,
                                 "data/epoch": (step * cfg.train.prompts_per_step) / len(self.problems)})
+                if self.system is not None:
+                    metrics.update(self.system.collect())
                 self.sink.emit(Metrics(values=metrics), step=step)
+                if self.health is not None:
+                    self._report_anomalies(self.health.on_step(metrics), step)
                 self.sink.call("update", step=step)
                 if self.dist.is_main:
                     self.log_fn(f"[trapo] step {step}/{total} {algorithm}: loss {metrics['loss/total']:.4f} "
@@ -596,6 +616,26 @@ class Trainer:
             raise
         finally:
             hb.stop_event.set()
+            if self.system is not None:
+                self.system.stop()
+
+    def _health_detector(self) -> Optional[AnomalyDetector]:
+        """Rank 0's health rules (trapo.anomalies); on a resume, fed the run's history so far without firing."""
+        a = self.cfg.anomalies
+        if not (a.enabled and self.dist.is_main):
+            return None
+        detector = AnomalyDetector(Thresholds(window=a.window, entropy_collapse_fraction=a.entropy_collapse_fraction,
+                                              clip_ratio_max=a.clip_ratio_max, benchmark_drop=a.benchmark_drop,
+                                              reward_rise=a.reward_rise))
+        if self.start_step:
+            detector.replay(read_events(self.run_dir)[0])
+        return detector
+
+    def _report_anomalies(self, findings, step: int) -> None:
+        for f in findings:
+            self._log(f"anomaly at step {step}: {f.message}", "warning")
+            self.sink.emit(Anomaly(kind=f.kind, message=f.message, metric=f.metric, value=f.value,
+                                   threshold=f.threshold), step=step)
 
     def _rl_on(self, samples) -> Optional[list]:
         if not self.cfg.loss.filter_uniform_groups:
