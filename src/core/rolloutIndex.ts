@@ -2,8 +2,9 @@
 //
 // Memory is bounded whatever the file size: the file is streamed through one reused read buffer (grown only for a
 // line longer than it, up to `maxLineBytes`), and the index keeps a fixed number of bytes per line in typed arrays
-// (offset, length, line number, step, sample, stage, level, reward, prompt number: 41 bytes a line) plus one short prompt text per
-// distinct prompt id. Whole records are read back from disk by offset when asked for.
+// (offset, length, line number, step, sample, stage, level, reward, advantage, generated tokens, mean entropy, share
+// outside the trust region, prompt number: 61 bytes a line) plus one short prompt text per distinct prompt id. Whole
+// records are read back from disk by offset when asked for.
 //
 // Indexing does not JSON.parse every line (that alone runs near 300 MB/s on lines carrying per-token data, see
 // bench/rollout-index.ts). It frames each line and pulls the summary fields out by their keys: in valid JSON the bytes
@@ -11,8 +12,17 @@
 // `\"`). A line is skipped and counted when it is torn (the file's last bytes without a newline), does not look like
 // one object, lacks a summary field, or carries the key "step" twice (two records glued together after a torn write). A line
 // that passes the framing yet fails the full parse when read is reported then and counted in `malformedOnRead`.
+// Keys are looked for in the order the writer writes them, each from where the previous one was found (then from the
+// line's start, for another order), so a line is scanned about once. trapo-run/1.1 lines carry their summaries
+// (completion_tokens, mean_entropy, outside_trust_region); for trapo-run/1 lines with per-token objects the option
+// `legacySummaries` computes them from a full parse of the line (slower: JSON.parse speed), else they are unknown.
 import { promises as fs } from 'node:fs';
+import { DEFAULT_TRSFT_ALPHA } from './rolloutText';
 import { RolloutRecord, parseRolloutLine } from './runFormat';
+import { NumericField, RolloutQuery, RowAccess, matchesQuery, parseRolloutQuery } from '../shared/rolloutQuery';
+
+export { parseRolloutQuery };
+export type { RolloutQuery };
 
 export interface RolloutSummary {
   /** 0-based index of the rollout among the valid lines of the file. */
@@ -25,6 +35,14 @@ export interface RolloutSummary {
   stage: number;
   level: number;
   reward: number;
+  /** NaN when the line has none. */
+  advantage: number;
+  /** Tokens the model generated; -1 when unknown (a trapo-run/1 line without per-token data). */
+  length: number;
+  /** Mean entropy over the response tokens; NaN when unknown. */
+  meanEntropy: number;
+  /** Share of prefix tokens with p < alpha; NaN without prefix tokens or when unknown. */
+  outside: number;
 }
 
 export interface SkippedLine {
@@ -39,6 +57,10 @@ export interface IndexOptions {
   maxLineBytes?: number;
   /** Characters of each prompt kept for filtering (default 400). */
   promptChars?: number;
+  /** trapo-run/1 lines with per-token objects: parse them to compute the summaries (default false). */
+  legacySummaries?: boolean;
+  /** TrSFT alpha for `outside` of trapo-run/1 lines (default 0.1). */
+  alpha?: number;
   /** Checked between chunks; indexing stops with an Error('cancelled') when it returns true. */
   isCancelled?: () => boolean;
   onProgress?: (bytesDone: number, bytesTotal: number) => void;
@@ -52,12 +74,15 @@ export class RolloutIndexError extends Error {
 }
 
 const NL = 0x0a;
-const KEYS = ['step', 'prompt_id', 'sample', 'stage', 'level', 'reward', 'prompt'] as const;
-type Key = (typeof KEYS)[number];
-const NEEDLES: Record<Key, Buffer> = Object.fromEntries(KEYS.map((k) => [k, Buffer.from(`"${k}"`)])) as Record<Key, Buffer>;
+/** Required keys, in the order the writer writes them. */
+const KEYS = ['step', 'prompt_id', 'sample', 'stage', 'level', 'prompt', 'reward'] as const;
+/** Optional keys (after `reward`, in the writer's order). */
+const OPTIONAL_KEYS = ['advantage', 'completion_tokens', 'mean_entropy', 'outside_trust_region'] as const;
+type Key = (typeof KEYS)[number] | (typeof OPTIONAL_KEYS)[number] | 'tokens';
+const NEEDLES = Object.fromEntries([...KEYS, ...OPTIONAL_KEYS, 'tokens'].map((k) => [k, Buffer.from(`"${k}"`)])) as Record<Key, Buffer>;
 const MAX_SKIPPED_KEPT = 100;
 
-/** Growable typed columns, 41 bytes a line. */
+/** Growable typed columns, 61 bytes a line. */
 class Columns {
   offset = new Float64Array(1024);
   length = new Uint32Array(1024);
@@ -65,14 +90,22 @@ class Columns {
   stage = new Int32Array(1024);
   level = new Int8Array(1024);
   reward = new Float64Array(1024);
+  advantage = new Float64Array(1024);
+  generated = new Int32Array(1024);
+  entropy = new Float32Array(1024);
+  outside = new Float32Array(1024);
   prompt = new Int32Array(1024);
   lineNo = new Uint32Array(1024);
   step = new Int32Array(1024);
   size = 0;
 
-  push(offset: number, length: number, step: number, sample: number, stage: number, level: number, reward: number, prompt: number, lineNo: number): void {
+  push(offset: number, length: number, step: number, sample: number, stage: number, level: number, reward: number, prompt: number, lineNo: number, extra: Extra): void {
     if (this.size === this.offset.length) this.grow();
     const i = this.size++;
+    this.advantage[i] = extra.advantage;
+    this.generated[i] = extra.length;
+    this.entropy[i] = extra.meanEntropy;
+    this.outside[i] = extra.outside;
     this.offset[i] = offset;
     this.length[i] = length;
     this.sample[i] = sample;
@@ -86,7 +119,7 @@ class Columns {
 
   private grow(): void {
     const n = this.offset.length * 2;
-    const g = <T extends Float64Array | Uint32Array | Int32Array | Int8Array>(a: T, make: (n: number) => T): T => {
+    const g = <T extends Float64Array | Float32Array | Uint32Array | Int32Array | Int8Array>(a: T, make: (n: number) => T): T => {
       const b = make(n);
       b.set(a as never);
       return b;
@@ -97,6 +130,10 @@ class Columns {
     this.stage = g(this.stage, (k) => new Int32Array(k));
     this.level = g(this.level, (k) => new Int8Array(k));
     this.reward = g(this.reward, (k) => new Float64Array(k));
+    this.advantage = g(this.advantage, (k) => new Float64Array(k));
+    this.generated = g(this.generated, (k) => new Int32Array(k));
+    this.entropy = g(this.entropy, (k) => new Float32Array(k));
+    this.outside = g(this.outside, (k) => new Float32Array(k));
     this.prompt = g(this.prompt, (k) => new Int32Array(k));
     this.lineNo = g(this.lineNo, (k) => new Uint32Array(k));
     this.step = g(this.step, (k) => new Int32Array(k));
@@ -130,6 +167,8 @@ export class RolloutIndex {
       chunkBytes: options.chunkBytes ?? 4 << 20,
       maxLineBytes: options.maxLineBytes ?? 256 << 20,
       promptChars: options.promptChars ?? 400,
+      legacySummaries: options.legacySummaries ?? false,
+      alpha: options.alpha ?? DEFAULT_TRSFT_ALPHA,
     });
     await index.update(options);
     return index;
@@ -259,12 +298,23 @@ export class RolloutIndex {
     if (buf[a] !== 0x7b /* { */ || buf[b - 1] !== 0x7d /* } */) return this.skip(lineNo, 'not a JSON object');
     const line = buf.subarray(a, b);
     const pos: Partial<Record<Key, number>> = {};
+    let from = 0;
     for (const key of KEYS) {
-      const at = line.indexOf(NEEDLES[key]);
+      const at = findKey(line, NEEDLES[key], from);
       if (at === -1) return this.skip(lineNo, `no "${key}"`);
       const colon = skipSpace(line, at + NEEDLES[key].length);
       if (line[colon] !== 0x3a /* : */) return this.skip(lineNo, `"${key}" is not a key`);
       pos[key] = skipSpace(line, colon + 1);
+      from = pos[key]!;
+    }
+    // Optional keys only after the required ones (the writer's order): a missing one costs one scan of the rest.
+    for (const key of OPTIONAL_KEYS) {
+      const at = line.indexOf(NEEDLES[key], from);
+      if (at === -1) continue;
+      const colon = skipSpace(line, at + NEEDLES[key].length);
+      if (line[colon] !== 0x3a) continue;
+      pos[key] = skipSpace(line, colon + 1);
+      from = pos[key]!;
     }
     // Two records glued together (a torn write, then an append) carry the first key twice; one more scan of the line
     // for "step" finds them (a torn fragment shorter than `{"step":` has no key at all and fails framing or parsing).
@@ -289,8 +339,18 @@ export class RolloutIndex {
       this.promptTexts.push(text);
       this.promptNumber.set(promptId, number);
     }
+    const extra: Extra = {
+      advantage: pos.advantage !== undefined ? readNumber(line, pos.advantage) : Number.NaN,
+      length: pos.completion_tokens !== undefined ? readNumber(line, pos.completion_tokens) : -1,
+      meanEntropy: pos.mean_entropy !== undefined ? readNumber(line, pos.mean_entropy) : Number.NaN,
+      outside: pos.outside_trust_region !== undefined ? readNumber(line, pos.outside_trust_region) : Number.NaN,
+    };
+    if (!Number.isInteger(extra.length)) extra.length = -1;
+    if (pos.completion_tokens === undefined && this.options.legacySummaries && line.indexOf(NEEDLES.tokens, from) !== -1) {
+      legacySummary(line, this.options.alpha, extra);
+    }
     const index = this.cols.size;
-    this.cols.push(fileOffset + (a - start), b - a, step, sample, stage, level, reward, number, lineNo);
+    this.cols.push(fileOffset + (a - start), b - a, step, sample, stage, level, reward, number, lineNo, extra);
     this.steps.add(step);
     const slot = `${promptId}\u0000${sample}`;
     if (!this.bySlot.has(slot)) this.bySlot.set(slot, index);
@@ -308,7 +368,41 @@ export class RolloutIndex {
       stage: c.stage[k],
       level: c.level[k],
       reward: c.reward[k],
+      advantage: c.advantage[k],
+      length: c.generated[k],
+      meanEntropy: c.entropy[k],
+      outside: c.outside[k],
     };
+  }
+
+  /** One numeric field of rollout k (NaN when unknown), without building a summary object. */
+  value(k: number, field: NumericField): number {
+    const c = this.cols;
+    switch (field) {
+      case 'step':
+        return c.step[k];
+      case 'sample':
+        return c.sample[k];
+      case 'stage':
+        return c.stage[k];
+      case 'level':
+        return c.level[k];
+      case 'reward':
+        return c.reward[k];
+      case 'advantage':
+        return c.advantage[k];
+      case 'length':
+        return c.generated[k] < 0 ? Number.NaN : c.generated[k];
+      case 'entropy':
+        return c.entropy[k];
+      case 'outside':
+        return c.outside[k];
+    }
+  }
+
+  /** The prompt id of rollout k. */
+  promptIdOf(k: number): string {
+    return this.promptIds[this.cols.prompt[k]];
   }
 
   /** The start of rollout k's prompt (first `promptChars` characters), for filtering. */
@@ -364,6 +458,40 @@ export class RolloutIndex {
   }
 }
 
+interface Extra {
+  advantage: number;
+  length: number;
+  meanEntropy: number;
+  outside: number;
+}
+
+/** A key from `from` on (the writer's order), else from the line's start (another writer's order). */
+function findKey(line: Buffer, needle: Buffer, from: number): number {
+  const at = line.indexOf(needle, from);
+  return at !== -1 || from === 0 ? at : line.indexOf(needle);
+}
+
+/** trapo-run/1 summaries from a line's per-token objects (a full parse). */
+function legacySummary(line: Buffer, alpha: number, out: Extra): void {
+  const rec = parseRolloutLine(line.toString('utf8'));
+  const tokens = rec?.tokens;
+  if (!tokens || tokens.length === 0) return;
+  let entropy = 0;
+  let prefix = 0;
+  let outside = 0;
+  const logAlpha = Math.log(alpha);
+  for (const t of tokens) {
+    entropy += t.entropy;
+    if (t.prefix) {
+      prefix++;
+      if (t.logprob < logAlpha) outside++;
+    }
+  }
+  out.length = tokens.length - prefix;
+  out.meanEntropy = entropy / tokens.length;
+  out.outside = prefix ? outside / prefix : Number.NaN;
+}
+
 function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0x0d;
 }
@@ -411,66 +539,20 @@ function readString(b: Buffer, i: number, maxChars: number): string | undefined 
 
 // ----------------------------------------------------------------------------------------------- filtering
 
-export interface RolloutQuery {
-  /** Guidance levels allowed (empty: any). */
-  levels: number[];
-  /** Reward condition (undefined: any). */
-  reward?: { op: '=' | '>' | '<' | '>=' | '<='; value: number };
-  /** Lower-cased words that must all occur in the prompt id or the prompt text. */
-  words: string[];
-}
-
-/**
- * Parses a filter typed in the Open Rollouts picker: `level:2` or `level:1,2`, `reward:1`, `reward:>0`, `reward:<=0.5`,
- * and free words matched against the prompt. Unrecognised `key:value` pairs are treated as words.
- */
-export function parseRolloutQuery(text: string): RolloutQuery {
-  const q: RolloutQuery = { levels: [], words: [] };
-  for (const part of text.trim().split(/\s+/).filter(Boolean)) {
-    const level = /^level:([0-9,]+)$/i.exec(part);
-    const reward = /^reward:(>=|<=|>|<|=)?(-?[0-9.]+)$/i.exec(part);
-    if (level) q.levels.push(...level[1].split(',').filter(Boolean).map(Number));
-    else if (reward && Number.isFinite(Number(reward[2]))) q.reward = { op: (reward[1] ?? '=') as NonNullable<RolloutQuery['reward']>['op'], value: Number(reward[2]) };
-    else q.words.push(part.toLowerCase());
-  }
-  return q;
-}
-
-/** Indices of the rollouts matching a query, in file order, at most `limit`; `total` counts all matches. */
+/** Indices of the rollouts matching a query (src/shared/rolloutQuery.ts), in file order, at most `limit`; `total` counts all matches. */
 export function filterRollouts(index: RolloutIndex, q: RolloutQuery, limit = Infinity): { matches: number[]; total: number } {
   const matches: number[] = [];
   let total = 0;
-  const textMatch = new Map<string, boolean>();
-  for (let k = 0; k < index.count; k++) {
-    const s = index.summary(k);
-    if (q.levels.length && !q.levels.includes(s.level)) continue;
-    if (q.reward && !compare(s.reward, q.reward.op, q.reward.value)) continue;
-    if (q.words.length) {
-      let ok = textMatch.get(s.promptId);
-      if (ok === undefined) {
-        const hay = `${s.promptId} ${index.promptText(k)}`.toLowerCase();
-        ok = q.words.every((w) => hay.includes(w));
-        textMatch.set(s.promptId, ok);
-      }
-      if (!ok) continue;
-    }
+  let k = 0;
+  const row: RowAccess = {
+    value: (field) => index.value(k, field),
+    promptId: () => index.promptIdOf(k),
+    promptText: () => index.promptText(k),
+  };
+  for (; k < index.count; k++) {
+    if (!matchesQuery(q, row)) continue;
     total++;
     if (matches.length < limit) matches.push(k);
   }
   return { matches, total };
-}
-
-function compare(x: number, op: NonNullable<RolloutQuery['reward']>['op'], v: number): boolean {
-  switch (op) {
-    case '=':
-      return x === v;
-    case '>':
-      return x > v;
-    case '<':
-      return x < v;
-    case '>=':
-      return x >= v;
-    case '<=':
-      return x <= v;
-  }
 }

@@ -1,7 +1,7 @@
 // The run store (no vscode): finds run directories under the runs roots, tails each events.jsonl incrementally and
 // keeps per-run state that the trees, the status bar, the dashboard and the compare view read.
 //
-// - Discovery: every direct subfolder of a root that holds a run.json of format trapo-run/1 is a run, whoever started
+// - Discovery: every direct subfolder of a root that holds a run.json of format trapo-run/1 (or 1.1) is a run, whoever started
 //   it (VS Code, a terminal, torchrun, a cluster job writing to a shared folder).
 // - Change detection: fs.watch on the roots and on each run folder for low latency, plus a periodic poll that works
 //   where fs.watch does not (network file systems). Each poll stats first and reads only new bytes.
@@ -11,6 +11,7 @@
 import { promises as fs, watch as fsWatch, FSWatcher } from 'node:fs';
 import * as path from 'node:path';
 import {
+  AnomalyEvent,
   CheckpointEvent,
   EvalEvent,
   LogEvent,
@@ -172,6 +173,8 @@ export interface RunState {
   readonly rolloutFiles: readonly RolloutFileEntry[];
   /** Newest `maxLogEvents` log events, oldest first. */
   readonly logs: readonly LogEvent[];
+  /** Health alerts (`anomaly` events), oldest first; the newest MAX_ANOMALIES kept. */
+  readonly anomalies: readonly AnomalyEvent[];
   readonly skipped: { readonly malformed: number; readonly unknown: number };
   readonly bytesRead: number;
   /** True until the first complete read of events.jsonl. */
@@ -240,6 +243,7 @@ class MutableRun implements RunState {
   checkpoints: CheckpointEntry[] = [];
   rolloutFiles: RolloutFileEntry[] = [];
   logs: LogEvent[] = [];
+  anomalies: AnomalyEvent[] = [];
   skipped = { malformed: 0, unknown: 0 };
   bytesRead = 0;
   loading = true;
@@ -269,6 +273,7 @@ interface Entry {
 }
 
 const REWARD_METRICS = ['reward/mean', 'reward/unguided_mean'];
+const MAX_ANOMALIES = 100;
 
 export class RunStore implements Disposable {
   private roots: string[];
@@ -582,6 +587,7 @@ export class RunStore implements Disposable {
     run.checkpoints = [];
     run.rolloutFiles = [];
     run.logs = [];
+    run.anomalies = [];
     run.runStarted = null;
     run.finished = null;
     run.lastLifecycle = null;
@@ -642,6 +648,10 @@ export class RunStore implements Disposable {
       case 'log':
         run.logs.push(ev);
         if (run.logs.length > this.opts.maxLogEvents) run.logs.shift();
+        break;
+      case 'anomaly':
+        run.anomalies.push(ev);
+        if (run.anomalies.length > MAX_ANOMALIES) run.anomalies.shift();
         break;
       case 'run_finished':
         run.finished = ev;
