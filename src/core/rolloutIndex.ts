@@ -13,12 +13,15 @@
 // one object, lacks a summary field, or carries the key "step" twice (two records glued together after a torn write). A line
 // that passes the framing yet fails the full parse when read is reported then and counted in `malformedOnRead`.
 // Keys are looked for in the order the writer writes them, each from where the previous one was found (then from the
-// line's start, for another order), so a line is scanned about once. trapo-run/1.1 lines carry their summaries
-// (completion_tokens, mean_entropy, outside_trust_region); for trapo-run/1 lines with per-token objects the option
-// `legacySummaries` computes them from a full parse of the line (slower: JSON.parse speed), else they are unknown.
+// line's start, for another order), so a line is scanned about once. A trapo-run/1.1 line may leave its prompt out
+// (the first line of its prompt id carries it; `read` fills it in). The summaries (generated tokens, mean entropy,
+// share outside the trust region) are pulled by key where written; with the option `summaries` they are also worked
+// out from a 1.1 line's token_stats (two short base64 arrays) or a 1 line's per-token objects (a full parse: slower,
+// JSON.parse speed); otherwise they are unknown there.
 import { promises as fs } from 'node:fs';
 import { DEFAULT_TRSFT_ALPHA } from './rolloutText';
-import { RolloutRecord, parseRolloutLine } from './runFormat';
+import { RolloutLine, RolloutRecord, parseRolloutLine } from './runFormat';
+import { halfToNumber } from './tokenStats';
 import { NumericField, RolloutQuery, RowAccess, matchesQuery, parseRolloutQuery } from '../shared/rolloutQuery';
 
 export { parseRolloutQuery };
@@ -57,9 +60,9 @@ export interface IndexOptions {
   maxLineBytes?: number;
   /** Characters of each prompt kept for filtering (default 400). */
   promptChars?: number;
-  /** trapo-run/1 lines with per-token objects: parse them to compute the summaries (default false). */
-  legacySummaries?: boolean;
-  /** TrSFT alpha for `outside` of trapo-run/1 lines (default 0.1). */
+  /** Work the summaries out of per-token data where a line does not write them (default false; the table asks). */
+  summaries?: boolean;
+  /** TrSFT alpha for `outside` worked out of per-token data (default 0.1). */
   alpha?: number;
   /** Checked between chunks; indexing stops with an Error('cancelled') when it returns true. */
   isCancelled?: () => boolean;
@@ -74,12 +77,14 @@ export class RolloutIndexError extends Error {
 }
 
 const NL = 0x0a;
-/** Required keys, in the order the writer writes them. */
-const KEYS = ['step', 'prompt_id', 'sample', 'stage', 'level', 'prompt', 'reward'] as const;
+/** Required keys, in the order the writer writes them (`prompt`, between level and reward, may be left out). */
+const KEYS = ['step', 'prompt_id', 'sample', 'stage', 'level', 'reward'] as const;
 /** Optional keys (after `reward`, in the writer's order). */
 const OPTIONAL_KEYS = ['advantage', 'completion_tokens', 'mean_entropy', 'outside_trust_region'] as const;
-type Key = (typeof KEYS)[number] | (typeof OPTIONAL_KEYS)[number] | 'tokens';
-const NEEDLES = Object.fromEntries([...KEYS, ...OPTIONAL_KEYS, 'tokens'].map((k) => [k, Buffer.from(`"${k}"`)])) as Record<Key, Buffer>;
+const STATS_KEYS = ['n', 'prefix', 'logprob', 'entropy'] as const;
+type Key = (typeof KEYS)[number] | (typeof OPTIONAL_KEYS)[number] | 'tokens' | 'prompt' | 'token_stats';
+const NEEDLES = Object.fromEntries([...KEYS, ...OPTIONAL_KEYS, 'tokens', 'prompt', 'token_stats'].map((k) => [k, Buffer.from(`"${k}"`)])) as Record<Key, Buffer>;
+const STATS_NEEDLES = Object.fromEntries(STATS_KEYS.map((k) => [k, Buffer.from(`"${k}"`)])) as Record<(typeof STATS_KEYS)[number], Buffer>;
 const MAX_SKIPPED_KEPT = 100;
 
 /** Growable typed columns, 61 bytes a line. */
@@ -145,7 +150,13 @@ export class RolloutIndex {
   private readonly promptIds: string[] = [];
   private readonly promptTexts: string[] = [];
   private readonly promptNumber = new Map<string, number>();
-  private readonly bySlot = new Map<string, number>();
+  /** Per prompt number, the rollout whose line carries the prompt text (-1 until one does). */
+  private readonly promptRow: number[] = [];
+  /** Per prompt number, the first rollout of each sample index (sparse: -1 / undefined where none). */
+  private readonly bySlot: number[][] = [];
+  /** The raw bytes of the previous line's prompt id and its string: consecutive lines share it (a group). */
+  private lastIdBytes: Buffer = Buffer.alloc(0);
+  private lastId = '';
   private steps = new Set<number>();
   /** Bytes of the file covered by the index (up to the end of its last complete line). */
   private indexedBytes = 0;
@@ -167,7 +178,7 @@ export class RolloutIndex {
       chunkBytes: options.chunkBytes ?? 4 << 20,
       maxLineBytes: options.maxLineBytes ?? 256 << 20,
       promptChars: options.promptChars ?? 400,
-      legacySummaries: options.legacySummaries ?? false,
+      summaries: options.summaries ?? false,
       alpha: options.alpha ?? DEFAULT_TRSFT_ALPHA,
     });
     await index.update(options);
@@ -225,7 +236,10 @@ export class RolloutIndex {
     this.promptIds.length = 0;
     this.promptTexts.length = 0;
     this.promptNumber.clear();
-    this.bySlot.clear();
+    this.promptRow.length = 0;
+    this.bySlot.length = 0;
+    this.lastIdBytes = Buffer.alloc(0);
+    this.lastId = '';
     this.steps.clear();
     this.indexedBytes = 0;
     this.lines = 0;
@@ -299,6 +313,7 @@ export class RolloutIndex {
     const line = buf.subarray(a, b);
     const pos: Partial<Record<Key, number>> = {};
     let from = 0;
+    let afterLevel = 0;
     for (const key of KEYS) {
       const at = findKey(line, NEEDLES[key], from);
       if (at === -1) return this.skip(lineNo, `no "${key}"`);
@@ -306,6 +321,19 @@ export class RolloutIndex {
       if (line[colon] !== 0x3a /* : */) return this.skip(lineNo, `"${key}" is not a key`);
       pos[key] = skipSpace(line, colon + 1);
       from = pos[key]!;
+      if (key === 'level') afterLevel = from;
+    }
+    const promptId = this.readPromptId(line, pos.prompt_id!);
+    if (promptId === undefined) return this.skip(lineNo, 'prompt_id is not a string');
+    // The prompt: between level and reward in the writer's order; left out of a 1.1 line whose prompt id came before
+    // (searched elsewhere in the line only while its prompt id has no text yet: another writer's key order).
+    let promptAt = line.subarray(0, pos.reward).indexOf(NEEDLES.prompt, afterLevel);
+    const known = this.promptNumber.get(promptId);
+    if (promptAt === -1 && (known === undefined || this.promptRow[known] === -1)) promptAt = line.indexOf(NEEDLES.prompt);
+    if (promptAt !== -1) {
+      const colon = skipSpace(line, promptAt + NEEDLES.prompt.length);
+      if (line[colon] !== 0x3a) return this.skip(lineNo, '"prompt" is not a key');
+      pos.prompt = skipSpace(line, colon + 1);
     }
     // Optional keys only after the required ones (the writer's order): a missing one costs one scan of the rest.
     for (const key of OPTIONAL_KEYS) {
@@ -328,16 +356,25 @@ export class RolloutIndex {
       return this.skip(lineNo, 'step, sample, stage and level must be integers');
     }
     if (!Number.isFinite(reward)) return this.skip(lineNo, 'reward is not a number');
-    const promptId = readString(line, pos.prompt_id!, Infinity);
-    if (promptId === undefined) return this.skip(lineNo, 'prompt_id is not a string');
     let number = this.promptNumber.get(promptId);
-    if (number === undefined) {
-      const text = readString(line, pos.prompt!, this.options.promptChars);
-      if (text === undefined) return this.skip(lineNo, 'prompt is not a string');
-      number = this.promptIds.length;
-      this.promptIds.push(promptId);
-      this.promptTexts.push(text);
-      this.promptNumber.set(promptId, number);
+    const index = this.cols.size;
+    if (number === undefined || (this.promptRow[number] === -1 && pos.prompt !== undefined)) {
+      let text = '';
+      if (pos.prompt !== undefined) {
+        const t = readString(line, pos.prompt, this.options.promptChars);
+        if (t === undefined) return this.skip(lineNo, 'prompt is not a string');
+        text = t;
+      }
+      if (number === undefined) {
+        number = this.promptIds.length;
+        this.promptIds.push(promptId);
+        this.promptTexts.push(text);
+        this.promptRow.push(pos.prompt !== undefined ? index : -1);
+        this.promptNumber.set(promptId, number);
+      } else {
+        this.promptTexts[number] = text;
+        this.promptRow[number] = index;
+      }
     }
     const extra: Extra = {
       advantage: pos.advantage !== undefined ? readNumber(line, pos.advantage) : Number.NaN,
@@ -346,14 +383,31 @@ export class RolloutIndex {
       outside: pos.outside_trust_region !== undefined ? readNumber(line, pos.outside_trust_region) : Number.NaN,
     };
     if (!Number.isInteger(extra.length)) extra.length = -1;
-    if (pos.completion_tokens === undefined && this.options.legacySummaries && line.indexOf(NEEDLES.tokens, from) !== -1) {
-      legacySummary(line, this.options.alpha, extra);
+    if (pos.completion_tokens === undefined && this.options.summaries) {
+      const stats = line.indexOf(NEEDLES.token_stats, from);
+      if (stats !== -1) statsSummary(line, stats, this.options.alpha, extra);
+      else if (line.indexOf(NEEDLES.tokens, from) !== -1) legacySummary(line, this.options.alpha, extra);
     }
-    const index = this.cols.size;
     this.cols.push(fileOffset + (a - start), b - a, step, sample, stage, level, reward, number, lineNo, extra);
     this.steps.add(step);
-    const slot = `${promptId}\u0000${sample}`;
-    if (!this.bySlot.has(slot)) this.bySlot.set(slot, index);
+    const slots = (this.bySlot[number] ??= []);
+    if (sample >= 0 && sample < 1 << 20 && slots[sample] === undefined) slots[sample] = index;
+  }
+
+  /** The prompt id string at i, decoded once per run of lines with the same raw bytes (the samples of a group). */
+  private readPromptId(line: Buffer, i: number): string | undefined {
+    let end = line[i] === 0x22 ? line.indexOf(0x22, i + 1) : -1;
+    if (end !== -1 && line.subarray(i, end).indexOf(0x5c) !== -1) end = -1; // escapes: no shortcut
+    // A plain id (no escapes: the common case) whose bytes equal the previous line's: the same string.
+    if (end !== -1 && end - i + 1 === this.lastIdBytes.length && line.compare(this.lastIdBytes, 0, this.lastIdBytes.length, i, end + 1) === 0) {
+      return this.lastId;
+    }
+    const id = readString(line, i, Infinity);
+    if (id !== undefined && end !== -1) {
+      this.lastIdBytes = Buffer.from(line.subarray(i, end + 1));
+      this.lastId = id;
+    }
+    return id;
   }
 
   summary(k: number): RolloutSummary {
@@ -413,7 +467,8 @@ export class RolloutIndex {
 
   /** Index of the rollout with this prompt id and sample, or -1. */
   find(promptId: string, sample: number): number {
-    return this.bySlot.get(`${promptId}\u0000${sample}`) ?? -1;
+    const p = this.promptNumber.get(promptId);
+    return p === undefined ? -1 : (this.bySlot[p]?.[sample] ?? -1);
   }
 
   /** Indices of the rollouts of one prompt (its group), ordered by sample. */
@@ -430,8 +485,19 @@ export class RolloutIndex {
     return this.promptIds;
   }
 
-  /** Reads and parses rollout k from disk. Throws RolloutIndexError when the line is not a valid rollout. */
+  /**
+   * Reads and parses rollout k from disk, with its prompt (from the line of its prompt id that carries it). Throws
+   * RolloutIndexError when the line is not a valid rollout.
+   */
   async read(k: number): Promise<RolloutRecord> {
+    const rec = await this.readLine(k);
+    if (rec.prompt !== undefined) return rec as RolloutRecord;
+    const carrier = this.promptRow[this.cols.prompt[k]];
+    const prompt = carrier >= 0 ? (await this.readLine(carrier)).prompt : undefined;
+    return { ...rec, prompt: prompt ?? '' };
+  }
+
+  private async readLine(k: number): Promise<RolloutLine> {
     this.check(k);
     const offset = this.cols.offset[k];
     const length = this.cols.length[k];
@@ -469,6 +535,51 @@ interface Extra {
 function findKey(line: Buffer, needle: Buffer, from: number): number {
   const at = line.indexOf(needle, from);
   return at !== -1 || from === 0 ? at : line.indexOf(needle);
+}
+
+/** trapo-run/1.1 summaries from a line's token_stats (at `at`): n, prefix and the two base64 arrays, pulled by key. */
+function statsSummary(line: Buffer, at: number, alpha: number, out: Extra): void {
+  const v: Record<string, number> = {};
+  const arrays: Record<string, Buffer> = {};
+  let from = at;
+  for (const key of STATS_KEYS) {
+    const k = line.indexOf(STATS_NEEDLES[key], from);
+    if (k === -1) return;
+    const colon = skipSpace(line, k + STATS_NEEDLES[key].length);
+    if (line[colon] !== 0x3a) return;
+    const p = skipSpace(line, colon + 1);
+    if (key === 'n' || key === 'prefix') v[key] = readNumber(line, p);
+    else {
+      // base64 has no escapes: the bytes up to the closing quote, decoded straight (no JSON.parse of a long string)
+      const end = line[p] === 0x22 ? line.indexOf(0x22, p + 1) : -1;
+      if (end === -1) return;
+      arrays[key] = Buffer.from(line.toString('latin1', p + 1, end), 'base64');
+    }
+    from = p;
+  }
+  const { n, prefix } = v;
+  const lp = arrays.logprob;
+  const en = arrays.entropy;
+  if (!Number.isInteger(n) || !Number.isInteger(prefix) || prefix > n || !lp || !en || lp.length !== 2 * n || en.length !== 2 * n) return;
+  const half = halfTable();
+  let sum = 0;
+  for (let k = 0; k < n; k++) sum += half[en[2 * k] | (en[2 * k + 1] << 8)];
+  const logAlpha = Math.log(alpha);
+  let outside = 0;
+  for (let k = 0; k < prefix; k++) if (half[lp[2 * k] | (lp[2 * k + 1] << 8)] < logAlpha) outside++;
+  out.length = n - prefix;
+  out.meanEntropy = n ? sum / n : Number.NaN;
+  out.outside = prefix ? outside / prefix : Number.NaN;
+}
+
+let HALF: Float64Array | undefined;
+/** Every float16 bit pattern's value (512 KB, built once): decoding a token's figures is one lookup. */
+function halfTable(): Float64Array {
+  if (!HALF) {
+    HALF = new Float64Array(65536);
+    for (let h = 0; h < 65536; h++) HALF[h] = halfToNumber(h);
+  }
+  return HALF;
 }
 
 /** trapo-run/1 summaries from a line's per-token objects (a full parse). */

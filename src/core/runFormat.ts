@@ -2,6 +2,7 @@
 // `vscode` import. Specified in architecture.md §2; the JSON Schemas in trainer/trapo/schemas/ are the source of truth
 // and the fixture runs under test/fixtures/runs/ (written by the Python writer) are parsed by test/unit/runFormat.test.ts.
 // 1.1 adds rollout lines with `token_stats` (parallel arrays, read back here as 1's `tokens`), per-rollout summaries
+// (left out where token_stats holds them), the prompt once per prompt id in a rollouts file (withPrompts fills it in),
 // and the `anomaly` event; a 1 run reads as before.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -314,7 +315,7 @@ const ROLLOUT_CHECKS = {
   sample: isInt,
   stage: isInt,
   level: isInt,
-  prompt: isStr,
+  prompt: (x: unknown) => x === undefined || isStr(x),
   prefix: isStr,
   completion: isStr,
   reward: isNum,
@@ -331,11 +332,21 @@ const ROLLOUT_CHECKS = {
   outside_trust_region: (x: unknown) => x === undefined || x === null || isNum(x),
 };
 
+/** A rollout line as written: trapo-run/1.1 gives the prompt on the first line of its prompt id only. */
+export type RolloutLine = Omit<RolloutRecord, 'prompt'> & { prompt?: string };
+
+/** The records of one rollouts file in order, each with its prompt (from the first line of its prompt id). */
+export function withPrompts(lines: readonly RolloutLine[]): RolloutRecord[] {
+  const prompts = new Map<string, string>();
+  for (const l of lines) if (l.prompt !== undefined && !prompts.has(l.prompt_id)) prompts.set(l.prompt_id, l.prompt);
+  return lines.map((l) => (l.prompt !== undefined ? (l as RolloutRecord) : { ...l, prompt: prompts.get(l.prompt_id) ?? '' }));
+}
+
 /**
  * One rollout line, or undefined when it is not one (torn, malformed). A 1.1 line's `token_stats` is expanded into
- * `tokens` (and dropped), so both versions read alike.
+ * `tokens` (and dropped), so both versions read alike; its prompt may be missing (see withPrompts).
  */
-export function parseRolloutLine(line: string): RolloutRecord | undefined {
+export function parseRolloutLine(line: string): RolloutLine | undefined {
   let obj: unknown;
   try {
     obj = JSON.parse(line);
@@ -343,7 +354,7 @@ export function parseRolloutLine(line: string): RolloutRecord | undefined {
     return undefined;
   }
   if (!isObj(obj) || firstBad(obj, ROLLOUT_CHECKS) !== undefined) return undefined;
-  const rec = obj as unknown as RolloutRecord;
+  const rec = obj as unknown as RolloutLine;
   if (rec.token_stats !== undefined) {
     const tokens = expandTokenStats(rec.token_stats, rec.prefix, rec.completion);
     if (tokens === undefined) return undefined;

@@ -56,7 +56,7 @@ export class RolloutTableLoader {
       this.loadedSteps.add(f.step);
       let index: RolloutIndex;
       try {
-        index = await RolloutIndex.build(f.file, { legacySummaries: true, alpha: this.opts.alpha, promptChars: this.opts.promptChars ?? 200 });
+        index = await RolloutIndex.build(f.file, { summaries: true, alpha: this.opts.alpha, promptChars: this.opts.promptChars ?? 200 });
       } catch (e) {
         if (this.errors.length < MAX_ERRORS) this.errors.push(e instanceof RolloutIndexError ? e.message : String(e));
         this.filesDone++;

@@ -160,9 +160,9 @@ describe('Open Rollouts filter', () => {
 describe('rollout summaries of both format versions', () => {
   const formats = join(__dirname, '..', 'fixtures', 'rollout-formats');
 
-  it('trapo-run/1.1 lines carry them; trapo-run/1 lines get them from their tokens when asked', async () => {
-    const compact = await RolloutIndex.build(join(formats, 'trapo-run-1.1.jsonl'));
-    const legacy = await RolloutIndex.build(join(formats, 'trapo-run-1.jsonl'), { legacySummaries: true });
+  it('come from 1.1 token_stats and 1 per-token objects alike when asked; prompts filled in on read', async () => {
+    const compact = await RolloutIndex.build(join(formats, 'trapo-run-1.1.jsonl'), { summaries: true });
+    const legacy = await RolloutIndex.build(join(formats, 'trapo-run-1.jsonl'), { summaries: true });
     const plain = await RolloutIndex.build(join(formats, 'trapo-run-1.jsonl'));
     assert.equal(compact.count, 10);
     assert.equal(legacy.count, 10);
@@ -180,5 +180,12 @@ describe('rollout summaries of both format versions', () => {
     const tokens = JSON.parse(lines[1]).tokens as { logprob: number; prefix: boolean }[];
     const pre = tokens.filter((t) => t.prefix);
     assert.equal(compact.summary(1).outside, Math.fround(pre.filter((t) => Math.exp(t.logprob) < 0.1).length / pre.length));
+    // the 1.1 file gives each prompt once; every record read back has it, as in the 1 file
+    const compactLines = readFileSync(join(formats, 'trapo-run-1.1.jsonl'), 'utf8').split('\n').filter(Boolean);
+    assert.equal(compactLines.filter((l) => JSON.parse(l).prompt !== undefined).length, 3);
+    for (let k = 0; k < 10; k++) assert.equal((await compact.read(k)).prompt, JSON.parse(lines[k]).prompt);
+    assert.equal(compact.promptText(2), JSON.parse(lines[2]).prompt);
+    const noOption = await RolloutIndex.build(join(formats, 'trapo-run-1.1.jsonl'));
+    assert.equal(noOption.summary(0).length, -1);
   });
 });

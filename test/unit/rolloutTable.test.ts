@@ -11,6 +11,8 @@ import { rolloutTableHtml } from '../../src/rolloutTable/tableHtml';
 import { tableArgument } from '../../src/rolloutTable/tableArgument';
 import { RolloutTable, RowsMessage, histogram, parseTableMessage } from '../../src/shared/rolloutTable';
 import { parseRolloutQuery } from '../../src/shared/rolloutQuery';
+import { withPrompts } from '../../src/core/runFormat';
+import { tokenStatsSummary } from '../../src/core/tokenStats';
 import { ServedWebview, launchChromium, noChromium, serveWebview } from '../helpers/webviewPage';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'runs');
@@ -29,9 +31,12 @@ async function load(runDir: string, chunkMs = 0): Promise<{ chunks: Omit<RowsMes
   return { chunks, table };
 }
 
-/** Every rollout line of a run, parsed the plain way (the expectation). */
+/** Every rollout line of a run, parsed the plain way, with its prompt and summaries (the expectation). */
 function allLines(runDir: string) {
-  return stepFiles(runDir).flatMap((f) => readFileSync(f.file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+  return stepFiles(runDir).flatMap((f) => {
+    const raw = readFileSync(f.file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    return withPrompts(raw).map((r) => ({ ...r, ...(r.token_stats ? tokenStatsSummary(r.token_stats, 0.1) : {}) }));
+  });
 }
 
 describe('rollout table data', () => {
@@ -48,7 +53,7 @@ describe('rollout table data', () => {
     const first = lines.find((l) => l.step === 20)!;
     assert.deepEqual(table.ref(0), { step: 20, promptId: first.prompt_id, sample: first.sample });
     assert.equal(table.value(0, 'length'), first.completion_tokens);
-    assert.ok(Math.abs(table.value(0, 'entropy') - first.mean_entropy) < 1e-6);
+    assert.ok(Math.abs(table.value(0, 'entropy') - first.mean_entropy!) < 1e-6);
     assert.equal(table.value(0, 'advantage'), first.advantage);
   });
 
@@ -91,7 +96,7 @@ describe('rollout table data', () => {
     assert.equal(count('advantage:<0 stage:0'), lines.filter((l) => l.advantage < 0 && l.stage === 0).length);
     const pid = lines[0].prompt_id;
     assert.equal(count(`id:${pid}`), lines.filter((l) => l.prompt_id === pid).length);
-    assert.equal(count('outside:>0.5'), lines.filter((l) => l.outside_trust_region !== undefined && l.outside_trust_region > 0.5).length);
+    assert.equal(count('outside:>0.5'), lines.filter((l) => typeof l.outside_trust_region === 'number' && l.outside_trust_region > 0.5).length);
     // words: in the prompt id or text; all must occur
     const word = lines[0].prompt.split(' ')[1]; // e.g. "36"
     assert.equal(count(`${word} compute`), lines.filter((l) => `${l.prompt_id} ${l.prompt}`.toLowerCase().includes(word) && l.prompt.toLowerCase().includes('compute')).length);

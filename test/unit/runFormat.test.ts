@@ -12,6 +12,7 @@ import {
   parseRolloutLine,
   readJsonLines,
   readRunInfo,
+  withPrompts,
   RunFormatError,
   parseRunInfo,
 } from '../../src/core/runFormat';
@@ -72,11 +73,11 @@ describe('fixture runs written by the Python writer', () => {
     const now = await readJsonLines(path.join(dir, 'trapo-run-1.1.jsonl'), parseRolloutLine);
     assert.equal(old.skipped + now.skipped, 0);
     assert.equal(now.records.length, 10);
-    const summaries = ['completion_tokens', 'prefix_tokens', 'mean_entropy', 'outside_trust_region'];
-    for (const [a, b] of old.records.map((r, i) => [r, now.records[i]] as const)) {
+    assert.equal(now.records.filter((r) => r.prompt !== undefined).length, 3); // once per prompt id
+    const filled = withPrompts(now.records);
+    for (const [a, b] of old.records.map((r, i) => [r, filled[i]] as const)) {
       assert.equal(b.token_stats, undefined);
-      const rest = Object.fromEntries(Object.entries(b).filter(([k]) => !summaries.includes(k)));
-      assert.deepEqual(rest, a); // tokens included: text, logprob, entropy and prefix of every token
+      assert.deepEqual(b, a); // tokens included: text, logprob, entropy and prefix of every token
     }
     // EOS: not in the completion text, its own text kept; a split character: every token's text kept
     assert.equal(now.records[0].tokens!.at(-1)!.text, '<|im_end|>');

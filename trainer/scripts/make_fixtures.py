@@ -265,7 +265,7 @@ def make_run(out: Path, run_id: str, algorithm: str, steps: int, *, end: str, se
 
 def write_formats(out: Path) -> None:
     """One step of rollouts in both forms: trapo-run-1.jsonl (per-token objects) and trapo-run-1.1.jsonl."""
-    from trapo.runformat import dumps_line
+    from trapo.runformat import dumps_line, rollout_lines
 
     rng = random.Random(7)
     rollouts = []
@@ -290,7 +290,8 @@ def write_formats(out: Path) -> None:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     (out / "trapo-run-1.jsonl").write_text("".join(dumps_line(r) for r in rollouts), encoding="utf-8")
-    (out / "trapo-run-1.1.jsonl").write_text("".join(dumps_line(compact(r)) for r in rollouts), encoding="utf-8")
+    (out / "trapo-run-1.1.jsonl").write_text("".join(dumps_line(x) for x in rollout_lines(compact(r) for r in rollouts)),
+                                             encoding="utf-8")
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from trapo.runformat import (
     RunFinished,
     RunWriter,
     read_events,
+    read_rollouts,
     read_run_json,
     schema_path,
 )
@@ -170,13 +171,15 @@ def test_token_stats_read_back_as_the_old_per_token_objects():
     from trapo import token_stats
 
     old = [json.loads(x) for x in (FORMATS / "trapo-run-1.jsonl").read_text().splitlines()]
-    new = [json.loads(x) for x in (FORMATS / "trapo-run-1.1.jsonl").read_text().splitlines()]
+    raw = [json.loads(x) for x in (FORMATS / "trapo-run-1.1.jsonl").read_text().splitlines()]
+    new = read_rollouts(FORMATS / "trapo-run-1.1.jsonl")
     assert len(old) == len(new) == 10
+    assert [("prompt" in x) for x in raw] == [True, False, False, True, False, False, True, False, False, False]
     for a, b in zip(old, new):
         ROLLOUT.validate(a)
         ROLLOUT.validate(b)
         assert token_stats.decode(b["token_stats"], b["prefix"], b["completion"]) == a["tokens"]
-        assert {k: v for k, v in a.items() if k != "tokens"} == {k: v for k, v in b.items() if k in a and k != "tokens"}
+        assert {k: v for k, v in a.items() if k != "tokens"} == {k: v for k, v in b.items() if k != "token_stats"}
     assert "text" in new[-1]["token_stats"] and all("text_len" in b["token_stats"] for b in new[:-1])
     old_bytes, new_bytes = (sum(len(x) for x in (FORMATS / f).read_bytes().splitlines()) for f in
                             ("trapo-run-1.jsonl", "trapo-run-1.1.jsonl"))
@@ -187,10 +190,24 @@ def test_token_stats_encoding_edges():
     from trapo import token_stats
 
     stats = token_stats.encode(["a", "b", "<eos>"], [-0.5, float("-inf"), float("nan")], [1e6, 0.0, 2.0], 1, "a", "b")
-    assert stats["text_len"] == [1, 1, 0] and stats["special"] == {"2": "<eos>"}
+    assert stats["text_len"] == "AQEA" and stats["special"] == {"2": "<eos>"}  # bytes 1, 1, 0
     toks = token_stats.decode(stats, "a", "b")
     assert [t["text"] for t in toks] == ["a", "b", "<eos>"] and [t["prefix"] for t in toks] == [True, False, False]
     assert toks[1]["logprob"] == float("-inf") and math.isnan(toks[2]["logprob"])
     assert toks[0]["entropy"] == 65504.0  # clamped to float16's largest
     with pytest.raises(ValueError, match="do not line up"):
         token_stats.encode(["a"], [0.0, 1.0], [0.0], 0, "", "a")
+    long = "x" * 300  # a token text longer than a byte can count: every text is kept whole
+    assert token_stats.encode([long], [0.0], [0.0], 0, "", long)["text"] == [long]
+    assert token_stats.summary(stats, 0.1) == {"completion_tokens": 2, "prefix_tokens": 1,
+                                               "mean_entropy": pytest.approx(65506 / 3),
+                                               "outside_trust_region": 0.0}  # exp(-0.5) > 0.1
+
+
+def test_resuming_a_trapo_run_1_run_goes_on_in_1_1(tmp_path):
+    w = RunWriter.create(tmp_path / "r", name="t", algorithm="trapo", config={})
+    w.update(format="trapo-run/1")
+    w.close()
+    w = RunWriter.open_existing(tmp_path / "r")
+    w.close()
+    assert read_run_json(tmp_path / "r")["format"] == "trapo-run/1.1"

@@ -1,8 +1,9 @@
 """The run directory format `trapo-run/1.1`: the only interface between the trainer and the extension.
 
 1.1 adds to 1 (readers of 1.1 read both): rollout lines with per-token statistics as parallel arrays (`token_stats`,
-see trapo.token_stats) in place of an object per token, per-rollout summaries (`completion_tokens`, `prefix_tokens`,
-`mean_entropy`, `outside_trust_region`), and the `anomaly` event.
+see trapo.token_stats) in place of an object per token; per-rollout summaries (`completion_tokens`, `prefix_tokens`,
+`mean_entropy`, `outside_trust_region`), written when there is no `token_stats` to derive them from; the prompt text
+once per prompt id in a rollouts file (on its first line: the samples of a group share it); the `anomaly` event.
 
 Layout (see architecture.md §2 and the JSON Schemas in `trapo/schemas/`):
 
@@ -188,7 +189,7 @@ class RolloutRecord:
     extracted: Optional[str]
     sft_owner: bool
     prefix_ratio: float = 0.0
-    # trapo-run/1.1 summaries, written before the per-token data so that an indexer finds them early in the line
+    # trapo-run/1.1 summaries (not written when token_stats is, which holds them), before the per-token data
     completion_tokens: Optional[int] = None  # tokens the model generated (EOS included when produced)
     prefix_tokens: Optional[int] = None  # expert tokens given
     mean_entropy: Optional[float] = None  # mean policy entropy over the response tokens (nats)
@@ -354,7 +355,9 @@ class RunWriter:
         run_dir = Path(run_dir)
         info = read_run_json(run_dir)
         info.update(updates)
-        info.update({"status": "running", "pid": os.getpid(), "host": socket.gethostname(), "updated_at": clock()})
+        # A trapo-run/1 run resumed by this trainer goes on in 1.1 (whose readers read its earlier 1 lines too).
+        info.update({"status": "running", "pid": os.getpid(), "host": socket.gethostname(), "updated_at": clock(),
+                     "format": RUN_FORMAT})
         writer = cls(run_dir, info, clock)
         writer._repair_torn_tail()
         writer._write_run_json()
@@ -407,7 +410,8 @@ class RunWriter:
     def write_rollouts(self, step: int, records: Iterable[RolloutRecord]) -> Rollouts:
         """Writes rollouts/<step:06d>.jsonl (atomically) and emits its `rollouts` event."""
         rel = f"rollouts/{step:06d}.jsonl"
-        count = _write_lines(self.run_dir / rel, records)
+        legacy = self.info.get("format") == "trapo-run/1"  # only the fixtures write a 1 run now
+        count = _write_lines(self.run_dir / rel, records if legacy else rollout_lines(records))
         event = Rollouts(file=rel, count=count)
         self.emit(event, step=step)
         return event
@@ -417,6 +421,39 @@ class RunWriter:
         rel = f"evals/{step:06d}/{benchmark}.jsonl"
         (self.run_dir / rel).parent.mkdir(parents=True, exist_ok=True)
         return rel, _write_lines(self.run_dir / rel, records)
+
+
+SUMMARY_FIELDS = ("completion_tokens", "prefix_tokens", "mean_entropy", "outside_trust_region")
+
+
+def rollout_lines(records: Iterable[RolloutRecord]) -> Iterable[dict]:
+    """The trapo-run/1.1 lines of one rollouts file: the prompt on the first line of each prompt id only, and the
+    summaries only where no token_stats holds them."""
+    seen: set = set()
+    for rec in records:
+        line = _plain(rec)
+        if rec.prompt_id in seen:
+            del line["prompt"]
+        seen.add(rec.prompt_id)
+        if rec.token_stats is not None:
+            for key in SUMMARY_FIELDS:
+                line.pop(key, None)
+        yield line
+
+
+def read_rollouts(path: Path) -> list[dict]:
+    """A rollouts file's lines as dicts, each with its prompt (filled from the prompt id's first line)."""
+    prompts, out = {}, []
+    for text in Path(path).read_text(encoding="utf-8").splitlines():
+        if not text.strip():
+            continue
+        line = json.loads(text)
+        if "prompt" in line:
+            prompts.setdefault(line["prompt_id"], line["prompt"])
+        else:
+            line["prompt"] = prompts.get(line["prompt_id"], "")
+        out.append(line)
+    return out
 
 
 def _write_lines(path: Path, records: Iterable[Any]) -> int:
