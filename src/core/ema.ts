@@ -4,6 +4,11 @@
 //   last = last * w + (1 - w) * v;  smoothed = last / (1 - w^k)
 // where k counts the finite points seen so far (the "debias" term removes the pull towards the initial 0).
 // Non-finite points (NaN, +-Infinity) are passed through unchanged and do not advance the average.
+// A constant series stays exactly flat: TensorBoard skips smoothing when every value equals the first (its issue
+// #786), because the debiased EMA of a constant is that constant only up to rounding, and an autoscaled axis blows
+// the rounding (1e-19 on a learning rate of 3e-4) up into a square wave. Here the same holds point by point: while
+// every finite value so far equals the first, the value itself is the output. Past a constant prefix the result is
+// the debiased EMA, which on that prefix is the constant mathematically, so nothing else changes.
 //
 // DOM-free and vscode-free: imported by the extension host and bundled into the dashboard webview.
 
@@ -23,20 +28,8 @@ export function debiasedEma(values: ArrayLike<number>, weight: number, out?: Flo
   const n = values.length;
   const result = out ?? new Float64Array(n);
   if (result.length < n) throw new RangeError(`output buffer holds ${result.length} values, need ${n}`);
-  let last = 0;
-  let finiteSeen = 0;
-  let debias = 1; // w^k, updated multiplicatively: avoids Math.pow per point
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    if (!Number.isFinite(v)) {
-      result[i] = v;
-      continue;
-    }
-    last = last * weight + (1 - weight) * v;
-    finiteSeen++;
-    debias *= weight;
-    result[i] = weight === 0 ? v : last / (1 - debias);
-  }
+  const state = new EmaState(weight);
+  for (let i = 0; i < n; i++) result[i] = state.next(values[i]);
   return result;
 }
 
@@ -46,7 +39,10 @@ export function debiasedEma(values: ArrayLike<number>, weight: number, out?: Flo
  */
 export class EmaState {
   private last = 0;
-  private debias = 1;
+  private debias = 1; // w^k, updated multiplicatively: avoids Math.pow per point
+  /** The first finite value, while every finite value so far equals it (undefined before the first one). */
+  private constant: number | undefined = undefined;
+  private varied = false;
   constructor(readonly weight: number) {
     checkSmoothingWeight(weight);
   }
@@ -54,6 +50,11 @@ export class EmaState {
     if (!Number.isFinite(v)) return v;
     this.last = this.last * this.weight + (1 - this.weight) * v;
     this.debias *= this.weight;
+    if (!this.varied) {
+      if (this.constant === undefined) this.constant = v;
+      else if (v !== this.constant) this.varied = true;
+      if (!this.varied) return v;
+    }
     return this.weight === 0 ? v : this.last / (1 - this.debias);
   }
 }

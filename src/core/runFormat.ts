@@ -7,6 +7,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { TokenStats, expandTokenStats, isTokenStats } from './tokenStats';
+import { decodeNumber } from '../shared/nonFinite';
 
 /** What the trainer writes now. */
 export const RUN_FORMAT = 'trapo-run/1.1';
@@ -54,6 +55,7 @@ export interface RunStartedEvent extends EventBase {
 }
 export interface MetricsEvent extends EventBase {
   type: 'metrics';
+  /** As read: finite numbers, and NaN / +-Infinity where the line had "NaN", "Infinity", "-Infinity". */
   values: Record<string, number>;
 }
 export interface StageRecord {
@@ -178,7 +180,8 @@ export interface EvalRecord {
 }
 
 export type ParsedLine =
-  | { kind: 'event'; event: RunEvent }
+  /** `badValues`: metric values that were neither a number nor a non-finite token, left out of `values`. */
+  | { kind: 'event'; event: RunEvent; badValues: number }
   | { kind: 'unknown'; type: string }
   | { kind: 'malformed'; reason: string };
 
@@ -222,7 +225,8 @@ const EVENT_CHECKS: Record<RunEventType, Record<string, (x: unknown) => boolean>
     world_size: isInt,
     resumed_from_step: isNullOr(isInt),
   },
-  metrics: { values: (v) => isObj(v) && Object.values(v).every(isNum) },
+  // Each value is checked on its own (decodeMetricValues): one bad value does not cost the line its good ones.
+  metrics: { values: isObj },
   prefix_allocation: { prompts: (p) => Array.isArray(p) && p.every(isPromptAllocation) },
   rollouts: { file: isStr, count: isInt },
   eval: { benchmarks: (b) => isObj(b) && Object.values(b).every(isBenchmarkResult), average: isNum },
@@ -270,7 +274,29 @@ export function parseEventObject(obj: unknown): ParsedLine {
   if (!isKnownEventType(obj.type)) return { kind: 'unknown', type: obj.type };
   const bad = firstBad(obj, EVENT_CHECKS[obj.type]);
   if (bad !== undefined) return { kind: 'malformed', reason: `${obj.type}: bad "${bad}"` };
-  return { kind: 'event', event: obj as unknown as RunEvent };
+  let badValues = 0;
+  if (obj.type === 'metrics') {
+    const decoded = decodeMetricValues(obj.values as Obj);
+    obj.values = decoded.values;
+    badValues = decoded.bad;
+  }
+  return { kind: 'event', event: obj as unknown as RunEvent, badValues };
+}
+
+/**
+ * A metrics line's values as numbers: finite numbers as they are, "NaN" / "Infinity" / "-Infinity" (how the
+ * writer spells non-finite values, events.schema.json) as NaN and +-Infinity. Anything else (null from an older
+ * writer, a string, a list) is left out and counted; the other values of the line are kept.
+ */
+export function decodeMetricValues(values: Obj): { values: Record<string, number>; bad: number } {
+  const out: Record<string, number> = {};
+  let bad = 0;
+  for (const key of Object.keys(values)) {
+    const v = decodeNumber(values[key]);
+    if (v === undefined) bad++;
+    else out[key] = v;
+  }
+  return { values: out, bad };
 }
 
 const RUN_INFO_CHECKS = {
@@ -308,7 +334,9 @@ export function parseRunInfo(text: string, where = 'run.json'): RunInfo {
   return obj as unknown as RunInfo;
 }
 
-const TOKEN_CHECKS = { text: isStr, logprob: isNum, entropy: isNum, prefix: isBool };
+/** A number, or a non-finite token ("NaN", "Infinity", "-Infinity"): a log-probability can be -Infinity. */
+const isNumeric = (x: unknown) => decodeNumber(x) !== undefined;
+const TOKEN_CHECKS = { text: isStr, logprob: isNumeric, entropy: isNumeric, prefix: isBool };
 const ROLLOUT_CHECKS = {
   step: isInt,
   prompt_id: isStr,
@@ -318,12 +346,12 @@ const ROLLOUT_CHECKS = {
   prompt: (x: unknown) => x === undefined || isStr(x),
   prefix: isStr,
   completion: isStr,
-  reward: isNum,
-  advantage: isNum,
+  reward: isNumeric,
+  advantage: isNumeric,
   answer: isStr,
   extracted: isNullOr(isStr),
   sft_owner: isBool,
-  prefix_ratio: (x: unknown) => x === undefined || isNum(x),
+  prefix_ratio: (x: unknown) => x === undefined || isNumeric(x),
   tokens: (x: unknown) => x === undefined || (Array.isArray(x) && x.every((t) => isObj(t) && firstBad(t, TOKEN_CHECKS) === undefined)),
   token_stats: (x: unknown) => x === undefined || isTokenStats(x),
   completion_tokens: (x: unknown) => x === undefined || (isInt(x) && x >= 0),
@@ -354,6 +382,14 @@ export function parseRolloutLine(line: string): RolloutLine | undefined {
     return undefined;
   }
   if (!isObj(obj) || firstBad(obj, ROLLOUT_CHECKS) !== undefined) return undefined;
+  // Non-finite tokens to numbers, so that consumers see numbers only.
+  for (const k of ['reward', 'advantage', 'prefix_ratio'] as const) if (obj[k] !== undefined) obj[k] = decodeNumber(obj[k]);
+  if (Array.isArray(obj.tokens)) {
+    for (const t of obj.tokens as Obj[]) {
+      t.logprob = decodeNumber(t.logprob);
+      t.entropy = decodeNumber(t.entropy);
+    }
+  }
   const rec = obj as unknown as RolloutLine;
   if (rec.token_stats !== undefined) {
     const tokens = expandTokenStats(rec.token_stats, rec.prefix, rec.completion);

@@ -25,6 +25,7 @@ import {
   runPaths,
 } from './runFormat';
 import { EventTail } from './tail';
+import { NonFiniteToken, nonFiniteToken } from '../shared/nonFinite';
 import { SeriesStore } from './series';
 import { CrashProbe, CrashVerdict, detectCrash } from './crash';
 import { StepClock } from './time';
@@ -175,12 +176,44 @@ export interface RunState {
   readonly logs: readonly LogEvent[];
   /** Health alerts (`anomaly` events), oldest first; the newest MAX_ANOMALIES kept. */
   readonly anomalies: readonly AnomalyEvent[];
-  readonly skipped: { readonly malformed: number; readonly unknown: number };
+  readonly skipped: SkippedCounts;
+  /** Metric values that were NaN or +-Infinity. */
+  readonly nonFiniteValues: number;
+  /** The first NaN or infinite `loss/*` value: an anomaly the tree marks and a notification names. */
+  readonly nonFiniteLoss: NonFiniteLoss | null;
   readonly bytesRead: number;
   /** True until the first complete read of events.jsonl. */
   readonly loading: boolean;
   /** Increments on every change. */
   readonly version: number;
+  /**
+   * Increments when history already reported was rewritten: a resume dropped the steps it re-runs, or a step came
+   * again and replaced what was held for it. Views that keep copies (the dashboard) read the run again.
+   */
+  readonly historyVersion: number;
+}
+
+/** What a reader of events.jsonl had to leave out (shown in the Runs tree's tooltip and on the dashboard). */
+export interface SkippedCounts {
+  /** Lines that are not JSON or not a valid event. */
+  readonly malformed: number;
+  /** Valid lines of a type this reader does not know. */
+  readonly unknown: number;
+  /** Metric values that were neither numbers nor non-finite tokens (their lines' other values were kept). */
+  readonly badValues: number;
+  /** 1 when the run is no longer running and its last line has no newline: torn by a process that died writing. */
+  readonly torn: number;
+}
+
+/** Lines and values left out in all (0 when nothing was). */
+export function skippedTotal(s: SkippedCounts): number {
+  return s.malformed + s.unknown + s.badValues + s.torn;
+}
+
+export interface NonFiniteLoss {
+  step: number | null;
+  metric: string;
+  value: NonFiniteToken;
 }
 
 /** Seconds until the last step, or null. */
@@ -244,10 +277,13 @@ class MutableRun implements RunState {
   rolloutFiles: RolloutFileEntry[] = [];
   logs: LogEvent[] = [];
   anomalies: AnomalyEvent[] = [];
-  skipped = { malformed: 0, unknown: 0 };
+  skipped: SkippedCounts = { malformed: 0, unknown: 0, badValues: 0, torn: 0 };
+  nonFiniteValues = 0;
+  nonFiniteLoss: NonFiniteLoss | null = null;
   bytesRead = 0;
   loading = true;
   version = 0;
+  historyVersion = 0;
 
   constructor(
     readonly id: string,
@@ -511,6 +547,12 @@ export class RunStore implements Disposable {
       changed = (await this.readNewEvents(entry)) || changed;
       this.updateStatus(run);
     }
+    // A last line without its newline is the writer mid-line while the run runs; once it has ended it is torn.
+    const torn = entry.tail.stats.heldBackBytes > 0 && run.status !== 'running' ? 1 : 0;
+    if (torn !== run.skipped.torn) {
+      run.skipped = { ...run.skipped, torn };
+      changed = true;
+    }
     if (run.loading) {
       run.loading = false;
       changed = true;
@@ -568,9 +610,14 @@ export class RunStore implements Disposable {
       for (const ev of events) this.apply(entry.run, ev);
       for (const ev of events) entry.pending.push(ev);
       const s = entry.tail.stats;
-      entry.run.skipped = { malformed: s.malformed, unknown: s.unknown };
+      entry.run.skipped = { malformed: s.malformed, unknown: s.unknown, badValues: s.badValues, torn: entry.run.skipped.torn };
       entry.run.bytesRead = s.offset;
-      applied ||= events.length > 0 || restarted || s.malformed !== statsBefore.malformed || s.unknown !== statsBefore.unknown;
+      applied ||=
+        events.length > 0 ||
+        restarted ||
+        s.malformed !== statsBefore.malformed ||
+        s.unknown !== statsBefore.unknown ||
+        s.badValues !== statsBefore.badValues;
       if (!more || this.disposed) break;
       // A large file: hand the event loop back between slices, and let views see progress.
       if (entry.run.loading && events.length > 0) this.emitUpdate(entry, entry.run.status);
@@ -581,6 +628,7 @@ export class RunStore implements Disposable {
 
   private resetEvents(run: MutableRun): void {
     // The file was replaced or truncated: rebuild everything from its start.
+    run.historyVersion++;
     run.metrics = new SeriesStore();
     run.prefixSteps = [];
     run.evals = [];
@@ -594,6 +642,8 @@ export class RunStore implements Disposable {
     run.lastHeartbeat = null;
     run.lastEventTime = null;
     run.lastReward = null;
+    run.nonFiniteValues = 0;
+    run.nonFiniteLoss = null;
     run.stepClock.reset();
   }
 
@@ -602,22 +652,31 @@ export class RunStore implements Disposable {
   private apply(run: MutableRun, ev: RunEvent): void {
     if (run.lastEventTime === null || ev.time > run.lastEventTime) run.lastEventTime = ev.time;
     switch (ev.type) {
-      case 'run_started':
+      case 'run_started': {
+        // A resume re-runs every step after the checkpoint it starts from: what is held of those steps goes, so that
+        // each step shows once. A later run_started without resumed_from_step (a trainer that resumed without a
+        // checkpoint and said so with null) starts over from step 0.
+        const from = ev.resumed_from_step ?? (run.runStarted !== null ? 0 : null);
+        if (from !== null) {
+          this.truncateAfter(run, from);
+          run.step = from > 0 ? from : null;
+        }
         run.runStarted = ev;
         run.lastLifecycle = ev;
         run.finished = null;
         run.totalSteps = ev.total_steps;
-        if (ev.resumed_from_step !== null) run.step = ev.resumed_from_step;
         // A resume restarts the clock: the downtime before it is not a step.
         run.stepClock.reset();
         if (run.step !== null) run.stepClock.observe(run.step, ev.time);
         break;
+      }
       case 'metrics': {
-        if (ev.step !== null) {
-          run.metrics.push(ev.step, ev.time, ev.values);
-          run.step = ev.step;
-          run.stepClock.observe(ev.step, ev.time);
-        }
+        if (ev.step === null) break;
+        // A step seen again replaced points: count the non-finite values of all that is held again (this line's too).
+        if (run.metrics.push(ev.step, ev.time, ev.values)) this.historyRewritten(run);
+        else for (const name in ev.values) this.countNonFinite(run, ev.step, name, ev.values[name]);
+        run.step = ev.step;
+        run.stepClock.observe(ev.step, ev.time);
         for (const name of REWARD_METRICS) {
           const v = ev.values[name];
           if (typeof v === 'number') {
@@ -629,18 +688,18 @@ export class RunStore implements Disposable {
       }
       case 'prefix_allocation': {
         if (ev.step === null) break;
-        run.prefixSteps.push(new PrefixStep(ev.step, ev.time, ev.prompts));
+        this.putByStep(run, run.prefixSteps, new PrefixStep(ev.step, ev.time, ev.prompts));
         if (run.prefixSteps.length > this.opts.maxPrefixSteps) run.prefixSteps.shift();
         break;
       }
       case 'rollouts':
-        if (ev.step !== null) run.rolloutFiles.push({ step: ev.step, file: path.resolve(run.dir, ev.file), count: ev.count });
+        if (ev.step !== null) this.putByStep(run, run.rolloutFiles, { step: ev.step, file: path.resolve(run.dir, ev.file), count: ev.count });
         break;
       case 'eval':
-        if (ev.step !== null) run.evals.push({ step: ev.step, time: ev.time, benchmarks: ev.benchmarks, average: ev.average });
+        if (ev.step !== null) this.putByStep(run, run.evals, { step: ev.step, time: ev.time, benchmarks: ev.benchmarks, average: ev.average });
         break;
       case 'checkpoint':
-        if (ev.step !== null) run.checkpoints.push(checkpointEntry(run.dir, ev as CheckpointEvent & { step: number }));
+        if (ev.step !== null) this.putByStep(run, run.checkpoints, checkpointEntry(run.dir, ev as CheckpointEvent & { step: number }));
         break;
       case 'heartbeat':
         run.lastHeartbeat = { time: ev.time, phase: ev.phase };
@@ -662,6 +721,60 @@ export class RunStore implements Disposable {
         throw new Error(`unhandled event ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /**
+   * Appends an entry of a per-step list (oldest first, one entry a step). A step seen again replaces the entries
+   * from that step on, so that every step is listed once and tree ids stay unique.
+   */
+  private putByStep<T extends { step: number }>(run: MutableRun, list: T[], entry: T): void {
+    let n = list.length;
+    while (n > 0 && list[n - 1].step >= entry.step) n--;
+    if (n < list.length) {
+      list.length = n;
+      this.historyRewritten(run);
+    }
+    list.push(entry);
+  }
+
+  /** Drops what is held of the steps after `step` (a resume from `step` runs them again). */
+  private truncateAfter(run: MutableRun, step: number): void {
+    let dropped = run.metrics.truncateAfter(step);
+    const keep = <T extends { step: number }>(list: T[]): T[] => {
+      const kept = list.filter((x) => x.step <= step);
+      if (kept.length !== list.length) dropped = true;
+      return kept;
+    };
+    run.prefixSteps = keep(run.prefixSteps);
+    run.rolloutFiles = keep(run.rolloutFiles);
+    run.evals = keep(run.evals);
+    run.checkpoints = keep(run.checkpoints);
+    // Alerts of the steps run again are raised again (or not) by the resumed trainer.
+    run.anomalies = run.anomalies.filter((a) => a.step === null || a.step <= step);
+    if (dropped) this.historyRewritten(run);
+  }
+
+  /** History was rewritten: say so, and count the non-finite values of what is left again. */
+  private historyRewritten(run: MutableRun): void {
+    run.historyVersion++;
+    run.nonFiniteValues = 0;
+    run.nonFiniteLoss = null;
+    const byStep: { step: number; name: string; value: number }[] = [];
+    for (const name of run.metrics.names()) {
+      const s = run.metrics.get(name)!;
+      const steps = s.steps();
+      const values = s.values();
+      for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) byStep.push({ step: steps[i], name, value: values[i] });
+    }
+    byStep.sort((a, b) => a.step - b.step);
+    for (const x of byStep) this.countNonFinite(run, x.step, x.name, x.value);
+  }
+
+  private countNonFinite(run: MutableRun, step: number | null, name: string, value: number): void {
+    const token = nonFiniteToken(value);
+    if (token === undefined) return;
+    run.nonFiniteValues++;
+    if (run.nonFiniteLoss === null && name.startsWith('loss/')) run.nonFiniteLoss = { step, metric: name, value: token };
   }
 
   private updateStatus(run: MutableRun): void {

@@ -37,6 +37,18 @@ export class MetricSeries {
     this.count++;
   }
 
+  /**
+   * Drops the points at steps >= `step` (the newest points: steps only grow, see SeriesStore.push). Returns how many
+   * were dropped.
+   */
+  dropFrom(step: number): number {
+    let n = this.count;
+    while (n > 0 && this.stepBuf[n - 1] >= step) n--;
+    const dropped = this.count - n;
+    this.count = n;
+    return dropped;
+  }
+
   /** Views (no copy) of the filled part; they go stale after the next push that grows the buffers. */
   steps(): Float64Array {
     return this.stepBuf.subarray(0, this.count);
@@ -78,11 +90,12 @@ export class SeriesStore {
   private readonly series = new Map<string, MetricSeries>();
 
   /**
-   * Appends one `metrics` event. Values that are not finite numbers (NaN, Infinity, strings from a malformed line)
-   * are still recorded as NaN when they are numbers, and skipped when they are not numbers at all: a NaN loss is
-   * information (the chart shows a gap), a string is not a metric.
+   * Appends one `metrics` event; returns true when it replaced points already held (a step seen again). Values that
+   * are not finite (NaN, +-Infinity) are recorded as they are: a NaN loss is information (the chart marks it);
+   * values that are not numbers at all are skipped.
    */
-  push(step: number, time: number, values: Record<string, number>): void {
+  push(step: number, time: number, values: Record<string, number>): boolean {
+    let rewrote = false;
     for (const name of Object.keys(values)) {
       const v = values[name];
       if (typeof v !== 'number') continue;
@@ -91,8 +104,20 @@ export class SeriesStore {
         s = new MetricSeries(name);
         this.series.set(name, s);
       }
+      // A step that comes again (re-run after a resume, a writer that logs a step twice) replaces what the series
+      // had from that step on: a series' steps only grow, so a chart never loops back over the same steps.
+      const last = s.last();
+      if (last !== undefined && last.step >= step) rewrote = s.dropFrom(step) > 0 || rewrote;
       s.push(step, time, v);
     }
+    return rewrote;
+  }
+
+  /** Drops the points after `step` in every series (a resume from `step` re-runs them). Returns whether any was. */
+  truncateAfter(step: number): boolean {
+    let dropped = 0;
+    for (const s of this.series.values()) dropped += s.dropFrom(step + 1);
+    return dropped > 0;
   }
 
   /** Metric names in first-seen order. */

@@ -52,10 +52,14 @@ export interface TailStats {
   malformed: number;
   /** Valid lines of a type this reader does not know (ignored). */
   unknown: number;
+  /** Metric values left out of otherwise good lines (neither a number nor "NaN" / "Infinity" / "-Infinity"). */
+  badValues: number;
   /** Events parsed. */
   events: number;
   /** Times the file shrank and was read again from the start. */
   restarts: number;
+  /** Bytes of a last line without its newline, held back until it is complete (torn, if the writer is gone). */
+  heldBackBytes: number;
 }
 
 export interface TailOptions {
@@ -125,7 +129,7 @@ export class LineTail {
 /** Tails events.jsonl into typed events, counting malformed and unknown lines. */
 export class EventTail {
   private readonly lines: LineTail;
-  readonly stats: TailStats = { offset: 0, malformed: 0, unknown: 0, events: 0, restarts: 0 };
+  readonly stats: TailStats = { offset: 0, malformed: 0, unknown: 0, badValues: 0, events: 0, restarts: 0, heldBackBytes: 0 };
 
   constructor(readonly file: string, options: TailOptions = {}) {
     this.lines = new LineTail(file, options);
@@ -140,6 +144,7 @@ export class EventTail {
       switch (parsed.kind) {
         case 'event':
           events.push(parsed.event);
+          this.stats.badValues += parsed.badValues;
           break;
         case 'unknown':
           this.stats.unknown++;
@@ -156,6 +161,7 @@ export class EventTail {
     this.stats.events += events.length;
     this.stats.offset = this.lines.bytesConsumed;
     this.stats.restarts = this.lines.restarts;
+    this.stats.heldBackBytes = this.lines.heldBackBytes;
     return { events, more, restarted };
   }
 }

@@ -2,6 +2,7 @@
 // No `vscode` import (tested in test/unit/dashboardProtocol.test.ts).
 import { POINTS_PER_BUCKET, decimateIndices, gather } from '../core/decimate';
 import { MetricSeries, SeriesStore } from '../core/series';
+import { encodeNumbers } from '../shared/nonFinite';
 import {
   AVERAGE_BENCHMARK,
   BenchmarkPayload,
@@ -27,6 +28,11 @@ export interface DashboardSource {
   getEvals(runId: string): readonly EvalEntry[] | undefined;
   /** Unix seconds of the run's first event, if any. */
   getStartTime(runId: string): number | null;
+  /**
+   * Changes when data already sent was rewritten (a resume dropped the steps it re-runs, a step was replaced): the
+   * run is then sent again whole. Absent: data is only ever appended.
+   */
+  getHistoryVersion?(runId: string): number;
   /** `runId` set: that run's data changed; unset: the run list (or a run's status) changed. */
   onDidChange(listener: (change: { runId?: string }) => void): { dispose(): void };
 }
@@ -46,7 +52,7 @@ export function decimatedSeries(series: MetricSeries, maxPoints: number, origin 
     name: series.name,
     steps: gather(series.steps(), idx),
     times: relativeTimes(series.times(), origin, idx),
-    values: gather(series.values(), idx),
+    values: encodeNumbers(gather(series.values(), idx)),
   };
 }
 
@@ -56,7 +62,7 @@ export function seriesTail(series: MetricSeries, from: number, origin = 0): Seri
     name: series.name,
     steps: Array.from(series.steps().subarray(from)),
     times: relativeTimes(series.times().subarray(from), origin),
-    values: Array.from(series.values().subarray(from)),
+    values: encodeNumbers(Array.from(series.values().subarray(from))),
   };
 }
 
@@ -86,6 +92,7 @@ export function benchmarkPayloads(evals: readonly EvalEntry[], from = 0, origin 
     for (const [name, r] of Object.entries(e.benchmarks)) add(name, e.step, e.time, r.accuracy);
     add(AVERAGE_BENCHMARK, e.step, e.time, e.average);
   }
+  for (const b of byName.values()) b.accuracy = encodeNumbers(b.accuracy as number[]);
   return [...byName.values()];
 }
 

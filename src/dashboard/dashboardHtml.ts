@@ -61,6 +61,7 @@ export function dashboardHtml(p: DashboardHtmlParts): string {
   </div>
   <span id="status" class="status" role="status"></span>
 </header>
+<div id="notes" class="notes" role="status" hidden></div>
 <main id="groups"></main>
 <p id="empty" class="empty">Waiting for data…</p>
 <script nonce="${attr(p.nonce)}" src="${attr(p.scriptUri)}"></script>

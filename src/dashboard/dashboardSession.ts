@@ -59,6 +59,8 @@ interface SentState {
   origin: number;
   /** The point budget the run was decimated to (it depends on how many runs were shown with it). */
   budget: PointBudget;
+  /** The source's history version when this was sent: a rewrite (a resume) sends the run again. */
+  history: number;
 }
 
 export class DashboardSession {
@@ -274,7 +276,8 @@ export class DashboardSession {
     const store = this.opts.source.getSeries(runId);
     const origin = timeOrigin(this.opts.source, runId);
     const evals = this.opts.source.getEvals(runId)?.length ?? 0;
-    const state: SentState = { points: new Map(), appended: new Map(), evals, origin, budget };
+    const history = this.opts.source.getHistoryVersion?.(runId) ?? 0;
+    const state: SentState = { points: new Map(), appended: new Map(), evals, origin, budget, history };
     if (store) for (const name of store.names()) if (!only || only.has(name)) state.points.set(name, store.get(name)!.length);
     this.sent.set(runId, state);
     this.dirtyRuns.delete(runId);
@@ -335,6 +338,8 @@ export class DashboardSession {
     const state = this.sent.get(runId);
     const store = this.opts.source.getSeries(runId);
     if (!state || !store) return 'resend';
+    // Points already sent were dropped or replaced (a resume re-runs steps): appending would draw them twice.
+    if ((this.opts.source.getHistoryVersion?.(runId) ?? 0) !== state.history) return 'resend';
     const series: SeriesPayload[] = [];
     for (const name of store.names()) {
       const s = store.get(name)!;

@@ -13,6 +13,8 @@
 //   webview  --selectRuns--->  host          (the user ticked or unticked a run)
 //   webview  --rendered{seq}-> host          (charts drawn after the message numbered seq; tests and benchmarks)
 
+import type { WireNumber } from './nonFinite';
+
 export const DASHBOARD_PROTOCOL_VERSION = 1;
 
 /** Status as the dashboard shows it: a run's own status, or `crashed` inferred by the run store. */
@@ -27,17 +29,44 @@ export interface RunSummary {
   createdAt: number;
   step: number | null;
   totalSteps: number | null;
+  /** Lines and values the reader left out of this run's events.jsonl (absent: none). */
+  skipped?: SkippedSummary;
+  /** The run's first NaN or infinite loss, e.g. "loss/total NaN at step 12" (absent: none). */
+  anomaly?: string;
 }
+
+/** The counts of src/core/runStore.ts SkippedCounts, as the dashboard shows them. */
+export interface SkippedSummary {
+  malformed: number;
+  unknown: number;
+  badValues: number;
+  torn: number;
+}
+
+/** "2 malformed lines, 1 torn last line skipped": what the reader left out of a run's events.jsonl. */
+export function skippedText(s: SkippedSummary | undefined): string {
+  if (!s) return '';
+  const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+  const parts: string[] = [];
+  if (s.malformed) parts.push(plural(s.malformed, 'malformed line'));
+  if (s.unknown) parts.push(`${plural(s.unknown, 'line')} of an unknown type`);
+  if (s.torn) parts.push('a torn last line');
+  if (s.badValues) parts.push(plural(s.badValues, 'unreadable metric value'));
+  return parts.length ? `${parts.join(', ')} skipped in events.jsonl` : '';
+}
+
 
 /**
  * Points of one metric: parallel arrays (step, wall time, value). Times are seconds since the run's `startTime`,
- * rounded to milliseconds: shorter in JSON than unix seconds, and what the wall-time axis shows anyway.
+ * rounded to milliseconds: shorter in JSON than unix seconds, and what the wall-time axis shows anyway. Values are
+ * numbers, or "NaN" / "Infinity" / "-Infinity" for non-finite ones (JSON, which carries these messages, has no
+ * literal for them: src/shared/nonFinite.ts).
  */
 export interface SeriesPayload {
   name: string;
   steps: number[];
   times: number[];
-  values: number[];
+  values: WireNumber[];
 }
 
 /** Accuracy of one benchmark over evaluations (`average` is sent as a benchmark named by AVERAGE_BENCHMARK). */
@@ -45,7 +74,7 @@ export interface BenchmarkPayload {
   name: string;
   steps: number[];
   times: number[];
-  accuracy: number[];
+  accuracy: WireNumber[];
 }
 
 export const AVERAGE_BENCHMARK = 'average';

@@ -38,9 +38,10 @@ export function stageDetails(stages: readonly StageRecord[]): string {
 
 export class PromptNode extends vscode.TreeItem {
   readonly kind = 'prompt';
-  constructor(readonly run: RunState, readonly step: number, readonly prompt: PromptAllocation) {
+  /** `index`: the prompt's place in the step (a step can draw the same problem twice, at an epoch boundary). */
+  constructor(readonly run: RunState, readonly step: number, readonly prompt: PromptAllocation, index: number) {
     super(prompt.prompt_id, vscode.TreeItemCollapsibleState.None);
-    this.id = `prefix:${run.id}/${step}/${prompt.prompt_id}`;
+    this.id = `prefix:${run.id}/${step}/${index}/${prompt.prompt_id}`;
     const correct = prompt.stages.reduce((a, s) => a + s.correct, 0);
     const n = prompt.stages.reduce((a, s) => a + s.n, 0);
     this.description = `L${prompt.level} · ${correct}/${n} correct · ${stageSummary(prompt.stages)}`;
@@ -78,7 +79,7 @@ export class PrefixTreeProvider extends SelectedRunTreeProvider<PrefixTreeNode> 
     if (!node) return [...run.prefixSteps].reverse().map((p) => new PrefixStepNode(run, p));
     if (node instanceof PrefixStepNode) {
       const entry = run.prefixSteps.find((p) => p.step === node.entry.step);
-      return entry ? entry.prompts.map((p) => new PromptNode(run, entry.step, p)) : [];
+      return entry ? entry.prompts.map((p, i) => new PromptNode(run, entry.step, p, i)) : [];
     }
     return [];
   }

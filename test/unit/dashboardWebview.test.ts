@@ -134,4 +134,119 @@ describe('Dashboard webview', { skip: noChromium }, () => {
       await browser.close();
     }
   });
+
+  it('charts do not lie: constant series flat, minimum y range, one point on a 0..total axis, non-finite values marked, tooltips with raw and smoothed values, live labels', async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 1400 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.addInitScript(`
+        window.__posted = [];
+        window.acquireVsCodeApi = () => ({ postMessage: (m) => window.__posted.push(m), getState: () => ({}), setState: () => {} });
+      `);
+      const until = async (expression: string) => {
+        for (let i = 0; i < 200; i++) {
+          if (await page.evaluate(expression)) return;
+          await new Promise((r) => setTimeout(r, 25));
+        }
+        throw new Error(`timed out waiting for ${expression}`);
+      };
+      await page.goto(base + '/');
+      await until(`(window.__posted || []).some((m) => m.type === 'ready')`);
+      const send = (m: HostToWebviewMessage) => page.evaluate(`window.dispatchEvent(new MessageEvent('message', { data: ${JSON.stringify(m)} }))`);
+      const acked = (seq: number) => until(`window.__posted.some((m) => m.type === 'rendered' && m.seq >= ${seq})`);
+      type Inspection = {
+        key: string;
+        note: string;
+        datasets: { label: string; kind: string; points: { x: number; y: number | null; s?: number; t?: number; r?: number; k?: string }[] }[];
+        x: { min: number; max: number };
+        y: { min: number; max: number; ticks: string[] };
+        area: { left: number; top: number; width: number; height: number };
+        tooltip: { title: string[]; lines: string[] } | null;
+      };
+      const inspect = async () => (await page.evaluate(`window.trapoInspectCharts()`)) as Inspection[];
+      const chart = async (key: string) => {
+        const c = (await inspect()).find((x) => x.key === key);
+        assert.ok(c, `a chart ${key} is drawn`);
+        return c;
+      };
+      const n = 50;
+      const steps = Array.from({ length: n }, (_, i) => i + 1);
+      const times = steps.map((st) => st * 2);
+      // 1 + rounding noise: varies by 2.2e-16, which an autoscaled axis would blow up to its full height.
+      const noisy = steps.map((st) => (st % 2 ? 1 : 1 + 2.220446049250313e-16));
+      await send({
+        type: 'snapshot',
+        seq: 1,
+        runs: [{ ...run('a', 'run A', 2), step: 50, totalSteps: 250, skipped: { malformed: 2, unknown: 0, badValues: 1, torn: 1 }, anomaly: 'loss/total NaN at step 2' }],
+        selected: ['a'],
+        settings: { smoothing: 0.6, maxPointsPerSeries: 1200 },
+        data: [
+          {
+            runId: 'a',
+            startTime: 1795000000,
+            series: [
+              { name: 'optim/lr', steps, times, values: steps.map(() => 3e-4) },
+              { name: 'reward/mean', steps, times, values: noisy },
+              { name: 'loss/total', steps: [1, 2, 3, 4, 5, 6], times: [2, 4, 6, 8, 10, 12], values: [1, 'NaN', 0.5, 'Infinity', '-Infinity', 0.25] },
+            ],
+            benchmarks: [{ name: 'ops1', steps: [0], times: [0], accuracy: [0.4] }],
+          },
+        ],
+      });
+      await acked(1);
+
+      // A constant learning rate stays exactly flat under smoothing 0.6 (the debiased EMA alone is off by 1e-19).
+      const lr = await chart('metric:optim/lr');
+      const lrLine = lr.datasets.find((d) => d.kind === 'line')!;
+      assert.deepEqual(new Set(lrLine.points.map((p) => p.y)), new Set([3e-4]));
+      assert.equal(new Set(lr.y.ticks).size, lr.y.ticks.length, `distinct y ticks: ${lr.y.ticks}`);
+      // Rounding noise around 1 gets an axis at least 1e-4 wide: a flat line, ticks that read differently.
+      const reward = await chart('metric:reward/mean');
+      assert.ok(reward.y.max - reward.y.min >= 1e-4 * 0.999, `y range ${reward.y.min}..${reward.y.max}`);
+      assert.ok(reward.y.min < 1 && reward.y.max > 1);
+      assert.equal(new Set(reward.y.ticks).size, reward.y.ticks.length, `distinct y ticks: ${reward.y.ticks}`);
+      // One evaluation at step 0 of a 250-step run: the x axis is 0..250, not -1..1.
+      const bench = await chart('bench:ops1');
+      assert.deepEqual(bench.x, { min: 0, max: 250 });
+      // NaN, +Infinity and -Infinity: gaps in the line, markers at the top (NaN, +Inf) and the bottom (-Inf) of their
+      // own axis, and a note on the chart.
+      const loss = await chart('metric:loss/total');
+      assert.equal(loss.note, '⚠ 3 non-finite values (first: NaN at step 2)');
+      const line = loss.datasets.find((d) => d.kind === 'line')!;
+      assert.deepEqual(line.points.map((p) => p.y === null || Number.isNaN(p.y)), [false, true, false, true, true, false], 'gaps where the values are not finite');
+      const marks = loss.datasets.find((d) => d.kind === 'mark')!;
+      assert.deepEqual(marks.points.map((p) => [p.s, p.k, p.y]), [[2, 'NaN', 0.96], [4, 'Infinity', 0.96], [5, '-Infinity', 0.04]]);
+      assert.ok(loss.y.min >= 0 && loss.y.max <= 1.5, `the markers do not stretch the data's axis: ${loss.y.min}..${loss.y.max}`);
+      // The finite points carry their raw value beside the smoothed one, and their step and time.
+      assert.deepEqual([line.points[2].s, line.points[2].t, line.points[2].r], [3, 6, 0.5]);
+
+      // The tooltip over step 3: the step, the time since the start with the clock, the smoothed and the raw value.
+      const box = (await page.locator('.card', { hasText: 'loss/total' }).locator('canvas').boundingBox())!;
+      const px = box.x + loss.area.left + ((3 - loss.x.min) / (loss.x.max - loss.x.min)) * loss.area.width;
+      await page.mouse.move(px, box.y + loss.area.top + loss.area.height / 2);
+      await until(`window.trapoInspectCharts().some((c) => c.key === 'metric:loss/total' && c.tooltip)`);
+      const tip = (await chart('metric:loss/total')).tooltip!;
+      assert.match(tip.title.join(' '), /^step 3 · 6s after start \(.+\)$/);
+      const smoothed = line.points[2].y!;
+      assert.ok(tip.lines.some((l) => l === `run A: ${Number(smoothed.toPrecision(4))} smoothed · 0.5 raw`), tip.lines.join(' | '));
+
+      // The run list and the notes: the anomaly and every skipped count, in words.
+      const notes = (await page.locator('#notes').innerText()).split('\n');
+      assert.deepEqual(notes, [
+        '⚠ run A: loss/total NaN at step 2',
+        '⚠ run A: 2 malformed lines, a torn last line, 1 unreadable metric value skipped in events.jsonl',
+      ]);
+      // Live labels: a `runs` message updates the run's entry in place (the same element, the new step).
+      await page.evaluate(`document.querySelector('vscode-checkbox').__mark = 'kept'`);
+      await send({ type: 'runs', seq: 2, runs: [{ ...run('a', 'run A', 2), step: 51, totalSteps: 250 }] });
+      await acked(2);
+      const label = (await page.evaluate(`({ label: document.querySelector('vscode-checkbox').label, mark: document.querySelector('vscode-checkbox').__mark, notes: document.getElementById('notes').hidden })`)) as { label: string; mark: string; notes: boolean };
+      assert.deepEqual(label, { label: 'run A · running · step 51/250', mark: 'kept', notes: true });
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
+  });
 });

@@ -38,6 +38,22 @@ describe('debiasedEma (TensorBoard smoothing)', () => {
     for (const v of debiasedEma([4, 4, 4, 4, 4], 0.99)) close(v, 4, 1e-12);
   });
 
+  it('leaves a constant series exactly flat (TensorBoard skips smoothing on constant series)', () => {
+    // Without the rule the debiased EMA of 50 x 3e-4 at w = 0.6 takes 3 distinct values (3e-4 - 1.1e-19, ...), and
+    // of 50 x 1.0 two (1 and 1 + 2.2e-16): an autoscaled y axis draws that as a square wave.
+    for (const v of [3e-4, 1, 0.1, 1e-5, -2.5]) {
+      for (const w of [0.6, 0.9, 0.99]) {
+        const s = debiasedEma(Array(50).fill(v), w);
+        assert.deepEqual(new Set(s), new Set([v]), `constant ${v} at w ${w}`);
+      }
+    }
+    // NaN gaps do not break the rule; the first different value ends it and smoothing starts from the EMA so far.
+    const s = debiasedEma([1, Number.NaN, 1, 1, 3], 0.5);
+    assert.deepEqual([...s.subarray(0, 4)].map((x) => (Number.isNaN(x) ? 'NaN' : x)), [1, 'NaN', 1, 1]);
+    // last after 3 finite 1s: 0.875; then 0.875 * 0.5 + 0.5 * 3 = 1.9375 over 1 - 0.5^4 = 0.9375 -> 2.0666...
+    close(s[4], 1.9375 / 0.9375);
+  });
+
   it('writes into a given buffer and rejects a short one', () => {
     const out = new Float64Array(4);
     assert.equal(debiasedEma([1, 2], 0.5, out), out);

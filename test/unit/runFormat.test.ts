@@ -148,9 +148,31 @@ describe('parseEventLine', () => {
     }
   });
 
-  it('checks metric values are numbers', () => {
-    assert.equal(parseEventLine('{"v":1,"type":"metrics","time":1,"step":1,"values":{"loss/total":"1.0"}}').kind, 'malformed');
-    assert.equal(parseEventLine('{"v":1,"type":"metrics","time":1,"step":1,"values":{"loss/total":1.0}}').kind, 'event');
+  it('reads metric values one by one: non-finite tokens are numbers, a bad value costs only itself', () => {
+    const line = '{"v":1,"type":"metrics","time":1,"step":1,"values":{"loss/total":"NaN","loss/kl":"Infinity","loss/policy":"-Infinity","reward/mean":0.5,"perf/x":null,"perf/y":"1.0","perf/z":[1]}}';
+    const parsed = parseEventLine(line);
+    assert.equal(parsed.kind, 'event');
+    if (parsed.kind !== 'event' || parsed.event.type !== 'metrics') return;
+    const v = parsed.event.values;
+    assert.deepEqual(Object.keys(v), ['loss/total', 'loss/kl', 'loss/policy', 'reward/mean']);
+    assert.ok(Number.isNaN(v['loss/total']));
+    assert.equal(v['loss/kl'], Number.POSITIVE_INFINITY);
+    assert.equal(v['loss/policy'], Number.NEGATIVE_INFINITY);
+    assert.equal(v['reward/mean'], 0.5);
+    assert.equal(parsed.badValues, 3, 'null, a numeric string and a list are left out and counted');
+    assert.equal(parseEventLine('{"v":1,"type":"metrics","time":1,"step":1,"values":[1]}').kind, 'malformed');
+  });
+
+  it('reads non-finite tokens in rollout lines as numbers (a log-probability of -Infinity)', () => {
+    const rec = parseRolloutLine(
+      JSON.stringify({
+        step: 1, prompt_id: 'p', sample: 0, stage: 0, level: 0, prompt: 'q', prefix: '', completion: 'a', reward: 'NaN',
+        advantage: 0, answer: '1', extracted: null, sft_owner: false, tokens: [{ text: 'a', logprob: '-Infinity', entropy: 0.1, prefix: false }],
+      }),
+    );
+    assert.ok(rec && Number.isNaN(rec.reward));
+    assert.equal(rec!.tokens![0].logprob, Number.NEGATIVE_INFINITY);
+    assert.equal(parseRolloutLine('{"step":1}'), undefined);
   });
 });
 

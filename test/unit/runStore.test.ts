@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunChange, RunStore, bestEvalAverage, etaSeconds, levelShares } from '../../src/core/runStore';
 import { CrashProbe } from '../../src/core/crash';
-import { append, events as E, tempDir, writeRunJson } from '../helpers/runDir';
+import { append, ev, events as E, tempDir, writeRunJson } from '../helpers/runDir';
+import { runStoreSource } from '../../src/dashboard/runStoreSource';
 
 const ID = '20261125-142501-demo-3f9a';
 
@@ -80,7 +81,7 @@ test('tails events incrementally: state, torn last line, malformed and unknown l
   assert.equal(run.lastReward, 0.5);
   assert.deepEqual([...run.metrics.get('loss/total')!.values()], [2, 1.5]);
   assert.deepEqual([...run.metrics.get('loss/total')!.steps()], [1, 2]);
-  assert.deepEqual(run.skipped, { malformed: 1, unknown: 1 }); // the torn line is held back, not counted
+  assert.deepEqual(run.skipped, { malformed: 1, unknown: 1, badValues: 0, torn: 0 }); // the torn line is held back, not counted
   // Levels [0,0,1,3] over 4 prompts: level 0 = 2/4, level 1 = 1/4, level 2 = 0, level 3 = 1/4.
   assert.deepEqual(run.prefixSteps[0].levelShares, [0.5, 0.25, 0, 0.25]);
   assert.equal(run.rolloutFiles[0].file, path.join(dir, 'rollouts', '000001.jsonl'));
@@ -109,6 +110,57 @@ test('tails events incrementally: state, torn last line, malformed and unknown l
   assert.deepEqual(bestEvalAverage(run), { average: 0.5, step: 3 });
   assert.equal(run.checkpoints[0].dir, path.join(dir, 'checkpoints', '000003'));
   assert.deepEqual(run.lastHeartbeat, { time: 1055, phase: 'train' });
+  store.dispose();
+});
+
+test('non-finite values are kept as data, a NaN loss is marked, a bad value costs only itself; a finished run counts its torn last line', async () => {
+  const root = tempDir();
+  const dir = path.join(root, ID);
+  writeRunJson(dir, { id: ID, status: 'finished' });
+  append(
+    dir,
+    E.runStarted(1000, 10) +
+      ev('metrics', 1010, 1, { values: { 'loss/total': 'NaN', 'reward/mean': 0.5, 'perf/step_s': null } }) +
+      ev('metrics', 1020, 2, { values: { 'loss/total': 1, 'reward/mean': 'Infinity', 'perf/step_s': 0.1 } }) +
+      ev('metrics', 1030, 3, { values: { 'loss/total': '-Infinity' } }) +
+      '{"v":1,"type":"metrics","time":1040,"st',
+  );
+  const { store } = makeStore([root]);
+  await store.refresh();
+  const run = store.get(ID)!;
+  assert.deepEqual([...run.metrics.get('loss/total')!.values()], [Number.NaN, 1, Number.NEGATIVE_INFINITY]);
+  assert.deepEqual([...run.metrics.get('reward/mean')!.steps()], [1, 2], 'a line keeps its good values');
+  assert.deepEqual([...run.metrics.get('perf/step_s')!.steps()], [2], 'null is left out of step 1, not the whole line');
+  assert.equal(run.nonFiniteValues, 3);
+  assert.deepEqual(run.nonFiniteLoss, { step: 1, metric: 'loss/total', value: 'NaN' });
+  assert.deepEqual(run.skipped, { malformed: 0, unknown: 0, badValues: 1, torn: 1 }, 'the finished run\'s torn last line counts');
+  // The dashboard's run list says the same.
+  const source = runStoreSource(store);
+  const summary = source.listRuns()[0];
+  assert.deepEqual(summary.skipped, { malformed: 0, unknown: 0, badValues: 1, torn: 1 });
+  assert.equal(summary.anomaly, 'loss/total NaN at step 1');
+  store.dispose();
+});
+
+test("the dashboard's run list follows every step of a live run, not only status changes", async () => {
+  const root = tempDir();
+  const dir = path.join(root, ID);
+  writeRunJson(dir, { id: ID });
+  append(dir, E.runStarted(1000, 10) + E.metrics(1010, 1, { 'loss/total': 1 }));
+  const { store } = makeStore([root]);
+  const source = runStoreSource(store);
+  const seen: { runId?: string }[] = [];
+  source.onDidChange((c) => seen.push(c));
+  await store.refresh();
+  seen.length = 0;
+  append(dir, E.metrics(1020, 2, { 'loss/total': 0.9 }));
+  await store.refresh();
+  assert.deepEqual(seen, [{ runId: ID }, {}], 'new data and a new run list entry (step 2)');
+  assert.equal(source.listRuns()[0].step, 2);
+  seen.length = 0;
+  append(dir, E.heartbeat(1025, 2));
+  await store.refresh();
+  assert.deepEqual(seen, [{ runId: ID }], 'a heartbeat changes no label: no run list');
   store.dispose();
 });
 

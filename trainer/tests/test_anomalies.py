@@ -102,6 +102,19 @@ def test_replay_after_a_resume_does_not_fire_again(tmp_path):
     assert set(KINDS) >= d.active
 
 
+def test_replay_drops_the_steps_a_resume_runs_again(tmp_path):
+    rows = [("m", s + 1, {"response/clip_ratio": 1.0 if s >= 2 else 0.0}) for s in range(8)]
+    events = write_events(tmp_path / "r", rows)
+    events.append({"v": 1, "type": "anomaly", "time": 2000.0, "step": 6, "kind": "length_limit", "message": "m",
+                   "metric": "response/clip_ratio", "value": 1.0, "threshold": 0.9})
+    # killed after step 8; resumed from the checkpoint of step 2: steps 3.. run again, their alert with them
+    events.append({"v": 1, "type": "run_started", "time": 3000.0, "step": 2, "resumed_from_step": 2})
+    d = AnomalyDetector(T)
+    d.replay(events)
+    assert d.active == set() and list(d.clip_last) == [0.0, 0.0]
+    assert [f.kind for f in [x for s in range(4) for x in d.on_step({"response/clip_ratio": 1.0})]] == ["length_limit"]
+
+
 def test_trainer_emits_a_valid_anomaly_event(tiny_cfg, tmp_path):
     from trapo.train import Trainer
 

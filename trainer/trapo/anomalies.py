@@ -162,8 +162,15 @@ class AnomalyDetector:
 
     def replay(self, events: Iterable[dict]) -> None:
         """Rebuilds the history from a run's events (a resume), firing nothing: active rules stay active, so an
-        anomaly already reported is not reported again."""
+        anomaly already reported is not reported again. A `run_started` that resumed from step r drops what came
+        after r before it (those steps were run again), as every reader of the run does."""
+        kept: list = []
         for e in events:
+            r = e.get("resumed_from_step") if e.get("type") == "run_started" else None
+            if isinstance(r, int):
+                kept = [x for x in kept if not isinstance(x.get("step"), int) or x["step"] <= r]
+            kept.append(e)
+        for e in kept:
             if e.get("type") == "metrics" and isinstance(e.get("values"), dict):
                 self.on_step(e["values"])
             elif e.get("type") == "eval" and _finite(e.get("average")):

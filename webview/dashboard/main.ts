@@ -6,6 +6,10 @@
 //   as HTML.
 // - Charts off screen are created when they scroll into view (IntersectionObserver).
 // - UI choices (smoothing, x axis, collapsed groups, selected runs) survive reloads through vscode.setState.
+// - Non-finite values (NaN, +-Infinity) are gaps in the line and marked by a triangle at the top (NaN, +Infinity) or
+//   the bottom (-Infinity) of the chart, on an axis of their own so they never stretch the data's axis.
+// - Axes do not lie: a y range at least 0.01% of the values wide (rounding noise stays flat), one x value gets an
+//   axis from 0 to the run's length (src/shared/chartRange.ts); tooltips give step, time, smoothed and raw value.
 import {
   Chart,
   ChartDataset,
@@ -16,13 +20,18 @@ import {
   LineElement,
   LinearScale,
   PointElement,
+  Scale,
+  Ticks,
   Tooltip,
+  TooltipItem,
 } from 'chart.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
 import '@vscode-elements/elements/dist/vscode-radio/index.js';
 import '@vscode-elements/elements/dist/vscode-radio-group/index.js';
 import { EmaState } from '../../src/core/ema';
+import { minimumYRange, singleXRange } from '../../src/shared/chartRange';
+import { NonFiniteToken, decodeNumbers, nonFiniteToken } from '../../src/shared/nonFinite';
 import {
   AVERAGE_BENCHMARK,
   BENCHMARK_GROUP,
@@ -38,6 +47,7 @@ import {
   groupByNamespace,
   parseUiState,
   prefixLevel,
+  skippedText,
 } from '../../src/shared/dashboardProtocol';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, Filler, Legend, Tooltip);
@@ -112,6 +122,8 @@ interface Theme {
   muted: string;
   grid: string;
   font: string;
+  /** Outline of the non-finite markers. */
+  warning: string;
 }
 let theme: Theme = readTheme();
 
@@ -142,6 +154,7 @@ function readTheme(): Theme {
     muted: v('--vscode-descriptionForeground', '#999999'),
     grid: v('--vscode-editorWidget-border', v('--vscode-panel-border', 'rgba(128,128,128,0.25)')),
     font: v('--vscode-font-family', 'sans-serif'),
+    warning: v('--vscode-editorWarning-foreground', v('--vscode-charts-yellow', '#cca700')),
   };
 }
 
@@ -169,6 +182,8 @@ interface Slot {
   spec: SlotSpec;
   card: HTMLDivElement;
   titleEl: HTMLDivElement;
+  /** Says how many non-finite values the chart marks (hidden when none). */
+  noteEl: HTMLDivElement;
   box: HTMLDivElement;
   chart?: Chart<'line', XY[]>;
   /** How the chart's datasets were built from the data, to extend them in place on appends. */
@@ -190,11 +205,28 @@ interface Binding {
   ema: EmaState | null;
   raw: XY[] | null;
   line: XY[];
+  /** Markers of the non-finite values (null: this chart does not mark them). */
+  marks: XY[] | null;
+  /** Finite and non-finite points so far, and the first non-finite one. */
+  finite: number;
+  nonFinite: number;
+  firstNonFinite: { step: number; token: NonFiniteToken } | null;
 }
+/**
+ * A drawn point. Line and marker points carry the index (i) of their point in the dataset's `points`, where the
+ * tooltip reads the step, the time and the raw value (kept out of the point: three more numbers a point would slow
+ * the first paint of long series).
+ */
 interface XY {
   x: number;
   y: number;
+  i?: number;
+  /** A marker's value: NaN, Infinity or -Infinity. */
+  k?: NonFiniteToken;
 }
+/** Where a marker sits on the markers' own 0..1 axis: NaN and +Infinity at the top, -Infinity at the bottom. */
+const MARK_TOP = 0.96;
+const MARK_BOTTOM = 0.04;
 
 interface Group {
   name: string;
@@ -384,10 +416,13 @@ function createSlot(key: string, spec: SlotSpec): Slot {
   card.className = 'card';
   const titleEl = document.createElement('div');
   titleEl.className = 'card-title';
+  const noteEl = document.createElement('div');
+  noteEl.className = 'card-note';
+  noteEl.hidden = true;
   const box = document.createElement('div');
   box.className = 'chart';
-  card.append(titleEl, box);
-  const slot: Slot = { key, spec, card, titleEl, box, bindings: [], visible: false, observed: false, dirty: Dirty.Full };
+  card.append(titleEl, noteEl, box);
+  const slot: Slot = { key, spec, card, titleEl, noteEl, box, bindings: [], visible: false, observed: false, dirty: Dirty.Full };
   (box as HTMLElement & { slot_?: Slot }).slot_ = slot;
   slots.set(key, slot);
   unobserved++;
@@ -399,19 +434,35 @@ function createSlot(key: string, spec: SlotSpec): Slot {
 
 /** Adds points n.. of the binding's data to its line(s): x by step or by seconds since the run's start (the host
  * sends times relative to it); the EMA goes on from where it stopped. */
-function extend(b: Binding): void {
+/** Returns true when the datasets must be rebuilt: the first non-finite value (gaps need spanGaps off) or the
+ * second finite point (a lone point is drawn as a dot, a line is not) arrived. */
+function extend(b: Binding): boolean {
   const { steps, times, values } = b.points;
   const byStep = ui.xAxis === 'step';
+  const before = { finite: b.finite, nonFinite: b.nonFinite };
   for (let i = b.n; i < values.length; i++) {
     const x = byStep ? steps[i] : times[i];
     const v = values[i];
+    const token = nonFiniteToken(v);
+    if (token !== undefined) {
+      // A gap in the line (chart.js skips NaN), and a marker that says which value it was.
+      b.nonFinite++;
+      b.firstNonFinite ??= { step: steps[i], token };
+      b.raw?.push({ x, y: Number.NaN });
+      b.line.push({ x, y: Number.NaN, i });
+      b.ema?.next(v);
+      b.marks?.push({ x, y: token === '-Infinity' ? MARK_BOTTOM : MARK_TOP, i, k: token });
+      continue;
+    }
+    b.finite++;
     b.raw?.push({ x, y: v });
-    b.line.push({ x, y: b.ema ? b.ema.next(v) : v });
+    b.line.push({ x, y: b.ema ? b.ema.next(v) : v, i });
   }
   b.n = values.length;
+  return (before.nonFinite === 0 && b.nonFinite > 0) || (before.finite <= 1 && b.finite > 1);
 }
 
-function bind(p: Points, smooth: boolean, withRaw: boolean): Binding {
+function bind(p: Points, smooth: boolean, withRaw: boolean, marked: boolean): Binding {
   const w = smoothing();
   const b: Binding = {
     points: p,
@@ -419,12 +470,43 @@ function bind(p: Points, smooth: boolean, withRaw: boolean): Binding {
     ema: smooth && w > 0 ? new EmaState(w) : null,
     raw: withRaw && smooth && w > 0 ? [] : null,
     line: [],
+    marks: marked ? [] : null,
+    finite: 0,
+    nonFinite: 0,
+    firstNonFinite: null,
   };
   extend(b);
   return b;
 }
 
-type LineDataset = ChartDataset<'line', XY[]> & { raw?: boolean };
+/**
+ * `raw`: the faint unsmoothed line; `mark`: markers of non-finite values; `runId` and `points`: whose data the points
+ * index (for the tooltip); `smoothed`: the line's y is the EMA, the raw value is in `points`.
+ */
+type LineDataset = ChartDataset<'line', XY[]> & { raw?: boolean; mark?: boolean; runId?: string; points?: Points; smoothed?: boolean };
+
+/** A lone finite point has no line to show it: it is drawn as a dot. */
+const dotRadius = (b: Binding, radius: number) => (b.finite === 1 ? Math.max(radius, 2.5) : radius);
+
+/** The markers of a binding's non-finite values, on the markers' own axis. */
+function marksDataset(b: Binding, label: string, runId: string, color: string): LineDataset {
+  return {
+    label: `${label} (non-finite)`,
+    mark: true,
+    runId,
+    points: b.points,
+    data: b.marks ?? [],
+    yAxisID: 'marks',
+    showLine: false,
+    pointStyle: 'triangle',
+    pointRadius: 5,
+    pointHoverRadius: 6,
+    borderColor: theme.warning,
+    backgroundColor: withAlpha(color, 0.9),
+    borderWidth: 1.5,
+    order: 0,
+  };
+}
 
 function datasetsFor(spec: SlotSpec): { datasets: LineDataset[]; bindings: Binding[] } {
   const datasets: LineDataset[] = [];
@@ -435,30 +517,39 @@ function datasetsFor(spec: SlotSpec): { datasets: LineDataset[]; bindings: Bindi
         const rv = data.get(id);
         const p = rv?.series.get(spec.metric);
         if (!rv || !p) continue;
-        const b = bind(p, true, true);
+        const b = bind(p, true, true, true);
         bindings.push(b);
         const color = runColor(id);
+        const spanGaps = b.nonFinite === 0;
         if (b.raw) {
           datasets.push({
             label: `${runName(id)} (raw)`,
             raw: true,
+            runId: id,
             data: b.raw,
             borderColor: withAlpha(color, 0.22),
             backgroundColor: withAlpha(color, 0.22),
             borderWidth: 1,
             pointRadius: 0,
+            spanGaps,
             order: 2,
           });
         }
         datasets.push({
           label: runName(id),
+          runId: id,
+          points: p,
+          smoothed: b.ema !== null,
           data: b.line,
           borderColor: color,
           backgroundColor: color,
           borderWidth: 1.75,
-          pointRadius: 0,
+          pointRadius: dotRadius(b, 0),
+          spanGaps,
           order: 1,
         });
+        // (only with something to mark: an empty dataset still costs chart.js its per-dataset work on every update)
+        if (b.nonFinite > 0) datasets.push(marksDataset(b, runName(id), id, color));
       }
       break;
     }
@@ -468,16 +559,19 @@ function datasetsFor(spec: SlotSpec): { datasets: LineDataset[]; bindings: Bindi
       spec.metrics.forEach((m, k) => {
         const p = rv.series.get(m);
         if (!p) return;
-        const b = bind(p, true, false);
+        const b = bind(p, true, false, false);
         bindings.push(b);
         const color = theme.palette[k % PALETTE_SIZE];
         datasets.push({
           label: m.slice(m.indexOf('/') + 1),
+          runId: spec.runId,
+          points: p,
+          smoothed: b.ema !== null,
           data: b.line,
           borderColor: color,
           backgroundColor: withAlpha(color, 0.45),
           borderWidth: 1,
-          pointRadius: 0,
+          pointRadius: dotRadius(b, 0),
           fill: k === 0 ? 'origin' : '-1',
         });
       });
@@ -488,17 +582,22 @@ function datasetsFor(spec: SlotSpec): { datasets: LineDataset[]; bindings: Bindi
         const rv = data.get(id);
         const p = rv?.benchmarks.get(spec.benchmark);
         if (!rv || !p) continue;
-        const b = bind(p, false, false);
+        const b = bind(p, false, false, true);
         bindings.push(b);
         const color = runColor(id);
         datasets.push({
           label: runName(id),
+          runId: id,
+          points: p,
           data: b.line,
           borderColor: color,
           backgroundColor: color,
           borderWidth: 1.5,
           pointRadius: 2.5,
+          spanGaps: b.nonFinite === 0,
         });
+        // (only with something to mark: an empty dataset still costs chart.js its per-dataset work on every update)
+        if (b.nonFinite > 0) datasets.push(marksDataset(b, runName(id), id, color));
       }
       break;
     }
@@ -527,6 +626,60 @@ function formatNumber(v: number): string {
   return String(Number(v.toPrecision(4)));
 }
 
+/** The finite x (or y) extent of a chart's drawn points; markers excluded (they live on their own axis). */
+function dataExtent(chart: Chart, axis: 'x' | 'y'): { min: number; max: number } {
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (const ds of chart.data.datasets as LineDataset[]) {
+    if (ds.mark) continue;
+    for (const p of ds.data) {
+      const v = axis === 'x' ? p.x : p.y;
+      if (!Number.isFinite(v) || (axis === 'y' && !Number.isFinite(p.x))) continue;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+  }
+  return { min, max };
+}
+
+/** The longest total steps of the runs shown (for the axis of a chart with a single x). */
+function selectedTotalSteps(): number | null {
+  let total: number | null = null;
+  for (const id of ui.selected) {
+    const t = runs.find((r) => r.id === id)?.totalSteps ?? null;
+    if (t !== null && (total === null || t > total)) total = t;
+  }
+  return total;
+}
+
+function tooltipTitle(items: TooltipItem<'line'>[]): string {
+  const item = items[0];
+  if (!item) return '';
+  const p = item.raw as XY;
+  const pts = (item.dataset as LineDataset).points;
+  const at = pts && p.i !== undefined ? p.i : undefined;
+  const step = at !== undefined ? pts!.steps[at] : ui.xAxis === 'step' ? p.x : undefined;
+  const t = at !== undefined ? pts!.times[at] : ui.xAxis === 'time' ? p.x : undefined;
+  const parts: string[] = [];
+  if (step !== undefined) parts.push(`step ${step}`);
+  if (t !== undefined) {
+    const start = data.get((item.dataset as LineDataset).runId ?? '')?.startTime;
+    const clock = start !== undefined ? ` (${new Date((start + t) * 1000).toLocaleTimeString()})` : '';
+    parts.push(`${formatDuration(t)} after start${clock}`);
+  }
+  return parts.join(' · ');
+}
+
+function tooltipLabel(item: TooltipItem<'line'>): string {
+  const ds = item.dataset as LineDataset;
+  const p = item.raw as XY;
+  const name = (ds.label ?? '').replace(/ \(non-finite\)$/, '');
+  if (ds.mark) return `${name}: ${p.k ?? 'non-finite'}`;
+  const raw = ds.smoothed && ds.points && p.i !== undefined ? ds.points.values[p.i] : undefined;
+  if (raw !== undefined) return `${name}: ${formatNumber(p.y)} smoothed · ${formatNumber(raw)} raw`;
+  return `${name}: ${formatNumber(p.y)}`;
+}
+
 function optionsFor(spec: SlotSpec): ChartOptions<'line'> {
   const stacked = spec.kind === 'levels';
   const unit = spec.kind === 'levels' || spec.kind === 'benchmark';
@@ -537,7 +690,8 @@ function optionsFor(spec: SlotSpec): ChartOptions<'line'> {
     maintainAspectRatio: false,
     parsing: false,
     normalized: true,
-    // No gaps to draw (the run store holds only finite values); skips line segmentation, a documented speed-up.
+    // Lines without non-finite values have no gaps: spanGaps skips line segmentation, a documented speed-up. Lines
+    // with NaN points turn it off per dataset (datasetsFor), so that those points are gaps.
     spanGaps: true,
     interaction: { mode: 'nearest', axis: 'x', intersect: false },
     plugins: {
@@ -549,24 +703,31 @@ function optionsFor(spec: SlotSpec): ChartOptions<'line'> {
           font: tickFont,
           boxWidth: 10,
           boxHeight: 2,
-          filter: (item, chartData) => !(chartData.datasets[item.datasetIndex!] as LineDataset).raw,
+          filter: (item, chartData) => {
+            const ds = chartData.datasets[item.datasetIndex!] as LineDataset;
+            return !ds.raw && !ds.mark;
+          },
         },
       },
       tooltip: {
-        filter: (item) => !(item.dataset as LineDataset).raw,
-        callbacks: {
-          title: (items) => (items.length ? (ui.xAxis === 'step' ? `step ${items[0].parsed.x}` : formatDuration(items[0].parsed.x ?? 0)) : ''),
-          label: (item) => `${item.dataset.label ?? ''}: ${formatNumber(item.parsed.y ?? Number.NaN)}`,
-        },
+        // The raw line's value is in the smoothed line's label; a gap (NaN) is told by its marker.
+        filter: (item) => !(item.dataset as LineDataset).raw && Number.isFinite((item.raw as XY).y),
+        callbacks: { title: tooltipTitle, label: tooltipLabel },
       },
     },
     scales: {
       x: {
         type: 'linear',
+        afterDataLimits: (scale: Scale) => {
+          const { min, max } = dataExtent(scale.chart, 'x');
+          const r = singleXRange(min, max, ui.xAxis === 'step', selectedTotalSteps());
+          if (r) Object.assign(scale, r);
+        },
         ticks: {
           color: theme.muted,
           font: tickFont,
           maxTicksLimit: 7,
+          precision: ui.xAxis === 'step' ? 0 : undefined,
           callback: (v) => (ui.xAxis === 'time' ? formatDuration(Number(v)) : formatNumber(Number(v))),
         },
         grid: { color: theme.grid },
@@ -576,9 +737,25 @@ function optionsFor(spec: SlotSpec): ChartOptions<'line'> {
         stacked,
         min: unit ? 0 : undefined,
         max: unit ? 1 : undefined,
-        ticks: { color: theme.muted, font: tickFont, maxTicksLimit: 6, callback: (v) => formatNumber(Number(v)) },
+        afterDataLimits: unit
+          ? undefined
+          : (scale: Scale) => {
+              const { min, max } = dataExtent(scale.chart, 'y');
+              const r = minimumYRange(min, max);
+              if (r) Object.assign(scale, r);
+            },
+        // chart.js's own number format picks its decimals from the tick spacing, so ticks never read alike.
+        ticks: {
+          color: theme.muted,
+          font: tickFont,
+          maxTicksLimit: 6,
+          callback(value, index, ticks) {
+            return Ticks.formatters.numeric.call(this, Number(value), index, ticks);
+          },
+        },
         grid: { color: theme.grid },
       },
+      marks: { type: 'linear', axis: 'y', display: false, min: 0, max: 1 },
     },
   };
 }
@@ -614,16 +791,18 @@ function draw(): void {
       const built = datasetsFor(slot.spec);
       slot.bindings = built.bindings;
       slot.chart = new Chart<'line', XY[]>(canvas, { type: 'line', data: { datasets: built.datasets }, options: optionsFor(slot.spec) });
+      renderNote(slot);
       continue;
     }
-    if (level === Dirty.Append) {
-      for (const b of slot.bindings) extend(b);
-    } else {
+    let rebuild = level !== Dirty.Append;
+    if (!rebuild) for (const b of slot.bindings) if (extend(b)) rebuild = true;
+    if (rebuild) {
       if (refreshOptions) slot.chart.options = optionsFor(slot.spec);
       const built = datasetsFor(slot.spec);
       slot.bindings = built.bindings;
       slot.chart.data.datasets = built.datasets;
     }
+    renderNote(slot);
     slot.chart.update('none');
   }
   // Off-screen slots stay dirty and are drawn when they scroll in. The ack waits until every new slot has been
@@ -634,12 +813,26 @@ function draw(): void {
   }
 }
 
+/** "⚠ 2 non-finite values (first: NaN at step 12)" under the chart's title, when its lines have any. */
+function renderNote(slot: Slot): void {
+  let count = 0;
+  let first: { step: number; token: NonFiniteToken } | null = null;
+  for (const b of slot.bindings) {
+    count += b.nonFinite;
+    if (b.firstNonFinite && (first === null || b.firstNonFinite.step < first.step)) first = b.firstNonFinite;
+  }
+  slot.noteEl.hidden = count === 0;
+  slot.noteEl.textContent = first
+    ? `⚠ ${count} non-finite value${count === 1 ? '' : 's'} (first: ${first.token} at step ${first.step})`
+    : '';
+}
+
 // ------------------------------------------------------------------------------------------------ messages
 
 function toRunView(d: RunData): RunView {
   const rv: RunView = { startTime: d.startTime, series: new Map(), benchmarks: new Map() };
-  for (const s of d.series) rv.series.set(s.name, { steps: s.steps, times: s.times, values: s.values });
-  for (const b of d.benchmarks) rv.benchmarks.set(b.name, { steps: b.steps, times: b.times, values: b.accuracy });
+  for (const s of d.series) rv.series.set(s.name, { steps: s.steps, times: s.times, values: decodeNumbers(s.values) });
+  for (const b of d.benchmarks) rv.benchmarks.set(b.name, { steps: b.steps, times: b.times, values: decodeNumbers(b.accuracy) });
   return rv;
 }
 
@@ -648,7 +841,8 @@ function appendRun(d: RunData): boolean {
   let created = false;
   let rv = data.get(d.runId);
   if (!rv) data.set(d.runId, (rv = { startTime: d.startTime, series: new Map(), benchmarks: new Map() }));
-  const add = (map: Map<string, Points>, name: string, steps: number[], times: number[], values: number[]) => {
+  const add = (map: Map<string, Points>, name: string, steps: number[], times: number[], wire: readonly unknown[]) => {
+    const values = decodeNumbers(wire);
     const p = map.get(name);
     if (!p) {
       map.set(name, { steps, times, values });
@@ -728,34 +922,77 @@ function handle(msg: HostToWebviewMessage): void {
 // ------------------------------------------------------------------------------------------------ controls
 
 const runsEl = document.getElementById('runs')!;
+const notesEl = document.getElementById('notes')!;
 const smoothingEl = document.getElementById('smoothing') as HTMLInputElement;
 const smoothingValueEl = document.getElementById('smoothing-value')!;
 const xAxisEl = document.getElementById('x-axis')!;
 
 type Checkbox = HTMLElement & { checked: boolean; label: string };
 
+/** One entry of the run list per run, kept across updates (a live run's label changes at every step). */
+const runItems = new Map<string, { item: HTMLSpanElement; swatch: HTMLSpanElement; cb: Checkbox }>();
+
+function runLabel(r: RunSummary): string {
+  const step = r.step !== null ? ` · step ${r.step}${r.totalSteps !== null ? `/${r.totalSteps}` : ''}` : '';
+  const flags = (r.anomaly ? ' · ⚠ non-finite loss' : '') + (r.skipped ? ' · ⚠ lines skipped' : '');
+  return `${r.name} · ${r.status}${step}${flags}`;
+}
+
+function toggleRun(id: string, checked: boolean): void {
+  const next = checked ? [...ui.selected.filter((x) => x !== id), id] : ui.selected.filter((x) => x !== id);
+  setSelected(next);
+  post({ type: 'selectRuns', runIds: next });
+  syncLayout();
+  markAllDirty();
+  scheduleDraw();
+}
+
 function renderRunList(): void {
-  runsEl.replaceChildren();
-  for (const r of runs) {
-    const item = document.createElement('span');
-    item.className = 'run-item';
-    const swatch = document.createElement('span');
-    swatch.className = `swatch c${runColorIndex(r.id) % PALETTE_SIZE}`;
-    const cb = document.createElement('vscode-checkbox') as Checkbox;
-    cb.checked = ui.selected.includes(r.id);
-    cb.label = `${r.name} · ${r.status}${r.step !== null ? ` · step ${r.step}` : ''}`;
-    cb.title = `${r.id} (${r.algorithm})`;
-    cb.addEventListener('change', () => {
-      const next = cb.checked ? [...ui.selected.filter((id) => id !== r.id), r.id] : ui.selected.filter((id) => id !== r.id);
-      setSelected(next);
-      post({ type: 'selectRuns', runIds: next });
-      syncLayout();
-      markAllDirty();
-      scheduleDraw();
-    });
-    item.append(swatch, cb);
-    runsEl.appendChild(item);
+  const listed = new Set(runs.map((r) => r.id));
+  for (const [id, el] of runItems) {
+    if (listed.has(id)) continue;
+    el.item.remove();
+    runItems.delete(id);
   }
+  for (const r of runs) {
+    let el = runItems.get(r.id);
+    if (!el) {
+      const item = document.createElement('span');
+      item.className = 'run-item';
+      const swatch = document.createElement('span');
+      const cb = document.createElement('vscode-checkbox') as Checkbox;
+      const id = r.id;
+      cb.addEventListener('change', () => toggleRun(id, cb.checked));
+      item.append(swatch, cb);
+      runItems.set(r.id, (el = { item, swatch, cb }));
+    }
+    el.swatch.className = `swatch c${runColorIndex(r.id) % PALETTE_SIZE}`;
+    const checked = ui.selected.includes(r.id);
+    if (el.cb.checked !== checked) el.cb.checked = checked;
+    const label = runLabel(r);
+    if (el.cb.label !== label) el.cb.label = label;
+    el.cb.title = [`${r.id} (${r.algorithm})`, r.anomaly ? `${r.anomaly}` : '', skippedText(r.skipped)].filter(Boolean).join('\n');
+    runsEl.appendChild(el.item); // keeps the host's order
+  }
+  renderNotes();
+}
+
+/** One line per run with a non-finite loss or skipped lines, above the charts (hidden when there are none). */
+function renderNotes(): void {
+  const lines: string[] = [];
+  for (const r of runs) {
+    if (r.anomaly) lines.push(`⚠ ${r.name}: ${r.anomaly}`);
+    const skipped = skippedText(r.skipped);
+    if (skipped) lines.push(`⚠ ${r.name}: ${skipped}`);
+  }
+  notesEl.replaceChildren(
+    ...lines.map((text) => {
+      const p = document.createElement('div');
+      p.textContent = text;
+      return p;
+    }),
+  );
+  notesEl.hidden = lines.length === 0;
 }
 
 function renderStatus(): void {
@@ -810,6 +1047,59 @@ const themeObserver = new MutationObserver(() => {
 });
 themeObserver.observe(document.body, { attributes: true, attributeFilter: ['class'] });
 themeObserver.observe(document.documentElement, { attributes: true, attributeFilter: ['style', 'class'] });
+
+/**
+ * What the charts show, read back for the tests and the end-to-end suite (a plain read of the chart state; it changes
+ * nothing): per drawn chart its datasets' points and its axes' ranges and tick labels.
+ */
+interface ChartInspection {
+  key: string;
+  title: string;
+  note: string;
+  /** Points with their step (s), time (t) and, on a smoothed line, raw value (r). */
+  datasets: { label: string; kind: 'line' | 'raw' | 'mark'; points: (XY & { s?: number; t?: number; r?: number })[] }[];
+  x: { min: number; max: number };
+  y: { min: number; max: number; ticks: string[] };
+  /** The plot area in CSS pixels of the canvas, to point at a value. */
+  area: { left: number; top: number; width: number; height: number };
+  /** The tooltip showing now (the mouse is over the chart), else null. */
+  tooltip: { title: string[]; lines: string[] } | null;
+}
+function inspectCharts(): ChartInspection[] {
+  const out: ChartInspection[] = [];
+  for (const slot of slots.values()) {
+    const chart = slot.chart;
+    if (!chart) continue;
+    const x = chart.scales.x;
+    const y = chart.scales.y;
+    out.push({
+      key: slot.key,
+      title: slot.titleEl.textContent ?? '',
+      note: slot.noteEl.hidden ? '' : slot.noteEl.textContent ?? '',
+      datasets: (chart.data.datasets as LineDataset[]).map((d) => ({
+        label: d.label ?? '',
+        kind: d.mark ? 'mark' : d.raw ? 'raw' : 'line',
+        points: d.data.map((p) => {
+          const pts = d.points;
+          if (!pts || p.i === undefined) return { x: p.x, y: p.y };
+          const out: XY & { s?: number; t?: number; r?: number } = { x: p.x, y: p.y, s: pts.steps[p.i], t: pts.times[p.i] };
+          if (p.k) out.k = p.k;
+          else if (d.smoothed) out.r = pts.values[p.i];
+          return out;
+        }),
+      })),
+      x: { min: x.min, max: x.max },
+      y: { min: y.min, max: y.max, ticks: y.ticks.map((t) => String(t.label)) },
+      area: { left: chart.chartArea.left, top: chart.chartArea.top, width: chart.chartArea.width, height: chart.chartArea.height },
+      tooltip:
+        chart.tooltip && chart.tooltip.opacity > 0
+          ? { title: [...chart.tooltip.title], lines: chart.tooltip.body.flatMap((b) => b.lines) }
+          : null,
+    });
+  }
+  return out;
+}
+(window as unknown as { trapoInspectCharts?: () => ChartInspection[] }).trapoInspectCharts = inspectCharts;
 
 syncSmoothingControl();
 syncXAxisControl();
