@@ -1,12 +1,32 @@
 // Notifications when a run that was seen running crashes or fails (not for runs that were already dead when the
 // window opened): Show Log and Resume.
 import * as vscode from 'vscode';
-import type { RunStore } from '../core/runStore';
+import { ANOMALY_TITLES, AlertWatch } from '../core/alerts';
+import type { RunChange, RunStore } from '../core/runStore';
+
+/** A health alert of a watched run (the trainer's `anomaly` event): Open Dashboard, Open Rollout Table. */
+function notifyAlerts(watch: AlertWatch, change: RunChange): void {
+  const live = watch.live(change);
+  if (!live) return;
+  const { run, anomalies } = live;
+  const last = anomalies[anomalies.length - 1];
+  const more = anomalies.length > 1 ? ` (and ${anomalies.length - 1} more: ${anomalies.slice(0, -1).map((a) => ANOMALY_TITLES[a.kind]).join(', ')})` : '';
+  const at = last.step !== null ? ` at step ${last.step}` : '';
+  const message = `TRAPO run ${run.info.name}: ${ANOMALY_TITLES[last.kind]}${at}. ${last.message}${more}`;
+  void vscode.window.showWarningMessage(message, 'Open Dashboard', 'Open Rollout Table').then((choice) => {
+    if (choice === 'Open Dashboard') void vscode.commands.executeCommand('trapo.openDashboard', { runId: run.id });
+    if (choice === 'Open Rollout Table') {
+      void vscode.commands.executeCommand('trapo.openRolloutTable', { runDir: run.dir, ...(last.step !== null ? { step: last.step } : {}) });
+    }
+  });
+}
 
 export function registerRunNotifications(context: vscode.ExtensionContext, store: RunStore): void {
   const seenRunning = new Set<string>();
+  const alerts = new AlertWatch();
   context.subscriptions.push(
     store.onDidChange((change) => {
+      notifyAlerts(alerts, change);
       if (change.kind === 'removed') {
         seenRunning.delete(change.id);
         return;

@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import { formatPercent } from '../core/benchmarks';
 import { DisplayStatus, RunState, RunStore, bestEvalAverage, etaSeconds } from '../core/runStore';
 import { formatDuration } from '../core/time';
+import { alertLines, alertMark } from '../core/alerts';
 
 const MAX_CHILDREN = 200;
 
@@ -39,7 +40,7 @@ export class RunNode extends vscode.TreeItem {
     super(run.info.name || run.id, vscode.TreeItemCollapsibleState.Collapsed);
     this.id = `run:${run.id}`;
     const best = bestEvalAverage(run);
-    this.description = [run.info.algorithm, stepText(run), best ? `best ${formatPercent(best.average)}` : '']
+    this.description = [run.info.algorithm, stepText(run), best ? `best ${formatPercent(best.average)}` : '', alertMark(run.anomalies)]
       .filter(Boolean)
       .join(' · ');
     this.iconPath = statusIcon(run.status);
@@ -68,6 +69,7 @@ function runTooltip(run: RunState): vscode.MarkdownString {
   line('Device', `${run.info.device} × ${run.info.world_size} on ${run.info.host}`);
   if (run.runStarted) line('Model', `${run.runStarted.model.name} (${run.runStarted.model.parameters.toLocaleString()} parameters)`);
   if (run.finished?.error) line('Error', `${run.finished.error.type}: ${run.finished.error.message}`);
+  for (const a of alertLines(run.anomalies)) line('Alert', a);
   if (run.skipped.malformed || run.skipped.unknown) {
     line('Skipped lines', `${run.skipped.malformed} malformed, ${run.skipped.unknown} of unknown type`);
   }
