@@ -189,10 +189,12 @@ class Trainer:
         self.model = D.wrap_model(model, self.dist)
         self.optimizer = self._make_optimizer()
         self.eval_averages: dict[int, float] = {}
+        self.tokens_seen = 0  # response tokens trained on so far (data/tokens_seen: an x axis that only grows)
         if state is not None:
             self._load_optimizer(state["optimizer"])
             ckpt.set_rng_state(state["rng"])
             self.eval_averages = dict(state.get("eval_averages", {}))
+            self.tokens_seen = int(state.get("tokens_seen", 0))
         if cfg.data.train.startswith("builtin:"):
             self.problems = task.builtin_train_problems(cfg.data.train_size, seed=cfg.seed)
         else:
@@ -389,6 +391,7 @@ class Trainer:
             out["policy/clip_frac"] = summed["_clipped"] / max(n_tok * lc.update_epochs, 1.0)
         out["_tokens"] = tokens_out
         out["_rows"] = rows_out
+        out["_response_tokens"] = n_resp
         return out
 
     # ------------------------------------------------------------------ events of a step
@@ -504,7 +507,8 @@ class Trainer:
             if cfg.checkpoint.onnx and self.n_params <= cfg.checkpoint.onnx_max_parameters:
                 export = self._onnx_export
             state = ckpt.trainer_state(step, step * cfg.train.prompts_per_step, opt_state,
-                                       {"eval_averages": self.eval_averages, "algorithm": cfg.algorithm})
+                                       {"eval_averages": self.eval_averages, "algorithm": cfg.algorithm,
+                                        "tokens_seen": self.tokens_seen})
             path, size, has_onnx = ckpt.save_checkpoint(self.run_dir, step, D.unwrap(self.model), self.tokenizer,
                                                         state, state_dict=full_sd, export=export)
             rel = path.relative_to(self.run_dir).as_posix()
@@ -559,6 +563,7 @@ class Trainer:
                 batch = build_token_batch(samples, self.tokenizer.pad_token_id or 0, self._rl_on(samples))
                 want_tokens = cfg.logging.token_stats and step % cfg.logging.rollouts_every == 0
                 train = self.train_batch(batch, algorithm, want_tokens)
+                self.tokens_seen += int(train["_response_tokens"])  # before a checkpoint of this step saves it
                 t2 = time.perf_counter()
                 metrics = self.step_metrics(algorithm, ro, samples, train, n_levels)
                 self.write_step_files(step, items, ro, samples, train["_tokens"], train["_rows"])
@@ -585,6 +590,7 @@ class Trainer:
                                 "perf/tokens_per_s": gen_tokens / max(t1 - t0, 1e-9),
                                 "perf/generation_calls": ro.generation_calls if ro is not None else 0,
                                 "data/epoch": (step * cfg.train.prompts_per_step) / len(self.problems)})
+                metrics["data/tokens_seen"] = self.tokens_seen
                 if self.system is not None:
                     metrics.update(self.system.collect())
                 self.sink.emit(Metrics(values=metrics), step=step)
