@@ -103,7 +103,10 @@ function syncHeader(): void {
 interface PoolRow {
   el: HTMLDivElement;
   cells: HTMLSpanElement[];
+  /** The table row shown, and the position in the shown rows it sits at (-1: none). */
   row: number;
+  pos: number;
+  selected: number;
 }
 const pool: PoolRow[] = [];
 
@@ -118,7 +121,7 @@ function ensurePool(n: number): void {
       el.appendChild(s);
       return s;
     });
-    const entry: PoolRow = { el, cells, row: -1 };
+    const entry: PoolRow = { el, cells, row: -1, pos: -1, selected: 0 };
     el.addEventListener('click', (ev) => select(entry.row, ev.ctrlKey || ev.metaKey || ev.shiftKey));
     el.addEventListener('dblclick', () => openRow(entry.row));
     rowsEl.appendChild(el);
@@ -159,30 +162,49 @@ function scheduleRender(): void {
   requestAnimationFrame(render);
 }
 
+/**
+ * Draws the rows on screen into the pool: position k of the shown rows always uses pool entry k mod the pool size, so
+ * a scroll by a few rows refills only those few entries and moves the others (a transform each, which the compositor
+ * does). CSSOM transforms, not inline style attributes: the CSP allows them.
+ */
 function render(): void {
   renderScheduled = false;
   const height = bodyEl.clientHeight || window.innerHeight;
+  const capacity = Math.ceil(height / ROW_H) + 6;
+  if (pool.length !== capacity) {
+    ensurePool(capacity);
+    while (pool.length > capacity) pool.pop()!.el.remove();
+    for (const p of pool) p.pos = -1;
+  }
   const first = Math.max(0, Math.floor(bodyEl.scrollTop / ROW_H) - 2);
-  const count = Math.min(shown.length - first, Math.ceil(height / ROW_H) + 4);
-  ensurePool(Math.max(0, count));
-  rowsEl.style.transform = `translateY(${first * ROW_H}px)`; // CSSOM, not an inline style attribute: CSP allows it
-  for (let i = 0; i < pool.length; i++) {
-    const p = pool[i];
-    if (i >= count) {
-      if (!p.el.hidden) p.el.hidden = true;
-      p.row = -1;
-      continue;
+  const count = Math.max(0, Math.min(shown.length - first, capacity));
+  const inView = new Set<PoolRow>();
+  for (let k = first; k < first + count; k++) {
+    const p = pool[k % capacity];
+    inView.add(p);
+    const row = shown[k];
+    if (p.pos !== k || p.row !== row) {
+      if (p.pos !== k) p.el.style.transform = `translateY(${k * ROW_H}px)`;
+      p.pos = k;
+      if (p.row !== row) {
+        p.row = row;
+        TABLE_COLUMNS.forEach((c, j) => (p.cells[j].textContent = cellText(row, c)));
+        p.cells[1].title = table.promptText(row);
+      }
     }
-    const row = shown[first + i];
-    p.el.hidden = false;
-    if (p.row !== row) {
-      p.row = row;
-      TABLE_COLUMNS.forEach((c, k) => (p.cells[k].textContent = cellText(row, c)));
-      p.cells[1].title = table.promptText(row);
+    if (p.el.hidden) p.el.hidden = false;
+    const sel = selected[0] === row ? 1 : selected[1] === row ? 2 : 0;
+    if (sel !== p.selected) {
+      p.selected = sel;
+      p.el.classList.toggle('selected', sel === 1);
+      p.el.classList.toggle('second', sel === 2);
+      p.el.setAttribute('aria-selected', String(sel !== 0));
     }
-    p.el.classList.toggle('selected', selected[0] === row);
-    p.el.classList.toggle('second', selected[1] === row);
-    p.el.setAttribute('aria-selected', String(selected.includes(row)));
+  }
+  for (const p of pool) {
+    if (inView.has(p)) continue;
+    if (!p.el.hidden) p.el.hidden = true;
+    p.pos = -1;
   }
   if (shown.length !== lastReported && (shown.length > 0 || progress.done)) {
     lastReported = shown.length;
@@ -205,7 +227,10 @@ function recompute(): void {
   renderStatus();
   emptyEl.hidden = shown.length > 0 || table.size === 0;
   emptyEl.textContent = table.size > 0 ? `No rollout matches “${ui.query}”.` : '';
-  for (const p of pool) p.row = -1; // rows moved: refill every cell
+  for (const p of pool) {
+    p.row = -1; // rows moved: refill every cell
+    p.pos = -1;
+  }
   scheduleRender();
 }
 
@@ -332,13 +357,17 @@ queryEl.addEventListener('input', () => {
 // ------------------------------------------------------------------------------------------------ messages
 
 let recomputeScheduled = false;
+let lastRecompute = 0;
+/** While rows stream in, the filter, sort and histograms run at most every 250 ms (each pass covers all rows so far). */
 function scheduleRecompute(): void {
   if (recomputeScheduled) return;
   recomputeScheduled = true;
-  requestAnimationFrame(() => {
+  const wait = progress.done ? 0 : Math.max(0, lastRecompute + 250 - performance.now());
+  setTimeout(() => requestAnimationFrame(() => {
     recomputeScheduled = false;
+    lastRecompute = performance.now();
     recompute();
-  });
+  }), wait);
 }
 
 function handle(msg: TableHostMessage): void {
