@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trapo import token_stats  # noqa: E402
+from trapo import compact_tokens  # noqa: E402
 from trapo.config import load_config  # noqa: E402
-from trapo.runformat import RunWriter, TokenInfo, dumps_line  # noqa: E402
+from trapo.runformat import RunWriter, TokenInfo, dumps_line, rollout_lines  # noqa: E402
 from trapo.train import Trainer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,14 +41,14 @@ def main() -> None:
                                     *args.sets])
     # The per-token figures as the trainer passes them to the encoder (full precision, the texts decoded one by one).
     captured: list = []
-    encode = token_stats.encode
+    encode = compact_tokens.encode
 
     def capture(texts, logprobs, entropies, n_prefix, prefix_text, completion_text):
         captured.append([TokenInfo(text=t, logprob=float(a), entropy=float(b), prefix=k < n_prefix)
                          for k, (t, a, b) in enumerate(zip(texts, logprobs, entropies))])
         return encode(texts, logprobs, entropies, n_prefix, prefix_text, completion_text)
 
-    token_stats.encode = capture
+    compact_tokens.encode = capture
     legacy: list = []
     write = RunWriter.write_rollouts
 
@@ -56,9 +56,8 @@ def main() -> None:
         records = list(records)
         mine, captured[:] = captured[:], []
         assert len(mine) == len(records), "every rollout should carry token stats"
-        legacy.extend(dumps_line(dataclasses.replace(r, token_stats=None, completion_tokens=None, prefix_tokens=None,
-                                                     mean_entropy=None, outside_trust_region=None, tokens=t))
-                      for r, t in zip(records, mine))
+        old = [dataclasses.replace(r, token_stats=None, tokens=t) for r, t in zip(records, mine)]
+        legacy.extend(dumps_line(x) for x in rollout_lines(old, legacy=True))
         return write(self, step, records)
 
     RunWriter.write_rollouts = write_both

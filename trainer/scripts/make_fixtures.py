@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trapo import token_stats  # noqa: E402
+from trapo import compact_tokens  # noqa: E402
 from trapo.anomalies import AnomalyDetector, Thresholds  # noqa: E402
 from trapo.runformat import (  # noqa: E402
     Anomaly,
@@ -107,7 +107,7 @@ def compact(record: RolloutRecord) -> RolloutRecord:
     """The trapo-run/1.1 form of a record written with per-token objects: token_stats and the summaries."""
     toks = record.tokens or []
     n_pre = sum(t.prefix for t in toks)
-    stats = token_stats.encode([t.text for t in toks], [t.logprob for t in toks], [t.entropy for t in toks], n_pre,
+    stats = compact_tokens.encode([t.text for t in toks], [t.logprob for t in toks], [t.entropy for t in toks], n_pre,
                                record.prefix, record.completion) if toks else None
     outside = sum(1 for t in toks if t.prefix and t.logprob < -2.302585092994046) / n_pre if n_pre else None
     return dataclasses.replace(record, tokens=None, token_stats=stats, completion_tokens=len(toks) - n_pre,
@@ -289,7 +289,7 @@ def write_formats(out: Path) -> None:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    (out / "trapo-run-1.jsonl").write_text("".join(dumps_line(r) for r in rollouts), encoding="utf-8")
+    (out / "trapo-run-1.jsonl").write_text("".join(dumps_line(x) for x in rollout_lines(rollouts, legacy=True)), encoding="utf-8")
     (out / "trapo-run-1.1.jsonl").write_text("".join(dumps_line(x) for x in rollout_lines(compact(r) for r in rollouts)),
                                              encoding="utf-8")
 

@@ -168,7 +168,7 @@ def test_fixtures_hold_both_format_versions():
 
 
 def test_token_stats_read_back_as_the_old_per_token_objects():
-    from trapo import token_stats
+    from trapo import compact_tokens
 
     old = [json.loads(x) for x in (FORMATS / "trapo-run-1.jsonl").read_text().splitlines()]
     raw = [json.loads(x) for x in (FORMATS / "trapo-run-1.1.jsonl").read_text().splitlines()]
@@ -178,7 +178,7 @@ def test_token_stats_read_back_as_the_old_per_token_objects():
     for a, b in zip(old, new):
         ROLLOUT.validate(a)
         ROLLOUT.validate(b)
-        assert token_stats.decode(b["token_stats"], b["prefix"], b["completion"]) == a["tokens"]
+        assert compact_tokens.decode(b["token_stats"], b["prefix"], b["completion"]) == a["tokens"]
         assert {k: v for k, v in a.items() if k != "tokens"} == {k: v for k, v in b.items() if k != "token_stats"}
     assert "text" in new[-1]["token_stats"] and all("text_len" in b["token_stats"] for b in new[:-1])
     old_bytes, new_bytes = (sum(len(x) for x in (FORMATS / f).read_bytes().splitlines()) for f in
@@ -187,19 +187,19 @@ def test_token_stats_read_back_as_the_old_per_token_objects():
 
 
 def test_token_stats_encoding_edges():
-    from trapo import token_stats
+    from trapo import compact_tokens
 
-    stats = token_stats.encode(["a", "b", "<eos>"], [-0.5, float("-inf"), float("nan")], [1e6, 0.0, 2.0], 1, "a", "b")
+    stats = compact_tokens.encode(["a", "b", "<eos>"], [-0.5, float("-inf"), float("nan")], [1e6, 0.0, 2.0], 1, "a", "b")
     assert stats["text_len"] == "AQEA" and stats["special"] == {"2": "<eos>"}  # bytes 1, 1, 0
-    toks = token_stats.decode(stats, "a", "b")
+    toks = compact_tokens.decode(stats, "a", "b")
     assert [t["text"] for t in toks] == ["a", "b", "<eos>"] and [t["prefix"] for t in toks] == [True, False, False]
     assert toks[1]["logprob"] == float("-inf") and math.isnan(toks[2]["logprob"])
     assert toks[0]["entropy"] == 65504.0  # clamped to float16's largest
     with pytest.raises(ValueError, match="do not line up"):
-        token_stats.encode(["a"], [0.0, 1.0], [0.0], 0, "", "a")
+        compact_tokens.encode(["a"], [0.0, 1.0], [0.0], 0, "", "a")
     long = "x" * 300  # a token text longer than a byte can count: every text is kept whole
-    assert token_stats.encode([long], [0.0], [0.0], 0, "", long)["text"] == [long]
-    assert token_stats.summary(stats, 0.1) == {"completion_tokens": 2, "prefix_tokens": 1,
+    assert compact_tokens.encode([long], [0.0], [0.0], 0, "", long)["text"] == [long]
+    assert compact_tokens.summary(stats, 0.1) == {"completion_tokens": 2, "prefix_tokens": 1,
                                                "mean_entropy": pytest.approx(65506 / 3),
                                                "outside_trust_region": 0.0}  # exp(-0.5) > 0.1
 

@@ -69,17 +69,17 @@ def test_trapo_rollouts_follow_the_stage_plan(tiny_cfg, tmp_path):
     # advantage = R - mean: only the expert sample is right here, mean = 1/8 -> 0.875 and -0.125
     assert full["advantage"] == pytest.approx(1 - sum(x["reward"] for x in first) / 8)
     # trapo-run/1.1: per-token statistics as parallel arrays; the prompt once per group; summaries follow from them
-    from trapo import token_stats
+    from trapo import compact_tokens
 
     assert "prompt" in first[0] and not any("prompt" in x for x in first[1:])
     assert all("token_stats" in x and "tokens" not in x and "mean_entropy" not in x for x in first)
     for x in first:
-        toks = token_stats.decode(x["token_stats"], x["prefix"], x["completion"])
-        summary = token_stats.summary(x["token_stats"], 0.1)
+        toks = compact_tokens.decode(x["token_stats"], x["prefix"], x["completion"])
+        summary = compact_tokens.summary(x["token_stats"], 0.1)
         assert len(toks) == summary["prefix_tokens"] + summary["completion_tokens"] == x["token_stats"]["n"]
         assert sum(t["prefix"] for t in toks) == summary["prefix_tokens"]
         assert summary["mean_entropy"] == pytest.approx(sum(t["entropy"] for t in toks) / len(toks))
-    assert all(t["prefix"] for t in token_stats.decode(full["token_stats"], full["prefix"], full["completion"]))
+    assert all(t["prefix"] for t in compact_tokens.decode(full["token_stats"], full["prefix"], full["completion"]))
     # the same step without token stats: the trainer's own summaries (full precision) agree with those of the arrays
     Trainer(tiny_cfg(**{"train.steps": 1, "eval.at_start": "true"}), tmp_path / "plain", log=lambda m: None).run()
     plain = read_rollouts(tmp_path / "plain" / "rollouts" / "000001.jsonl")
@@ -87,7 +87,7 @@ def test_trapo_rollouts_follow_the_stage_plan(tiny_cfg, tmp_path):
     assert [x["completion"] for x in plain] == [x["completion"] for x in with_stats]  # same seed, same samples
     for a, b in zip(plain, with_stats):
         assert "token_stats" not in a and a["prompt"] == b["prompt"]
-        derived = token_stats.summary(b["token_stats"], 0.1)
+        derived = compact_tokens.summary(b["token_stats"], 0.1)
         assert a["completion_tokens"] == derived["completion_tokens"] and a["prefix_tokens"] == derived["prefix_tokens"]
         assert a["mean_entropy"] == pytest.approx(derived["mean_entropy"], rel=2e-3, abs=1e-3)
         if a["prefix_tokens"]:

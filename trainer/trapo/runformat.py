@@ -1,7 +1,7 @@
 """The run directory format `trapo-run/1.1`: the only interface between the trainer and the extension.
 
 1.1 adds to 1 (readers of 1.1 read both): rollout lines with per-token statistics as parallel arrays (`token_stats`,
-see trapo.token_stats) in place of an object per token; per-rollout summaries (`completion_tokens`, `prefix_tokens`,
+see trapo.compact_tokens) in place of an object per token; per-rollout summaries (`completion_tokens`, `prefix_tokens`,
 `mean_entropy`, `outside_trust_region`), written when there is no `token_stats` to derive them from; the prompt text
 once per prompt id in a rollouts file (on its first line: the samples of a group share it); the `anomaly` event.
 
@@ -195,7 +195,7 @@ class RolloutRecord:
     mean_entropy: Optional[float] = None  # mean policy entropy over the response tokens (nats)
     outside_trust_region: Optional[float] = None  # share of prefix tokens with p < loss.alpha; absent without prefix
     tokens: Optional[list] = None  # list[TokenInfo]: trapo-run/1's form, still accepted; the trainer writes token_stats
-    token_stats: Optional[dict] = None  # parallel arrays (trapo.token_stats.encode)
+    token_stats: Optional[dict] = None  # parallel arrays (trapo.compact_tokens.encode)
 
 
 @dataclass
@@ -217,17 +217,13 @@ class EvalRecord:
 # --------------------------------------------------------------------------- helpers
 
 
-_OMIT_WHEN_NONE = {"tokens", "token_stats", "completion_tokens", "prefix_tokens", "mean_entropy",
-                   "outside_trust_region"}
-
-
 def _plain(obj: Any) -> Any:
-    """Dataclasses to dicts, dropping None-valued optional rollout fields; non-finite floats become null."""
+    """Dataclasses to dicts, dropping None-valued optional `tokens`; non-finite floats become null-safe numbers."""
     if dataclasses.is_dataclass(obj):
         out = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if f.name in _OMIT_WHEN_NONE and value is None:
+            if f.name == "tokens" and value is None:
                 continue
             out[f.name] = _plain(value)
         return out
@@ -411,7 +407,7 @@ class RunWriter:
         """Writes rollouts/<step:06d>.jsonl (atomically) and emits its `rollouts` event."""
         rel = f"rollouts/{step:06d}.jsonl"
         legacy = self.info.get("format") == "trapo-run/1"  # only the fixtures write a 1 run now
-        count = _write_lines(self.run_dir / rel, records if legacy else rollout_lines(records))
+        count = _write_lines(self.run_dir / rel, rollout_lines(records, legacy))
         event = Rollouts(file=rel, count=count)
         self.emit(event, step=step)
         return event
@@ -426,12 +422,19 @@ class RunWriter:
 SUMMARY_FIELDS = ("completion_tokens", "prefix_tokens", "mean_entropy", "outside_trust_region")
 
 
-def rollout_lines(records: Iterable[RolloutRecord]) -> Iterable[dict]:
+def rollout_lines(records: Iterable[RolloutRecord], legacy: bool = False) -> Iterable[dict]:
     """The trapo-run/1.1 lines of one rollouts file: the prompt on the first line of each prompt id only, and the
-    summaries only where no token_stats holds them."""
+    summaries only where no token_stats holds them; 1.1's fields left out where unset (absent, not null). `legacy`:
+    trapo-run/1 lines (every prompt, no 1.1 field)."""
     seen: set = set()
     for rec in records:
         line = _plain(rec)
+        for key in (*SUMMARY_FIELDS, "token_stats"):
+            if line.get(key, 0) is None or (legacy and key in line):
+                del line[key]
+        if legacy:
+            yield line
+            continue
         if rec.prompt_id in seen:
             del line["prompt"]
         seen.add(rec.prompt_id)

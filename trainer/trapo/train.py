@@ -38,8 +38,6 @@ import torch
 
 from . import checkpoint as ckpt
 from . import distributed as D
-from . import token_stats
-from .anomalies import AnomalyDetector, Thresholds
 from .batching import plan_micro_batches
 from .forward import SharedPromptUnsupported, forward as run_forward
 from .config import MICRO_GROUP_ALGORITHMS, Config
@@ -52,6 +50,8 @@ from .rollout_stats import row_summaries, summary_fields
 from .runformat import (Anomaly, BenchmarkResult, Checkpoint, ErrorInfo, Eval, Heartbeat, Log, Metrics, ModelInfo,
                         PrefixAllocation, PromptAllocation, RolloutRecord, RunFinished, RunStarted, RunWriter,
                         StageRecord, read_events)
+from . import compact_tokens
+from .anomalies import AnomalyDetector, Thresholds
 from .system_metrics import SystemMetrics
 
 REQUIRED_METRICS = (
@@ -166,6 +166,7 @@ class Trainer:
         fsdp = self.dist.enabled and self.dist.strategy == "fsdp2"
         self.build_prompt, self.score, self.engine = build_prompt, score, default_generator(inference_mode=not fsdp)
         torch.manual_seed(cfg.seed)
+        self.tokens_seen = 0  # response tokens trained on so far (data/tokens_seen: an x axis that only grows)
         self.start_step, state, latest = 0, None, None
         if resume:
             latest = ckpt.latest_checkpoint(self.run_dir)
@@ -179,6 +180,7 @@ class Trainer:
             self.model_name = cfg.model.name_or_path if cfg.model.name_or_path != "tiny" else "tiny-qwen2"
             state = ckpt.load_trainer_state(latest)
             self.start_step = int(state["step"])
+            self.tokens_seen = int(state.get("tokens_seen", 0))  # response tokens trained on so far
         self.n_params = sum(p.numel() for p in model.parameters())
         if cfg.model.gradient_checkpointing:
             model.gradient_checkpointing_enable()
@@ -189,12 +191,10 @@ class Trainer:
         self.model = D.wrap_model(model, self.dist)
         self.optimizer = self._make_optimizer()
         self.eval_averages: dict[int, float] = {}
-        self.tokens_seen = 0  # response tokens trained on so far (data/tokens_seen: an x axis that only grows)
         if state is not None:
             self._load_optimizer(state["optimizer"])
             ckpt.set_rng_state(state["rng"])
             self.eval_averages = dict(state.get("eval_averages", {}))
-            self.tokens_seen = int(state.get("tokens_seen", 0))
         if cfg.data.train.startswith("builtin:"):
             self.problems = task.builtin_train_problems(cfg.data.train_size, seed=cfg.seed)
         else:
@@ -367,9 +367,9 @@ class Trainer:
                     stats["loss/kl"] += kl_term.item()
                     stats["loss/total"] += loss.item()
                     stats["_ent_sum"] += (ent.detach() * resp).sum().item()
-                    stats["_outside"] += ((p < lc.alpha) & own).sum().item()
                     for row, summary in zip(r, row_summaries(logp, ent, resp, n_prefix[list(r)], lc.alpha)):
                         rows_out[row] = summary
+                    stats["_outside"] += ((p < lc.alpha) & own).sum().item()
                     if want_tokens:
                         lp_cpu, ent_cpu = logp.detach().cpu(), ent.detach().cpu()
                         for j, row in enumerate(r):
@@ -390,7 +390,7 @@ class Trainer:
         if lc.ppo_clip:
             out["policy/clip_frac"] = summed["_clipped"] / max(n_tok * lc.update_epochs, 1.0)
         out["_tokens"] = tokens_out
-        out["_rows"] = rows_out
+        self.last_row_summaries = rows_out  # per rollout, for write_step_files
         out["_response_tokens"] = n_resp
         return out
 
@@ -429,7 +429,7 @@ class Trainer:
             m[f"prefix/level_{i}"] = a[11 + i] / n_prompts
         return m
 
-    def write_step_files(self, step: int, items, ro, samples, tokens, rows=None) -> None:
+    def write_step_files(self, step: int, items, ro, samples, tokens) -> None:
         """prefix_allocation and the rollouts file (gathered from every rank to rank 0)."""
         if ro is None:
             return
@@ -444,8 +444,9 @@ class Trainer:
                 stats = None
                 if tok is not None and self.cfg.logging.token_stats:
                     texts = [self.tokenizer.decode([t]) for t in s.prefix_ids + s.completion_ids]
-                    stats = token_stats.encode(texts, tok[0], tok[1], len(s.prefix_ids), s.prefix_text,
+                    stats = compact_tokens.encode(texts, tok[0], tok[1], len(s.prefix_ids), s.prefix_text,
                                                s.completion_text)
+                rows = getattr(self, "last_row_summaries", None)  # of this step's training pass (train_batch)
                 summary = summary_fields(rows[i]) if rows is not None and rows[i] is not None else {}
                 records.append(RolloutRecord(
                     step=step, prompt_id=it.problem.id, sample=s.sample, stage=s.stage, level=ro.levels[s.prompt_index],
@@ -483,9 +484,9 @@ class Trainer:
                                             file=rel[0] if rel else "")
         avg = sum(b.accuracy for b in benches.values()) / max(len(benches), 1)
         self.sink.emit(Eval(benchmarks=benches, average=avg), step=step)
-        self.eval_averages[step] = avg
         if getattr(self, "health", None) is not None:
             self._report_anomalies(self.health.on_eval(avg), step)
+        self.eval_averages[step] = avg
         self._log(f"eval step {step}: " + ", ".join(f"{k} {v.accuracy:.3f}" for k, v in benches.items())
                   + f" (average {avg:.3f})")
         return avg
@@ -566,7 +567,7 @@ class Trainer:
                 self.tokens_seen += int(train["_response_tokens"])  # before a checkpoint of this step saves it
                 t2 = time.perf_counter()
                 metrics = self.step_metrics(algorithm, ro, samples, train, n_levels)
-                self.write_step_files(step, items, ro, samples, train["_tokens"], train["_rows"])
+                self.write_step_files(step, items, ro, samples, train["_tokens"])
                 t_eval = t_ckpt = 0.0
                 if self.dist.enabled:
                     self.stop_requested = D.any_flag(self.stop_requested, self.dist)
