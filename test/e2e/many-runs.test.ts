@@ -106,7 +106,9 @@ describe('many runs: groups, zoom and export on the dashboard; the rollout table
 
   test('Open Rollout Table lists a run\'s rollouts across steps; a row opens its rollout document',
     guard('rollout-table', async () => {
-      await s.contextMenu(s.treeRow('Runs', 'fixture-trapo'), /^Open Rollout Table$/);
+      // (the fixture runs sit at the end of a long Runs tree: the palette, then the run picker)
+      await s.runCommand('TRAPO: Open Rollout Table', { query: 'TRAPO Open Rollout Table' });
+      await s.pickQuickPick('fixture-trapo', 'fixture-trapo');
       const frame = await s.webviewFrame('#query');
       await s.waitUntil('640 rollouts listed', async () => /640 of 640 rollouts/.test((await frame.locator('#status').textContent()) ?? ''));
       await frame.locator('#query').fill('step:12 level:3');

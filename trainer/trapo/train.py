@@ -93,11 +93,13 @@ class Sink:
 
     def __init__(self, writer: Optional[RunWriter]):
         self.writer, self.lock = writer, threading.Lock()
+        self.finished = False  # run_finished written: a heartbeat due just after it is not
 
     def emit(self, event, step=None):
         with self.lock:
-            if self.writer is not None:
+            if self.writer is not None and not (self.finished and isinstance(event, Heartbeat)):
                 self.writer.emit(event, step=step)
+                self.finished = self.finished or isinstance(event, RunFinished)
 
     def call(self, name, *args, **kw):
         with self.lock:

@@ -73,7 +73,7 @@ export function chartPng(chart: Chart, background: string): string {
 
 export type ToolName = 'pin' | 'log' | 'reset' | 'full' | 'csv' | 'png';
 const TOOLS: { name: ToolName; text: string; title: string }[] = [
-  { name: 'pin', text: '📌', title: 'Pin: show this chart first' },
+  { name: 'pin', text: 'pin', title: 'Pin: show this chart first' },
   { name: 'log', text: 'log', title: 'Logarithmic y axis' },
   { name: 'reset', text: '⟲', title: 'Reset zoom (or double-click the chart). Zoom: drag a box or Ctrl+wheel; pan: Shift+drag' },
   { name: 'full', text: '⤢', title: 'Open full size (Esc closes)' },

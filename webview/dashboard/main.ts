@@ -791,7 +791,7 @@ function groupDatasets(g: RunGroup, pointsOf: (id: string) => Points | undefined
     groupRuns: g.runIds,
     data: agg.x.map((x, i) => ({ x, y: agg[which][i] })),
     borderColor: withAlpha(color, 0.25),
-    backgroundColor: withAlpha(color, 0.18),
+    backgroundColor: withAlpha(color, 0.12),
     borderWidth: 0.5,
     pointRadius: 0,
     fill: which === 'hi' ? '-1' : false,
@@ -1430,8 +1430,11 @@ function renderNotes(): void {
     const skipped = skippedText(r.skipped);
     if (skipped) lines.push(`⚠ ${runName(r.id)}: ${skipped}`);
   }
+  // Many runs with alerts: the first lines, and how many more (every run's are in its tooltip in the run list).
+  const MAX_NOTES = 8;
+  const shown = lines.length > MAX_NOTES ? [...lines.slice(0, MAX_NOTES - 1), `… and ${lines.length - MAX_NOTES + 1} more (see each run's tooltip)`] : lines;
   notesEl.replaceChildren(
-    ...lines.map((text) => {
+    ...shown.map((text) => {
       const p = document.createElement('div');
       p.textContent = text;
       return p;
