@@ -1,5 +1,7 @@
 // Benchmark: index a 1 GB rollout file and open one rollout from it, in both formats.
-//   node --expose-gc --import tsx bench/rollout-index.ts [--bytes 1e9] [--format 1|1.1|both] [--file PATH] [--keep]
+//   node --expose-gc --import tsx bench/rollout-index.ts [--bytes 1e9] [--format 1|1.1|both] [--short] [--file PATH] [--keep]
+// --short: rollouts of the comparison's size (about 30 response tokens, as trainer/bench/rollout_bytes.py measures)
+// instead of the default 40-240 words + a 60-token prefix: more lines per MB, the harder case for the indexer.
 // Prints index throughput (MB/s), the time to open one rollout (read by offset + parse + render the document text),
 // and peak memory (max RSS of the process, and heap after indexing). Goals (issues 6 and 18): >= 300 MB/s,
 // <= 200 ms. The same synthetic rollouts (lines shaped like the trainer's, with per-token data) are written as
@@ -22,12 +24,14 @@ const arg = (name: string, dflt: string) => {
 };
 const targetBytes = Number(arg('--bytes', '1e9'));
 const formats = arg('--format', 'both') === 'both' ? (['1', '1.1'] as const) : ([arg('--format', '1.1')] as ('1' | '1.1')[]);
-const fileOf = (format: string) => arg('--file', join(tmpdir(), `trapo-bench-rollouts-v${format}-${targetBytes}.jsonl`));
+const fileOf = (format: string) => arg('--file', join(tmpdir(), `trapo-bench-rollouts-v${format}${process.argv.includes('--short') ? '-short' : ''}-${targetBytes}.jsonl`));
+
+const short = process.argv.includes('--short');
 
 function record(i: number): RolloutRecord {
   const group = Math.floor(i / 8);
-  const words = 40 + (i % 200);
-  const prefixTokens = i % 3 === 0 ? 0 : 60;
+  const words = short ? 8 + (i % 30) : 40 + (i % 200);
+  const prefixTokens = i % 3 === 0 ? 0 : short ? 16 : 60;
   const tokens = [];
   for (let t = 0; t < prefixTokens + words; t++) {
     tokens.push({ text: t < prefixTokens ? ` e${t % 10}` : ` w${t % 10}`, logprob: -((t * 7919) % 1000) / 300, entropy: ((t * 104729) % 1000) / 400, prefix: t < prefixTokens });

@@ -311,57 +311,61 @@ export class RolloutIndex {
     if (a === b) return; // blank line: neither a rollout nor an error
     if (buf[a] !== 0x7b /* { */ || buf[b - 1] !== 0x7d /* } */) return this.skip(lineNo, 'not a JSON object');
     const line = buf.subarray(a, b);
-    const pos: Partial<Record<Key, number>> = {};
-    let from = 0;
-    let afterLevel = 0;
-    for (const key of KEYS) {
-      const at = findKey(line, NEEDLES[key], from);
-      if (at === -1) return this.skip(lineNo, `no "${key}"`);
-      const colon = skipSpace(line, at + NEEDLES[key].length);
-      if (line[colon] !== 0x3a /* : */) return this.skip(lineNo, `"${key}" is not a key`);
-      pos[key] = skipSpace(line, colon + 1);
-      from = pos[key]!;
-      if (key === 'level') afterLevel = from;
+    // Value positions of the keys: the writer's own layout read straight (fastHead), else found by key in the
+    // writer's order (each search from the last; see the file's head).
+    const fast = fastHead(line);
+    const pStep = fast ? fast.step : keyValue(line, NEEDLES.step, 0);
+    const pId = fast ? fast.id : keyValue(line, NEEDLES.prompt_id, Math.max(0, pStep));
+    const pSample = fast ? fast.sample : keyValue(line, NEEDLES.sample, Math.max(0, pId));
+    const pStage = fast ? fast.stage : keyValue(line, NEEDLES.stage, Math.max(0, pSample));
+    const pLevel = fast ? fast.level : keyValue(line, NEEDLES.level, Math.max(0, pStage));
+    const pReward = keyValue(line, NEEDLES.reward, Math.max(0, fast ? fast.levelEnd : pLevel));
+    const required: [string, number][] = [['step', pStep], ['prompt_id', pId], ['sample', pSample], ['stage', pStage], ['level', pLevel], ['reward', pReward]];
+    for (const [key, p] of required) {
+      if (p === NOT_FOUND) return this.skip(lineNo, `no "${key}"`);
+      if (p === NOT_A_KEY) return this.skip(lineNo, `"${key}" is not a key`);
     }
-    const promptId = this.readPromptId(line, pos.prompt_id!);
+    const promptId = this.readPromptId(line, pId);
     if (promptId === undefined) return this.skip(lineNo, 'prompt_id is not a string');
     // The prompt: between level and reward in the writer's order; left out of a 1.1 line whose prompt id came before
     // (searched elsewhere in the line only while its prompt id has no text yet: another writer's key order).
-    let promptAt = line.subarray(0, pos.reward).indexOf(NEEDLES.prompt, afterLevel);
+    let pPrompt = fast ? fast.prompt : keyValue(line.subarray(0, pReward), NEEDLES.prompt, pLevel, false);
     const known = this.promptNumber.get(promptId);
-    if (promptAt === -1 && (known === undefined || this.promptRow[known] === -1)) promptAt = line.indexOf(NEEDLES.prompt);
-    if (promptAt !== -1) {
-      const colon = skipSpace(line, promptAt + NEEDLES.prompt.length);
-      if (line[colon] !== 0x3a) return this.skip(lineNo, '"prompt" is not a key');
-      pos.prompt = skipSpace(line, colon + 1);
-    }
-    // Optional keys only after the required ones (the writer's order): a missing one costs one scan of the rest.
-    for (const key of OPTIONAL_KEYS) {
-      const at = line.indexOf(NEEDLES[key], from);
-      if (at === -1) continue;
-      const colon = skipSpace(line, at + NEEDLES[key].length);
-      if (line[colon] !== 0x3a) continue;
-      pos[key] = skipSpace(line, colon + 1);
-      from = pos[key]!;
-    }
+    if (pPrompt === NOT_FOUND && (known === undefined || this.promptRow[known] === -1)) pPrompt = keyValue(line, NEEDLES.prompt, 0);
+    if (pPrompt === NOT_A_KEY) return this.skip(lineNo, '"prompt" is not a key');
+    // Optional keys after reward (the writer's order); the summaries come before token_stats, which holds them
+    // when it is there: they are looked for only up to it.
+    readNumber(line, pReward);
+    const pAdv = expect(line, numberEnd, FAST.advantage) > 0 ? numberEnd + FAST.advantage.length : keyValue(line, NEEDLES.advantage, pReward, false);
+    let from = Math.max(pReward, pAdv);
+    const tsAt = line.indexOf(NEEDLES.token_stats, from);
+    // (the trainer's own lines with token_stats have none: not looked for)
+    const none = fast !== undefined && tsAt !== -1;
+    const head = tsAt === -1 ? line : line.subarray(0, tsAt);
+    const pLen = none ? NOT_FOUND : keyValue(head, NEEDLES.completion_tokens, from, false);
+    from = Math.max(from, pLen);
+    const pEnt = none ? NOT_FOUND : keyValue(head, NEEDLES.mean_entropy, from, false);
+    from = Math.max(from, pEnt);
+    const pOut = none ? NOT_FOUND : keyValue(head, NEEDLES.outside_trust_region, from, false);
+    from = Math.max(from, pOut);
     // Two records glued together (a torn write, then an append) carry the first key twice; one more scan of the line
     // for "step" finds them (a torn fragment shorter than `{"step":` has no key at all and fails framing or parsing).
-    if (line.indexOf(NEEDLES.step, line.indexOf(NEEDLES.step) + 1) !== -1) return this.skip(lineNo, '"step" twice (records glued after a torn write?)');
-    const step = readNumber(line, pos.step!);
-    const sample = readNumber(line, pos.sample!);
-    const stage = readNumber(line, pos.stage!);
-    const level = readNumber(line, pos.level!);
-    const reward = readNumber(line, pos.reward!);
+    if (line.indexOf(NEEDLES.step, pStep) !== -1) return this.skip(lineNo, '"step" twice (records glued after a torn write?)');
+    const step = readNumber(line, pStep);
+    const sample = readNumber(line, pSample);
+    const stage = readNumber(line, pStage);
+    const level = readNumber(line, pLevel);
+    const reward = readNumber(line, pReward);
     if (!Number.isInteger(step) || !Number.isInteger(sample) || !Number.isInteger(stage) || !Number.isInteger(level)) {
       return this.skip(lineNo, 'step, sample, stage and level must be integers');
     }
     if (!Number.isFinite(reward)) return this.skip(lineNo, 'reward is not a number');
-    let number = this.promptNumber.get(promptId);
+    let number = known;
     const index = this.cols.size;
-    if (number === undefined || (this.promptRow[number] === -1 && pos.prompt !== undefined)) {
+    if (number === undefined || (this.promptRow[number] === -1 && pPrompt >= 0)) {
       let text = '';
-      if (pos.prompt !== undefined) {
-        const t = readString(line, pos.prompt, this.options.promptChars);
+      if (pPrompt >= 0) {
+        const t = readString(line, pPrompt, this.options.promptChars);
         if (t === undefined) return this.skip(lineNo, 'prompt is not a string');
         text = t;
       }
@@ -369,7 +373,7 @@ export class RolloutIndex {
         number = this.promptIds.length;
         this.promptIds.push(promptId);
         this.promptTexts.push(text);
-        this.promptRow.push(pos.prompt !== undefined ? index : -1);
+        this.promptRow.push(pPrompt >= 0 ? index : -1);
         this.promptNumber.set(promptId, number);
       } else {
         this.promptTexts[number] = text;
@@ -377,15 +381,14 @@ export class RolloutIndex {
       }
     }
     const extra: Extra = {
-      advantage: pos.advantage !== undefined ? readNumber(line, pos.advantage) : Number.NaN,
-      length: pos.completion_tokens !== undefined ? readNumber(line, pos.completion_tokens) : -1,
-      meanEntropy: pos.mean_entropy !== undefined ? readNumber(line, pos.mean_entropy) : Number.NaN,
-      outside: pos.outside_trust_region !== undefined ? readNumber(line, pos.outside_trust_region) : Number.NaN,
+      advantage: pAdv >= 0 ? readNumber(line, pAdv) : Number.NaN,
+      length: pLen >= 0 ? readNumber(line, pLen) : -1,
+      meanEntropy: pEnt >= 0 ? readNumber(line, pEnt) : Number.NaN,
+      outside: pOut >= 0 ? readNumber(line, pOut) : Number.NaN,
     };
     if (!Number.isInteger(extra.length)) extra.length = -1;
-    if (pos.completion_tokens === undefined && this.options.summaries) {
-      const stats = line.indexOf(NEEDLES.token_stats, from);
-      if (stats !== -1) statsSummary(line, stats, this.options.alpha, extra);
+    if (pLen < 0 && this.options.summaries) {
+      if (tsAt !== -1) statsSummary(line, tsAt, this.options.alpha, extra);
       else if (line.indexOf(NEEDLES.tokens, from) !== -1) legacySummary(line, this.options.alpha, extra);
     }
     this.cols.push(fileOffset + (a - start), b - a, step, sample, stage, level, reward, number, lineNo, extra);
@@ -531,10 +534,19 @@ interface Extra {
   outside: number;
 }
 
-/** A key from `from` on (the writer's order), else from the line's start (another writer's order). */
-function findKey(line: Buffer, needle: Buffer, from: number): number {
-  const at = line.indexOf(needle, from);
-  return at !== -1 || from === 0 ? at : line.indexOf(needle);
+const NOT_FOUND = -1;
+const NOT_A_KEY = -2;
+
+/**
+ * Where the value of a key starts: the needle `"key"` from `from` on (the writer's order), else from the line's start
+ * (another writer's order); NOT_FOUND, or NOT_A_KEY when no colon follows.
+ */
+function keyValue(line: Buffer, needle: Buffer, from: number, anyOrder = true): number {
+  let at = line.indexOf(needle, from);
+  if (at === -1 && from > 0 && anyOrder) at = line.indexOf(needle);
+  if (at === -1) return NOT_FOUND;
+  const colon = skipSpace(line, at + needle.length);
+  return line[colon] === 0x3a /* : */ ? skipSpace(line, colon + 1) : NOT_A_KEY;
 }
 
 /** trapo-run/1.1 summaries from a line's token_stats (at `at`): n, prefix and the two base64 arrays, pulled by key. */
@@ -612,8 +624,98 @@ function skipSpace(b: Buffer, i: number): number {
   return i;
 }
 
-/** The JSON number starting at i (NaN when there is none). */
+/** The trainer's compact layout (json.dumps separators=(",", ":")): the bytes before each value. */
+const FAST = {
+  step: Buffer.from('{"step":'),
+  prompt_id: Buffer.from(',"prompt_id":'),
+  sample: Buffer.from(',"sample":'),
+  stage: Buffer.from(',"stage":'),
+  level: Buffer.from(',"level":'),
+  prompt: Buffer.from(',"prompt":'),
+  advantage: Buffer.from(',"advantage":'),
+};
+
+/** The position after `needle` when the line has it at `at`, else -1 (a byte compare, no search). */
+function expect(line: Buffer, at: number, needle: Buffer): number {
+  if (at < 0 || at + needle.length > line.length) return -1;
+  for (let i = 0; i < needle.length; i++) if (line[at + i] !== needle[i]) return -1;
+  return at + needle.length;
+}
+
+/**
+ * The value positions of step, prompt_id, sample, stage, level (and prompt, -1 when left out) read straight off the
+ * writer's layout, or undefined when the line is laid out otherwise (then the keys are searched for).
+ */
+function fastHead(line: Buffer): { step: number; id: number; sample: number; stage: number; level: number; levelEnd: number; prompt: number } | undefined {
+  const step = expect(line, 0, FAST.step);
+  if (step < 0) return undefined;
+  readNumber(line, step);
+  const id = expect(line, numberEnd, FAST.prompt_id);
+  if (id < 0 || line[id] !== 0x22) return undefined;
+  let close = line.indexOf(0x22, id + 1);
+  while (close !== -1 && line[close - 1] === 0x5c) {
+    // an escaped quote (or a backslash before it: count them)
+    let n = 0;
+    for (let k = close - 1; k > id && line[k] === 0x5c; k--) n++;
+    if (n % 2 === 0) break;
+    close = line.indexOf(0x22, close + 1);
+  }
+  if (close === -1) return undefined;
+  const sample = expect(line, close + 1, FAST.sample);
+  if (sample < 0) return undefined;
+  readNumber(line, sample);
+  const stage = expect(line, numberEnd, FAST.stage);
+  if (stage < 0) return undefined;
+  readNumber(line, stage);
+  const level = expect(line, numberEnd, FAST.level);
+  if (level < 0) return undefined;
+  readNumber(line, level);
+  const levelEnd = numberEnd;
+  return { step, id, sample, stage, level, levelEnd, prompt: expect(line, levelEnd, FAST.prompt) };
+}
+
+/** Where the last number readNumber read ends. */
+let numberEnd = 0;
+
+/** The JSON number starting at i (NaN when there is none); plain integers and decimals without a string. */
 function readNumber(b: Buffer, i: number): number {
+  // Fast path: -?digits(.digits)? followed by a delimiter.
+  let k = i;
+  let neg = false;
+  if (b[k] === 0x2d) {
+    neg = true;
+    k++;
+  }
+  let int = 0;
+  let digits = 0;
+  while (k < b.length && b[k] >= 0x30 && b[k] <= 0x39 && digits < 15) {
+    int = int * 10 + (b[k] - 0x30);
+    k++;
+    digits++;
+  }
+  if (digits > 0 && digits < 15) {
+    let value = int;
+    if (b[k] === 0x2e) {
+      k++;
+      let scale = 1;
+      let frac = 0;
+      let fd = 0;
+      while (k < b.length && b[k] >= 0x30 && b[k] <= 0x39 && fd < 15) {
+        frac = frac * 10 + (b[k] - 0x30);
+        scale *= 10;
+        k++;
+        fd++;
+      }
+      // One correctly rounded division of two exact integers (15 digits at most): Number(text)'s value exactly.
+      if (fd > 0 && digits + fd <= 15 && !(b[k] >= 0x30 && b[k] <= 0x39)) value = (int * scale + frac) / scale;
+      else value = Number.NaN;
+    }
+    const c = b[k];
+    if (!Number.isNaN(value) && c !== 0x65 && c !== 0x45 && !(c >= 0x30 && c <= 0x39)) {
+      numberEnd = k;
+      return neg ? -value : value;
+    }
+  }
   let j = i;
   while (j < b.length) {
     const c = b[j];
@@ -621,6 +723,7 @@ function readNumber(b: Buffer, i: number): number {
     if ((c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45) j++;
     else break;
   }
+  numberEnd = j;
   if (j === i) return NaN;
   const n = Number(b.toString('latin1', i, j));
   return n;
