@@ -6,7 +6,9 @@
 // First paint: from navigating the webview to the `rendered` ack of the snapshot (page load, script start, ready
 // handshake, host snapshot with min/max decimation to trapo.dashboard.maxPointsPerSeries, JSON over the bridge,
 // charts created for what is on screen and drawn). Median of 3 fresh pages per case.
-//   node scripts/build.mjs && node --expose-gc --import tsx bench/dashboard-load.ts [runs=10] [metrics=40] [steps=10000]
+//   node scripts/build.mjs && node --expose-gc --import tsx bench/dashboard-load.ts [runs=10] [metrics=40] [steps=10000] [--comparison]
+// --comparison: the runs are the comparison's shape (7 algorithms x seeds 0, 1, 2, ... with those names and configs),
+// and the cases are all of them grouped by algorithm (mean and min-max band per group) and all overlaid ungrouped.
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,7 +19,7 @@ import { DashboardSession } from '../src/dashboard/dashboardSession';
 import { runStoreSource } from '../src/dashboard/runStoreSource';
 import type { HostToWebviewMessage } from '../src/shared/dashboardProtocol';
 import { ORIGIN, launchChromium, openDashboardPage, percentile } from './dashboardPage';
-import { runId, writeFakeRun } from './fakeRuns';
+import { COMPARISON_ALGORITHMS, runId, writeFakeRun } from './fakeRuns';
 import type { Browser } from 'playwright-core';
 
 const MB = 1024 * 1024;
@@ -49,7 +51,7 @@ interface PaintResult {
   errors: number;
 }
 
-async function firstPaint(browser: Browser, store: RunStore, selected: string[] | undefined, maxPoints: number): Promise<PaintResult> {
+async function firstPaint(browser: Browser, store: RunStore, selected: string[] | undefined, maxPoints: number, extraState: Record<string, unknown> = {}): Promise<PaintResult> {
   let session: DashboardSession | undefined;
   let snapshotSeq = -1;
   let snapshotBuildMs = 0;
@@ -57,7 +59,7 @@ async function firstPaint(browser: Browser, store: RunStore, selected: string[] 
   let paintedAt = -1;
   let readyAt = -1;
   const dp = await openDashboardPage(browser, {
-    state: selected ? { selected } : null,
+    state: selected ? { selected, ...extraState } : null,
     onMessage: (m) => {
       if ((m as { type?: string }).type === 'ready') readyAt = performance.now();
       session?.handleMessage(m);
@@ -106,10 +108,14 @@ async function main(): Promise<void> {
   const runs = Number(process.argv[2] ?? 10);
   const metrics = Number(process.argv[3] ?? 40);
   const steps = Number(process.argv[4] ?? 10000);
+  const comparison = process.argv.includes('--comparison');
   const root = mkdtempSync(path.join(os.tmpdir(), 'trapo-load-'));
   try {
     let t = performance.now();
-    for (let i = 0; i < runs; i++) writeFakeRun({ root, index: i, steps, metrics, evalEvery: 500 });
+    for (let i = 0; i < runs; i++) {
+      const shape = comparison ? { algorithm: COMPARISON_ALGORITHMS[i % COMPARISON_ALGORITHMS.length], seed: Math.floor(i / COMPARISON_ALGORITHMS.length) } : {};
+      writeFakeRun({ root, index: i, steps, metrics, evalEvery: comparison ? Math.max(1, Math.floor(steps / 4)) : 500, ...shape });
+    }
     console.log(`generated ${runs} runs x ${metrics} metrics x ${steps} steps in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
     gc();
@@ -131,15 +137,21 @@ async function main(): Promise<void> {
     const browser = await launchChromium();
     try {
       const all = store.runs().map((r) => r.id);
-      const cases: [string, string[] | undefined, number][] = [
-        ['default selection (newest run), decimated to 1200', undefined, 1200],
-        [`all ${runs} runs overlaid, decimated to 1200`, all, 1200],
-        ['default selection, full resolution (no decimation), for contrast', undefined, steps],
-      ];
+      const cases: [string, string[] | undefined, number, Record<string, unknown>][] = comparison
+        ? [
+            [`all ${runs} runs grouped by algorithm (mean and min-max band), decimated to 1200`, all, 1200, {}],
+            [`all ${runs} runs overlaid, not grouped, decimated to 1200`, all, 1200, { groupBy: '' }],
+            [`all ${runs} runs grouped, 95% interval and each run drawn too`, all, 1200, { band: 'ci95', showRuns: true }],
+          ]
+        : [
+            ['default selection (newest run), decimated to 1200', undefined, 1200, {}],
+            [`all ${runs} runs overlaid, decimated to 1200`, all, 1200, {}],
+            ['default selection, full resolution (no decimation), for contrast', undefined, steps, {}],
+          ];
       await firstPaint(browser, store, undefined, 1200); // warm-up: browser process, caches
-      for (const [label, selected, maxPoints] of cases) {
+      for (const [label, selected, maxPoints, extra] of cases) {
         const results: PaintResult[] = [];
-        for (let k = 0; k < 3; k++) results.push(await firstPaint(browser, store, selected, maxPoints));
+        for (let k = 0; k < 3; k++) results.push(await firstPaint(browser, store, selected, maxPoints, extra));
         const med = (f: (r: PaintResult) => number) => percentile(results.map(f), 50);
         console.log(`first paint, ${label}: median ${med((r) => r.ms).toFixed(0)} ms (runs: ${results.map((r) => r.ms.toFixed(0)).join(', ')} ms)   goal <= 500 ms`);
         console.log(`  renderer CPU time ${med((r) => r.rendererCpuMs).toFixed(0)} ms (main thread ${med((r) => r.mainThreadCpuMs).toFixed(0)} ms)`);

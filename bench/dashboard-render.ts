@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     await dp.page.waitForTimeout(300);
     await dp.page.screenshot({ path: path.join(outDir + '-step.png'), fullPage: false });
     // x axis by wall time
-    await dp.page.locator('vscode-radio[value="time"]').click();
+    await dp.page.selectOption('#x-axis', 'time');
     await dp.page.waitForTimeout(300);
     await dp.page.mouse.wheel(0, 900);
     await dp.page.waitForTimeout(400);

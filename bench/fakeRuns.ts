@@ -69,7 +69,13 @@ export interface FakeRunOptions {
   stepSeconds?: number;
   /** Unix seconds of the run's creation. */
   createdAt?: number;
+  /** The comparison's shape: this algorithm and seed (run.json config, name `<algorithm>-seed<seed>`). */
+  algorithm?: string;
+  seed?: number;
 }
+
+/** The seven algorithms of the comparison (7 x 3 seeds = 21 runs). */
+export const COMPARISON_ALGORITHMS = ['sft', 'grpo', 'sft_then_rl', 'luffy', 'prefix_context', 'prefix_sft', 'trapo'];
 
 export function runId(index: number): string {
   return `20261120-${String(100000 + index).slice(1)}-bench-${String(index).padStart(4, '0')}`;
@@ -83,9 +89,12 @@ export function writeFakeRun(o: FakeRunOptions): string {
   const createdAt = o.createdAt ?? 1795000000 + o.index * 3600;
   const dt = o.stepSeconds ?? 2.5;
   const running = o.status === 'running';
+  const algorithm = o.algorithm ?? ['trapo', 'grpo', 'luffy'][o.index % 3];
+  const name = o.seed !== undefined ? `${algorithm}-seed${o.seed}` : `bench-${o.index} ${algorithm}`;
+  const config = o.seed !== undefined ? { algorithm, seed: o.seed, optim: { lr: 3e-4 }, train: { steps: o.steps, threads: 1 } } : {};
   const info = {
-    format: 'trapo-run/1', id, name: `bench-${o.index} ${['trapo', 'grpo', 'luffy'][o.index % 3]}`,
-    algorithm: ['trapo', 'grpo', 'luffy'][o.index % 3], created_at: createdAt, config: {}, status: running ? 'running' : 'finished',
+    format: 'trapo-run/1.1', id, name,
+    algorithm, created_at: createdAt, config, status: running ? 'running' : 'finished',
     pid: running ? process.pid : null, host: os.hostname(), trainer_version: 'bench', world_size: 1, device: 'cpu',
     total_steps: o.steps, step: running ? 0 : o.steps,
   };

@@ -5,6 +5,7 @@ export const COMMAND_IDS = [
   'trapo.resumeRun',
   'trapo.openDashboard',
   'trapo.openRollouts',
+  'trapo.openRolloutTable',
   'trapo.compareCheckpoints',
   'trapo.setUpTrainerEnvironment',
   'trapo.openRunConfig',

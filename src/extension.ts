@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { COMMAND_IDS, CommandId } from './commandIds';
 import { registerRollouts, storeRuns } from './rollouts';
+import { registerRolloutTable } from './rolloutTable';
 import { registerCompare } from './compare';
 import { registerDashboard } from './dashboard/panel';
 import { registerRuns, shutdownRuns } from './runs';
@@ -21,6 +22,7 @@ export function activate(context: vscode.ExtensionContext): void {
     ...registerRuns(context, store, selection, trees.revealRun),
     ...trees.handlers,
     ...registerRollouts(context, storeRuns),
+    ...registerRolloutTable(context, storeRuns),
     ...registerCompare(context, storeRuns),
     ...registerDashboard(context),
     // Features register here, e.g. ...registerRuns(context), ...registerDashboard(context, store).

@@ -2,8 +2,9 @@
 //
 // Memory is bounded whatever the file size: the file is streamed through one reused read buffer (grown only for a
 // line longer than it, up to `maxLineBytes`), and the index keeps a fixed number of bytes per line in typed arrays
-// (offset, length, line number, step, sample, stage, level, reward, prompt number: 41 bytes a line) plus one short prompt text per
-// distinct prompt id. Whole records are read back from disk by offset when asked for.
+// (offset, length, line number, step, sample, stage, level, reward, advantage, generated tokens, mean entropy, share
+// outside the trust region, prompt number: 61 bytes a line) plus one short prompt text per distinct prompt id. Whole
+// records are read back from disk by offset when asked for.
 //
 // Indexing does not JSON.parse every line (that alone runs near 300 MB/s on lines carrying per-token data, see
 // bench/rollout-index.ts). It frames each line and pulls the summary fields out by their keys: in valid JSON the bytes
@@ -11,8 +12,20 @@
 // `\"`). A line is skipped and counted when it is torn (the file's last bytes without a newline), does not look like
 // one object, lacks a summary field, or carries the key "step" twice (two records glued together after a torn write). A line
 // that passes the framing yet fails the full parse when read is reported then and counted in `malformedOnRead`.
+// Keys are looked for in the order the writer writes them, each from where the previous one was found (then from the
+// line's start, for another order), so a line is scanned about once. A trapo-run/1.1 line may leave its prompt out
+// (the first line of its prompt id carries it; `read` fills it in). The summaries (generated tokens, mean entropy,
+// share outside the trust region) are pulled by key where written; with the option `summaries` they are also worked
+// out from a 1.1 line's token_stats (two short base64 arrays) or a 1 line's per-token objects (a full parse: slower,
+// JSON.parse speed); otherwise they are unknown there.
 import { promises as fs } from 'node:fs';
-import { RolloutRecord, parseRolloutLine } from './runFormat';
+import { DEFAULT_TRSFT_ALPHA } from './rolloutText';
+import { RolloutLine, RolloutRecord, parseRolloutLine } from './runFormat';
+import { halfToNumber } from './tokenStats';
+import { NumericField, RolloutQuery, RowAccess, matchesQuery, parseRolloutQuery } from '../shared/rolloutQuery';
+
+export { parseRolloutQuery };
+export type { RolloutQuery };
 
 export interface RolloutSummary {
   /** 0-based index of the rollout among the valid lines of the file. */
@@ -25,6 +38,14 @@ export interface RolloutSummary {
   stage: number;
   level: number;
   reward: number;
+  /** NaN when the line has none. */
+  advantage: number;
+  /** Tokens the model generated; -1 when unknown (a trapo-run/1 line without per-token data). */
+  length: number;
+  /** Mean entropy over the response tokens; NaN when unknown. */
+  meanEntropy: number;
+  /** Share of prefix tokens with p < alpha; NaN without prefix tokens or when unknown. */
+  outside: number;
 }
 
 export interface SkippedLine {
@@ -39,6 +60,10 @@ export interface IndexOptions {
   maxLineBytes?: number;
   /** Characters of each prompt kept for filtering (default 400). */
   promptChars?: number;
+  /** Work the summaries out of per-token data where a line does not write them (default false; the table asks). */
+  summaries?: boolean;
+  /** TrSFT alpha for `outside` worked out of per-token data (default 0.1). */
+  alpha?: number;
   /** Checked between chunks; indexing stops with an Error('cancelled') when it returns true. */
   isCancelled?: () => boolean;
   onProgress?: (bytesDone: number, bytesTotal: number) => void;
@@ -52,12 +77,17 @@ export class RolloutIndexError extends Error {
 }
 
 const NL = 0x0a;
-const KEYS = ['step', 'prompt_id', 'sample', 'stage', 'level', 'reward', 'prompt'] as const;
-type Key = (typeof KEYS)[number];
-const NEEDLES: Record<Key, Buffer> = Object.fromEntries(KEYS.map((k) => [k, Buffer.from(`"${k}"`)])) as Record<Key, Buffer>;
+/** Required keys, in the order the writer writes them (`prompt`, between level and reward, may be left out). */
+const KEYS = ['step', 'prompt_id', 'sample', 'stage', 'level', 'reward'] as const;
+/** Optional keys (after `reward`, in the writer's order). */
+const OPTIONAL_KEYS = ['advantage', 'completion_tokens', 'mean_entropy', 'outside_trust_region'] as const;
+const STATS_KEYS = ['n', 'prefix', 'logprob', 'entropy'] as const;
+type Key = (typeof KEYS)[number] | (typeof OPTIONAL_KEYS)[number] | 'tokens' | 'prompt' | 'token_stats';
+const NEEDLES = Object.fromEntries([...KEYS, ...OPTIONAL_KEYS, 'tokens', 'prompt', 'token_stats'].map((k) => [k, Buffer.from(`"${k}"`)])) as Record<Key, Buffer>;
+const STATS_NEEDLES = Object.fromEntries(STATS_KEYS.map((k) => [k, Buffer.from(`"${k}"`)])) as Record<(typeof STATS_KEYS)[number], Buffer>;
 const MAX_SKIPPED_KEPT = 100;
 
-/** Growable typed columns, 41 bytes a line. */
+/** Growable typed columns, 61 bytes a line. */
 class Columns {
   offset = new Float64Array(1024);
   length = new Uint32Array(1024);
@@ -65,14 +95,22 @@ class Columns {
   stage = new Int32Array(1024);
   level = new Int8Array(1024);
   reward = new Float64Array(1024);
+  advantage = new Float64Array(1024);
+  generated = new Int32Array(1024);
+  entropy = new Float32Array(1024);
+  outside = new Float32Array(1024);
   prompt = new Int32Array(1024);
   lineNo = new Uint32Array(1024);
   step = new Int32Array(1024);
   size = 0;
 
-  push(offset: number, length: number, step: number, sample: number, stage: number, level: number, reward: number, prompt: number, lineNo: number): void {
+  push(offset: number, length: number, step: number, sample: number, stage: number, level: number, reward: number, prompt: number, lineNo: number, extra: Extra): void {
     if (this.size === this.offset.length) this.grow();
     const i = this.size++;
+    this.advantage[i] = extra.advantage;
+    this.generated[i] = extra.length;
+    this.entropy[i] = extra.meanEntropy;
+    this.outside[i] = extra.outside;
     this.offset[i] = offset;
     this.length[i] = length;
     this.sample[i] = sample;
@@ -86,7 +124,7 @@ class Columns {
 
   private grow(): void {
     const n = this.offset.length * 2;
-    const g = <T extends Float64Array | Uint32Array | Int32Array | Int8Array>(a: T, make: (n: number) => T): T => {
+    const g = <T extends Float64Array | Float32Array | Uint32Array | Int32Array | Int8Array>(a: T, make: (n: number) => T): T => {
       const b = make(n);
       b.set(a as never);
       return b;
@@ -97,6 +135,10 @@ class Columns {
     this.stage = g(this.stage, (k) => new Int32Array(k));
     this.level = g(this.level, (k) => new Int8Array(k));
     this.reward = g(this.reward, (k) => new Float64Array(k));
+    this.advantage = g(this.advantage, (k) => new Float64Array(k));
+    this.generated = g(this.generated, (k) => new Int32Array(k));
+    this.entropy = g(this.entropy, (k) => new Float32Array(k));
+    this.outside = g(this.outside, (k) => new Float32Array(k));
     this.prompt = g(this.prompt, (k) => new Int32Array(k));
     this.lineNo = g(this.lineNo, (k) => new Uint32Array(k));
     this.step = g(this.step, (k) => new Int32Array(k));
@@ -108,7 +150,13 @@ export class RolloutIndex {
   private readonly promptIds: string[] = [];
   private readonly promptTexts: string[] = [];
   private readonly promptNumber = new Map<string, number>();
-  private readonly bySlot = new Map<string, number>();
+  /** Per prompt number, the rollout whose line carries the prompt text (-1 until one does). */
+  private readonly promptRow: number[] = [];
+  /** Per prompt number, the first rollout of each sample index (sparse: -1 / undefined where none). */
+  private readonly bySlot: number[][] = [];
+  /** The raw bytes of the previous line's prompt id and its string: consecutive lines share it (a group). */
+  private lastIdBytes: Buffer = Buffer.alloc(0);
+  private lastId = '';
   private steps = new Set<number>();
   /** Bytes of the file covered by the index (up to the end of its last complete line). */
   private indexedBytes = 0;
@@ -130,6 +178,8 @@ export class RolloutIndex {
       chunkBytes: options.chunkBytes ?? 4 << 20,
       maxLineBytes: options.maxLineBytes ?? 256 << 20,
       promptChars: options.promptChars ?? 400,
+      summaries: options.summaries ?? false,
+      alpha: options.alpha ?? DEFAULT_TRSFT_ALPHA,
     });
     await index.update(options);
     return index;
@@ -186,7 +236,10 @@ export class RolloutIndex {
     this.promptIds.length = 0;
     this.promptTexts.length = 0;
     this.promptNumber.clear();
-    this.bySlot.clear();
+    this.promptRow.length = 0;
+    this.bySlot.length = 0;
+    this.lastIdBytes = Buffer.alloc(0);
+    this.lastId = '';
     this.steps.clear();
     this.indexedBytes = 0;
     this.lines = 0;
@@ -258,42 +311,106 @@ export class RolloutIndex {
     if (a === b) return; // blank line: neither a rollout nor an error
     if (buf[a] !== 0x7b /* { */ || buf[b - 1] !== 0x7d /* } */) return this.skip(lineNo, 'not a JSON object');
     const line = buf.subarray(a, b);
-    const pos: Partial<Record<Key, number>> = {};
-    for (const key of KEYS) {
-      const at = line.indexOf(NEEDLES[key]);
-      if (at === -1) return this.skip(lineNo, `no "${key}"`);
-      const colon = skipSpace(line, at + NEEDLES[key].length);
-      if (line[colon] !== 0x3a /* : */) return this.skip(lineNo, `"${key}" is not a key`);
-      pos[key] = skipSpace(line, colon + 1);
+    // Value positions of the keys: the writer's own layout read straight (fastHead), else found by key in the
+    // writer's order (each search from the last; see the file's head).
+    const fast = fastHead(line);
+    const pStep = fast ? fast.step : keyValue(line, NEEDLES.step, 0);
+    const pId = fast ? fast.id : keyValue(line, NEEDLES.prompt_id, Math.max(0, pStep));
+    const pSample = fast ? fast.sample : keyValue(line, NEEDLES.sample, Math.max(0, pId));
+    const pStage = fast ? fast.stage : keyValue(line, NEEDLES.stage, Math.max(0, pSample));
+    const pLevel = fast ? fast.level : keyValue(line, NEEDLES.level, Math.max(0, pStage));
+    const pReward = keyValue(line, NEEDLES.reward, Math.max(0, fast ? fast.levelEnd : pLevel));
+    const required: [string, number][] = [['step', pStep], ['prompt_id', pId], ['sample', pSample], ['stage', pStage], ['level', pLevel], ['reward', pReward]];
+    for (const [key, p] of required) {
+      if (p === NOT_FOUND) return this.skip(lineNo, `no "${key}"`);
+      if (p === NOT_A_KEY) return this.skip(lineNo, `"${key}" is not a key`);
     }
+    const promptId = this.readPromptId(line, pId);
+    if (promptId === undefined) return this.skip(lineNo, 'prompt_id is not a string');
+    // The prompt: between level and reward in the writer's order; left out of a 1.1 line whose prompt id came before
+    // (searched elsewhere in the line only while its prompt id has no text yet: another writer's key order).
+    let pPrompt = fast ? fast.prompt : keyValue(line.subarray(0, pReward), NEEDLES.prompt, pLevel, false);
+    const known = this.promptNumber.get(promptId);
+    if (pPrompt === NOT_FOUND && (known === undefined || this.promptRow[known] === -1)) pPrompt = keyValue(line, NEEDLES.prompt, 0);
+    if (pPrompt === NOT_A_KEY) return this.skip(lineNo, '"prompt" is not a key');
+    // Optional keys after reward (the writer's order); the summaries come before token_stats, which holds them
+    // when it is there: they are looked for only up to it.
+    readNumber(line, pReward);
+    const pAdv = expect(line, numberEnd, FAST.advantage) > 0 ? numberEnd + FAST.advantage.length : keyValue(line, NEEDLES.advantage, pReward, false);
+    let from = Math.max(pReward, pAdv);
+    const tsAt = line.indexOf(NEEDLES.token_stats, from);
+    // (the trainer's own lines with token_stats have none: not looked for)
+    const none = fast !== undefined && tsAt !== -1;
+    const head = tsAt === -1 ? line : line.subarray(0, tsAt);
+    const pLen = none ? NOT_FOUND : keyValue(head, NEEDLES.completion_tokens, from, false);
+    from = Math.max(from, pLen);
+    const pEnt = none ? NOT_FOUND : keyValue(head, NEEDLES.mean_entropy, from, false);
+    from = Math.max(from, pEnt);
+    const pOut = none ? NOT_FOUND : keyValue(head, NEEDLES.outside_trust_region, from, false);
+    from = Math.max(from, pOut);
     // Two records glued together (a torn write, then an append) carry the first key twice; one more scan of the line
     // for "step" finds them (a torn fragment shorter than `{"step":` has no key at all and fails framing or parsing).
-    if (line.indexOf(NEEDLES.step, line.indexOf(NEEDLES.step) + 1) !== -1) return this.skip(lineNo, '"step" twice (records glued after a torn write?)');
-    const step = readNumber(line, pos.step!);
-    const sample = readNumber(line, pos.sample!);
-    const stage = readNumber(line, pos.stage!);
-    const level = readNumber(line, pos.level!);
-    const reward = readNumber(line, pos.reward!);
+    if (line.indexOf(NEEDLES.step, pStep) !== -1) return this.skip(lineNo, '"step" twice (records glued after a torn write?)');
+    const step = readNumber(line, pStep);
+    const sample = readNumber(line, pSample);
+    const stage = readNumber(line, pStage);
+    const level = readNumber(line, pLevel);
+    const reward = readNumber(line, pReward);
     if (!Number.isInteger(step) || !Number.isInteger(sample) || !Number.isInteger(stage) || !Number.isInteger(level)) {
       return this.skip(lineNo, 'step, sample, stage and level must be integers');
     }
     if (!Number.isFinite(reward)) return this.skip(lineNo, 'reward is not a number');
-    const promptId = readString(line, pos.prompt_id!, Infinity);
-    if (promptId === undefined) return this.skip(lineNo, 'prompt_id is not a string');
-    let number = this.promptNumber.get(promptId);
-    if (number === undefined) {
-      const text = readString(line, pos.prompt!, this.options.promptChars);
-      if (text === undefined) return this.skip(lineNo, 'prompt is not a string');
-      number = this.promptIds.length;
-      this.promptIds.push(promptId);
-      this.promptTexts.push(text);
-      this.promptNumber.set(promptId, number);
-    }
+    let number = known;
     const index = this.cols.size;
-    this.cols.push(fileOffset + (a - start), b - a, step, sample, stage, level, reward, number, lineNo);
+    if (number === undefined || (this.promptRow[number] === -1 && pPrompt >= 0)) {
+      let text = '';
+      if (pPrompt >= 0) {
+        const t = readString(line, pPrompt, this.options.promptChars);
+        if (t === undefined) return this.skip(lineNo, 'prompt is not a string');
+        text = t;
+      }
+      if (number === undefined) {
+        number = this.promptIds.length;
+        this.promptIds.push(promptId);
+        this.promptTexts.push(text);
+        this.promptRow.push(pPrompt >= 0 ? index : -1);
+        this.promptNumber.set(promptId, number);
+      } else {
+        this.promptTexts[number] = text;
+        this.promptRow[number] = index;
+      }
+    }
+    const extra: Extra = {
+      advantage: pAdv >= 0 ? readNumber(line, pAdv) : Number.NaN,
+      length: pLen >= 0 ? readNumber(line, pLen) : -1,
+      meanEntropy: pEnt >= 0 ? readNumber(line, pEnt) : Number.NaN,
+      outside: pOut >= 0 ? readNumber(line, pOut) : Number.NaN,
+    };
+    if (!Number.isInteger(extra.length)) extra.length = -1;
+    if (pLen < 0 && this.options.summaries) {
+      if (tsAt !== -1) statsSummary(line, tsAt, this.options.alpha, extra);
+      else if (line.indexOf(NEEDLES.tokens, from) !== -1) legacySummary(line, this.options.alpha, extra);
+    }
+    this.cols.push(fileOffset + (a - start), b - a, step, sample, stage, level, reward, number, lineNo, extra);
     this.steps.add(step);
-    const slot = `${promptId}\u0000${sample}`;
-    if (!this.bySlot.has(slot)) this.bySlot.set(slot, index);
+    const slots = (this.bySlot[number] ??= []);
+    if (sample >= 0 && sample < 1 << 20 && slots[sample] === undefined) slots[sample] = index;
+  }
+
+  /** The prompt id string at i, decoded once per run of lines with the same raw bytes (the samples of a group). */
+  private readPromptId(line: Buffer, i: number): string | undefined {
+    let end = line[i] === 0x22 ? line.indexOf(0x22, i + 1) : -1;
+    if (end !== -1 && line.subarray(i, end).indexOf(0x5c) !== -1) end = -1; // escapes: no shortcut
+    // A plain id (no escapes: the common case) whose bytes equal the previous line's: the same string.
+    if (end !== -1 && end - i + 1 === this.lastIdBytes.length && line.compare(this.lastIdBytes, 0, this.lastIdBytes.length, i, end + 1) === 0) {
+      return this.lastId;
+    }
+    const id = readString(line, i, Infinity);
+    if (id !== undefined && end !== -1) {
+      this.lastIdBytes = Buffer.from(line.subarray(i, end + 1));
+      this.lastId = id;
+    }
+    return id;
   }
 
   summary(k: number): RolloutSummary {
@@ -308,7 +425,41 @@ export class RolloutIndex {
       stage: c.stage[k],
       level: c.level[k],
       reward: c.reward[k],
+      advantage: c.advantage[k],
+      length: c.generated[k],
+      meanEntropy: c.entropy[k],
+      outside: c.outside[k],
     };
+  }
+
+  /** One numeric field of rollout k (NaN when unknown), without building a summary object. */
+  value(k: number, field: NumericField): number {
+    const c = this.cols;
+    switch (field) {
+      case 'step':
+        return c.step[k];
+      case 'sample':
+        return c.sample[k];
+      case 'stage':
+        return c.stage[k];
+      case 'level':
+        return c.level[k];
+      case 'reward':
+        return c.reward[k];
+      case 'advantage':
+        return c.advantage[k];
+      case 'length':
+        return c.generated[k] < 0 ? Number.NaN : c.generated[k];
+      case 'entropy':
+        return c.entropy[k];
+      case 'outside':
+        return c.outside[k];
+    }
+  }
+
+  /** The prompt id of rollout k. */
+  promptIdOf(k: number): string {
+    return this.promptIds[this.cols.prompt[k]];
   }
 
   /** The start of rollout k's prompt (first `promptChars` characters), for filtering. */
@@ -319,7 +470,8 @@ export class RolloutIndex {
 
   /** Index of the rollout with this prompt id and sample, or -1. */
   find(promptId: string, sample: number): number {
-    return this.bySlot.get(`${promptId}\u0000${sample}`) ?? -1;
+    const p = this.promptNumber.get(promptId);
+    return p === undefined ? -1 : (this.bySlot[p]?.[sample] ?? -1);
   }
 
   /** Indices of the rollouts of one prompt (its group), ordered by sample. */
@@ -336,8 +488,19 @@ export class RolloutIndex {
     return this.promptIds;
   }
 
-  /** Reads and parses rollout k from disk. Throws RolloutIndexError when the line is not a valid rollout. */
+  /**
+   * Reads and parses rollout k from disk, with its prompt (from the line of its prompt id that carries it). Throws
+   * RolloutIndexError when the line is not a valid rollout.
+   */
   async read(k: number): Promise<RolloutRecord> {
+    const rec = await this.readLine(k);
+    if (rec.prompt !== undefined) return rec as RolloutRecord;
+    const carrier = this.promptRow[this.cols.prompt[k]];
+    const prompt = carrier >= 0 ? (await this.readLine(carrier)).prompt : undefined;
+    return { ...rec, prompt: prompt ?? '' };
+  }
+
+  private async readLine(k: number): Promise<RolloutLine> {
     this.check(k);
     const offset = this.cols.offset[k];
     const length = this.cols.length[k];
@@ -364,6 +527,94 @@ export class RolloutIndex {
   }
 }
 
+interface Extra {
+  advantage: number;
+  length: number;
+  meanEntropy: number;
+  outside: number;
+}
+
+const NOT_FOUND = -1;
+const NOT_A_KEY = -2;
+
+/**
+ * Where the value of a key starts: the needle `"key"` from `from` on (the writer's order), else from the line's start
+ * (another writer's order); NOT_FOUND, or NOT_A_KEY when no colon follows.
+ */
+function keyValue(line: Buffer, needle: Buffer, from: number, anyOrder = true): number {
+  let at = line.indexOf(needle, from);
+  if (at === -1 && from > 0 && anyOrder) at = line.indexOf(needle);
+  if (at === -1) return NOT_FOUND;
+  const colon = skipSpace(line, at + needle.length);
+  return line[colon] === 0x3a /* : */ ? skipSpace(line, colon + 1) : NOT_A_KEY;
+}
+
+/** trapo-run/1.1 summaries from a line's token_stats (at `at`): n, prefix and the two base64 arrays, pulled by key. */
+function statsSummary(line: Buffer, at: number, alpha: number, out: Extra): void {
+  const v: Record<string, number> = {};
+  const arrays: Record<string, Buffer> = {};
+  let from = at;
+  for (const key of STATS_KEYS) {
+    const k = line.indexOf(STATS_NEEDLES[key], from);
+    if (k === -1) return;
+    const colon = skipSpace(line, k + STATS_NEEDLES[key].length);
+    if (line[colon] !== 0x3a) return;
+    const p = skipSpace(line, colon + 1);
+    if (key === 'n' || key === 'prefix') v[key] = readNumber(line, p);
+    else {
+      // base64 has no escapes: the bytes up to the closing quote, decoded straight (no JSON.parse of a long string)
+      const end = line[p] === 0x22 ? line.indexOf(0x22, p + 1) : -1;
+      if (end === -1) return;
+      arrays[key] = Buffer.from(line.toString('latin1', p + 1, end), 'base64');
+    }
+    from = p;
+  }
+  const { n, prefix } = v;
+  const lp = arrays.logprob;
+  const en = arrays.entropy;
+  if (!Number.isInteger(n) || !Number.isInteger(prefix) || prefix > n || !lp || !en || lp.length !== 2 * n || en.length !== 2 * n) return;
+  const half = halfTable();
+  let sum = 0;
+  for (let k = 0; k < n; k++) sum += half[en[2 * k] | (en[2 * k + 1] << 8)];
+  const logAlpha = Math.log(alpha);
+  let outside = 0;
+  for (let k = 0; k < prefix; k++) if (half[lp[2 * k] | (lp[2 * k + 1] << 8)] < logAlpha) outside++;
+  out.length = n - prefix;
+  out.meanEntropy = n ? sum / n : Number.NaN;
+  out.outside = prefix ? outside / prefix : Number.NaN;
+}
+
+let HALF: Float64Array | undefined;
+/** Every float16 bit pattern's value (512 KB, built once): decoding a token's figures is one lookup. */
+function halfTable(): Float64Array {
+  if (!HALF) {
+    HALF = new Float64Array(65536);
+    for (let h = 0; h < 65536; h++) HALF[h] = halfToNumber(h);
+  }
+  return HALF;
+}
+
+/** trapo-run/1 summaries from a line's per-token objects (a full parse). */
+function legacySummary(line: Buffer, alpha: number, out: Extra): void {
+  const rec = parseRolloutLine(line.toString('utf8'));
+  const tokens = rec?.tokens;
+  if (!tokens || tokens.length === 0) return;
+  let entropy = 0;
+  let prefix = 0;
+  let outside = 0;
+  const logAlpha = Math.log(alpha);
+  for (const t of tokens) {
+    entropy += t.entropy;
+    if (t.prefix) {
+      prefix++;
+      if (t.logprob < logAlpha) outside++;
+    }
+  }
+  out.length = tokens.length - prefix;
+  out.meanEntropy = entropy / tokens.length;
+  out.outside = prefix ? outside / prefix : Number.NaN;
+}
+
 function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0x0d;
 }
@@ -373,8 +624,98 @@ function skipSpace(b: Buffer, i: number): number {
   return i;
 }
 
-/** The JSON number starting at i (NaN when there is none). */
+/** The trainer's compact layout (json.dumps separators=(",", ":")): the bytes before each value. */
+const FAST = {
+  step: Buffer.from('{"step":'),
+  prompt_id: Buffer.from(',"prompt_id":'),
+  sample: Buffer.from(',"sample":'),
+  stage: Buffer.from(',"stage":'),
+  level: Buffer.from(',"level":'),
+  prompt: Buffer.from(',"prompt":'),
+  advantage: Buffer.from(',"advantage":'),
+};
+
+/** The position after `needle` when the line has it at `at`, else -1 (a byte compare, no search). */
+function expect(line: Buffer, at: number, needle: Buffer): number {
+  if (at < 0 || at + needle.length > line.length) return -1;
+  for (let i = 0; i < needle.length; i++) if (line[at + i] !== needle[i]) return -1;
+  return at + needle.length;
+}
+
+/**
+ * The value positions of step, prompt_id, sample, stage, level (and prompt, -1 when left out) read straight off the
+ * writer's layout, or undefined when the line is laid out otherwise (then the keys are searched for).
+ */
+function fastHead(line: Buffer): { step: number; id: number; sample: number; stage: number; level: number; levelEnd: number; prompt: number } | undefined {
+  const step = expect(line, 0, FAST.step);
+  if (step < 0) return undefined;
+  readNumber(line, step);
+  const id = expect(line, numberEnd, FAST.prompt_id);
+  if (id < 0 || line[id] !== 0x22) return undefined;
+  let close = line.indexOf(0x22, id + 1);
+  while (close !== -1 && line[close - 1] === 0x5c) {
+    // an escaped quote (or a backslash before it: count them)
+    let n = 0;
+    for (let k = close - 1; k > id && line[k] === 0x5c; k--) n++;
+    if (n % 2 === 0) break;
+    close = line.indexOf(0x22, close + 1);
+  }
+  if (close === -1) return undefined;
+  const sample = expect(line, close + 1, FAST.sample);
+  if (sample < 0) return undefined;
+  readNumber(line, sample);
+  const stage = expect(line, numberEnd, FAST.stage);
+  if (stage < 0) return undefined;
+  readNumber(line, stage);
+  const level = expect(line, numberEnd, FAST.level);
+  if (level < 0) return undefined;
+  readNumber(line, level);
+  const levelEnd = numberEnd;
+  return { step, id, sample, stage, level, levelEnd, prompt: expect(line, levelEnd, FAST.prompt) };
+}
+
+/** Where the last number readNumber read ends. */
+let numberEnd = 0;
+
+/** The JSON number starting at i (NaN when there is none); plain integers and decimals without a string. */
 function readNumber(b: Buffer, i: number): number {
+  // Fast path: -?digits(.digits)? followed by a delimiter.
+  let k = i;
+  let neg = false;
+  if (b[k] === 0x2d) {
+    neg = true;
+    k++;
+  }
+  let int = 0;
+  let digits = 0;
+  while (k < b.length && b[k] >= 0x30 && b[k] <= 0x39 && digits < 15) {
+    int = int * 10 + (b[k] - 0x30);
+    k++;
+    digits++;
+  }
+  if (digits > 0 && digits < 15) {
+    let value = int;
+    if (b[k] === 0x2e) {
+      k++;
+      let scale = 1;
+      let frac = 0;
+      let fd = 0;
+      while (k < b.length && b[k] >= 0x30 && b[k] <= 0x39 && fd < 15) {
+        frac = frac * 10 + (b[k] - 0x30);
+        scale *= 10;
+        k++;
+        fd++;
+      }
+      // One correctly rounded division of two exact integers (15 digits at most): Number(text)'s value exactly.
+      if (fd > 0 && digits + fd <= 15 && !(b[k] >= 0x30 && b[k] <= 0x39)) value = (int * scale + frac) / scale;
+      else value = Number.NaN;
+    }
+    const c = b[k];
+    if (!Number.isNaN(value) && c !== 0x65 && c !== 0x45 && !(c >= 0x30 && c <= 0x39)) {
+      numberEnd = k;
+      return neg ? -value : value;
+    }
+  }
   let j = i;
   while (j < b.length) {
     const c = b[j];
@@ -382,6 +723,7 @@ function readNumber(b: Buffer, i: number): number {
     if ((c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45) j++;
     else break;
   }
+  numberEnd = j;
   if (j === i) return NaN;
   const n = Number(b.toString('latin1', i, j));
   return n;
@@ -411,66 +753,20 @@ function readString(b: Buffer, i: number, maxChars: number): string | undefined 
 
 // ----------------------------------------------------------------------------------------------- filtering
 
-export interface RolloutQuery {
-  /** Guidance levels allowed (empty: any). */
-  levels: number[];
-  /** Reward condition (undefined: any). */
-  reward?: { op: '=' | '>' | '<' | '>=' | '<='; value: number };
-  /** Lower-cased words that must all occur in the prompt id or the prompt text. */
-  words: string[];
-}
-
-/**
- * Parses a filter typed in the Open Rollouts picker: `level:2` or `level:1,2`, `reward:1`, `reward:>0`, `reward:<=0.5`,
- * and free words matched against the prompt. Unrecognised `key:value` pairs are treated as words.
- */
-export function parseRolloutQuery(text: string): RolloutQuery {
-  const q: RolloutQuery = { levels: [], words: [] };
-  for (const part of text.trim().split(/\s+/).filter(Boolean)) {
-    const level = /^level:([0-9,]+)$/i.exec(part);
-    const reward = /^reward:(>=|<=|>|<|=)?(-?[0-9.]+)$/i.exec(part);
-    if (level) q.levels.push(...level[1].split(',').filter(Boolean).map(Number));
-    else if (reward && Number.isFinite(Number(reward[2]))) q.reward = { op: (reward[1] ?? '=') as NonNullable<RolloutQuery['reward']>['op'], value: Number(reward[2]) };
-    else q.words.push(part.toLowerCase());
-  }
-  return q;
-}
-
-/** Indices of the rollouts matching a query, in file order, at most `limit`; `total` counts all matches. */
+/** Indices of the rollouts matching a query (src/shared/rolloutQuery.ts), in file order, at most `limit`; `total` counts all matches. */
 export function filterRollouts(index: RolloutIndex, q: RolloutQuery, limit = Infinity): { matches: number[]; total: number } {
   const matches: number[] = [];
   let total = 0;
-  const textMatch = new Map<string, boolean>();
-  for (let k = 0; k < index.count; k++) {
-    const s = index.summary(k);
-    if (q.levels.length && !q.levels.includes(s.level)) continue;
-    if (q.reward && !compare(s.reward, q.reward.op, q.reward.value)) continue;
-    if (q.words.length) {
-      let ok = textMatch.get(s.promptId);
-      if (ok === undefined) {
-        const hay = `${s.promptId} ${index.promptText(k)}`.toLowerCase();
-        ok = q.words.every((w) => hay.includes(w));
-        textMatch.set(s.promptId, ok);
-      }
-      if (!ok) continue;
-    }
+  let k = 0;
+  const row: RowAccess = {
+    value: (field) => index.value(k, field),
+    promptId: () => index.promptIdOf(k),
+    promptText: () => index.promptText(k),
+  };
+  for (; k < index.count; k++) {
+    if (!matchesQuery(q, row)) continue;
     total++;
     if (matches.length < limit) matches.push(k);
   }
   return { matches, total };
-}
-
-function compare(x: number, op: NonNullable<RolloutQuery['reward']>['op'], v: number): boolean {
-  switch (op) {
-    case '=':
-      return x === v;
-    case '>':
-      return x > v;
-    case '<':
-      return x < v;
-    case '>=':
-      return x >= v;
-    case '<=':
-      return x <= v;
-  }
 }

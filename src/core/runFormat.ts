@@ -1,11 +1,19 @@
-// The run directory format `trapo-run/1` as TypeScript types and parsers. No `vscode` import.
-// Specified in architecture.md §2; the JSON Schemas in trainer/trapo/schemas/ are the source of truth and the
-// fixture runs under test/fixtures/runs/ (written by the Python writer) are parsed by test/unit/runFormat.test.ts.
+// The run directory format `trapo-run/1.1` (and the `trapo-run/1` it extends) as TypeScript types and parsers. No
+// `vscode` import. Specified in architecture.md §2; the JSON Schemas in trainer/trapo/schemas/ are the source of truth
+// and the fixture runs under test/fixtures/runs/ (written by the Python writer) are parsed by test/unit/runFormat.test.ts.
+// 1.1 adds rollout lines with `token_stats` (parallel arrays, read back here as 1's `tokens`), per-rollout summaries
+// (left out where token_stats holds them), the prompt once per prompt id in a rollouts file (withPrompts fills it in),
+// and the `anomaly` event; a 1 run reads as before.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { TokenStats, expandTokenStats, isTokenStats } from './tokenStats';
 import { decodeNumber } from '../shared/nonFinite';
 
-export const RUN_FORMAT = 'trapo-run/1';
+/** What the trainer writes now. */
+export const RUN_FORMAT = 'trapo-run/1.1';
+/** Every version this reader understands. */
+export const RUN_FORMATS = ['trapo-run/1', 'trapo-run/1.1'] as const;
+export type RunFormatVersion = (typeof RUN_FORMATS)[number];
 export const EVENT_VERSION = 1;
 
 export type RunStatus = 'running' | 'finished' | 'failed' | 'stopped';
@@ -13,7 +21,7 @@ export const ALGORITHMS = ['trapo', 'grpo', 'sft', 'sft_then_rl', 'luffy', 'pref
 export type Algorithm = (typeof ALGORITHMS)[number];
 
 export interface RunInfo {
-  format: typeof RUN_FORMAT;
+  format: RunFormatVersion;
   id: string;
   name: string;
   algorithm: string;
@@ -102,6 +110,17 @@ export interface LogEvent extends EventBase {
   level: 'debug' | 'info' | 'warning' | 'error';
   message: string;
 }
+export const ANOMALY_KINDS = ['non_finite_loss', 'entropy_collapse', 'length_limit', 'reward_up_benchmark_down'] as const;
+export type AnomalyKind = (typeof ANOMALY_KINDS)[number];
+/** trapo-run/1.1: a health rule started to hold (trainer/trapo/anomalies.py). */
+export interface AnomalyEvent extends EventBase {
+  type: 'anomaly';
+  kind: AnomalyKind;
+  message: string;
+  metric: string;
+  value: number | null;
+  threshold: number;
+}
 export interface RunFinishedEvent extends EventBase {
   type: 'run_finished';
   status: 'finished' | 'failed' | 'stopped';
@@ -117,6 +136,7 @@ export type RunEvent =
   | CheckpointEvent
   | HeartbeatEvent
   | LogEvent
+  | AnomalyEvent
   | RunFinishedEvent;
 export type RunEventType = RunEvent['type'];
 
@@ -141,7 +161,14 @@ export interface RolloutRecord {
   answer: string;
   extracted: string | null;
   sft_owner: boolean;
+  /** trapo-run/1.1 summaries (absent in 1 lines). */
+  completion_tokens?: number;
+  prefix_tokens?: number;
+  mean_entropy?: number | null;
+  outside_trust_region?: number | null;
+  /** Per-token data: 1's objects, or 1.1's `token_stats` expanded to them by parseRolloutLine. */
   tokens?: TokenInfo[];
+  token_stats?: TokenStats;
 }
 export interface EvalSample {
   completion: string;
@@ -210,6 +237,13 @@ const EVENT_CHECKS: Record<RunEventType, Record<string, (x: unknown) => boolean>
   checkpoint: { path: isStr, onnx: isNullOr(isStr), bytes: isInt },
   heartbeat: { phase: (p) => p === 'rollout' || p === 'train' || p === 'eval' || p === 'checkpoint' },
   log: { level: (l) => l === 'debug' || l === 'info' || l === 'warning' || l === 'error', message: isStr },
+  anomaly: {
+    kind: (k) => (ANOMALY_KINDS as readonly unknown[]).includes(k),
+    message: isStr,
+    metric: isStr,
+    value: isNullOr(isNum),
+    threshold: isNum,
+  },
   run_finished: {
     status: (s) => s === 'finished' || s === 'failed' || s === 'stopped',
     error: (e) =>
@@ -283,6 +317,10 @@ const RUN_INFO_CHECKS = {
   device: isStr,
 };
 
+export function isRunFormat(x: unknown): x is RunFormatVersion {
+  return (RUN_FORMATS as readonly unknown[]).includes(x);
+}
+
 /** Parses run.json. Throws RunFormatError naming the field at fault. */
 export function parseRunInfo(text: string, where = 'run.json'): RunInfo {
   let obj: unknown;
@@ -292,7 +330,9 @@ export function parseRunInfo(text: string, where = 'run.json'): RunInfo {
     throw new RunFormatError(`${where}: not valid JSON (${(e as Error).message})`);
   }
   if (!isObj(obj)) throw new RunFormatError(`${where}: not a JSON object`);
-  if (obj.format !== RUN_FORMAT) throw new RunFormatError(`${where}: format is ${JSON.stringify(obj.format)}, expected "${RUN_FORMAT}"`);
+  if (!isRunFormat(obj.format)) {
+    throw new RunFormatError(`${where}: format is ${JSON.stringify(obj.format)}, expected one of ${RUN_FORMATS.map((f) => `"${f}"`).join(', ')}`);
+  }
   const bad = firstBad(obj, RUN_INFO_CHECKS);
   if (bad !== undefined) throw new RunFormatError(`${where}: missing or invalid "${bad}"`);
   return obj as unknown as RunInfo;
@@ -307,7 +347,7 @@ const ROLLOUT_CHECKS = {
   sample: isInt,
   stage: isInt,
   level: isInt,
-  prompt: isStr,
+  prompt: (x: unknown) => x === undefined || isStr(x),
   prefix: isStr,
   completion: isStr,
   reward: isNumeric,
@@ -317,10 +357,28 @@ const ROLLOUT_CHECKS = {
   sft_owner: isBool,
   prefix_ratio: (x: unknown) => x === undefined || isNumeric(x),
   tokens: (x: unknown) => x === undefined || (Array.isArray(x) && x.every((t) => isObj(t) && firstBad(t, TOKEN_CHECKS) === undefined)),
+  token_stats: (x: unknown) => x === undefined || isTokenStats(x),
+  completion_tokens: (x: unknown) => x === undefined || (isInt(x) && x >= 0),
+  prefix_tokens: (x: unknown) => x === undefined || (isInt(x) && x >= 0),
+  mean_entropy: (x: unknown) => x === undefined || x === null || isNum(x),
+  outside_trust_region: (x: unknown) => x === undefined || x === null || isNum(x),
 };
 
-/** One rollout line, or undefined when it is not one (torn, malformed). */
-export function parseRolloutLine(line: string): RolloutRecord | undefined {
+/** A rollout line as written: trapo-run/1.1 gives the prompt on the first line of its prompt id only. */
+export type RolloutLine = Omit<RolloutRecord, 'prompt'> & { prompt?: string };
+
+/** The records of one rollouts file in order, each with its prompt (from the first line of its prompt id). */
+export function withPrompts(lines: readonly RolloutLine[]): RolloutRecord[] {
+  const prompts = new Map<string, string>();
+  for (const l of lines) if (l.prompt !== undefined && !prompts.has(l.prompt_id)) prompts.set(l.prompt_id, l.prompt);
+  return lines.map((l) => (l.prompt !== undefined ? (l as RolloutRecord) : { ...l, prompt: prompts.get(l.prompt_id) ?? '' }));
+}
+
+/**
+ * One rollout line, or undefined when it is not one (torn, malformed). A 1.1 line's `token_stats` is expanded into
+ * `tokens` (and dropped), so both versions read alike; its prompt may be missing (see withPrompts).
+ */
+export function parseRolloutLine(line: string): RolloutLine | undefined {
   let obj: unknown;
   try {
     obj = JSON.parse(line);
@@ -336,7 +394,14 @@ export function parseRolloutLine(line: string): RolloutRecord | undefined {
       t.entropy = decodeNumber(t.entropy);
     }
   }
-  return obj as unknown as RolloutRecord;
+  const rec = obj as unknown as RolloutLine;
+  if (rec.token_stats !== undefined) {
+    const tokens = expandTokenStats(rec.token_stats, rec.prefix, rec.completion);
+    if (tokens === undefined) return undefined;
+    delete rec.token_stats;
+    if (rec.tokens === undefined) rec.tokens = tokens;
+  }
+  return rec;
 }
 
 const EVAL_SAMPLE_CHECKS = { completion: isStr, extracted: isNullOr(isStr), correct: isBool };

@@ -1,7 +1,7 @@
 // The run store (no vscode): finds run directories under the runs roots, tails each events.jsonl incrementally and
 // keeps per-run state that the trees, the status bar, the dashboard and the compare view read.
 //
-// - Discovery: every direct subfolder of a root that holds a run.json of format trapo-run/1 is a run, whoever started
+// - Discovery: every direct subfolder of a root that holds a run.json of format trapo-run/1 (or 1.1) is a run, whoever started
 //   it (VS Code, a terminal, torchrun, a cluster job writing to a shared folder).
 // - Change detection: fs.watch on the roots and on each run folder for low latency, plus a periodic poll that works
 //   where fs.watch does not (network file systems). Each poll stats first and reads only new bytes.
@@ -11,6 +11,7 @@
 import { promises as fs, watch as fsWatch, FSWatcher } from 'node:fs';
 import * as path from 'node:path';
 import {
+  AnomalyEvent,
   CheckpointEvent,
   EvalEvent,
   LogEvent,
@@ -182,6 +183,8 @@ export interface RunState {
   readonly rolloutFiles: readonly RolloutFileEntry[];
   /** Newest `maxLogEvents` log events, oldest first. */
   readonly logs: readonly LogEvent[];
+  /** Health alerts (`anomaly` events), oldest first; the newest MAX_ANOMALIES kept. */
+  readonly anomalies: readonly AnomalyEvent[];
   readonly skipped: SkippedCounts;
   /** Metric values that were NaN or +-Infinity. */
   readonly nonFiniteValues: number;
@@ -288,6 +291,7 @@ class MutableRun implements RunState {
   lastSeenAlive: number | null = null;
   rolloutFiles: RolloutFileEntry[] = [];
   logs: LogEvent[] = [];
+  anomalies: AnomalyEvent[] = [];
   skipped: SkippedCounts = { malformed: 0, unknown: 0, badValues: 0, torn: 0 };
   nonFiniteValues = 0;
   nonFiniteLoss: NonFiniteLoss | null = null;
@@ -322,6 +326,7 @@ interface Entry {
 }
 
 const REWARD_METRICS = ['reward/mean', 'reward/unguided_mean'];
+const MAX_ANOMALIES = 100;
 
 export class RunStore implements Disposable {
   private roots: string[];
@@ -692,6 +697,7 @@ export class RunStore implements Disposable {
     run.checkpointsDirty = true;
     run.rolloutFiles = [];
     run.logs = [];
+    run.anomalies = [];
     run.runStarted = null;
     run.finished = null;
     run.lastLifecycle = null;
@@ -766,6 +772,10 @@ export class RunStore implements Disposable {
         run.logs.push(ev);
         if (run.logs.length > this.opts.maxLogEvents) run.logs.shift();
         break;
+      case 'anomaly':
+        run.anomalies.push(ev);
+        if (run.anomalies.length > MAX_ANOMALIES) run.anomalies.shift();
+        break;
       case 'run_finished':
         run.finished = ev;
         run.lastLifecycle = ev;
@@ -804,6 +814,8 @@ export class RunStore implements Disposable {
     run.evals = keep(run.evals);
     run.checkpointEvents = keep(run.checkpointEvents);
     run.checkpointsDirty = true;
+    // Alerts of the steps run again are raised again (or not) by the resumed trainer.
+    run.anomalies = run.anomalies.filter((a) => a.step === null || a.step <= step);
     if (dropped) this.historyRewritten(run);
   }
 

@@ -193,3 +193,9 @@ export function runIdFromArg(arg: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** A safe file name for an exported chart: its title with anything but letters, digits, . _ - as one '-'. */
+export function exportFileName(title: string, format: 'csv' | 'png'): string {
+  const base = title.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|-+$/g, '').slice(0, 100) || 'chart';
+  return `${base}.${format}`;
+}

@@ -45,7 +45,26 @@ export function dashboardHtml(p: DashboardHtmlParts): string {
 <header class="toolbar">
   <div class="control runs-control">
     <span class="control-label">Runs</span>
+    <input id="run-filter" class="filter" type="search" spellcheck="false" aria-label="Filter runs"
+      placeholder="Filter runs: name, status:running, algorithm:grpo, seed:1, any config key:value">
+    <button id="runs-tick" type="button" title="Show every run the filter lists">Show listed</button>
+    <button id="runs-untick" type="button" title="Hide every run the filter lists">Hide listed</button>
+    <span id="runs-count" class="muted"></span>
     <div id="runs" class="runs" role="group" aria-label="Runs shown"></div>
+  </div>
+  <div class="control">
+    <label class="control-label" for="group-by">Group by</label>
+    <select id="group-by" title="Draw the runs that share this config value as their mean with a band"></select>
+    <select id="band" aria-label="Band" title="The band around a group's mean">
+      <option value="minmax">min–max</option>
+      <option value="ci95">95% interval</option>
+    </select>
+    <label class="check"><input id="show-runs" type="checkbox"> each run</label>
+  </div>
+  <div class="control">
+    <label class="control-label" for="metric-filter">Charts</label>
+    <input id="metric-filter" class="filter" type="search" spellcheck="false"
+      placeholder="regex over titles, e.g. ^(reward|loss)/" title="A regular expression over chart titles (case-insensitive)">
   </div>
   <div class="control">
     <label class="control-label" for="smoothing">Smoothing</label>
@@ -53,17 +72,15 @@ export function dashboardHtml(p: DashboardHtmlParts): string {
     <output id="smoothing-value" for="smoothing">0.60</output>
   </div>
   <div class="control">
-    <span class="control-label">X axis</span>
-    <vscode-radio-group id="x-axis">
-      <vscode-radio name="x-axis" value="step" checked>Step</vscode-radio>
-      <vscode-radio name="x-axis" value="time">Wall time</vscode-radio>
-    </vscode-radio-group>
+    <label class="control-label" for="x-axis">X axis</label>
+    <select id="x-axis" title="Step, wall time since the run started, or a metric that only grows"></select>
   </div>
   <span id="status" class="status" role="status"></span>
 </header>
 <div id="notes" class="notes" role="status" hidden></div>
 <main id="groups"></main>
 <p id="empty" class="empty">Waiting for data…</p>
+<div id="fullsize" class="fullsize" role="dialog" aria-label="Chart, full size" hidden></div>
 <script nonce="${attr(p.nonce)}" src="${attr(p.scriptUri)}"></script>
 </body>
 </html>`;

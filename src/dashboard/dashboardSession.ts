@@ -5,12 +5,18 @@ import {
   AVERAGE_BENCHMARK,
   BENCHMARK_GROUP,
   DashboardSettings,
+  DashboardUiState,
+  ExportMessage,
   FirstScreen,
   HostToWebviewMessage,
+  PINNED_GROUP,
   RunData,
   SeriesPayload,
   WebviewToHostMessage,
+  compareNamespaces,
   groupByNamespace,
+  metricChartKey,
+  metricFilterMatcher,
   parseWebviewMessage,
   prefixLevel,
 } from '../shared/dashboardProtocol';
@@ -39,6 +45,10 @@ export interface DashboardSessionOptions {
   clock?: Clock;
   /** Told about messages from the webview it could not use (logged by the caller). */
   onBadMessage?: (reason: string) => void;
+  /** A chart's CSV or PNG to save (the panel asks where and writes it). */
+  onExport?: (message: ExportMessage) => void;
+  /** A click on a chart point: the run's rollouts of that step. */
+  onOpenRolloutTable?: (runId: string, step: number) => void;
   /**
    * Metrics (in the webview's display order) that go in the snapshot itself when the webview did not say how many
    * charts its first screen shows; the others follow once the webview has drawn it, so that the first screen does not
@@ -69,7 +79,7 @@ export class DashboardSession {
   private selected: string[] = [];
   private pendingShow: string[] = [];
   /** What the webview said in its `ready`: the size of its first screen, and the groups it keeps collapsed. */
-  private screen: { size?: FirstScreen; collapsed: ReadonlySet<string> } = { collapsed: new Set() };
+  private screen: { size?: FirstScreen; collapsed: ReadonlySet<string>; state: DashboardUiState } = { collapsed: new Set(), state: {} };
   private readonly sent = new Map<string, SentState>();
   private readonly dirtyRuns = new Set<string>();
   private runsDirty = false;
@@ -116,7 +126,7 @@ export class DashboardSession {
         // Runs asked for while the webview was loading (Open Dashboard on a run) join the selection once.
         for (const id of this.pendingShow) if (known.has(id) && !this.selected.includes(id)) this.selected.push(id);
         this.pendingShow = [];
-        this.screen = { size: msg.firstScreen, collapsed: new Set(msg.state.collapsed ?? []) };
+        this.screen = { size: msg.firstScreen, collapsed: new Set(msg.state.collapsed ?? []), state: msg.state };
         this.sendSnapshot(runs);
         break;
       }
@@ -137,6 +147,13 @@ export class DashboardSession {
         // Listeners first: the first paint is when the ack came, not once the rest of the snapshot has been built.
         for (const l of this.renderedListeners) l(msg.seq);
         if (this.rest && msg.seq >= this.rest.seq) this.postRest();
+        break;
+      case 'export':
+        this.opts.onExport?.(msg);
+        break;
+      case 'openRolloutTable':
+        if (this.opts.source.listRuns().some((r) => r.id === msg.runId)) this.opts.onOpenRolloutTable?.(msg.runId, msg.step);
+        else this.opts.onBadMessage?.(`openRolloutTable: no run ${msg.runId}`);
         break;
       default: {
         const never: never = msg;
@@ -227,7 +244,10 @@ export class DashboardSession {
       }
     }
     if (this.screen.size) {
-      return splitFirstScreen({ names, benchmarkCharts: benchmarks.size, levelCharts, collapsed: this.screen.collapsed }, this.screen.size);
+      const ui = this.screen.state;
+      const needed = ui.xAxis?.startsWith('metric:') ? [ui.xAxis.slice('metric:'.length)] : [];
+      const layout = { names, benchmarkCharts: benchmarks.size, levelCharts, collapsed: this.screen.collapsed, pinned: new Set(ui.pinned ?? []), matches: metricFilterMatcher(ui.metricFilter), needed };
+      return splitFirstScreen(layout, this.screen.size);
     }
     const first = this.opts.firstScreenMetrics ?? FIRST_SCREEN_METRICS;
     return first > 0 ? splitNames(names, first) : { first: new Set(names), later: new Set<string>() };
@@ -384,22 +404,33 @@ export interface ChartLayout {
   levelCharts: number;
   /** Groups (namespaces) the user collapsed: no chart of theirs is on screen. */
   collapsed: ReadonlySet<string>;
+  /** Chart keys pinned first (metricChartKey of a metric). */
+  pinned?: ReadonlySet<string>;
+  /** The metric filter: charts whose title fails it are not shown. */
+  matches?: (title: string) => boolean;
+  /** Metrics needed whatever is on screen (the metric the x axis is drawn by). */
+  needed?: Iterable<string>;
 }
 
 /**
- * Splits metric names into those whose charts are on the first screen and the rest, by the webview's layout: the
- * benchmark group first (its benchmark charts, then any `eval/*` metrics), then one group per namespace (sorted, as
- * groupByNamespace orders them), each group starting a new row of `columns` charts; in a namespace the stacked
- * prefix-level charts (one per run) first, then one chart per metric. Group headers take no room here, so the
- * estimate errs towards sending a little more.
+ * Splits metric names into those whose charts are on the first screen and the rest, by the webview's layout: pinned
+ * charts first, then one group per namespace in reading order (compareNamespaces: reward, the benchmark group with its
+ * benchmark charts and any `eval/*` metrics, prefix, the rest by name, system last), each group starting a new row of
+ * `columns` charts; in a namespace the stacked prefix-level charts first, then one chart per metric the filter shows.
+ * Group headers take no room here, so the estimate errs towards sending a little more.
  */
 export function splitFirstScreen(layout: ChartLayout, screen: FirstScreen): { first: Set<string>; later: Set<string> } {
-  const groups = [...groupByNamespace(layout.names)];
-  if (layout.benchmarkCharts > 0) {
-    const i = groups.findIndex(([ns]) => ns === BENCHMARK_GROUP);
-    groups.unshift([BENCHMARK_GROUP, i >= 0 ? groups.splice(i, 1)[0][1] : []]);
-  }
-  const first = new Set<string>();
+  const matches = layout.matches ?? (() => true);
+  const pinned = layout.pinned ?? new Set<string>();
+  const all = [...groupByNamespace(layout.names)];
+  const isPinned = (m: string) => pinned.has(metricChartKey(m));
+  // Charts the filter hides take no room; pinned ones come first, in a group of their own.
+  let groups: [string, string[]][] = all.map(([ns, ms]) => [ns, ms.filter((m) => !isPinned(m) && (prefixLevel(m) !== undefined || matches(m)))]);
+  if (layout.benchmarkCharts > 0 && !groups.some(([ns]) => ns === BENCHMARK_GROUP)) groups.push([BENCHMARK_GROUP, []]);
+  groups.sort((a, b) => compareNamespaces(a[0], b[0]));
+  const pinnedMetrics = all.flatMap(([, ms]) => ms.filter(isPinned));
+  if (pinnedMetrics.length) groups = [[PINNED_GROUP, pinnedMetrics], ...groups];
+  const first = new Set<string>(layout.needed ?? []);
   let rows = screen.rows;
   for (const [ns, metrics] of groups) {
     if (rows <= 0) break;
@@ -417,6 +448,6 @@ export function splitFirstScreen(layout: ChartLayout, screen: FirstScreen): { fi
     rows -= Math.ceil(placed / screen.columns);
   }
   const later = new Set<string>();
-  for (const [, metrics] of groups) for (const n of metrics) if (!first.has(n)) later.add(n);
+  for (const [, metrics] of all) for (const n of metrics) if (!first.has(n)) later.add(n);
   return { first, later };
 }

@@ -4,11 +4,11 @@
 import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
 import type { RunStore } from '../core/runStore';
-import { DashboardSettings } from '../shared/dashboardProtocol';
+import { DashboardSettings, ExportMessage } from '../shared/dashboardProtocol';
 import { dashboardHtml, makeNonce } from './dashboardHtml';
 import { DashboardSession } from './dashboardSession';
 import { runStoreSource } from './runStoreSource';
-import { runIdFromArg } from './dashboardData';
+import { exportFileName, runIdFromArg } from './dashboardData';
 import { getRunSelection, getRunStore } from '../services';
 
 export const DASHBOARD_VIEW_TYPE = 'trapo.dashboard';
@@ -66,6 +66,8 @@ export class DashboardPanel implements vscode.Disposable {
       // With no remembered selection: the run selected in the Runs view (else the newest running, else newest run).
       preferredRunId: selectedRunId,
       onBadMessage: (reason) => console.warn(`TRAPO dashboard: ignored a webview message: ${reason}`),
+      onExport: (m) => void saveExport(m),
+      onOpenRolloutTable: (runId, step) => void vscode.commands.executeCommand('trapo.openRolloutTable', { runId, step }),
     });
     this.disposables.push(
       { dispose: () => this.session.dispose() },
@@ -99,6 +101,26 @@ export class DashboardPanel implements vscode.Disposable {
     if (DashboardPanel.current === this) DashboardPanel.current = undefined;
     while (this.disposables.length) this.disposables.pop()!.dispose();
     this.panel.dispose();
+  }
+}
+
+/** Asks where to save a chart's CSV or PNG (the dialog starts in the workspace) and writes it. */
+async function saveExport(m: ExportMessage): Promise<void> {
+  const name = exportFileName(m.name, m.format);
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const uri = await vscode.window.showSaveDialog({
+    title: `Export chart as ${m.format.toUpperCase()}`,
+    defaultUri: folder ? vscode.Uri.joinPath(folder, name) : undefined,
+    filters: m.format === 'csv' ? { 'CSV': ['csv'] } : { 'PNG image': ['png'] },
+    saveLabel: 'Export',
+  });
+  if (!uri) return;
+  try {
+    const bytes = m.format === 'csv' ? Buffer.from(m.data, 'utf8') : Buffer.from(m.data, 'base64');
+    await vscode.workspace.fs.writeFile(uri, bytes);
+    void vscode.window.showInformationMessage(`TRAPO: chart exported to ${uri.fsPath || uri.toString()}`);
+  } catch (e) {
+    void vscode.window.showErrorMessage(`TRAPO: could not write ${uri.fsPath || uri.toString()}: ${(e as Error).message}`);
   }
 }
 

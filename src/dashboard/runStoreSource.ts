@@ -1,7 +1,10 @@
 // Adapts the run store (src/core/runStore.ts) to what the dashboard reads. No `vscode` import.
 import { RunState, RunStore, skippedTotal } from '../core/runStore';
+import { alertLines } from '../core/alerts';
 import type { RunSummary } from '../shared/dashboardProtocol';
+import type { ConfigValue } from '../shared/runGroups';
 import type { DashboardSource, EvalEntry } from './dashboardData';
+import { flattenConfig, varyingConfig } from './runConfig';
 
 export function runSummary(run: RunState): RunSummary {
   const summary: RunSummary = {
@@ -16,7 +19,27 @@ export function runSummary(run: RunState): RunSummary {
   if (skippedTotal(run.skipped) > 0) summary.skipped = { ...run.skipped };
   const loss = run.nonFiniteLoss;
   if (loss) summary.anomaly = `${loss.metric} ${loss.value}${loss.step !== null ? ` at step ${loss.step}` : ''}`;
+  if (run.anomalies.length) summary.alerts = alertLines(run.anomalies);
   return summary;
+}
+
+/** Each run's flattened config (run.json's, every default filled), kept while run.json is unchanged. */
+const flatCache = new WeakMap<object, Record<string, ConfigValue>>();
+function flatConfig(run: RunState): Record<string, ConfigValue> {
+  let flat = flatCache.get(run.info);
+  if (!flat) {
+    flat = flattenConfig(run.info.config ?? {});
+    flat.algorithm = run.info.algorithm;
+    flatCache.set(run.info, flat);
+  }
+  return flat;
+}
+
+/** The run list as the dashboard shows it: summaries with the config values that tell the runs apart. */
+export function listRuns(store: RunStore): RunSummary[] {
+  const runs = store.runs();
+  const varying = varyingConfig(new Map(runs.map((r) => [r.id, flatConfig(r)])));
+  return runs.map((r) => ({ ...runSummary(r), config: varying.get(r.id) }));
 }
 
 /** What the dashboard's run list shows of a run: when it changes, the list is sent again. */
@@ -27,7 +50,7 @@ function summaryKey(run: RunState): string {
 export function runStoreSource(store: RunStore): DashboardSource {
   const shown = new Map<string, string>();
   return {
-    listRuns: () => store.runs().map(runSummary),
+    listRuns: () => listRuns(store),
     getSeries: (id) => store.get(id)?.metrics,
     getEvals: (id) => store.get(id)?.evals as readonly EvalEntry[] | undefined,
     // The wall-time axis counts from the run's creation (run.json created_at), the same origin for every resume.

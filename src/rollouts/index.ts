@@ -134,7 +134,7 @@ export function registerRollouts(context: vscode.ExtensionContext, runs: RunList
 }
 
 /** A run directory from the argument (a tree node or {runDir}) or a picker (skipped when there is one run). */
-async function pickRun(runs: RunLister, arg: unknown): Promise<string | undefined> {
+export async function pickRun(runs: RunLister, arg: unknown): Promise<string | undefined> {
   const a = (typeof arg === 'object' && arg !== null ? arg : {}) as Record<string, unknown>;
   const fromArg = [a.runDir, a.dir, (a.run as Record<string, unknown> | undefined)?.dir].find((x): x is string => typeof x === 'string');
   if (fromArg) return fromArg;
@@ -160,7 +160,7 @@ function pickRollout(index: RolloutIndex, name: string, step: number): Promise<{
   const runName = visibleControls(name);
   const qp = vscode.window.createQuickPick<RolloutItem>();
   qp.title = `${runName} · step ${step}: ${index.count} rollouts`;
-  qp.placeholder = 'Filter: level:0..3 (or level:1,2)  reward:1  reward:>0  and words of the prompt';
+  qp.placeholder = 'Filter: level:1,2  reward:>0  advantage:<0  length:>=80  id:p0012  and words of the prompt';
   qp.matchOnDescription = false;
   const skipped = index.skipped + (index.tornTailBytes > 0 ? 1 : 0);
   const refresh = () => {

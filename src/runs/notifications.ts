@@ -2,17 +2,37 @@
 // opened): a crash or a failure (Show Log, Resume, saying where Resume continues), and a NaN or infinite loss (an
 // anomaly: Open Dashboard, Stop Run).
 import * as vscode from 'vscode';
-import type { RunStore } from '../core/runStore';
+import { ANOMALY_TITLES, AlertWatch } from '../core/alerts';
+import type { RunChange, RunStore } from '../core/runStore';
 import { anomalyText, resumeSentence } from '../core/runText';
 import { visibleControls } from '../core/visibleText';
+
+/** A health alert of a watched run (the trainer's `anomaly` event): Open Dashboard, Open Rollout Table. */
+function notifyAlerts(watch: AlertWatch, change: RunChange): void {
+  const live = watch.live(change);
+  if (!live) return;
+  const { run, anomalies } = live;
+  const last = anomalies[anomalies.length - 1];
+  const more = anomalies.length > 1 ? ` (and ${anomalies.length - 1} more: ${anomalies.slice(0, -1).map((a) => ANOMALY_TITLES[a.kind]).join(', ')})` : '';
+  const at = last.step !== null ? ` at step ${last.step}` : '';
+  const message = `TRAPO run ${run.info.name}: ${ANOMALY_TITLES[last.kind]}${at}. ${last.message}${more}`;
+  void vscode.window.showWarningMessage(message, 'Open Dashboard', 'Open Rollout Table').then((choice) => {
+    if (choice === 'Open Dashboard') void vscode.commands.executeCommand('trapo.openDashboard', { runId: run.id });
+    if (choice === 'Open Rollout Table') {
+      void vscode.commands.executeCommand('trapo.openRolloutTable', { runDir: run.dir, ...(last.step !== null ? { step: last.step } : {}) });
+    }
+  });
+}
 
 export function registerRunNotifications(context: vscode.ExtensionContext, store: RunStore): void {
   const seenRunning = new Set<string>();
   /** Runs whose first read (all they had on disk) has not been reported yet. */
   const firstRead = new Set<string>();
   const warnedLoss = new Set<string>();
+  const alerts = new AlertWatch();
   context.subscriptions.push(
     store.onDidChange((change) => {
+      notifyAlerts(alerts, change);
       if (change.kind === 'removed') {
         seenRunning.delete(change.id);
         firstRead.delete(change.id);

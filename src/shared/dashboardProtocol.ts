@@ -12,8 +12,11 @@
 //   host     --runs---------->  webview       (run list changed: a run appeared, its status or step changed)
 //   webview  --selectRuns--->  host          (the user ticked or unticked a run)
 //   webview  --rendered{seq}-> host          (charts drawn after the message numbered seq; tests and benchmarks)
+//   webview  --export--------> host          (a chart's CSV or PNG: the host asks where to save it and writes it)
+//   webview  --openRolloutTable{runId, step}-> host   (a click on a chart point: that step's rows in the table)
 
 import type { WireNumber } from './nonFinite';
+import type { BandKind, ConfigValue } from './runGroups';
 
 export const DASHBOARD_PROTOCOL_VERSION = 1;
 
@@ -33,6 +36,13 @@ export interface RunSummary {
   skipped?: SkippedSummary;
   /** The run's first NaN or infinite loss, e.g. "loss/total NaN at step 12" (absent: none). */
   anomaly?: string;
+  /** The trainer's health alerts (anomaly events), e.g. "step 40: answers at the length limit …" (absent: none). */
+  alerts?: string[];
+  /**
+   * The run's values of the resolved-config keys that differ between the runs listed (dotted paths), with algorithm
+   * and seed: what the run picker filters by and runs are grouped by.
+   */
+  config?: Record<string, ConfigValue>;
 }
 
 /** The counts of src/core/runStore.ts SkippedCounts, as the dashboard shows them. */
@@ -78,8 +88,10 @@ export interface BenchmarkPayload {
 }
 
 export const AVERAGE_BENCHMARK = 'average';
-/** The group of the benchmark charts (the webview draws it first, and puts `eval/*` metrics in it too). */
+/** The group of the benchmark charts (the webview puts `eval/*` metrics in it too). */
 export const BENCHMARK_GROUP = 'eval';
+/** The group of the pinned charts, drawn before all others. */
+export const PINNED_GROUP = 'pinned';
 
 /** Everything the dashboard draws for one run. */
 export interface RunData {
@@ -102,8 +114,30 @@ export interface DashboardUiState {
   xAxis?: XAxis;
   collapsed?: string[];
   selected?: string[];
+  /** Config key the runs are grouped by ('' = no groups; absent = algorithm when seeds repeat it). */
+  groupBy?: string;
+  band?: BandKind;
+  /** Draw each run of a group too, under its mean and band. */
+  showRuns?: boolean;
+  /** The run picker's filter text. */
+  runFilter?: string;
+  /** Regular expression over chart titles (case-insensitive). */
+  metricFilter?: string;
+  /** Chart keys shown first, in a group of their own. */
+  pinned?: string[];
+  /** Chart keys with a logarithmic y axis. */
+  logY?: string[];
+  /** Zoomed or panned charts: their axis ranges. */
+  zoom?: Record<string, ZoomRange>;
 }
-export type XAxis = 'step' | 'time';
+/** The x axis: training step, wall time since the run started, or a metric that only grows (`metric:data/epoch`). */
+export type XAxis = 'step' | 'time' | `metric:${string}`;
+export interface ZoomRange {
+  xMin: number;
+  xMax: number;
+  yMin?: number;
+  yMax?: number;
+}
 
 // ----------------------------------------------------------------------------------------------- host -> webview
 
@@ -164,7 +198,24 @@ export interface RenderedMessage {
   type: 'rendered';
   seq: number;
 }
-export type WebviewToHostMessage = ReadyMessage | SelectRunsMessage | RenderedMessage;
+/** A chart's data as CSV, or its picture as PNG (base64), for the host to save where the user says. */
+export interface ExportMessage {
+  type: 'export';
+  format: 'csv' | 'png';
+  /** A file name to suggest (the chart's title; the host makes it safe). */
+  name: string;
+  /** CSV text, or the PNG's bytes in base64. */
+  data: string;
+}
+export interface OpenRolloutTableMessage {
+  type: 'openRolloutTable';
+  runId: string;
+  step: number;
+}
+export type WebviewToHostMessage = ReadyMessage | SelectRunsMessage | RenderedMessage | ExportMessage | OpenRolloutTableMessage;
+
+/** Largest export the host accepts (a PNG of a full-size chart is a few hundred kB; CSV of 21 runs a few MB). */
+export const MAX_EXPORT_CHARS = 64 << 20;
 
 // ----------------------------------------------------------------------------------------------- validation
 
@@ -193,6 +244,17 @@ export function parseWebviewMessage(msg: unknown): { ok: true; message: WebviewT
     case 'rendered':
       if (!Number.isInteger(msg.seq)) return { ok: false, reason: 'rendered: "seq" is not an integer' };
       return { ok: true, message: { type: 'rendered', seq: msg.seq as number } };
+    case 'export':
+      if (msg.format !== 'csv' && msg.format !== 'png') return { ok: false, reason: 'export: "format" is not csv or png' };
+      if (typeof msg.name !== 'string' || typeof msg.data !== 'string') return { ok: false, reason: 'export: "name" and "data" must be strings' };
+      if (msg.data.length > MAX_EXPORT_CHARS) return { ok: false, reason: `export: ${msg.data.length} characters, more than ${MAX_EXPORT_CHARS}` };
+      if (msg.format === 'png' && !/^[A-Za-z0-9+/]*={0,2}$/.test(msg.data)) return { ok: false, reason: 'export: the PNG is not base64' };
+      return { ok: true, message: { type: 'export', format: msg.format, name: msg.name, data: msg.data } };
+    case 'openRolloutTable':
+      if (typeof msg.runId !== 'string' || !Number.isInteger(msg.step) || (msg.step as number) < 0) {
+        return { ok: false, reason: 'openRolloutTable: needs a "runId" string and a whole "step"' };
+      }
+      return { ok: true, message: { type: 'openRolloutTable', runId: msg.runId, step: msg.step as number } };
     default:
       return { ok: false, reason: `unknown message type ${JSON.stringify(msg.type)}` };
   }
@@ -210,10 +272,47 @@ export function parseUiState(x: unknown): DashboardUiState {
   if (!isObj(x)) return {};
   const out: DashboardUiState = {};
   if (typeof x.smoothing === 'number' && x.smoothing >= 0 && x.smoothing < 1) out.smoothing = x.smoothing;
-  if (x.xAxis === 'step' || x.xAxis === 'time') out.xAxis = x.xAxis;
+  if (x.xAxis === 'step' || x.xAxis === 'time' || (typeof x.xAxis === 'string' && /^metric:.+/.test(x.xAxis))) out.xAxis = x.xAxis as XAxis;
   if (isStrArray(x.collapsed)) out.collapsed = x.collapsed;
   if (isStrArray(x.selected)) out.selected = x.selected;
+  if (typeof x.groupBy === 'string') out.groupBy = x.groupBy;
+  if (x.band === 'minmax' || x.band === 'ci95') out.band = x.band;
+  if (typeof x.showRuns === 'boolean') out.showRuns = x.showRuns;
+  if (typeof x.runFilter === 'string') out.runFilter = x.runFilter;
+  if (typeof x.metricFilter === 'string') out.metricFilter = x.metricFilter;
+  if (isStrArray(x.pinned)) out.pinned = x.pinned;
+  if (isStrArray(x.logY)) out.logY = x.logY;
+  if (isObj(x.zoom)) {
+    const zoom: Record<string, ZoomRange> = {};
+    const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+    for (const [k, z] of Object.entries(x.zoom)) {
+      if (!isObj(z) || !num(z.xMin) || !num(z.xMax) || (z.xMin as number) >= (z.xMax as number)) continue;
+      const r: ZoomRange = { xMin: z.xMin as number, xMax: z.xMax as number };
+      if (num(z.yMin) && num(z.yMax) && (z.yMin as number) < (z.yMax as number)) Object.assign(r, { yMin: z.yMin, yMax: z.yMax });
+      zoom[k] = r;
+    }
+    out.zoom = zoom;
+  }
   return out;
+}
+
+/** A metric chart's key, as the webview names its charts (pins, zoom and log scales are kept by key). */
+export const metricChartKey = (metric: string) => `metric:${metric}`;
+
+/**
+ * Whether a chart's title passes the metric filter (a case-insensitive regular expression; one that does not compile
+ * is a plain substring).
+ */
+export function metricFilterMatcher(filter: string | undefined): (title: string) => boolean {
+  const f = (filter ?? '').trim();
+  if (!f) return () => true;
+  try {
+    const re = new RegExp(f, 'i');
+    return (t) => re.test(t);
+  } catch {
+    const low = f.toLowerCase();
+    return (t) => t.toLowerCase().includes(low);
+  }
 }
 
 // ----------------------------------------------------------------------------------------------- grouping
@@ -231,9 +330,21 @@ export function prefixLevel(name: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** Namespaces a researcher reads first: training reward, the benchmarks, guidance; `system` last; others by name. */
+const FIRST_NAMESPACES = ['reward', BENCHMARK_GROUP, 'prefix'];
+const LAST_NAMESPACES = ['system'];
+export function compareNamespaces(a: string, b: string): number {
+  const rank = (ns: string) => {
+    const first = FIRST_NAMESPACES.indexOf(ns);
+    if (first !== -1) return first;
+    return LAST_NAMESPACES.includes(ns) ? 1000 : 100;
+  };
+  return rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 /**
- * Groups metric names by namespace: namespaces sorted by name, metrics within a namespace in the given order.
- * No list of namespaces is known in advance.
+ * Groups metric names by namespace: namespaces in reading order (compareNamespaces), metrics within a namespace in
+ * the given order. No list of namespaces is known in advance.
  */
 export function groupByNamespace(names: Iterable<string>): Map<string, string[]> {
   const groups = new Map<string, string[]>();
@@ -243,5 +354,5 @@ export function groupByNamespace(names: Iterable<string>): Map<string, string[]>
     if (!g) groups.set(ns, (g = []));
     if (!g.includes(name)) g.push(name);
   }
-  return new Map([...groups.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
+  return new Map([...groups.entries()].sort((a, b) => compareNamespaces(a[0], b[0])));
 }

@@ -9,6 +9,7 @@ import { runPaths } from '../core/runFormat';
 import { anomalyText, resumeText } from '../core/runText';
 import { visibleControls } from '../core/visibleText';
 import { formatDuration } from '../core/time';
+import { alertLines, alertMark } from '../core/alerts';
 
 const MAX_CHILDREN = 200;
 
@@ -49,6 +50,7 @@ export class RunNode extends vscode.TreeItem {
       best ? `best ${formatPercent(best.average)}` : '',
       anomaly ? `⚠ ${run.nonFiniteLoss!.value} loss` : '',
       resumeText(run) ?? '',
+      alertMark(run.anomalies),
     ]
       .filter(Boolean)
       .join(' · ');
@@ -85,6 +87,7 @@ function runTooltip(run: RunState): vscode.MarkdownString {
   if (anomaly) line('Anomaly', `${anomaly} (${run.nonFiniteValues} non-finite value${run.nonFiniteValues === 1 ? '' : 's'} in all)`);
   const resume = resumeText(run);
   if (resume) line('Resume', run.resumeStep !== null ? `continues from the checkpoint at step ${run.resumeStep}` : 'no checkpoint with trainer state: starts over at step 0');
+  for (const a of alertLines(run.anomalies)) line('Alert', a);
   if (skippedTotal(run.skipped) > 0) {
     const s = run.skipped;
     line('Skipped in events.jsonl', `${s.malformed} malformed, ${s.unknown} of unknown type, ${s.torn} torn last line, ${s.badValues} unreadable metric values`);

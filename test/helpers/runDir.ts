@@ -89,6 +89,8 @@ export const events = {
   checkpoint: (time: number, step: number) =>
     ev('checkpoint', time, step, { path: `checkpoints/${String(step).padStart(6, '0')}`, onnx: null, bytes: 123 }),
   log: (time: number, message: string) => ev('log', time, null, { level: 'info', message }),
+  anomaly: (time: number, step: number, kind: string, message: string) =>
+    ev('anomaly', time, step, { kind, message, metric: 'response/clip_ratio', value: 1, threshold: 0.9 }),
   finished: (time: number, status: 'finished' | 'failed' | 'stopped', step: number | null = null) =>
     ev('run_finished', time, step, { status, error: null }),
 };

@@ -63,6 +63,7 @@ test('the Runs view context menus match the contextValues the tree gives run nod
       totalSteps: 2,
       lastReward: null,
       evals: [],
+      anomalies: [],
       skipped: { malformed: 0, unknown: 0 },
       runStarted: null,
       finished: null,

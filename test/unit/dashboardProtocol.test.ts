@@ -96,13 +96,16 @@ function setup(opts: { maxPoints?: number; preferred?: string; firstScreen?: num
 const ready = (selected?: string[]) => ({ type: 'ready', version: 1, state: selected ? { selected } : {} });
 
 describe('protocol helpers', () => {
-  it('groups metrics by the namespace before the first "/", namespaces sorted, no list known in advance', () => {
-    const g = groupByNamespace(['reward/mean', 'loss/total', 'loss/trsft', 'zzz/a/b', 'plain', 'reward/mean']);
+  it('groups metrics by the namespace before the first "/": reward, eval, prefix first, system last, others sorted', () => {
+    const g = groupByNamespace(['system/rss_gb', 'loss/total', 'loss/trsft', 'zzz/a/b', 'plain', 'reward/mean', 'prefix/mean_ratio', 'eval/x', 'reward/mean']);
     assert.deepEqual([...g.entries()], [
+      ['reward', ['reward/mean']],
+      ['eval', ['eval/x']],
+      ['prefix', ['prefix/mean_ratio']],
       ['loss', ['loss/total', 'loss/trsft']],
       ['other', ['plain']],
-      ['reward', ['reward/mean']],
       ['zzz', ['zzz/a/b']],
+      ['system', ['system/rss_gb']],
     ]);
     assert.equal(metricNamespace('/x'), 'other');
   });
@@ -456,17 +459,25 @@ describe('first screen from the webview', () => {
   const names = ['loss/a', 'loss/b', 'loss/c', 'loss/d', 'prefix/level_0', 'prefix/level_1', 'prefix/mean', 'z/1'];
 
   it('fills the rows left under the benchmark group, group by group', () => {
-    // 3 columns x 3 rows; 4 benchmark charts take 2 rows; the one row left holds loss/a, loss/b, loss/c
+    // 3 columns x 3 rows; 4 benchmark charts take 2 rows; the row left holds prefix's 2 level charts and prefix/mean
     const { first, later } = splitFirstScreen({ names, benchmarkCharts: 4, levelCharts: 2, collapsed: none }, { columns: 3, rows: 3 });
-    assert.deepEqual([...first], ['loss/a', 'loss/b', 'loss/c']);
-    assert.deepEqual([...later], ['loss/d', 'prefix/level_0', 'prefix/level_1', 'prefix/mean', 'z/1']);
+    assert.deepEqual([...first], ['prefix/level_0', 'prefix/level_1', 'prefix/mean']);
+    assert.deepEqual([...later], ['loss/a', 'loss/b', 'loss/c', 'loss/d', 'z/1']);
   });
 
   it('skips collapsed groups and counts one stacked level chart per run', () => {
-    // eval collapsed: 3 rows; loss: 4 charts = 2 rows; prefix: 2 level charts + prefix/mean = 1 row; z: no row left
+    // eval collapsed: 3 rows; prefix: 2 level charts + prefix/mean = 1 row; loss: 4 charts = 2 rows; z: no row left
     const { first, later } = splitFirstScreen({ names, benchmarkCharts: 4, levelCharts: 2, collapsed: new Set(['eval']) }, { columns: 3, rows: 3 });
-    assert.deepEqual([...first], ['loss/a', 'loss/b', 'loss/c', 'loss/d', 'prefix/level_0', 'prefix/level_1', 'prefix/mean']);
+    assert.deepEqual([...first], ['prefix/level_0', 'prefix/level_1', 'prefix/mean', 'loss/a', 'loss/b', 'loss/c', 'loss/d']);
     assert.deepEqual([...later], ['z/1']);
+  });
+
+  it('puts pinned charts first, leaves out the ones the metric filter hides, always sends the x metric', () => {
+    // 3 columns x 1 row: pinned z/1 first; the filter hides loss/*; prefix (3 charts) would fill the row after it
+    const layout = { names, benchmarkCharts: 0, levelCharts: 1, collapsed: none, pinned: new Set(['metric:z/1']), matches: (t: string) => !t.startsWith('loss/'), needed: ['loss/d'] };
+    const { first, later } = splitFirstScreen(layout, { columns: 3, rows: 1 });
+    assert.deepEqual([...first], ['loss/d', 'z/1']);
+    assert.deepEqual([...later], ['prefix/level_0', 'prefix/level_1', 'prefix/mean', 'loss/a', 'loss/b', 'loss/c']);
   });
 
   it('puts eval/* metrics in the benchmark group, after the benchmark charts', () => {

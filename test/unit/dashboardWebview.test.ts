@@ -101,25 +101,25 @@ describe('Dashboard webview', { skip: noChromium }, () => {
       assert.equal(r.pwned, undefined);
       assert.deepEqual(r.violations, []);
       assert.equal(r.injected, 0, 'no element was created from a name');
-      // Groups by namespace, benchmarks first, then namespaces sorted; the stacked levels chart per run.
+      // Groups by namespace, benchmarks and prefix first, then namespaces sorted; the stacked levels chart per run.
       // (the evil name's namespace ends at the first '/', inside "</script>")
       const evilNs = metricNamespace(`ns${EVIL}/metric ${EVIL}`);
       assert.ok(evilNs.startsWith('ns<img src=x onerror='));
-      assert.deepEqual(r.groups.map((g) => g[0]), ['eval', 'loss', evilNs, 'prefix']);
+      assert.deepEqual(r.groups.map((g) => g[0]), ['eval', 'prefix', 'loss', evilNs]);
       assert.deepEqual(r.groups.map((g) => g[1]), [true, true, true, true]);
       assert.deepEqual(r.titles, [
         `accuracy: bench ${EVIL}`,
-        'loss/total',
-        `ns${EVIL}/metric ${EVIL}`,
         `prefix/level_* (stacked) — run A ${EVIL}`,
         'prefix/level_* (stacked) — run B',
+        'loss/total',
+        `ns${EVIL}/metric ${EVIL}`,
       ]);
       assert.ok(r.text.includes(`run A ${EVIL}`), 'the run name shows literally in the run list');
       assert.equal(r.canvases, 5, 'every on-screen chart is drawn');
       assert.equal(r.smoothing, '0.30', 'the remembered smoothing wins over the setting');
 
       // UI choices go to setState; unticking a run tells the host.
-      await page.locator('vscode-radio[value="time"]').click();
+      await page.selectOption('#x-axis', 'time');
       await page.locator('vscode-checkbox').nth(1).click();
       await until(`window.__posted.some((m) => m.type === 'selectRuns')`);
       const after = (await page.evaluate(`({ state: window.__state, select: window.__posted.find((m) => m.type === 'selectRuns') })`)) as {

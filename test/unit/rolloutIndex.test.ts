@@ -4,6 +4,8 @@ import { mkdtempSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RolloutIndex, RolloutIndexError, filterRollouts, parseRolloutQuery } from '../../src/core/rolloutIndex';
+import { formatRolloutQuery } from '../../src/shared/rolloutQuery';
+import { readFileSync } from 'node:fs';
 import { rollout, line } from './rolloutFixtures';
 
 const dir = mkdtempSync(join(tmpdir(), 'trapo-rollout-index-'));
@@ -27,7 +29,10 @@ describe('RolloutIndex', () => {
     assert.equal(idx.find('pB', 3), 3);
     assert.equal(idx.find('pB', 9), -1);
     assert.equal(idx.promptText(2), 'Prompt B');
-    assert.deepEqual(idx.summary(1), { index: 1, line: 2, step: 3, promptId: 'pA', sample: 1, stage: 0, level: 0, reward: 1 });
+    assert.deepEqual(idx.summary(1), {
+      index: 1, line: 2, step: 3, promptId: 'pA', sample: 1, stage: 0, level: 0, reward: 1,
+      advantage: 0.5, length: -1, meanEntropy: Number.NaN, outside: Number.NaN,
+    });
     for (let k = 0; k < 4; k++) assert.deepEqual(await idx.read(k), recs[k]);
   });
 
@@ -109,8 +114,29 @@ describe('RolloutIndex', () => {
 
 describe('Open Rollouts filter', () => {
   it('parses level, reward and words', () => {
-    assert.deepEqual(parseRolloutQuery(' level:1,2 reward:>0 Add  '), { levels: [1, 2], reward: { op: '>', value: 0 }, words: ['add'] });
-    assert.deepEqual(parseRolloutQuery('reward:1 color:red'), { levels: [], reward: { op: '=', value: 1 }, words: ['color:red'] });
+    assert.deepEqual(parseRolloutQuery(' level:1,2 reward:>0 Add  '), {
+      conditions: [
+        { field: 'level', kind: 'oneOf', values: [1, 2] },
+        { field: 'reward', kind: 'compare', op: '>', value: 0 },
+      ],
+      words: ['add'],
+    });
+    assert.deepEqual(parseRolloutQuery('reward:1 color:red level:x'), {
+      conditions: [{ field: 'reward', kind: 'compare', op: '=', value: 1 }],
+      words: ['color:red', 'level:x'],
+    });
+  });
+
+  it('parses ranges, other fields, an exact prompt id, and prints the query back', () => {
+    const q = parseRolloutQuery('step:200..100 advantage:<=-0.25 length:>=80 entropy:<1e-2 id:p0007 sum');
+    assert.deepEqual(q.conditions, [
+      { field: 'step', kind: 'range', lo: 100, hi: 200 },
+      { field: 'advantage', kind: 'compare', op: '<=', value: -0.25 },
+      { field: 'length', kind: 'compare', op: '>=', value: 80 },
+      { field: 'entropy', kind: 'compare', op: '<', value: 0.01 },
+    ]);
+    assert.equal(q.promptId, 'p0007');
+    assert.equal(formatRolloutQuery(q), 'step:100..200 advantage:<=-0.25 length:>=80 entropy:<0.01 id:p0007 sum');
   });
 
   it('filters an index by level, reward and prompt text', async () => {
@@ -125,5 +151,41 @@ describe('Open Rollouts filter', () => {
     assert.deepEqual(filterRollouts(idx, parseRolloutQuery('reward:1')).matches, [0, 3]);
     assert.deepEqual(filterRollouts(idx, parseRolloutQuery('reward:<1 multiply')).matches, [2]);
     assert.deepEqual(filterRollouts(idx, parseRolloutQuery(''), 1), { matches: [0], total: 4 });
+    assert.deepEqual(filterRollouts(idx, parseRolloutQuery('id:b')).matches, [2, 3]);
+    assert.deepEqual(filterRollouts(idx, parseRolloutQuery('id:B')).matches, []); // ids are exact
+    assert.deepEqual(filterRollouts(idx, parseRolloutQuery('length:>0')).matches, []); // unknown length matches nothing
+  });
+});
+
+describe('rollout summaries of both format versions', () => {
+  const formats = join(__dirname, '..', 'fixtures', 'rollout-formats');
+
+  it('come from 1.1 token_stats and 1 per-token objects alike when asked; prompts filled in on read', async () => {
+    const compact = await RolloutIndex.build(join(formats, 'trapo-run-1.1.jsonl'), { summaries: true });
+    const legacy = await RolloutIndex.build(join(formats, 'trapo-run-1.jsonl'), { summaries: true });
+    const plain = await RolloutIndex.build(join(formats, 'trapo-run-1.jsonl'));
+    assert.equal(compact.count, 10);
+    assert.equal(legacy.count, 10);
+    for (let k = 0; k < 10; k++) {
+      const a = compact.summary(k);
+      const b = legacy.summary(k);
+      assert.equal(a.length, b.length, `length of ${k}`);
+      assert.ok(Math.abs(a.meanEntropy - b.meanEntropy) < 1e-5, `entropy of ${k}: ${a.meanEntropy} vs ${b.meanEntropy}`);
+      assert.ok(Number.isNaN(a.outside) ? Number.isNaN(b.outside) : Math.abs(a.outside - b.outside) < 1e-6, `outside of ${k}`);
+      assert.equal(a.advantage, 0.25);
+      assert.equal(plain.summary(k).length, -1); // without the option: unknown, no parse
+    }
+    // by hand, the second rollout: 7 prefix tokens of 16 (+ EOS), two of them with p < 0.1
+    const lines = readFileSync(join(formats, 'trapo-run-1.jsonl'), 'utf8').split('\n');
+    const tokens = JSON.parse(lines[1]).tokens as { logprob: number; prefix: boolean }[];
+    const pre = tokens.filter((t) => t.prefix);
+    assert.equal(compact.summary(1).outside, Math.fround(pre.filter((t) => Math.exp(t.logprob) < 0.1).length / pre.length));
+    // the 1.1 file gives each prompt once; every record read back has it, as in the 1 file
+    const compactLines = readFileSync(join(formats, 'trapo-run-1.1.jsonl'), 'utf8').split('\n').filter(Boolean);
+    assert.equal(compactLines.filter((l) => JSON.parse(l).prompt !== undefined).length, 3);
+    for (let k = 0; k < 10; k++) assert.equal((await compact.read(k)).prompt, JSON.parse(lines[k]).prompt);
+    assert.equal(compact.promptText(2), JSON.parse(lines[2]).prompt);
+    const noOption = await RolloutIndex.build(join(formats, 'trapo-run-1.1.jsonl'));
+    assert.equal(noOption.summary(0).length, -1);
   });
 });

@@ -12,6 +12,7 @@ import {
   parseRolloutLine,
   readJsonLines,
   readRunInfo,
+  withPrompts,
   RunFormatError,
   parseRunInfo,
 } from '../../src/core/runFormat';
@@ -48,18 +49,43 @@ describe('fixture runs written by the Python writer', () => {
       assert.ok(events.length > 20, `${run}: only ${events.length} events`);
       for (const e of events) seen.add(e.type);
     }
-    const all: RunEventType[] = ['run_started', 'metrics', 'prefix_allocation', 'rollouts', 'eval', 'checkpoint', 'heartbeat', 'log', 'run_finished'];
+    const all: RunEventType[] = ['run_started', 'metrics', 'prefix_allocation', 'rollouts', 'eval', 'checkpoint', 'heartbeat', 'log', 'anomaly', 'run_finished'];
     assert.deepEqual([...seen].sort(), [...all].sort());
   });
 
   it('read run.json with the fields the views use', async () => {
+    const formats = new Set<string>();
     for (const run of await fixtureRuns()) {
       const info = await readRunInfo(run);
-      assert.equal(info.format, 'trapo-run/1');
+      formats.add(info.format);
+      // the crashed run is as trainers before 1.1 wrote it
+      assert.equal(info.format, run.includes('crashed') ? 'trapo-run/1' : 'trapo-run/1.1');
       assert.equal(info.id, path.basename(run));
       assert.ok(['trapo', 'grpo', 'luffy'].includes(info.algorithm));
       assert.equal(typeof info.config, 'object');
     }
+    assert.deepEqual([...formats].sort(), ['trapo-run/1', 'trapo-run/1.1']);
+  });
+
+  it('read rollouts of trapo-run/1 (per-token objects) and 1.1 (parallel arrays) alike', async () => {
+    const dir = path.join(__dirname, '..', 'fixtures', 'rollout-formats');
+    const old = await readJsonLines(path.join(dir, 'trapo-run-1.jsonl'), parseRolloutLine);
+    const now = await readJsonLines(path.join(dir, 'trapo-run-1.1.jsonl'), parseRolloutLine);
+    assert.equal(old.skipped + now.skipped, 0);
+    assert.equal(now.records.length, 10);
+    assert.equal(now.records.filter((r) => r.prompt !== undefined).length, 3); // once per prompt id
+    const filled = withPrompts(now.records);
+    for (const [a, b] of old.records.map((r, i) => [r, filled[i]] as const)) {
+      assert.equal(b.token_stats, undefined);
+      assert.deepEqual(b, a); // tokens included: text, logprob, entropy and prefix of every token
+    }
+    // EOS: not in the completion text, its own text kept; a split character: every token's text kept
+    assert.equal(now.records[0].tokens!.at(-1)!.text, '<|im_end|>');
+    assert.deepEqual(now.records[9].tokens!.map((t) => t.text), ['\ufffd', '\ufffd', '!']);
+    // a token_stats whose arrays disagree makes the line unreadable, not silently short
+    const line = JSON.parse((await fs.readFile(path.join(dir, 'trapo-run-1.1.jsonl'), 'utf8')).split('\n')[1]);
+    line.token_stats.n += 1;
+    assert.equal(parseRolloutLine(JSON.stringify(line)), undefined);
   });
 
   it('read every rollout and eval file an event names', async () => {
@@ -153,7 +179,7 @@ describe('parseEventLine', () => {
 describe('parseRunInfo', () => {
   it('names the field at fault', () => {
     assert.throws(() => parseRunInfo('{"format":"trapo-run/1","id":"x"}'), (e: unknown) => e instanceof RunFormatError && /"name"/.test(e.message));
-    assert.throws(() => parseRunInfo('{"format":"trapo-run/2"}'), /expected "trapo-run\/1"/);
+    assert.throws(() => parseRunInfo('{"format":"trapo-run/2","id":"x"}'), /format is "trapo-run\/2", expected one of "trapo-run\/1", "trapo-run\/1.1"/);
     assert.throws(() => parseRunInfo('{'), /not valid JSON/);
   });
 });

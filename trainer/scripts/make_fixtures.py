@@ -4,20 +4,31 @@ Both sides test against them: trainer/tests/test_runformat.py validates every fi
 checks that the committed fixtures equal a fresh generation; test/unit/runFormat.test.ts parses every line into the
 TypeScript union. Regenerate after a format change:  python trainer/scripts/make_fixtures.py
 Deterministic: fixed clock, pid, host and seed.
+
+The trapo run is written as the trainer writes today (trapo-run/1.1: `token_stats`, rollout summaries); the failed run
+has an `anomaly` event; the crashed run is a trapo-run/1 run, as older trainers wrote it, so that readers are tested on
+both. test/fixtures/rollout-formats/ holds the same rollouts in both forms (per-token objects and parallel arrays;
+values exact in float16).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
+import re
 import shutil
+import struct
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from trapo import compact_tokens  # noqa: E402
+from trapo.anomalies import AnomalyDetector, Thresholds  # noqa: E402
 from trapo.runformat import (  # noqa: E402
+    Anomaly,
     BenchmarkResult,
     Checkpoint,
     ErrorInfo,
@@ -40,6 +51,7 @@ from trapo.runformat import (  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "test" / "fixtures" / "runs"
+FORMATS_OUT = REPO / "test" / "fixtures" / "rollout-formats"
 T0 = 1795000000.0  # 2026-11-18 (a fixed clock)
 STAGES = [(4, 0.0, None), (2, 0.25, 2), (1, 0.5, 4), (1, 1.0, 7)]  # the reference code's micro-group plan
 BENCHMARKS = ["arith-easy", "arith-medium", "arith-hard"]
@@ -76,17 +88,34 @@ def problem(rng: random.Random, i: int) -> tuple[str, str, str, str]:
     return f"p{i:04d}", prompt, expert, answer
 
 
+def half(x: float) -> float:
+    """x as float16 reads it back: both token forms then carry exactly the same numbers."""
+    return struct.unpack("<e", struct.pack("<e", x))[0]
+
+
 def tokens_of(text: str, rng: random.Random, prefix: bool) -> list:
     out = []
-    for word in text.replace("\n", " \n ").split(" "):
-        if word == "":
-            continue
+    # a word with the spaces after it, or a newline: the texts follow each other in the text (and, for the texts of
+    # these fixtures, the pieces are the words of trapo-run/1's fixtures: the same random draws, the same values)
+    for piece in re.findall(r"\n|[^ \n]+ *| +", text):
         lp = -rng.random() * (3.5 if prefix else 1.5)
-        out.append(TokenInfo(text=word if word == "\n" else word + " ", logprob=round(lp, 4), entropy=round(rng.random() * 2, 4), prefix=prefix))
+        out.append(TokenInfo(text=piece, logprob=half(round(lp, 4)), entropy=half(round(rng.random() * 2, 4)), prefix=prefix))
     return out
 
 
-def simulate_step(writer: RunWriter, step: int, rng: random.Random, skill: float, with_tokens: bool,
+def compact(record: RolloutRecord) -> RolloutRecord:
+    """The trapo-run/1.1 form of a record written with per-token objects: token_stats and the summaries."""
+    toks = record.tokens or []
+    n_pre = sum(t.prefix for t in toks)
+    stats = compact_tokens.encode([t.text for t in toks], [t.logprob for t in toks], [t.entropy for t in toks], n_pre,
+                               record.prefix, record.completion) if toks else None
+    outside = sum(1 for t in toks if t.prefix and t.logprob < -2.302585092994046) / n_pre if n_pre else None
+    return dataclasses.replace(record, tokens=None, token_stats=stats, completion_tokens=len(toks) - n_pre,
+                               prefix_tokens=n_pre, mean_entropy=round(sum(t.entropy for t in toks) / len(toks), 6)
+                               if toks else None, outside_trust_region=outside)
+
+
+def simulate_step(writer: RunWriter, step: int, rng: random.Random, skill: float, with_tokens: bool, legacy: bool,
                   diverged: bool = False) -> dict:
     """One step of plausible micro-group results; returns its metric values."""
     allocations, rollouts, levels = [], [], [0, 0, 0, 0]
@@ -139,7 +168,7 @@ def simulate_step(writer: RunWriter, step: int, rng: random.Random, skill: float
             )
         allocations.append(PromptAllocation(prompt_id=pid, level=level, stages=stages))
     writer.emit(PrefixAllocation(prompts=allocations), step=step)
-    writer.write_rollouts(step, rollouts)
+    writer.write_rollouts(step, rollouts if legacy else [compact(r) for r in rollouts])
     n = len(allocations)
     values = {
         "loss/total": round(1.2 - 0.02 * step + rng.random() * 0.05, 5),
@@ -196,13 +225,14 @@ def write_checkpoint(writer: RunWriter, step: int) -> None:
 
 
 def make_run(out: Path, run_id: str, algorithm: str, steps: int, *, end: str, seed: int, with_tokens: bool,
-             diverged: bool = False) -> None:
+             legacy: bool = False, diverged: bool = False) -> None:
     """`diverged`: the last step's loss is NaN and its gradient norm infinite (how the failed run went wrong)."""
     clock = Clock(T0 + seed * 3600)
     run_dir = out / run_id
     cfg = config_for(algorithm, steps)
     writer = RunWriter.create(run_dir, name=run_id.split("-", 2)[2].rsplit("-", 1)[0], algorithm=algorithm, config=cfg, total_steps=steps, clock=clock)
-    writer.update(pid=999999, host="fixture-host")
+    writer.update(pid=999999, host="fixture-host", **({"format": "trapo-run/1"} if legacy else {}))
+    health = AnomalyDetector(Thresholds(window=4))
     (run_dir / "logs" / "trainer.log").write_text(f"[fixture] trainer log of {run_id}\nstep 1 ...\n", encoding="utf-8")
     rng = random.Random(seed)
     writer.emit(RunStarted(config=cfg, total_steps=steps, model=ModelInfo(name="tiny", parameters=812544), device="cpu", world_size=1, resumed_from_step=None), step=0)
@@ -212,7 +242,7 @@ def make_run(out: Path, run_id: str, algorithm: str, steps: int, *, end: str, se
         clock.tick(1.0)
         writer.emit(Heartbeat(phase="rollout"), step=step)
         clock.tick(1.5)
-        simulate_step(writer, step, rng, skill=0.2 + 0.5 * step / steps, with_tokens=with_tokens,
+        simulate_step(writer, step, rng, skill=0.2 + 0.5 * step / steps, with_tokens=with_tokens, legacy=legacy,
                       diverged=diverged and step == last)
         if step % 5 == 0:
             clock.tick(0.7)
@@ -224,6 +254,9 @@ def make_run(out: Path, run_id: str, algorithm: str, steps: int, *, end: str, se
         writer.emit(RunFinished(status="finished"), step=last)
         writer.set_status("finished")
     elif end == "failed":
+        # the loss went NaN before the failure: the health rule says so (the metrics event cannot carry a NaN)
+        for f in health.on_step({"loss/total": float("nan"), "loss/policy": 0.01}):
+            writer.emit(Anomaly(kind=f.kind, message=f.message, metric=f.metric, value=f.value, threshold=f.threshold), step=last)
         err = ErrorInfo(type="RuntimeError", message="CUDA out of memory (fixture)", traceback="Traceback (most recent call last):\n  File \"train.py\", line 1\nRuntimeError: CUDA out of memory (fixture)\n")
         writer.emit(RunFinished(status="failed", error=err), step=last)
         writer.set_status("failed")
@@ -235,19 +268,52 @@ def make_run(out: Path, run_id: str, algorithm: str, steps: int, *, end: str, se
     writer.close()
 
 
+def write_formats(out: Path) -> None:
+    """One step of rollouts in both forms: trapo-run-1.jsonl (per-token objects) and trapo-run-1.1.jsonl."""
+    from trapo.runformat import dumps_line, rollout_lines
+
+    rng = random.Random(7)
+    rollouts = []
+    for i in range(3):
+        pid, prompt, expert, answer = problem(rng, 900 + i)
+        for k, cut in enumerate((0, len(expert) // 3, len(expert))):
+            prefix = expert[:cut]
+            completion = "" if cut == len(expert) else f"... so the result is \\boxed{{{answer}}}. é→ \"q\""
+            toks = tokens_of(prefix, rng, True) + tokens_of(completion, rng, False)
+            if completion:  # an end-of-sequence token: decoded on its own, not part of the completion text
+                toks.append(TokenInfo(text="<|im_end|>", logprob=half(-0.01), entropy=half(0.1), prefix=False))
+            rollouts.append(RolloutRecord(step=1, prompt_id=pid, sample=k, stage=k, level=k, prompt=prompt, prefix=prefix,
+                                          completion=completion, reward=1.0, advantage=0.25, answer=answer,
+                                          extracted=answer, sft_owner=k > 0, prefix_ratio=cut / len(expert), tokens=toks))
+    # byte-level tokens that split a character decode to U+FFFD each: the texts no longer line up with the completion
+    split = dataclasses.replace(rollouts[0], sample=3, completion="é!", tokens=[
+        TokenInfo(text="\ufffd", logprob=half(-3.0), entropy=half(1.5), prefix=False),
+        TokenInfo(text="\ufffd", logprob=half(-0.5), entropy=half(0.25), prefix=False),
+        TokenInfo(text="!", logprob=half(-0.125), entropy=half(0.5), prefix=False)])
+    rollouts.append(split)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / "trapo-run-1.jsonl").write_text("".join(dumps_line(x) for x in rollout_lines(rollouts, legacy=True)), encoding="utf-8")
+    (out / "trapo-run-1.1.jsonl").write_text("".join(dumps_line(x) for x in rollout_lines(compact(r) for r in rollouts)),
+                                             encoding="utf-8")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--formats-out", type=Path, default=FORMATS_OUT)
     args = ap.parse_args()
     if args.out.exists():
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True)
     make_run(args.out, "20261118-080000-fixture-trapo-a001", "trapo", 20, end="finished", seed=1, with_tokens=True)
     make_run(args.out, "20261118-090000-fixture-grpo-a002", "grpo", 20, end="finished", seed=2, with_tokens=False)
-    make_run(args.out, "20261118-100000-fixture-crashed-a003", "trapo", 20, end="crashed", seed=3, with_tokens=False)
+    make_run(args.out, "20261118-100000-fixture-crashed-a003", "trapo", 20, end="crashed", seed=3, with_tokens=False, legacy=True)
     make_run(args.out, "20261118-110000-fixture-failed-a004", "luffy", 10, end="failed", seed=4, with_tokens=False,
              diverged=True)
-    print(f"wrote fixtures to {args.out}")
+    write_formats(args.formats_out)
+    print(f"wrote fixtures to {args.out} and {args.formats_out}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ def _metrics(run_dir):
     for line in (run_dir / "events.jsonl").read_text().splitlines():
         e = json.loads(line)
         if e["type"] == "metrics":
-            out[e["step"]] = {k: v for k, v in e["values"].items() if not k.startswith("perf/")}
+            out[e["step"]] = {k: v for k, v in e["values"].items() if not k.startswith(("perf/", "system/"))}  # not deterministic
     return out
 
 

@@ -1,4 +1,4 @@
-"""The run format trapo-run/1 on the Python side: the writer's output validates against the shipped schemas, and
+"""The run format trapo-run/1.1 (and the 1 it extends) on the Python side: the writer's output validates against the shipped schemas, and
 the committed fixtures (read by the TypeScript tests) are exactly what the writer produces today, so a field renamed
 on this side only fails here."""
 
@@ -22,12 +22,14 @@ from trapo.runformat import (
     RunWriter,
     decode_number,
     read_events,
+    read_rollouts,
     read_run_json,
     schema_path,
 )
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "test" / "fixtures" / "runs"
+FORMATS = REPO / "test" / "fixtures" / "rollout-formats"
 
 
 def _validator(name: str) -> jsonschema.Validator:
@@ -90,8 +92,9 @@ def test_fixtures_cover_every_event_type():
 
 
 def test_committed_fixtures_equal_a_fresh_generation(tmp_path):
-    out = tmp_path / "runs"
-    subprocess.run([sys.executable, str(REPO / "trainer" / "scripts" / "make_fixtures.py"), "--out", str(out)], check=True, capture_output=True)
+    out, formats = tmp_path / "runs", tmp_path / "formats"
+    subprocess.run([sys.executable, str(REPO / "trainer" / "scripts" / "make_fixtures.py"), "--out", str(out),
+                    "--formats-out", str(formats)], check=True, capture_output=True)
 
     def compare(a: Path, b: Path) -> None:
         cmp = filecmp.dircmp(a, b)
@@ -104,6 +107,7 @@ def test_committed_fixtures_equal_a_fresh_generation(tmp_path):
             compare(a / sub, b / sub)
 
     compare(FIXTURES, out)
+    compare(FORMATS, formats)
 
 
 def test_writer_round_trip_and_atomic_run_json(tmp_path):
@@ -129,7 +133,7 @@ def test_writer_round_trip_and_atomic_run_json(tmp_path):
     assert "NaN" in line and "null" not in line
     assert events[0]["time"] == 101.0 and events[0]["step"] == 1
     info = read_run_json(tmp_path / "r")
-    assert info["status"] == "finished" and info["format"] == "trapo-run/1"
+    assert info["status"] == "finished" and info["format"] == "trapo-run/1.1"
     assert not list((tmp_path / "r").glob(".run.json.tmp-*")), "temp file left behind"
 
 
@@ -162,3 +166,57 @@ def test_schema_rejects_a_renamed_field():
     with pytest.raises(jsonschema.ValidationError):
         EVENT.validate(renamed)
     assert math.isfinite(good["time"])
+
+
+def test_fixtures_hold_both_format_versions():
+    formats = {json.loads((d / "run.json").read_text())["format"] for d in FIXTURES.iterdir()}
+    assert formats == {"trapo-run/1", "trapo-run/1.1"}
+    legacy = FIXTURES / "20261118-100000-fixture-crashed-a003" / "rollouts" / "000001.jsonl"
+    assert all(not {"token_stats", "completion_tokens"} & set(json.loads(x)) for x in legacy.read_text().splitlines())
+    read_run_json(legacy.parents[1])  # a 1.1 reader reads a 1 run
+
+
+def test_token_stats_read_back_as_the_old_per_token_objects():
+    from trapo import compact_tokens
+
+    old = [json.loads(x) for x in (FORMATS / "trapo-run-1.jsonl").read_text().splitlines()]
+    raw = [json.loads(x) for x in (FORMATS / "trapo-run-1.1.jsonl").read_text().splitlines()]
+    new = read_rollouts(FORMATS / "trapo-run-1.1.jsonl")
+    assert len(old) == len(new) == 10
+    assert [("prompt" in x) for x in raw] == [True, False, False, True, False, False, True, False, False, False]
+    for a, b in zip(old, new):
+        ROLLOUT.validate(a)
+        ROLLOUT.validate(b)
+        assert compact_tokens.decode(b["token_stats"], b["prefix"], b["completion"]) == a["tokens"]
+        assert {k: v for k, v in a.items() if k != "tokens"} == {k: v for k, v in b.items() if k != "token_stats"}
+    assert "text" in new[-1]["token_stats"] and all("text_len" in b["token_stats"] for b in new[:-1])
+    old_bytes, new_bytes = (sum(len(x) for x in (FORMATS / f).read_bytes().splitlines()) for f in
+                            ("trapo-run-1.jsonl", "trapo-run-1.1.jsonl"))
+    assert new_bytes < old_bytes
+
+
+def test_token_stats_encoding_edges():
+    from trapo import compact_tokens
+
+    stats = compact_tokens.encode(["a", "b", "<eos>"], [-0.5, float("-inf"), float("nan")], [1e6, 0.0, 2.0], 1, "a", "b")
+    assert stats["text_len"] == "AQEA" and stats["special"] == {"2": "<eos>"}  # bytes 1, 1, 0
+    toks = compact_tokens.decode(stats, "a", "b")
+    assert [t["text"] for t in toks] == ["a", "b", "<eos>"] and [t["prefix"] for t in toks] == [True, False, False]
+    assert toks[1]["logprob"] == float("-inf") and math.isnan(toks[2]["logprob"])
+    assert toks[0]["entropy"] == 65504.0  # clamped to float16's largest
+    with pytest.raises(ValueError, match="do not line up"):
+        compact_tokens.encode(["a"], [0.0, 1.0], [0.0], 0, "", "a")
+    long = "x" * 300  # a token text longer than a byte can count: every text is kept whole
+    assert compact_tokens.encode([long], [0.0], [0.0], 0, "", long)["text"] == [long]
+    assert compact_tokens.summary(stats, 0.1) == {"completion_tokens": 2, "prefix_tokens": 1,
+                                               "mean_entropy": pytest.approx(65506 / 3),
+                                               "outside_trust_region": 0.0}  # exp(-0.5) > 0.1
+
+
+def test_resuming_a_trapo_run_1_run_goes_on_in_1_1(tmp_path):
+    w = RunWriter.create(tmp_path / "r", name="t", algorithm="trapo", config={})
+    w.update(format="trapo-run/1")
+    w.close()
+    w = RunWriter.open_existing(tmp_path / "r")
+    w.close()
+    assert read_run_json(tmp_path / "r")["format"] == "trapo-run/1.1"

@@ -7,6 +7,7 @@ import torch
 
 from conftest import validate_run_dir
 from trapo.config import ALGORITHMS
+from trapo.runformat import read_rollouts
 from trapo.train import REQUIRED_METRICS, Trainer
 
 
@@ -69,8 +70,32 @@ def test_trapo_rollouts_follow_the_stage_plan(tiny_cfg, tmp_path):
     assert full["completion"] == "" and full["reward"] == 1.0  # the expert solution is right
     # advantage = R - mean: only the expert sample is right here, mean = 1/8 -> 0.875 and -0.125
     assert full["advantage"] == pytest.approx(1 - sum(x["reward"] for x in first) / 8)
-    assert all("tokens" in x and x["tokens"] for x in first)
-    assert all(t["prefix"] for t in full["tokens"])
+    # trapo-run/1.1: per-token statistics as parallel arrays; the prompt once per group; summaries follow from them
+    from trapo import compact_tokens
+
+    assert "prompt" in first[0] and not any("prompt" in x for x in first[1:])
+    assert all("token_stats" in x and "tokens" not in x and "mean_entropy" not in x for x in first)
+    for x in first:
+        toks = compact_tokens.decode(x["token_stats"], x["prefix"], x["completion"])
+        summary = compact_tokens.summary(x["token_stats"], 0.1)
+        assert len(toks) == summary["prefix_tokens"] + summary["completion_tokens"] == x["token_stats"]["n"]
+        assert sum(t["prefix"] for t in toks) == summary["prefix_tokens"]
+        assert summary["mean_entropy"] == pytest.approx(sum(t["entropy"] for t in toks) / len(toks))
+    assert all(t["prefix"] for t in compact_tokens.decode(full["token_stats"], full["prefix"], full["completion"]))
+    # the same step without token stats: the trainer's own summaries (full precision) agree with those of the arrays
+    Trainer(tiny_cfg(**{"train.steps": 1, "eval.at_start": "true"}), tmp_path / "plain", log=lambda m: None).run()
+    plain = read_rollouts(tmp_path / "plain" / "rollouts" / "000001.jsonl")
+    with_stats = read_rollouts(run_dir / "rollouts" / "000001.jsonl")
+    assert [x["completion"] for x in plain] == [x["completion"] for x in with_stats]  # same seed, same samples
+    for a, b in zip(plain, with_stats):
+        assert "token_stats" not in a and a["prompt"] == b["prompt"]
+        derived = compact_tokens.summary(b["token_stats"], 0.1)
+        assert a["completion_tokens"] == derived["completion_tokens"] and a["prefix_tokens"] == derived["prefix_tokens"]
+        assert a["mean_entropy"] == pytest.approx(derived["mean_entropy"], rel=2e-3, abs=1e-3)
+        if a["prefix_tokens"]:
+            assert a["outside_trust_region"] == pytest.approx(derived["outside_trust_region"], abs=0.1)
+        else:
+            assert "outside_trust_region" not in a and "outside_trust_region" not in derived
     assert any(e["type"] == "eval" and e["step"] == 0 for e in events)
 
 

@@ -17,7 +17,7 @@ EXIT_BAD_CONFIG = 2
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m trapo", description="TRAPO trainer (trust-region adaptive policy "
-                                "optimization) and its baselines; writes trapo-run/1 run directories.")
+                                "optimization) and its baselines; writes trapo-run/1.1 run directories.")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train (or resume) a run")

@@ -294,6 +294,24 @@ class LoggingConfig:
     heartbeat_s: float = _f(5.0, "seconds between heartbeat events", exclusive_minimum=0.0)
     token_stats: bool = _f(False, "write per-token text, log-probability and entropy into rollout files")
     rollouts_every: int = _f(1, "write the rollouts file every N steps", minimum=1)
+    system_metrics_s: float = _f(5.0, "report system/* metrics (GPU utilisation and memory via nvidia-ml-py, PyTorch "
+                                 "CUDA memory, host memory and CPU via psutil) every N seconds; 0 = off", minimum=0.0)
+
+
+@dataclass
+class AnomaliesConfig:
+    # mirrors trapo.anomalies.Thresholds (a test keeps them equal)
+    enabled: bool = _f(True, "emit `anomaly` events (and a warning log line) when a health rule starts to hold")
+    window: int = _f(20, "steps averaged by the entropy, length-limit and reward rules", minimum=1)
+    entropy_collapse_fraction: float = _f(0.1, "entropy collapse: mean policy/entropy of the last `window` steps below "
+                                          "this fraction of its mean over the run's first `window` steps",
+                                          exclusive_minimum=0.0, exclusive_maximum=1.0)
+    clip_ratio_max: float = _f(0.9, "length limit: mean response/clip_ratio (answers stopped at max_new_tokens) of the "
+                               "last `window` steps at or above this", exclusive_minimum=0.0, maximum=1.0)
+    benchmark_drop: float = _f(0.05, "reward up, benchmarks down: the benchmark average fell by at least this from one "
+                               "evaluation to the next ...", exclusive_minimum=0.0)
+    reward_rise: float = _f(0.05, "... while the training reward (mean of the `window` steps before each evaluation) "
+                            "rose by at least this", exclusive_minimum=0.0)
 
 
 @dataclass
@@ -321,6 +339,8 @@ class Config:
     eval: EvalConfig = _f(EvalConfig(), "periodic benchmark evaluation")
     checkpoint: CheckpointConfig = _f(CheckpointConfig(), "checkpoints (Hugging Face layout + trainer state)")
     logging: LoggingConfig = _f(LoggingConfig(), "events and rollout files")
+    anomalies: AnomaliesConfig = _f(AnomaliesConfig(), "health alerts: non-finite loss, entropy collapse, answers at "
+                                    "the length limit, training reward up while the benchmarks fall")
     distributed: DistributedConfig = _f(DistributedConfig(), "torchrun settings")
 
     @property

@@ -1,4 +1,9 @@
-"""The run directory format `trapo-run/1`: the only interface between the trainer and the extension.
+"""The run directory format `trapo-run/1.1`: the only interface between the trainer and the extension.
+
+1.1 adds to 1 (readers of 1.1 read both): rollout lines with per-token statistics as parallel arrays (`token_stats`,
+see trapo.compact_tokens) in place of an object per token; per-rollout summaries (`completion_tokens`, `prefix_tokens`,
+`mean_entropy`, `outside_trust_region`), written when there is no `token_stats` to derive them from; the prompt text
+once per prompt id in a rollouts file (on its first line: the samples of a group share it); the `anomaly` event.
 
 Layout (see architecture.md §2 and the JSON Schemas in `trapo/schemas/`):
 
@@ -25,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Literal, Mapping, Optional, Union
 
-from . import RUN_FORMAT, __version__
+from . import RUN_FORMAT, RUN_FORMATS_READ, __version__
 
 EVENT_VERSION = 1
 RunStatus = Literal["running", "finished", "failed", "stopped"]
@@ -125,6 +130,21 @@ class Log:
     message: str
 
 
+AnomalyKind = Literal["non_finite_loss", "entropy_collapse", "length_limit", "reward_up_benchmark_down"]
+
+
+@dataclass
+class Anomaly:
+    """A health rule started to hold (trapo.anomalies): once per episode, not every step."""
+
+    TYPE: ClassVar[str] = "anomaly"
+    kind: AnomalyKind
+    message: str
+    metric: str
+    value: Optional[float]
+    threshold: float
+
+
 @dataclass
 class ErrorInfo:
     type: str
@@ -139,8 +159,9 @@ class RunFinished:
     error: Optional[ErrorInfo] = None
 
 
-Event = Union[RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, Log, RunFinished]
-EVENT_TYPES: tuple = (RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, Log, RunFinished)
+Event = Union[RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, Log, Anomaly, RunFinished]
+EVENT_TYPES: tuple = (RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, Log, Anomaly,
+                      RunFinished)
 
 
 # --------------------------------------------------------------------------- lines
@@ -170,7 +191,13 @@ class RolloutRecord:
     extracted: Optional[str]
     sft_owner: bool
     prefix_ratio: float = 0.0
-    tokens: Optional[list] = None  # list[TokenInfo]
+    # trapo-run/1.1 summaries (not written when token_stats is, which holds them), before the per-token data
+    completion_tokens: Optional[int] = None  # tokens the model generated (EOS included when produced)
+    prefix_tokens: Optional[int] = None  # expert tokens given
+    mean_entropy: Optional[float] = None  # mean policy entropy over the response tokens (nats)
+    outside_trust_region: Optional[float] = None  # share of prefix tokens with p < loss.alpha; absent without prefix
+    tokens: Optional[list] = None  # list[TokenInfo]: trapo-run/1's form, still accepted; the trainer writes token_stats
+    token_stats: Optional[dict] = None  # parallel arrays (trapo.compact_tokens.encode)
 
 
 @dataclass
@@ -352,7 +379,9 @@ class RunWriter:
         run_dir = Path(run_dir)
         info = read_run_json(run_dir)
         info.update(updates)
-        info.update({"status": "running", "pid": os.getpid(), "host": socket.gethostname(), "updated_at": clock()})
+        # A trapo-run/1 run resumed by this trainer goes on in 1.1 (whose readers read its earlier 1 lines too).
+        info.update({"status": "running", "pid": os.getpid(), "host": socket.gethostname(), "updated_at": clock(),
+                     "format": RUN_FORMAT})
         writer = cls(run_dir, info, clock)
         writer._repair_torn_tail()
         writer._write_run_json()
@@ -405,7 +434,8 @@ class RunWriter:
     def write_rollouts(self, step: int, records: Iterable[RolloutRecord]) -> Rollouts:
         """Writes rollouts/<step:06d>.jsonl (atomically) and emits its `rollouts` event."""
         rel = f"rollouts/{step:06d}.jsonl"
-        count = _write_lines(self.run_dir / rel, records)
+        legacy = self.info.get("format") == "trapo-run/1"  # only the fixtures write a 1 run now
+        count = _write_lines(self.run_dir / rel, rollout_lines(records, legacy))
         event = Rollouts(file=rel, count=count)
         self.emit(event, step=step)
         return event
@@ -415,6 +445,46 @@ class RunWriter:
         rel = f"evals/{step:06d}/{benchmark}.jsonl"
         (self.run_dir / rel).parent.mkdir(parents=True, exist_ok=True)
         return rel, _write_lines(self.run_dir / rel, records)
+
+
+SUMMARY_FIELDS = ("completion_tokens", "prefix_tokens", "mean_entropy", "outside_trust_region")
+
+
+def rollout_lines(records: Iterable[RolloutRecord], legacy: bool = False) -> Iterable[dict]:
+    """The trapo-run/1.1 lines of one rollouts file: the prompt on the first line of each prompt id only, and the
+    summaries only where no token_stats holds them; 1.1's fields left out where unset (absent, not null). `legacy`:
+    trapo-run/1 lines (every prompt, no 1.1 field)."""
+    seen: set = set()
+    for rec in records:
+        line = _plain(rec)
+        for key in (*SUMMARY_FIELDS, "token_stats"):
+            if line.get(key, 0) is None or (legacy and key in line):
+                del line[key]
+        if legacy:
+            yield line
+            continue
+        if rec.prompt_id in seen:
+            del line["prompt"]
+        seen.add(rec.prompt_id)
+        if rec.token_stats is not None:
+            for key in SUMMARY_FIELDS:
+                line.pop(key, None)
+        yield line
+
+
+def read_rollouts(path: Path) -> list[dict]:
+    """A rollouts file's lines as dicts, each with its prompt (filled from the prompt id's first line)."""
+    prompts, out = {}, []
+    for text in Path(path).read_text(encoding="utf-8").splitlines():
+        if not text.strip():
+            continue
+        line = json.loads(text)
+        if "prompt" in line:
+            prompts.setdefault(line["prompt_id"], line["prompt"])
+        else:
+            line["prompt"] = prompts.get(line["prompt_id"], "")
+        out.append(line)
+    return out
 
 
 def _write_lines(path: Path, records: Iterable[Any]) -> int:
@@ -441,8 +511,8 @@ def read_run_json(run_dir: Path) -> dict:
         info = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{run_dir} is not a run directory: run.json is missing") from None
-    if info.get("format") != RUN_FORMAT:
-        raise ValueError(f"{path}: format is {info.get('format')!r}, expected {RUN_FORMAT!r}")
+    if info.get("format") not in RUN_FORMATS_READ:
+        raise ValueError(f"{path}: format is {info.get('format')!r}, expected one of {', '.join(RUN_FORMATS_READ)}")
     return info
 
 

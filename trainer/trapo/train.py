@@ -50,9 +50,13 @@ from .mismatch import align_engine_logprobs, mismatch_sums, tis_weights
 from .stopping import StopControl, StopRequested
 from .rollout import (TokenBatch, assign_advantages, build_token_batch, expert_samples, make_prompt_item, mean,
                       sample_step)
-from .runformat import (BenchmarkResult, Checkpoint, ErrorInfo, Eval, Heartbeat, Log, Metrics, ModelInfo,
+from .rollout_stats import row_summaries, summary_fields
+from .runformat import (Anomaly, BenchmarkResult, Checkpoint, ErrorInfo, Eval, Heartbeat, Log, Metrics, ModelInfo,
                         PrefixAllocation, PromptAllocation, RolloutRecord, RunFinished, RunStarted, RunWriter,
-                        StageRecord, TokenInfo)
+                        StageRecord, read_events)
+from . import compact_tokens
+from .anomalies import AnomalyDetector, Thresholds
+from .system_metrics import SystemMetrics
 
 REQUIRED_METRICS = (
     "loss/total", "loss/trsft", "loss/policy", "loss/entropy", "reward/unguided_mean", "reward/mean",
@@ -94,11 +98,13 @@ class Sink:
     def __init__(self, writer: Optional[RunWriter]):
         # Re-entrant: the stop signal's handler logs from the main thread, which may be inside emit() at that moment.
         self.writer, self.lock = writer, threading.RLock()
+        self.finished = False  # run_finished written: a heartbeat due just after it is not
 
     def emit(self, event, step=None):
         with self.lock:
-            if self.writer is not None:
+            if self.writer is not None and not (self.finished and isinstance(event, Heartbeat)):
                 self.writer.emit(event, step=step)
+                self.finished = self.finished or isinstance(event, RunFinished)
 
     def call(self, name, *args, **kw):
         with self.lock:
@@ -167,6 +173,7 @@ class Trainer:
         fsdp = self.dist.enabled and self.dist.strategy == "fsdp2"
         self.precision = P.resolve(cfg.model.dtype, cfg.model.compute_dtype, self.dist.device, fsdp)
         torch.manual_seed(cfg.seed)
+        self.tokens_seen = 0  # response tokens trained on so far (data/tokens_seen: an x axis that only grows)
         self.start_step, state, latest = 0, None, None
         if resume:
             latest = ckpt.latest_checkpoint(self.run_dir)
@@ -180,6 +187,7 @@ class Trainer:
             self.model_name = cfg.model.name_or_path if cfg.model.name_or_path != "tiny" else "tiny-qwen2"
             state = ckpt.load_trainer_state(latest)
             self.start_step = int(state["step"])
+            self.tokens_seen = int(state.get("tokens_seen", 0))  # response tokens trained on so far
         self.n_params = sum(p.numel() for p in model.parameters())
         if cfg.model.gradient_checkpointing:
             models.enable_gradient_checkpointing(model)
@@ -352,6 +360,8 @@ class Trainer:
             rows = rows + [rows[0]] * (D.all_reduce_max(len(rows), self.dist) - len(rows))
         stats: dict = defaultdict(float)
         tokens_out: list = [None] * len(batch)
+        rows_out: list = [None] * len(batch)  # per-rollout summaries for the rollout file
+        n_prefix = batch.prefix_any.sum(dim=1)
         old_logp: list = [None] * len(rows)
         dev = self.dist.device
         for epoch in range(lc.update_epochs):
@@ -414,6 +424,8 @@ class Trainer:
                     stats["loss/kl"] += kl_term.item()
                     stats["loss/total"] += loss.item()
                     stats["_ent_sum"] += (ent.detach() * resp).sum().item()
+                    for row, summary in zip(r, row_summaries(logp, ent, resp, n_prefix[list(r)], lc.alpha)):
+                        rows_out[row] = summary
                     stats["_outside"] += ((p < lc.alpha) & own).sum().item()
                     if eng is not None:
                         diff_sum, n_engine = mismatch_sums(logp, *eng)
@@ -444,6 +456,8 @@ class Trainer:
         out["train/logprob_vocab_chunk"] = float(self._vocab_chunk)
         out["perf/over_budget_rows"] = D.all_reduce_sum([float(over_budget(lengths, budget))], self.dist)[0]
         out["_tokens"] = tokens_out
+        self.last_row_summaries = rows_out  # per rollout, for write_step_files
+        out["_response_tokens"] = n_resp
         return out
 
     def _forward(self, mb: TokenBatch, share: bool, plain):
@@ -507,19 +521,21 @@ class Trainer:
             for it, lv, outs in zip(items, ro.levels, ro.outcomes)]
         records = []
         if step % self.cfg.logging.rollouts_every == 0:
-            for s, tok in zip(samples, tokens):
+            for i, (s, tok) in enumerate(zip(samples, tokens)):
                 it = items[s.prompt_index]
-                tinfo = None
+                stats = None
                 if tok is not None and self.cfg.logging.token_stats:
-                    ids = s.prefix_ids + s.completion_ids
-                    n_pre = len(s.prefix_ids)
-                    tinfo = [TokenInfo(text=self.tokenizer.decode([t]), logprob=lp, entropy=en, prefix=j < n_pre)
-                             for j, (t, lp, en) in enumerate(zip(ids, tok[0], tok[1]))]
+                    texts = [self.tokenizer.decode([t]) for t in s.prefix_ids + s.completion_ids]
+                    stats = compact_tokens.encode(texts, tok[0], tok[1], len(s.prefix_ids), s.prefix_text,
+                                               s.completion_text)
+                rows = getattr(self, "last_row_summaries", None)  # of this step's training pass (train_batch)
+                summary = summary_fields(rows[i]) if rows is not None and rows[i] is not None else {}
                 records.append(RolloutRecord(
                     step=step, prompt_id=it.problem.id, sample=s.sample, stage=s.stage, level=ro.levels[s.prompt_index],
                     prompt=it.prompt_text, prefix=s.prefix_text, completion=s.completion_text, reward=s.reward,
                     advantage=s.advantage, answer=it.problem.answer, extracted=s.extracted, sft_owner=s.sft_owner,
-                    prefix_ratio=min(s.ratio, 1.0), tokens=tinfo))
+                    prefix_ratio=min(s.ratio, 1.0), token_stats=stats, completion_tokens=len(s.completion_ids),
+                    prefix_tokens=len(s.prefix_ids), **summary))
         gathered = D.gather_objects((allocs, records), self.dist)
         if self.dist.is_main:
             self.sink.emit(PrefixAllocation(prompts=[a for g in gathered for a in g[0]]), step=step)
@@ -555,6 +571,8 @@ class Trainer:
                                             file=rel[0] if rel else "", metric=metric)
         avg = sum(b.accuracy for b in benches.values()) / max(len(benches), 1)
         self.sink.emit(Eval(benchmarks=benches, average=avg), step=step)
+        if getattr(self, "health", None) is not None:
+            self._report_anomalies(self.health.on_eval(avg), step)
         self.eval_averages[step] = avg
         self._log(f"eval step {step}: " + ", ".join(f"{k} {v.metric} {v.accuracy:.3f}" for k, v in benches.items())
                   + f" (average {avg:.3f})")
@@ -584,7 +602,8 @@ class Trainer:
             boundary = getattr(self, "_boundary", None)
             rng = boundary[1] if boundary is not None and boundary[0] == step else None
             state = ckpt.trainer_state(step, step * cfg.train.prompts_per_step, None,
-                                       {"eval_averages": self.eval_averages, "algorithm": cfg.algorithm}, rng=rng)
+                                       {"eval_averages": self.eval_averages, "algorithm": cfg.algorithm,
+                                        "tokens_seen": self.tokens_seen}, rng=rng)
             path, size, has_onnx = ckpt.save_checkpoint(self.run_dir, step, D.unwrap(self.model), self.tokenizer,
                                                         state, state_dict=full_sd, export=export, tmp=tmp)
             rel = path.relative_to(self.run_dir).as_posix()
@@ -620,11 +639,16 @@ class Trainer:
         self.started = True
         hb = HeartbeatThread(self.sink, cfg.logging.heartbeat_s)
         self.heartbeat = hb
+        self.health = self._health_detector()
+        self.system = None
         if self.dist.is_main:
             hb.start()
         self.saved_step = self.start_step if self.start_step else None  # a resume starts from its checkpoint
         self.finished_step = self.start_step
         self._boundary = (self.start_step, ckpt.rng_state()) if self.stop.can_drop else None
+        if self.dist.is_main:
+            self.system = SystemMetrics(cfg.logging.system_metrics_s, self.dist.device,
+                                        log=lambda m: self._log(m, "warning")).start()
         try:
             if cfg.eval.at_start and self.start_step == 0 and self.benchmarks:
                 hb.phase = "eval"
@@ -653,6 +677,7 @@ class Trainer:
                 except StopRequested:  # nothing of this step was kept: the last finished one is the one before
                     work = "training pass" if hb.phase == "train" else hb.phase
                     return self._stop(step - 1, f"the {work} of step {step}")
+                self.tokens_seen += int(train["_response_tokens"])  # before a checkpoint of this step saves it
                 if self.stop.can_drop:  # the next step's rollout may be dropped: keep the RNG as this step left it
                     self._boundary = (step, ckpt.rng_state())
                 t2 = time.perf_counter()
@@ -688,7 +713,12 @@ class Trainer:
                                 "perf/tokens_per_s": gen_tokens / max(t1 - t0, 1e-9),
                                 "perf/generation_calls": ro.generation_calls if ro is not None else 0,
                                 "data/epoch": (step * cfg.train.prompts_per_step) / len(self.problems)})
+                metrics["data/tokens_seen"] = self.tokens_seen
+                if self.system is not None:
+                    metrics.update(self.system.collect())
                 self.sink.emit(Metrics(values=metrics), step=step)
+                if self.health is not None:
+                    self._report_anomalies(self.health.on_step(metrics), step)
                 self.sink.call("update", step=step)
                 self.finished_step = step
                 if self.dist.is_main:
@@ -713,6 +743,26 @@ class Trainer:
             raise
         finally:
             hb.stop_event.set()
+            if self.system is not None:
+                self.system.stop()
+
+    def _health_detector(self) -> Optional[AnomalyDetector]:
+        """Rank 0's health rules (trapo.anomalies); on a resume, fed the run's history so far without firing."""
+        a = self.cfg.anomalies
+        if not (a.enabled and self.dist.is_main):
+            return None
+        detector = AnomalyDetector(Thresholds(window=a.window, entropy_collapse_fraction=a.entropy_collapse_fraction,
+                                              clip_ratio_max=a.clip_ratio_max, benchmark_drop=a.benchmark_drop,
+                                              reward_rise=a.reward_rise))
+        if self.start_step:
+            detector.replay(read_events(self.run_dir)[0])
+        return detector
+
+    def _report_anomalies(self, findings, step: int) -> None:
+        for f in findings:
+            self._log(f"anomaly at step {step}: {f.message}", "warning")
+            self.sink.emit(Anomaly(kind=f.kind, message=f.message, metric=f.metric, value=f.value,
+                                   threshold=f.threshold), step=step)
 
     def _stop(self, step: int, abandoned: Optional[str]) -> str:
         """Ends the run `stopped` with `step`, the last finished step, saved (a resume continues from it)."""

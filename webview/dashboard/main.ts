@@ -10,6 +10,12 @@
 //   the bottom (-Infinity) of the chart, on an axis of their own so they never stretch the data's axis.
 // - Axes do not lie: a y range at least 0.01% of the values wide (rounding noise stays flat), one x value gets an
 //   axis from 0 to the run's length (src/shared/chartRange.ts); tooltips give step, time, smoothed and raw value.
+// - Many runs: runs grouped by a config key (algorithm by default when seeds repeat it) are drawn as their mean with a
+//   min-max or 95% band (src/shared/runGroups.ts), each run on demand; the run picker filters by name, status,
+//   algorithm and config values; 20 colours before one repeats; names tell runs of one config apart.
+// - Navigation: a regex filter over chart titles, pinned charts first, reward / benchmarks / prefix first, zoom and
+//   pan with reset (chartTools.ts), log y, x by step, wall time or a metric that only grows, a chart full size, CSV
+//   and PNG export through the host's save dialog, a click on a point opens that step's rows in the rollout table.
 import {
   Chart,
   ChartDataset,
@@ -19,6 +25,7 @@ import {
   LineController,
   LineElement,
   LinearScale,
+  LogarithmicScale,
   PointElement,
   Scale,
   Ticks,
@@ -27,9 +34,10 @@ import {
 } from 'chart.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
-import '@vscode-elements/elements/dist/vscode-radio/index.js';
-import '@vscode-elements/elements/dist/vscode-radio-group/index.js';
+import zoomPlugin from 'chartjs-plugin-zoom';
 import { EmaState } from '../../src/core/ema';
+import { BandKind, ColorAssigner, PALETTE, PALETTE_VARS, aggregateLines, displayNames, groupKeys, groupRuns, matchesRunFilter } from '../../src/shared/runGroups';
+import { CsvSeries, ToolName, chartCsv, chartPng, toolbar, zoomOptions } from './chartTools';
 import { minimumYRange, singleXRange } from '../../src/shared/chartRange';
 import { NonFiniteToken, decodeNumbers, nonFiniteToken } from '../../src/shared/nonFinite';
 import {
@@ -40,17 +48,20 @@ import {
   DashboardUiState,
   FirstScreen,
   HostToWebviewMessage,
+  PINNED_GROUP,
   RunData,
   RunSummary,
   WebviewToHostMessage,
   XAxis,
+  compareNamespaces,
   groupByNamespace,
+  metricFilterMatcher,
   parseUiState,
   prefixLevel,
   skippedText,
 } from '../../src/shared/dashboardProtocol';
 
-Chart.register(LineController, LineElement, PointElement, LinearScale, Filler, Legend, Tooltip);
+Chart.register(LineController, LineElement, PointElement, LinearScale, LogarithmicScale, Filler, Legend, Tooltip, zoomPlugin);
 
 // ------------------------------------------------------------------------------------------------ host bridge
 
@@ -84,10 +95,21 @@ const ui = {
   xAxis: (restored.xAxis ?? 'step') as XAxis,
   collapsed: new Set(restored.collapsed ?? []),
   selected: restored.selected ?? ([] as string[]),
+  /** undefined: not chosen yet (algorithm when seeds repeat it); '': no groups. */
+  groupBy: restored.groupBy as string | undefined,
+  band: (restored.band ?? 'minmax') as BandKind,
+  showRuns: restored.showRuns ?? false,
+  runFilter: restored.runFilter ?? '',
+  metricFilter: restored.metricFilter ?? '',
+  pinned: restored.pinned ?? ([] as string[]),
+  logY: new Set(restored.logY ?? []),
+  zoom: new Map(Object.entries(restored.zoom ?? {})),
 };
 let runs: RunSummary[] = [];
 const data = new Map<string, RunView>();
-const colorOf = new Map<string, number>();
+const colors = new ColorAssigner();
+/** Run names that tell runs of one config apart (displayNames), by run id. */
+let names = new Map<string, string>();
 let lastSeq = 0;
 let lastAcked = 0;
 
@@ -100,21 +122,22 @@ function saveState(): void {
     collapsed: [...ui.collapsed],
     selected: ui.selected,
   };
+  // The rest only when not the default: a short state.
+  if (ui.groupBy !== undefined) state.groupBy = ui.groupBy;
+  if (ui.band !== 'minmax') state.band = ui.band;
+  if (ui.showRuns) state.showRuns = true;
+  if (ui.runFilter) state.runFilter = ui.runFilter;
+  if (ui.metricFilter) state.metricFilter = ui.metricFilter;
+  if (ui.pinned.length) state.pinned = ui.pinned;
+  if (ui.logY.size) state.logY = [...ui.logY];
+  if (ui.zoom.size) state.zoom = Object.fromEntries(ui.zoom);
   vscode.setState(state);
 }
 
 // ------------------------------------------------------------------------------------------------ theme
 
-const PALETTE_VARS = [
-  '--vscode-charts-blue',
-  '--vscode-charts-orange',
-  '--vscode-charts-green',
-  '--vscode-charts-purple',
-  '--vscode-charts-red',
-  '--vscode-charts-yellow',
-];
-const PALETTE_FALLBACK = ['#3794ff', '#d18616', '#89d185', '#b180d7', '#f14c4c', '#cca700'];
-const PALETTE_SIZE = PALETTE_VARS.length;
+/** VS Code's six chart colours (from the theme) and 14 more: 20 before a colour repeats. */
+const PALETTE_SIZE = PALETTE.length;
 
 interface Theme {
   palette: string[];
@@ -124,6 +147,8 @@ interface Theme {
   font: string;
   /** Outline of the non-finite markers. */
   warning: string;
+  /** Behind an exported PNG. */
+  background: string;
 }
 let theme: Theme = readTheme();
 
@@ -149,32 +174,105 @@ function readTheme(): Theme {
   const css = getComputedStyle(document.body);
   const v = (name: string, fallback: string) => css.getPropertyValue(name).trim() || fallback;
   return {
-    palette: PALETTE_VARS.map((name, i) => v(name, PALETTE_FALLBACK[i])),
+    palette: PALETTE.map((fallback, i) => (i < PALETTE_VARS.length ? v(PALETTE_VARS[i], fallback) : fallback)),
     foreground: v('--vscode-foreground', '#cccccc'),
     muted: v('--vscode-descriptionForeground', '#999999'),
     grid: v('--vscode-editorWidget-border', v('--vscode-panel-border', 'rgba(128,128,128,0.25)')),
     font: v('--vscode-font-family', 'sans-serif'),
     warning: v('--vscode-editorWarning-foreground', v('--vscode-charts-yellow', '#cca700')),
+    background: v('--vscode-editor-background', '#1f1f1f'),
   };
 }
 
-function runColorIndex(runId: string): number {
-  let i = colorOf.get(runId);
-  if (i === undefined) {
-    const used = new Set(colorOf.values());
-    i = 0;
-    while (used.has(i) && i < 64) i++;
-    colorOf.set(runId, i);
-  }
-  return i;
-}
+const runColorIndex = (runId: string) => colors.index(`run:${runId}`);
 const runColor = (runId: string) => theme.palette[runColorIndex(runId) % PALETTE_SIZE];
+const groupColor = (label: string) => theme.palette[colors.index(`group:${label}`) % PALETTE_SIZE];
+
+// ------------------------------------------------------------------------------------------------ groups
+
+interface RunGroup {
+  label: string;
+  runIds: string[];
+}
+
+/** The config key the runs are grouped by: the user's choice, else algorithm when some algorithm has runs of several seeds. */
+function groupKey(): string {
+  if (ui.groupBy !== undefined) return ui.groupBy;
+  const selected = runs.filter((r) => ui.selected.includes(r.id));
+  const seeds = new Map<string, Set<string>>();
+  for (const r of selected) {
+    const s = seeds.get(r.algorithm) ?? new Set<string>();
+    s.add(JSON.stringify(r.config?.seed ?? null));
+    seeds.set(r.algorithm, s);
+  }
+  return [...seeds.values()].some((s) => s.size > 1) ? 'algorithm' : '';
+}
+
+/** The selected runs in groups (one group per run when not grouped), in selection order. */
+function runGroupsNow(): RunGroup[] {
+  const key = groupKey();
+  const selected = ui.selected.map((id) => runs.find((r) => r.id === id)).filter((r): r is RunSummary => r !== undefined);
+  if (!key) return selected.map((r) => ({ label: r.id, runIds: [r.id] }));
+  return groupRuns(selected, key).map((g) => ({ label: `${key === 'algorithm' ? '' : `${key}=`}${g.label}`, runIds: g.runs.map((r) => r.id) }));
+}
+
+// ------------------------------------------------------------------------------------------------ x axis
+
+/** The metric the x axis is drawn by, when it is one. */
+const xMetric = (): string | undefined => (ui.xAxis.startsWith('metric:') ? ui.xAxis.slice('metric:'.length) : undefined);
+
+/** The x of point i of a run's series: its step, seconds since the run started, or the x metric's value at that step. */
+function xOf(runId: string | undefined, p: Points, i: number): number {
+  if (ui.xAxis === 'step') return p.steps[i];
+  if (ui.xAxis === 'time') return p.times[i];
+  const m = xMetric()!;
+  const xs = runId !== undefined ? data.get(runId)?.series.get(m) : undefined;
+  return xs ? valueAtStep(xs, p.steps[i]) : Number.NaN;
+}
+
+/** A series' value at a step (linear between its points; NaN outside them). */
+function valueAtStep(s: Points, step: number): number {
+  const st = s.steps;
+  let lo = 0;
+  let hi = st.length - 1;
+  if (hi < 0 || step < st[0] || step > st[hi]) return Number.NaN;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (st[mid] <= step) lo = mid;
+    else hi = mid;
+  }
+  if (st[lo] === step) return s.values[lo];
+  if (st[hi] === step) return s.values[hi];
+  const a = s.values[lo];
+  const b = s.values[hi];
+  return a + ((b - a) * (step - st[lo])) / (st[hi] - st[lo]);
+}
+
+/** Metrics that only grow in every selected run that has them (data/epoch, tokens seen): what the x axis can be. */
+function monotoneMetrics(): string[] {
+  const out: string[] = [];
+  const names = new Set<string>();
+  for (const id of ui.selected) for (const n of data.get(id)?.series.keys() ?? []) names.add(n);
+  for (const n of [...names].sort()) {
+    let ok = true;
+    let grows = false;
+    for (const id of ui.selected) {
+      const v = data.get(id)?.series.get(n)?.values;
+      if (!v) continue;
+      for (let i = 1; i < v.length && ok; i++) if (!(v[i] >= v[i - 1])) ok = false;
+      if (v.length > 1 && v[v.length - 1] > v[0]) grows = true;
+    }
+    if (ok && grows) out.push(n);
+  }
+  return out;
+}
 
 // ------------------------------------------------------------------------------------------------ chart slots
 
 type SlotSpec =
   | { kind: 'metric'; metric: string }
-  | { kind: 'levels'; runId: string; metrics: string[] }
+  /** Stacked guidance levels of one run, or the mean of a group's runs. */
+  | { kind: 'levels'; runIds: string[]; metrics: string[] }
   | { kind: 'benchmark'; benchmark: string };
 
 interface Slot {
@@ -192,6 +290,10 @@ interface Slot {
   observed: boolean;
   /** Nothing to do, new points to append, or datasets to rebuild. */
   dirty: Dirty;
+  /** The card's tool buttons (pin, log, reset, full size, CSV, PNG). */
+  tools: Map<ToolName, HTMLButtonElement>;
+  /** Some line is a group's mean: an append rebuilds it (the mean moves with every run's new points). */
+  aggregated: boolean;
 }
 const enum Dirty {
   None = 0,
@@ -201,6 +303,8 @@ const enum Dirty {
 /** One drawn line and the data it comes from; `n` points of `points` are in the datasets already. */
 interface Binding {
   points: Points;
+  /** The run the points are of (for an x axis drawn by a metric). */
+  runId: string;
   n: number;
   ema: EmaState | null;
   raw: XY[] | null;
@@ -258,8 +362,13 @@ const observer = new IntersectionObserver(
   { rootMargin: '200px 0px' },
 );
 
-/** The slots the current data asks for, grouped, in display order. */
-function wantedLayout(): { group: string; slots: { key: string; title: string; spec: SlotSpec }[] }[] {
+type LayoutSlot = { key: string; title: string; spec: SlotSpec };
+
+/**
+ * The slots the current data asks for, grouped, in display order: pinned charts first, then the namespaces in reading
+ * order (reward, benchmarks, prefix, the rest, system last); charts whose title fails the metric filter left out.
+ */
+function wantedLayout(): { group: string; slots: LayoutSlot[] }[] {
   const names: string[] = [];
   const seen = new Set<string>();
   const benches = new Set<string>();
@@ -269,38 +378,49 @@ function wantedLayout(): { group: string; slots: { key: string; title: string; s
     for (const n of rv.series.keys()) if (!seen.has(n)) seen.add(n), names.push(n);
     for (const b of rv.benchmarks.keys()) benches.add(b);
   }
-  const layout: { group: string; slots: { key: string; title: string; spec: SlotSpec }[] }[] = [];
+  const byGroup = new Map<string, LayoutSlot[]>();
+  const add = (group: string, slot: LayoutSlot) => {
+    let list = byGroup.get(group);
+    if (!list) byGroup.set(group, (list = []));
+    list.push(slot);
+  };
   if (benches.size) {
     const list = [...benches].sort((a, b) => (a === AVERAGE_BENCHMARK ? -1 : b === AVERAGE_BENCHMARK ? 1 : a.localeCompare(b)));
-    layout.push({
-      group: BENCHMARK_GROUP,
-      slots: list.map((b) => ({ key: `bench:${b}`, title: `accuracy: ${b}`, spec: { kind: 'benchmark', benchmark: b } })),
-    });
+    for (const b of list) add(BENCHMARK_GROUP, { key: `bench:${b}`, title: `accuracy: ${b}`, spec: { kind: 'benchmark', benchmark: b } });
   }
+  const groupsNow = runGroupsNow();
   for (const [ns, metrics] of groupByNamespace(names)) {
     const levels = metrics.filter((m) => prefixLevel(m) !== undefined).sort((a, b) => prefixLevel(a)! - prefixLevel(b)!);
-    const entry = { group: ns, slots: [] as { key: string; title: string; spec: SlotSpec }[] };
     if (levels.length) {
-      for (const id of ui.selected) {
-        const rv = data.get(id);
-        const has = levels.filter((m) => rv?.series.has(m));
+      for (const g of groupsNow) {
+        const has = levels.filter((m) => g.runIds.some((id) => data.get(id)?.series.has(m)));
         if (!has.length) continue;
-        const title = `${ns}/level_* (stacked) — ${runName(id)}`;
-        entry.slots.push({ key: `levels:${id}`, title, spec: { kind: 'levels', runId: id, metrics: has } });
+        const who = g.runIds.length === 1 ? runName(g.runIds[0]) : `${g.label} (mean of ${g.runIds.length} runs)`;
+        add(ns, { key: `levels:${g.runIds.length === 1 ? g.runIds[0] : `group:${g.label}`}`, title: `${ns}/level_* (stacked) — ${who}`, spec: { kind: 'levels', runIds: g.runIds, metrics: has } });
       }
     }
     for (const m of metrics) {
       if (prefixLevel(m) !== undefined) continue;
-      entry.slots.push({ key: `metric:${m}`, title: m, spec: { kind: 'metric', metric: m } });
+      add(ns, { key: `metric:${m}`, title: m, spec: { kind: 'metric', metric: m } });
     }
-    if (ns === BENCHMARK_GROUP && layout[0]?.group === BENCHMARK_GROUP) layout[0].slots.push(...entry.slots);
-    else layout.push(entry);
   }
+  const matches = metricFilterMatcher(ui.metricFilter);
+  const pinned = new Set(ui.pinned);
+  const pinnedSlots: LayoutSlot[] = [];
+  const layout: { group: string; slots: LayoutSlot[] }[] = [];
+  for (const [group, list] of [...byGroup].sort((a, b) => compareNamespaces(a[0], b[0]))) {
+    const shown = list.filter((s) => matches(s.title));
+    pinnedSlots.push(...shown.filter((s) => pinned.has(s.key)));
+    const rest = shown.filter((s) => !pinned.has(s.key));
+    if (rest.length) layout.push({ group, slots: rest });
+  }
+  pinnedSlots.sort((a, b) => ui.pinned.indexOf(a.key) - ui.pinned.indexOf(b.key));
+  if (pinnedSlots.length) layout.unshift({ group: PINNED_GROUP, slots: pinnedSlots });
   return layout;
 }
 
 function runName(id: string): string {
-  return runs.find((r) => r.id === id)?.name ?? id;
+  return names.get(id) ?? runs.find((r) => r.id === id)?.name ?? id;
 }
 
 /** Brings the DOM in line with the wanted layout; keeps existing charts. */
@@ -389,6 +509,7 @@ function measureFirstScreen(): FirstScreen | undefined {
 function emptyText(): string {
   if (!runs.length) return 'No runs yet. Start one with “TRAPO: Start TRAPO Run”, or point the trapo.runsRoots setting at a folder of runs.';
   if (!ui.selected.length) return 'No run selected: tick a run above.';
+  if (ui.metricFilter.trim()) return `No chart title matches the metric filter “${ui.metricFilter}”.`;
   return 'The selected runs have no metrics yet.';
 }
 
@@ -421,8 +542,14 @@ function createSlot(key: string, spec: SlotSpec): Slot {
   noteEl.hidden = true;
   const box = document.createElement('div');
   box.className = 'chart';
-  card.append(titleEl, noteEl, box);
-  const slot: Slot = { key, spec, card, titleEl, noteEl, box, bindings: [], visible: false, observed: false, dirty: Dirty.Full };
+  const head = document.createElement('div');
+  head.className = 'card-head';
+  const tools = toolbar((tool) => useTool(slot, tool));
+  head.append(titleEl, tools.el);
+  card.append(head, noteEl, box);
+  box.addEventListener('dblclick', () => resetZoom(slot));
+  const slot: Slot = { key, spec, card, titleEl, noteEl, box, bindings: [], visible: false, observed: false, dirty: Dirty.Full, tools: tools.buttons, aggregated: false };
+  syncTools(slot);
   (box as HTMLElement & { slot_?: Slot }).slot_ = slot;
   slots.set(key, slot);
   unobserved++;
@@ -437,11 +564,10 @@ function createSlot(key: string, spec: SlotSpec): Slot {
 /** Returns true when the datasets must be rebuilt: the first non-finite value (gaps need spanGaps off) or the
  * second finite point (a lone point is drawn as a dot, a line is not) arrived. */
 function extend(b: Binding): boolean {
-  const { steps, times, values } = b.points;
-  const byStep = ui.xAxis === 'step';
+  const { steps, values } = b.points;
   const before = { finite: b.finite, nonFinite: b.nonFinite };
   for (let i = b.n; i < values.length; i++) {
-    const x = byStep ? steps[i] : times[i];
+    const x = xOf(b.runId, b.points, i);
     const v = values[i];
     const token = nonFiniteToken(v);
     if (token !== undefined) {
@@ -462,10 +588,11 @@ function extend(b: Binding): boolean {
   return (before.nonFinite === 0 && b.nonFinite > 0) || (before.finite <= 1 && b.finite > 1);
 }
 
-function bind(p: Points, smooth: boolean, withRaw: boolean, marked: boolean): Binding {
+function bind(runId: string, p: Points, smooth: boolean, withRaw: boolean, marked: boolean): Binding {
   const w = smoothing();
   const b: Binding = {
     points: p,
+    runId,
     n: 0,
     ema: smooth && w > 0 ? new EmaState(w) : null,
     raw: withRaw && smooth && w > 0 ? [] : null,
@@ -483,7 +610,16 @@ function bind(p: Points, smooth: boolean, withRaw: boolean, marked: boolean): Bi
  * `raw`: the faint unsmoothed line; `mark`: markers of non-finite values; `runId` and `points`: whose data the points
  * index (for the tooltip); `smoothed`: the line's y is the EMA, the raw value is in `points`.
  */
-type LineDataset = ChartDataset<'line', XY[]> & { raw?: boolean; mark?: boolean; runId?: string; points?: Points; smoothed?: boolean };
+type LineDataset = ChartDataset<'line', XY[]> & {
+  raw?: boolean;
+  mark?: boolean;
+  runId?: string;
+  points?: Points;
+  smoothed?: boolean;
+  /** A group's band edge (its legend entry is the mean's) and the group's runs (a click opens the first). */
+  band?: boolean;
+  groupRuns?: string[];
+};
 
 /** A lone finite point has no line to show it: it is drawn as a dot. */
 const dotRadius = (b: Binding, radius: number) => (b.finite === 1 ? Math.max(radius, 2.5) : radius);
@@ -513,11 +649,16 @@ function datasetsFor(spec: SlotSpec): { datasets: LineDataset[]; bindings: Bindi
   const bindings: Binding[] = [];
   switch (spec.kind) {
     case 'metric': {
-      for (const id of ui.selected) {
+      for (const g of runGroupsNow()) {
+        if (g.runIds.length > 1) {
+          groupDatasets(g, (id) => data.get(id)?.series.get(spec.metric), true, datasets, bindings);
+          continue;
+        }
+        const id = g.runIds[0];
         const rv = data.get(id);
         const p = rv?.series.get(spec.metric);
         if (!rv || !p) continue;
-        const b = bind(p, true, true, true);
+        const b = bind(id, p, true, true, true);
         bindings.push(b);
         const color = runColor(id);
         const spanGaps = b.nonFinite === 0;
@@ -554,35 +695,36 @@ function datasetsFor(spec: SlotSpec): { datasets: LineDataset[]; bindings: Bindi
       break;
     }
     case 'levels': {
-      const rv = data.get(spec.runId);
-      if (!rv) break;
       spec.metrics.forEach((m, k) => {
-        const p = rv.series.get(m);
-        if (!p) return;
-        const b = bind(p, true, false, false);
-        bindings.push(b);
         const color = theme.palette[k % PALETTE_SIZE];
-        datasets.push({
-          label: m.slice(m.indexOf('/') + 1),
-          runId: spec.runId,
-          points: p,
-          smoothed: b.ema !== null,
-          data: b.line,
-          borderColor: color,
-          backgroundColor: withAlpha(color, 0.45),
-          borderWidth: 1,
-          pointRadius: dotRadius(b, 0),
-          fill: k === 0 ? 'origin' : '-1',
-        });
+        const style = { label: m.slice(m.indexOf('/') + 1), borderColor: color, backgroundColor: withAlpha(color, 0.45), borderWidth: 1, fill: k === 0 ? 'origin' : '-1' };
+        if (spec.runIds.length > 1) {
+          // A group: each level's share is the mean over its runs (the means of shares that sum to 1 sum to 1).
+          const lines = spec.runIds.map((id) => data.get(id)?.series.get(m)).flatMap((p, j) => (p ? [smoothedLine(spec.runIds[j], p)] : []));
+          if (!lines.length) return;
+          const agg = aggregateLines(lines, 'minmax');
+          datasets.push({ ...style, groupRuns: spec.runIds, data: agg.x.map((x, i) => ({ x, y: agg.mean[i] })), pointRadius: 0 });
+          return;
+        }
+        const p = data.get(spec.runIds[0])?.series.get(m);
+        if (!p) return;
+        const b = bind(spec.runIds[0], p, true, false, false);
+        bindings.push(b);
+        datasets.push({ ...style, runId: spec.runIds[0], points: p, smoothed: b.ema !== null, data: b.line, pointRadius: dotRadius(b, 0) });
       });
       break;
     }
     case 'benchmark': {
-      for (const id of ui.selected) {
+      for (const g of runGroupsNow()) {
+        if (g.runIds.length > 1) {
+          groupDatasets(g, (id) => data.get(id)?.benchmarks.get(spec.benchmark), false, datasets, bindings);
+          continue;
+        }
+        const id = g.runIds[0];
         const rv = data.get(id);
         const p = rv?.benchmarks.get(spec.benchmark);
         if (!rv || !p) continue;
-        const b = bind(p, false, false, true);
+        const b = bind(id, p, false, false, true);
         bindings.push(b);
         const color = runColor(id);
         datasets.push({
@@ -607,6 +749,85 @@ function datasetsFor(spec: SlotSpec): { datasets: LineDataset[]; bindings: Bindi
     }
   }
   return { datasets, bindings };
+}
+
+/** A run's line as drawn (x by the x axis, y smoothed when smoothing is on), finite points only. */
+function smoothedLine(runId: string, p: Points): { x: number[]; y: number[] } {
+  const b = bind(runId, p, true, false, false);
+  const x: number[] = [];
+  const y: number[] = [];
+  for (const q of b.line) {
+    if (Number.isFinite(q.x) && Number.isFinite(q.y)) {
+      x.push(q.x);
+      y.push(q.y);
+    }
+  }
+  // An x axis by a metric can repeat x (two steps at one epoch value): keep x ascending for the interpolation.
+  if (x.some((v, i) => i > 0 && v < x[i - 1])) {
+    const order = x.map((_, i) => i).sort((a, c) => x[a] - x[c]);
+    return { x: order.map((i) => x[i]), y: order.map((i) => y[i]) };
+  }
+  return { x, y };
+}
+
+/**
+ * A group of runs on one chart: the band (min-max or 95% interval of the mean) as a filled area between two edges,
+ * the mean as the group's line, and each run thin on demand (showRuns).
+ */
+function groupDatasets(g: RunGroup, pointsOf: (id: string) => Points | undefined, smooth: boolean, datasets: LineDataset[], bindings: Binding[]): void {
+  const members = g.runIds.flatMap((id) => {
+    const p = pointsOf(id);
+    return p ? [{ id, p }] : [];
+  });
+  if (!members.length) return;
+  const lines = members.map(({ id, p }) => (smooth ? smoothedLine(id, p) : rawLine(id, p)));
+  const agg = aggregateLines(lines, ui.band);
+  const color = groupColor(g.label);
+  const label = `${g.label} (${members.length} run${members.length === 1 ? '' : 's'})`;
+  const bandName = ui.band === 'ci95' ? '95% interval' : 'min–max';
+  const edge = (which: 'lo' | 'hi'): LineDataset => ({
+    label: `${label} ${bandName} ${which === 'lo' ? 'low' : 'high'}`,
+    band: true,
+    groupRuns: g.runIds,
+    data: agg.x.map((x, i) => ({ x, y: agg[which][i] })),
+    borderColor: withAlpha(color, 0.25),
+    backgroundColor: withAlpha(color, 0.12),
+    borderWidth: 0.5,
+    pointRadius: 0,
+    fill: which === 'hi' ? '-1' : false,
+    order: 3,
+  });
+  datasets.push(edge('lo'), edge('hi'));
+  datasets.push({
+    label: `${label} mean`,
+    groupRuns: g.runIds,
+    data: agg.x.map((x, i) => ({ x, y: agg.mean[i] })),
+    borderColor: color,
+    backgroundColor: color,
+    borderWidth: 2,
+    pointRadius: agg.x.length === 1 || !smooth ? 2.5 : 0,
+    order: 1,
+  });
+  if (!ui.showRuns) return;
+  for (const { id, p } of members) {
+    const b = bind(id, p, smooth, false, false);
+    bindings.push(b);
+    datasets.push({ label: runName(id), runId: id, points: p, smoothed: b.ema !== null, data: b.line, borderColor: withAlpha(color, 0.55), backgroundColor: withAlpha(color, 0.55), borderWidth: 1, pointRadius: dotRadius(b, 0), spanGaps: b.nonFinite === 0, order: 2 });
+  }
+}
+
+/** A run's points unsmoothed (benchmark accuracy), finite only, x by the x axis. */
+function rawLine(runId: string, p: Points): { x: number[]; y: number[] } {
+  const x: number[] = [];
+  const y: number[] = [];
+  for (let i = 0; i < p.values.length; i++) {
+    const xv = xOf(runId, p, i);
+    if (Number.isFinite(xv) && Number.isFinite(p.values[i])) {
+      x.push(xv);
+      y.push(p.values[i]);
+    }
+  }
+  return { x, y };
 }
 
 function formatDuration(s: number): string {
@@ -680,9 +901,10 @@ function tooltipLabel(item: TooltipItem<'line'>): string {
   return `${name}: ${formatNumber(p.y)}`;
 }
 
-function optionsFor(spec: SlotSpec): ChartOptions<'line'> {
+function optionsFor(spec: SlotSpec, key: string): ChartOptions<'line'> {
   const stacked = spec.kind === 'levels';
   const unit = spec.kind === 'levels' || spec.kind === 'benchmark';
+  const log = ui.logY.has(baseKey(key)) && !stacked;
   const tickFont = { family: theme.font, size: 10 };
   return {
     animation: false,
@@ -694,7 +916,16 @@ function optionsFor(spec: SlotSpec): ChartOptions<'line'> {
     // with NaN points turn it off per dataset (datasetsFor), so that those points are gaps.
     spanGaps: true,
     interaction: { mode: 'nearest', axis: 'x', intersect: false },
+    onClick: (ev, _elements, chart) => openStepAt(chart as Chart<'line', XY[]>, ev),
     plugins: {
+      zoom: zoomOptions({
+        changed: (range) => {
+          if (range) ui.zoom.set(key, range);
+          else ui.zoom.delete(key);
+          saveState();
+          syncZoomButtons(key);
+        },
+      }),
       legend: {
         display: true,
         position: 'bottom',
@@ -705,20 +936,23 @@ function optionsFor(spec: SlotSpec): ChartOptions<'line'> {
           boxHeight: 2,
           filter: (item, chartData) => {
             const ds = chartData.datasets[item.datasetIndex!] as LineDataset;
-            return !ds.raw && !ds.mark;
+            return !ds.raw && !ds.mark && !ds.band;
           },
         },
       },
       tooltip: {
         // The raw line's value is in the smoothed line's label; a gap (NaN) is told by its marker.
         filter: (item) => !(item.dataset as LineDataset).raw && Number.isFinite((item.raw as XY).y),
+        itemSort: (a, b) => Number((a.dataset as LineDataset).band ?? false) - Number((b.dataset as LineDataset).band ?? false),
         callbacks: { title: tooltipTitle, label: tooltipLabel },
       },
     },
     scales: {
       x: {
         type: 'linear',
+        title: { display: xMetric() !== undefined, text: xMetric() ?? '', color: theme.muted, font: tickFont },
         afterDataLimits: (scale: Scale) => {
+          if (ui.zoom.has(key)) return; // a zoomed axis keeps the range the user chose
           const { min, max } = dataExtent(scale.chart, 'x');
           const r = singleXRange(min, max, ui.xAxis === 'step', selectedTotalSteps());
           if (r) Object.assign(scale, r);
@@ -733,11 +967,11 @@ function optionsFor(spec: SlotSpec): ChartOptions<'line'> {
         grid: { color: theme.grid },
       },
       y: {
-        type: 'linear',
+        type: log ? 'logarithmic' : 'linear',
         stacked,
-        min: unit ? 0 : undefined,
+        min: unit && !log ? 0 : undefined,
         max: unit ? 1 : undefined,
-        afterDataLimits: unit
+        afterDataLimits: unit || log
           ? undefined
           : (scale: Scale) => {
               const { min, max } = dataExtent(scale.chart, 'y');
@@ -774,13 +1008,207 @@ function scheduleDraw(): void {
 /** Marks charts for an update: `Append` keeps the built datasets and adds the new points. */
 function markAllDirty(level: Dirty = Dirty.Full): void {
   for (const s of slots.values()) if (s.dirty < level) s.dirty = level;
+  if (fullSlot && fullSlot.dirty < level) fullSlot.dirty = level;
 }
+
+// ------------------------------------------------------------------------------------------------ chart tools
+
+/** Re-applies a remembered zoom through the plugin (so that a reset goes back to the whole range). */
+function applyZoom(slot: Slot): void {
+  const z = ui.zoom.get(slot.key);
+  const chart = slot.chart;
+  if (!z || !chart) return;
+  chart.zoomScale('x', { min: z.xMin, max: z.xMax }, 'none');
+  if (z.yMin !== undefined && z.yMax !== undefined) chart.zoomScale('y', { min: z.yMin, max: z.yMax }, 'none');
+}
+
+function resetZoom(slot: Slot): void {
+  const had = ui.zoom.delete(slot.key);
+  slot.chart?.resetZoom('none');
+  if (had) saveState();
+  syncZoomButtons(slot.key);
+}
+
+/** The buttons of a chart (and of its full-size copy) follow the state they toggle. */
+function syncTools(slot: Slot): void {
+  const pin = slot.tools.get('pin');
+  if (pin) {
+    const on = ui.pinned.includes(slot.key);
+    pin.classList.toggle('on', on);
+    pin.setAttribute('aria-pressed', String(on));
+  }
+  const log = slot.tools.get('log');
+  if (log) {
+    const on = ui.logY.has(baseKey(slot.key));
+    log.classList.toggle('on', on);
+    log.setAttribute('aria-pressed', String(on));
+    log.disabled = slot.spec.kind === 'levels';
+  }
+  const reset = slot.tools.get('reset');
+  if (reset) reset.disabled = !ui.zoom.has(slot.key);
+}
+function syncZoomButtons(key: string): void {
+  for (const s of [slots.get(key), fullSlot?.key === fullKey(key) ? fullSlot : undefined]) if (s) syncTools(s);
+}
+
+function useTool(slot: Slot, tool: ToolName): void {
+  const key = baseKey(slot.key);
+  switch (tool) {
+    case 'pin':
+      ui.pinned = ui.pinned.includes(key) ? ui.pinned.filter((k) => k !== key) : [...ui.pinned, key];
+      saveState();
+      syncLayout();
+      syncTools(slot);
+      scheduleDraw();
+      break;
+    case 'log': {
+      if (ui.logY.has(key)) ui.logY.delete(key);
+      else ui.logY.add(key);
+      saveState();
+      for (const s of [slots.get(key), fullSlot]) {
+        if (!s || baseKey(s.key) !== key) continue;
+        syncTools(s);
+        if (s.chart) {
+          s.chart.options = optionsFor(s.spec, s.key);
+          applyZoom(s);
+          s.chart.update('none');
+        }
+      }
+      break;
+    }
+    case 'reset':
+      resetZoom(slot);
+      break;
+    case 'full':
+      openFull(slots.get(key) ?? slot);
+      break;
+    case 'csv':
+    case 'png':
+      exportChart(slot, tool);
+      break;
+    default: {
+      const never: never = tool;
+      void never;
+    }
+  }
+}
+
+/** CSV of what a chart draws (mean and band edges of a group, each run's smoothed line with its raw values), or a PNG. */
+function exportChart(slot: Slot, format: 'csv' | 'png'): void {
+  const chart = slot.chart;
+  if (!chart) return;
+  const title = slot.titleEl.textContent ?? slot.key;
+  if (format === 'png') {
+    post({ type: 'export', format: 'png', name: title, data: chartPng(chart, theme.background) });
+    return;
+  }
+  const series: CsvSeries[] = [];
+  for (const d of chart.data.datasets as LineDataset[]) {
+    if (d.raw) continue; // the raw values go with their smoothed line's points
+    const pts = d.points;
+    series.push({
+      label: d.mark ? `${d.label ?? ''}` : d.label ?? '',
+      points: d.data.map((p) => {
+        if (!pts || p.i === undefined) return { x: p.x, y: p.y };
+        return { x: p.x, y: p.k ? Number.NaN : p.y, step: pts.steps[p.i], time: pts.times[p.i], raw: d.smoothed || p.k ? pts.values[p.i] : undefined };
+      }),
+    });
+  }
+  const xName = ui.xAxis === 'step' ? 'step' : ui.xAxis === 'time' ? 'seconds' : xMetric()!;
+  post({ type: 'export', format: 'csv', name: title, data: chartCsv(title, xName, series) });
+}
+
+/** A chart point clicked (not dragged): that step's rows in the rollout table (a group's mean: its first run). */
+function openStepAt(chart: Chart<'line', XY[]>, ev: { native: Event | null }): void {
+  if (chart.isZoomingOrPanning()) return;
+  const native = ev.native;
+  if (!native) return;
+  const hits = chart.getElementsAtEventForMode(native, 'nearest', { intersect: false, axis: 'x' }, true);
+  for (const h of hits) {
+    const ds = chart.data.datasets[h.datasetIndex] as LineDataset;
+    if (ds.raw || ds.band) continue;
+    const p = ds.data[h.index];
+    const runId = ds.runId ?? ds.groupRuns?.[0];
+    if (!runId) continue;
+    const step = ds.points && p.i !== undefined ? ds.points.steps[p.i] : ui.xAxis === 'step' ? Math.round(p.x) : stepNear(runId, p.x);
+    if (step === undefined || !Number.isFinite(step)) continue;
+    post({ type: 'openRolloutTable', runId, step });
+    return;
+  }
+}
+
+/** The step of a run whose x (wall time or the x metric) is nearest to `x`. */
+function stepNear(runId: string, x: number): number | undefined {
+  const rv = data.get(runId);
+  const any = rv && [...rv.series.values()][0];
+  if (!any) return undefined;
+  let best: number | undefined;
+  let dist = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < any.steps.length; i++) {
+    const d = Math.abs(xOf(runId, any, i) - x);
+    if (d < dist) {
+      dist = d;
+      best = any.steps[i];
+    }
+  }
+  return best;
+}
+
+// ------------------------------------------------------------------------------------------------ full size
+
+const FULL_PREFIX = 'full:';
+const fullKey = (key: string) => `${FULL_PREFIX}${key}`;
+const baseKey = (key: string) => (key.startsWith(FULL_PREFIX) ? key.slice(FULL_PREFIX.length) : key);
+let fullSlot: Slot | null = null;
+const fullEl = document.getElementById('fullsize')!;
+
+/** One chart over the whole page (its own chart, the same data, zoom and log scale as its card); Esc closes. */
+function openFull(of: Slot): void {
+  closeFull();
+  const head = document.createElement('div');
+  head.className = 'card-head';
+  const titleEl = document.createElement('div');
+  titleEl.className = 'card-title';
+  titleEl.textContent = of.titleEl.textContent;
+  const noteEl = document.createElement('div');
+  noteEl.className = 'card-note';
+  noteEl.hidden = true;
+  const close = document.createElement('button');
+  close.type = 'button';
+  close.className = 'tool';
+  close.textContent = '✕';
+  close.title = 'Close (Esc)';
+  close.addEventListener('click', closeFull);
+  const box = document.createElement('div');
+  box.className = 'chart full';
+  const slot: Slot = { key: fullKey(of.key), spec: of.spec, card: fullEl as HTMLDivElement, titleEl, noteEl, box, bindings: [], visible: true, observed: true, dirty: Dirty.Full, tools: new Map(), aggregated: false };
+  const tools = toolbar((tool) => useTool(slot, tool), ['log', 'reset', 'csv', 'png']);
+  slot.tools = tools.buttons;
+  head.append(titleEl, tools.el, close);
+  box.addEventListener('dblclick', () => resetZoom(slot));
+  fullEl.replaceChildren(head, noteEl, box);
+  fullEl.hidden = false;
+  fullSlot = slot;
+  syncTools(slot);
+  scheduleDraw();
+}
+
+function closeFull(): void {
+  if (!fullSlot) return;
+  fullSlot.chart?.destroy();
+  fullSlot = null;
+  fullEl.replaceChildren();
+  fullEl.hidden = true;
+}
+document.addEventListener('keydown', (ev) => {
+  if (ev.key === 'Escape' && fullSlot) closeFull();
+});
 
 function draw(): void {
   drawScheduled = false;
   const refreshOptions = optionsStale;
   optionsStale = false;
-  for (const slot of slots.values()) {
+  for (const slot of fullSlot ? [...slots.values(), fullSlot] : slots.values()) {
     if (refreshOptions) slot.dirty = Dirty.Full;
     if (!slot.visible || slot.dirty === Dirty.None) continue;
     const level = slot.dirty;
@@ -790,17 +1218,23 @@ function draw(): void {
       slot.box.appendChild(canvas);
       const built = datasetsFor(slot.spec);
       slot.bindings = built.bindings;
-      slot.chart = new Chart<'line', XY[]>(canvas, { type: 'line', data: { datasets: built.datasets }, options: optionsFor(slot.spec) });
+      slot.aggregated = built.datasets.some((d) => d.groupRuns !== undefined);
+      slot.chart = new Chart<'line', XY[]>(canvas, { type: 'line', data: { datasets: built.datasets }, options: optionsFor(slot.spec, slot.key) });
+      applyZoom(slot);
       renderNote(slot);
       continue;
     }
-    let rebuild = level !== Dirty.Append;
+    let rebuild = level !== Dirty.Append || slot.aggregated;
     if (!rebuild) for (const b of slot.bindings) if (extend(b)) rebuild = true;
     if (rebuild) {
-      if (refreshOptions) slot.chart.options = optionsFor(slot.spec);
+      if (refreshOptions) {
+        slot.chart.options = optionsFor(slot.spec, slot.key);
+        applyZoom(slot);
+      }
       const built = datasetsFor(slot.spec);
       slot.bindings = built.bindings;
       slot.chart.data.datasets = built.datasets;
+      slot.aggregated = built.datasets.some((d) => d.groupRuns !== undefined);
     }
     renderNote(slot);
     slot.chart.update('none');
@@ -915,6 +1349,7 @@ function handle(msg: HostToWebviewMessage): void {
       return;
     }
   }
+  if (msg.type !== 'append' && msg.type !== 'settings') syncXAxisControl();
   renderStatus();
   scheduleDraw();
 }
@@ -925,7 +1360,7 @@ const runsEl = document.getElementById('runs')!;
 const notesEl = document.getElementById('notes')!;
 const smoothingEl = document.getElementById('smoothing') as HTMLInputElement;
 const smoothingValueEl = document.getElementById('smoothing-value')!;
-const xAxisEl = document.getElementById('x-axis')!;
+const xAxisEl = document.getElementById('x-axis') as HTMLSelectElement;
 
 type Checkbox = HTMLElement & { checked: boolean; label: string };
 
@@ -934,8 +1369,9 @@ const runItems = new Map<string, { item: HTMLSpanElement; swatch: HTMLSpanElemen
 
 function runLabel(r: RunSummary): string {
   const step = r.step !== null ? ` · step ${r.step}${r.totalSteps !== null ? `/${r.totalSteps}` : ''}` : '';
-  const flags = (r.anomaly ? ' · ⚠ non-finite loss' : '') + (r.skipped ? ' · ⚠ lines skipped' : '');
-  return `${r.name} · ${r.status}${step}${flags}`;
+  const alerts = r.alerts?.length ? ` · ⚠ ${r.alerts.length} alert${r.alerts.length === 1 ? '' : 's'}` : '';
+  const flags = (r.anomaly ? ' · ⚠ non-finite loss' : '') + alerts + (r.skipped ? ' · ⚠ lines skipped' : '');
+  return `${runName(r.id)} · ${r.status}${step}${flags}`;
 }
 
 function toggleRun(id: string, checked: boolean): void {
@@ -948,6 +1384,7 @@ function toggleRun(id: string, checked: boolean): void {
 }
 
 function renderRunList(): void {
+  names = displayNames(runs);
   const listed = new Set(runs.map((r) => r.id));
   for (const [id, el] of runItems) {
     if (listed.has(id)) continue;
@@ -966,14 +1403,21 @@ function renderRunList(): void {
       item.append(swatch, cb);
       runItems.set(r.id, (el = { item, swatch, cb }));
     }
-    el.swatch.className = `swatch c${runColorIndex(r.id) % PALETTE_SIZE}`;
+    el.swatch.className = 'swatch';
+    // CSSOM, not a style attribute: the CSP allows it
+    el.swatch.style.backgroundColor = runColor(r.id);
     const checked = ui.selected.includes(r.id);
     if (el.cb.checked !== checked) el.cb.checked = checked;
     const label = runLabel(r);
     if (el.cb.label !== label) el.cb.label = label;
-    el.cb.title = [`${r.id} (${r.algorithm})`, r.anomaly ? `${r.anomaly}` : '', skippedText(r.skipped)].filter(Boolean).join('\n');
+    const config = Object.entries(r.config ?? {}).map(([k, v]) => `${k} = ${String(v)}`).join(', ');
+    el.cb.title = [`${r.id} (${r.algorithm})`, config, r.anomaly ? `${r.anomaly}` : '', ...(r.alerts ?? []), skippedText(r.skipped)].filter(Boolean).join('\n');
+    el.item.hidden = !matchesRunFilter(r, ui.runFilter) && !checked;
     runsEl.appendChild(el.item); // keeps the host's order
   }
+  const shown = runs.filter((r) => matchesRunFilter(r, ui.runFilter)).length;
+  runsCountEl.textContent = `${ui.selected.length} of ${runs.length} shown${ui.runFilter.trim() ? ` · ${shown} match the filter` : ''}`;
+  syncGroupControls();
   renderNotes();
 }
 
@@ -981,12 +1425,16 @@ function renderRunList(): void {
 function renderNotes(): void {
   const lines: string[] = [];
   for (const r of runs) {
-    if (r.anomaly) lines.push(`⚠ ${r.name}: ${r.anomaly}`);
+    if (r.anomaly) lines.push(`⚠ ${runName(r.id)}: ${r.anomaly}`);
+    for (const a of r.alerts ?? []) lines.push(`⚠ ${runName(r.id)}: ${a}`);
     const skipped = skippedText(r.skipped);
-    if (skipped) lines.push(`⚠ ${r.name}: ${skipped}`);
+    if (skipped) lines.push(`⚠ ${runName(r.id)}: ${skipped}`);
   }
+  // Many runs with alerts: the first lines, and how many more (every run's are in its tooltip in the run list).
+  const MAX_NOTES = 8;
+  const shown = lines.length > MAX_NOTES ? [...lines.slice(0, MAX_NOTES - 1), `… and ${lines.length - MAX_NOTES + 1} more (see each run's tooltip)`] : lines;
   notesEl.replaceChildren(
-    ...lines.map((text) => {
+    ...shown.map((text) => {
       const p = document.createElement('div');
       p.textContent = text;
       return p;
@@ -1022,20 +1470,127 @@ smoothingEl.addEventListener('input', () => {
   scheduleDraw();
 });
 
+/** The x axis choices: step, wall time, and every metric that only grows in the selected runs. */
 function syncXAxisControl(): void {
-  for (const r of xAxisEl.querySelectorAll('vscode-radio')) {
-    (r as HTMLElement & { checked: boolean }).checked = r.getAttribute('value') === ui.xAxis;
+  const metrics = monotoneMetrics();
+  const m = xMetric();
+  if (m && !metrics.includes(m)) metrics.push(m); // the remembered choice, until its data arrives
+  const options = [['step', 'Step'], ['time', 'Wall time'], ...metrics.map((n) => [`metric:${n}`, n])];
+  const have = [...xAxisEl.options].map((o) => o.value).join('\n');
+  if (have !== options.map((o) => o[0]).join('\n')) {
+    xAxisEl.replaceChildren(
+      ...options.map(([value, text]) => {
+        const o = document.createElement('option');
+        o.value = value;
+        o.textContent = text;
+        return o;
+      }),
+    );
   }
+  xAxisEl.value = ui.xAxis;
 }
-xAxisEl.addEventListener('change', (ev) => {
-  const target = ev.target as HTMLElement & { checked?: boolean };
-  const v = target.getAttribute('value');
-  if (!target.checked || (v !== 'step' && v !== 'time') || v === ui.xAxis) return;
+xAxisEl.addEventListener('change', () => {
+  const v = xAxisEl.value as XAxis;
+  if (v === ui.xAxis) return;
   ui.xAxis = v;
+  // Zoomed ranges were in the old axis's units.
+  ui.zoom.clear();
   saveState();
   optionsStale = true;
   markAllDirty();
   scheduleDraw();
+});
+
+// ------------------------------------------------------------------------------------------------ run picker and groups
+
+const runFilterEl = document.getElementById('run-filter') as HTMLInputElement;
+const runsCountEl = document.getElementById('runs-count')!;
+const groupByEl = document.getElementById('group-by') as HTMLSelectElement;
+const bandEl = document.getElementById('band') as HTMLSelectElement;
+const showRunsEl = document.getElementById('show-runs') as HTMLInputElement;
+const metricFilterEl = document.getElementById('metric-filter') as HTMLInputElement;
+
+/** Redraws everything after a change of what is grouped, shown or filtered. */
+function relayout(): void {
+  saveState();
+  syncLayout();
+  markAllDirty();
+  scheduleDraw();
+}
+
+runFilterEl.value = ui.runFilter;
+runFilterEl.addEventListener('input', () => {
+  ui.runFilter = runFilterEl.value;
+  saveState();
+  renderRunList();
+});
+document.getElementById('runs-tick')!.addEventListener('click', () => {
+  const add = runs.filter((r) => matchesRunFilter(r, ui.runFilter) && !ui.selected.includes(r.id)).map((r) => r.id);
+  if (!add.length) return;
+  const next = [...ui.selected, ...add];
+  setSelected(next);
+  post({ type: 'selectRuns', runIds: next });
+  relayout();
+});
+document.getElementById('runs-untick')!.addEventListener('click', () => {
+  const next = ui.selected.filter((id) => { const r = runs.find((x) => x.id === id); return r !== undefined && !matchesRunFilter(r, ui.runFilter); });
+  setSelected(next);
+  post({ type: 'selectRuns', runIds: next });
+  relayout();
+});
+
+/** The group-by choices follow the config keys that differ between the runs. */
+function syncGroupControls(): void {
+  const keys = groupKeys(runs);
+  const current = groupKey();
+  if (current && !keys.includes(current)) keys.push(current);
+  const options = [['', 'no groups'], ...keys.map((k) => [k, k])];
+  const have = [...groupByEl.options].map((o) => o.value).join('\n');
+  if (have !== options.map((o) => o[0]).join('\n')) {
+    groupByEl.replaceChildren(
+      ...options.map(([value, text]) => {
+        const o = document.createElement('option');
+        o.value = value;
+        o.textContent = text;
+        return o;
+      }),
+    );
+  }
+  groupByEl.value = current;
+  bandEl.value = ui.band;
+  showRunsEl.checked = ui.showRuns;
+  bandEl.disabled = showRunsEl.disabled = current === '';
+}
+groupByEl.addEventListener('change', () => {
+  ui.groupBy = groupByEl.value;
+  syncGroupControls();
+  relayout();
+});
+bandEl.addEventListener('change', () => {
+  ui.band = bandEl.value === 'ci95' ? 'ci95' : 'minmax';
+  relayout();
+});
+showRunsEl.addEventListener('change', () => {
+  ui.showRuns = showRunsEl.checked;
+  relayout();
+});
+
+metricFilterEl.value = ui.metricFilter;
+let metricTyping: ReturnType<typeof setTimeout> | undefined;
+metricFilterEl.addEventListener('input', () => {
+  clearTimeout(metricTyping);
+  metricTyping = setTimeout(() => {
+    ui.metricFilter = metricFilterEl.value;
+    let valid = true;
+    try {
+      new RegExp(ui.metricFilter, 'i');
+    } catch {
+      valid = false;
+    }
+    metricFilterEl.classList.toggle('invalid', !valid);
+    metricFilterEl.title = valid ? 'A regular expression over chart titles (case-insensitive)' : 'Not a regular expression: matched as plain text';
+    relayout();
+  }, 150);
 });
 
 // A theme switch changes the body class (light/dark/high contrast) and the --vscode-* variables on <html>'s style.
@@ -1057,9 +1612,9 @@ interface ChartInspection {
   title: string;
   note: string;
   /** Points with their step (s), time (t) and, on a smoothed line, raw value (r). */
-  datasets: { label: string; kind: 'line' | 'raw' | 'mark'; points: (XY & { s?: number; t?: number; r?: number })[] }[];
+  datasets: { label: string; kind: 'line' | 'raw' | 'mark' | 'band'; points: (XY & { s?: number; t?: number; r?: number })[] }[];
   x: { min: number; max: number };
-  y: { min: number; max: number; ticks: string[] };
+  y: { min: number; max: number; ticks: string[]; type: string };
   /** The plot area in CSS pixels of the canvas, to point at a value. */
   area: { left: number; top: number; width: number; height: number };
   /** The tooltip showing now (the mouse is over the chart), else null. */
@@ -1067,7 +1622,7 @@ interface ChartInspection {
 }
 function inspectCharts(): ChartInspection[] {
   const out: ChartInspection[] = [];
-  for (const slot of slots.values()) {
+  for (const slot of fullSlot ? [...slots.values(), fullSlot] : slots.values()) {
     const chart = slot.chart;
     if (!chart) continue;
     const x = chart.scales.x;
@@ -1078,7 +1633,7 @@ function inspectCharts(): ChartInspection[] {
       note: slot.noteEl.hidden ? '' : slot.noteEl.textContent ?? '',
       datasets: (chart.data.datasets as LineDataset[]).map((d) => ({
         label: d.label ?? '',
-        kind: d.mark ? 'mark' : d.raw ? 'raw' : 'line',
+        kind: d.mark ? 'mark' : d.raw ? 'raw' : d.band ? 'band' : 'line',
         points: d.data.map((p) => {
           const pts = d.points;
           if (!pts || p.i === undefined) return { x: p.x, y: p.y };
@@ -1089,7 +1644,7 @@ function inspectCharts(): ChartInspection[] {
         }),
       })),
       x: { min: x.min, max: x.max },
-      y: { min: y.min, max: y.max, ticks: y.ticks.map((t) => String(t.label)) },
+      y: { min: y.min, max: y.max, ticks: y.ticks.map((t) => String(t.label)), type: y.type },
       area: { left: chart.chartArea.left, top: chart.chartArea.top, width: chart.chartArea.width, height: chart.chartArea.height },
       tooltip:
         chart.tooltip && chart.tooltip.opacity > 0
