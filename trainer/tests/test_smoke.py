@@ -83,7 +83,7 @@ def test_trapo_rollouts_follow_the_stage_plan(tiny_cfg, tmp_path):
         assert summary["mean_entropy"] == pytest.approx(sum(t["entropy"] for t in toks) / len(toks))
     assert all(t["prefix"] for t in compact_tokens.decode(full["token_stats"], full["prefix"], full["completion"]))
     # the same step without token stats: the trainer's own summaries (full precision) agree with those of the arrays
-    Trainer(tiny_cfg(**{"train.steps": 1, "eval.at_start": "true"}), tmp_path / "plain", log=lambda m: None).run()
+    Trainer(tiny_cfg(**{"train.steps": 1, "eval.at_start": "true", "rollout.max_new_tokens": 80}), tmp_path / "plain", log=lambda m: None).run()
     plain = read_rollouts(tmp_path / "plain" / "rollouts" / "000001.jsonl")
     with_stats = read_rollouts(run_dir / "rollouts" / "000001.jsonl")
     assert [x["completion"] for x in plain] == [x["completion"] for x in with_stats]  # same seed, same samples
