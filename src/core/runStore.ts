@@ -14,6 +14,7 @@ import {
   CheckpointEvent,
   EvalEvent,
   LogEvent,
+  PhaseEvent,
   PromptAllocation,
   RunEvent,
   RunFinishedEvent,
@@ -164,6 +165,8 @@ export interface RunState {
   readonly finished: RunFinishedEvent | null;
   readonly lastEventTime: number | null;
   readonly lastHeartbeat: { time: number; phase: string } | null;
+  /** The trainer's preparation before its first step (model load, warm-up), until run_started; else null. */
+  readonly preparing: PhaseEvent | null;
   readonly metrics: SeriesStore;
   /** Oldest first; bounded to the newest `maxPrefixSteps`. */
   readonly prefixSteps: readonly PrefixStep[];
@@ -234,6 +237,7 @@ class MutableRun implements RunState {
   lastLifecycle: RunStartedEvent | RunFinishedEvent | null = null;
   lastEventTime: number | null = null;
   lastHeartbeat: { time: number; phase: string } | null = null;
+  preparing: PhaseEvent | null = null;
   metrics = new SeriesStore();
   prefixSteps: PrefixStep[] = [];
   evals: EvalEntry[] = [];
@@ -586,6 +590,7 @@ export class RunStore implements Disposable {
     run.finished = null;
     run.lastLifecycle = null;
     run.lastHeartbeat = null;
+    run.preparing = null;
     run.lastEventTime = null;
     run.lastReward = null;
     run.stepClock.reset();
@@ -599,6 +604,7 @@ export class RunStore implements Disposable {
       case 'run_started':
         run.runStarted = ev;
         run.lastLifecycle = ev;
+        run.preparing = null;
         run.finished = null;
         run.totalSteps = ev.total_steps;
         if (ev.resumed_from_step !== null) run.step = ev.resumed_from_step;
@@ -639,6 +645,9 @@ export class RunStore implements Disposable {
       case 'heartbeat':
         run.lastHeartbeat = { time: ev.time, phase: ev.phase };
         break;
+      case 'phase':
+        run.preparing = ev;
+        break;
       case 'log':
         run.logs.push(ev);
         if (run.logs.length > this.opts.maxLogEvents) run.logs.shift();
@@ -646,6 +655,7 @@ export class RunStore implements Disposable {
       case 'run_finished':
         run.finished = ev;
         run.lastLifecycle = ev;
+        run.preparing = null;
         break;
       default: {
         const never: never = ev;

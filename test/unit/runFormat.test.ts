@@ -48,7 +48,7 @@ describe('fixture runs written by the Python writer', () => {
       assert.ok(events.length > 20, `${run}: only ${events.length} events`);
       for (const e of events) seen.add(e.type);
     }
-    const all: RunEventType[] = ['run_started', 'metrics', 'prefix_allocation', 'rollouts', 'eval', 'checkpoint', 'heartbeat', 'log', 'run_finished'];
+    const all: RunEventType[] = ['run_started', 'metrics', 'prefix_allocation', 'rollouts', 'eval', 'checkpoint', 'heartbeat', 'phase', 'log', 'run_finished'];
     assert.deepEqual([...seen].sort(), [...all].sort());
   });
 
@@ -120,6 +120,14 @@ describe('parseEventLine', () => {
     for (const line of ['{"v":1,"type":"log"', '[1,2]', '{"v":1,"type":"heartbeat","step":1,"phase":"train"}', '{"v":1,"type":"heartbeat","time":1,"step":-1,"phase":"train"}']) {
       assert.equal(parseEventLine(line).kind, 'malformed', line);
     }
+  });
+
+  it('checks a phase event: a known phase, a fraction in [0, 1] or null, a message', () => {
+    const phase = { v: 1, type: 'phase', time: 1, step: null, phase: 'warmup', fraction: 0.4, message: 'step 600 of at most 1500' };
+    assert.equal(parseEventLine(JSON.stringify(phase)).kind, 'event');
+    assert.equal(parseEventLine(JSON.stringify({ ...phase, fraction: null })).kind, 'event');
+    assert.deepEqual(parseEventLine(JSON.stringify({ ...phase, fraction: 1.2 })), { kind: 'malformed', reason: 'phase: bad "fraction"' });
+    assert.deepEqual(parseEventLine(JSON.stringify({ ...phase, phase: 'compile' })), { kind: 'malformed', reason: 'phase: bad "phase"' });
   });
 
   it('checks metric values are numbers', () => {

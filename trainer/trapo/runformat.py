@@ -30,6 +30,7 @@ from . import RUN_FORMAT, __version__
 EVENT_VERSION = 1
 RunStatus = Literal["running", "finished", "failed", "stopped"]
 Phase = Literal["rollout", "train", "eval", "checkpoint"]
+PreparePhase = Literal["load_model", "warmup", "load_data"]
 
 
 # --------------------------------------------------------------------------- events
@@ -117,6 +118,17 @@ class Heartbeat:
 
 
 @dataclass
+class PhaseProgress:
+    """Preparation before the first step (loading the model, warming the tiny model up, loading data), with its
+    progress; `run_started` ends it. `fraction` is None where the trainer cannot tell how far it is."""
+
+    TYPE: ClassVar[str] = "phase"
+    phase: PreparePhase
+    fraction: Optional[float]
+    message: str
+
+
+@dataclass
 class Log:
     TYPE: ClassVar[str] = "log"
     level: Literal["debug", "info", "warning", "error"]
@@ -137,8 +149,10 @@ class RunFinished:
     error: Optional[ErrorInfo] = None
 
 
-Event = Union[RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, Log, RunFinished]
-EVENT_TYPES: tuple = (RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, Log, RunFinished)
+Event = Union[RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, PhaseProgress, Log,
+              RunFinished]
+EVENT_TYPES: tuple = (RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, PhaseProgress, Log,
+                      RunFinished)
 
 
 # --------------------------------------------------------------------------- lines

@@ -44,6 +44,7 @@ from .config import MICRO_GROUP_ALGORITHMS, Config
 from .losses import (entropy_from_logits, k3_kl, luffy_shaped_loss, policy_loss, sft_loss, token_logprobs,
                      token_weights, trsft_loss)
 from .micro_group import Stage, stage_plan
+from .progress import PhaseReporter
 from .rollout import (TokenBatch, assign_advantages, build_token_batch, expert_samples, make_prompt_item, mean,
                       sample_step)
 from .runformat import (BenchmarkResult, Checkpoint, ErrorInfo, Eval, Heartbeat, Log, Metrics, ModelInfo,
@@ -142,6 +143,7 @@ class Trainer:
                 self.sink = Sink(RunWriter.open_existing(self.run_dir, **info))
             else:
                 self.sink = Sink(RunWriter.create(self.run_dir, name=cfg.run_name, algorithm=cfg.algorithm, **info))
+        self.phases = PhaseReporter(self.sink.emit)  # "preparing 40%" until run_started (rank 0 writes; others no-op)
         try:
             self._setup(cfg, resume)
         except KeyboardInterrupt:  # Stop during set-up (the tiny model's warm-up can take a minute): nothing lost
@@ -167,10 +169,12 @@ class Trainer:
             latest = ckpt.latest_checkpoint(self.run_dir)
         warm = {k: v for k, v in vars(cfg.model.warmup).items()}
         src = str(latest) if latest is not None else cfg.model.name_or_path
+        self.phases("load_model", None, f"loading {'checkpoint ' + latest.name if latest is not None else 'model ' + src}")
         # the base model is the same for every training seed (seed 0), as one base model is in the paper
         model, self.tokenizer, self.model_name = models.load_policy(
             src, device=self.dist.device, dtype=cfg.model.dtype, seed=0, warmup=warm, cache_dir=cfg.model.cache_dir,
-            log=self._log if self.dist.is_main else None)
+            log=self._log if self.dist.is_main else None,
+            progress=(lambda f, m: self.phases("warmup", f, m)) if self.dist.is_main else None)
         if latest is not None:
             self.model_name = cfg.model.name_or_path if cfg.model.name_or_path != "tiny" else "tiny-qwen2"
             state = ckpt.load_trainer_state(latest)
@@ -189,6 +193,7 @@ class Trainer:
             self._load_optimizer(state["optimizer"])
             ckpt.set_rng_state(state["rng"])
             self.eval_averages = dict(state.get("eval_averages", {}))
+        self.phases("load_data", None, "loading the training problems and benchmarks")
         if cfg.data.train.startswith("builtin:"):
             self.problems = task.builtin_train_problems(cfg.data.train_size, seed=cfg.seed)
         else:
