@@ -7,6 +7,7 @@ import type { RunState, RunStore } from '../core/runStore';
 import { runPaths } from '../core/runFormat';
 import { describeStop } from '../core/stopProcess';
 import type { CommandHandlers } from '../extension';
+import { registerConfigLanguage } from '../config/configLanguage';
 import type { RunSelection } from '../services';
 import { registerRunNotifications } from './notifications';
 import { RunManager } from './runManager';
@@ -30,7 +31,9 @@ export function registerRuns(
   context.subscriptions.push(manager, diagnostics, setupOutput, logOutput);
   registerStatusBar(context, store, selection);
   registerRunNotifications(context, store);
-  const deps: StartDeps = { context, store, manager, diagnostics, revealRun };
+  // Completion, hover and live diagnostics in *.trapo.* files share the collection with a start's problems.
+  const configProblems = registerConfigLanguage(context, diagnostics);
+  const deps: StartDeps = { context, store, manager, configProblems, revealRun };
   const m = manager;
 
   /** The run an argument names (tree node, {runId}, id string), else the selected run if it fits, else a pick. */
