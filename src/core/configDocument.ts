@@ -177,6 +177,8 @@ export type CompletionContext =
       path: KeyPath;
       word: Span;
       quoted: boolean;
+      /** The value is typed on its key's line ("dtype: |"), not on a line of its own under it. */
+      inline: boolean;
     };
 
 const MARKER = 'trapoCompletionMarker';
@@ -211,7 +213,10 @@ export function completionContext(text: string, offset: number): CompletionConte
   if (!hit) return undefined;
   // A key of a mapping; or a bare word at the top, or a list item ("  - n|"): a new mapping's first key or a value
   // of the list (the schema of the path decides, as it does for a value typed under a key that wants a mapping).
-  if (hit.part === 'value') return { kind: 'value', path: hit.path, word, quoted };
+  if (hit.part === 'value') {
+    const before = text.slice(text.lastIndexOf('\n', word.start - 1) + 1, word.start);
+    return { kind: 'value', path: hit.path, word, quoted, inline: /:\s*["']?$/.test(before) };
+  }
   return { kind: 'key', path: hit.path, existing: hit.siblings, word, quoted, hasColon };
 }
 

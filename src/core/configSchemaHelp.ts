@@ -158,6 +158,8 @@ export function completionsFor(root: JsonSchema, ctx: CompletionContext, flavor:
   const s = schemaAt(root, ctx.path);
   if (!s) return [];
   if (isObjectSchema(s)) {
+    // "model: |" wants a mapping on the next lines, not a key on this one.
+    if (ctx.kind === 'value' && ctx.inline) return [];
     const existing = new Set(ctx.kind === 'key' ? ctx.existing : []);
     const hasColon = ctx.kind === 'key' && ctx.hasColon;
     return Object.entries(properties(s))

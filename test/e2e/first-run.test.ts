@@ -22,11 +22,12 @@ device: cpu
 model:
   name_or_path: tiny
   cache_dir: warm-cache          # relative to the workspace: a fresh warm-up every session
-  warmup:
-    steps: 120
+  warmup:                        # long enough to watch on an idle machine: 200 steps and 4 accuracy checks
+    steps: 200
     batch_size: 8
     n_problems: 40
-    target_accuracy: 0           # run all 120 steps: progress to watch
+    target_accuracy: 0.99        # not reached: all 200 steps run
+    check_every: 50
 data:
   train_size: 16
   benchmark_size: 2
@@ -153,10 +154,10 @@ describe('first run: a fresh workspace', () => {
       const dir = await s.waitUntil('the warm run directory', async () => runDirs(s).find((d) => !known.has(d)), 120_000, 250);
       const seenTree: number[] = [];
       const seenStatus: number[] = [];
-      let firstStepBeforeProgress = false;
-      await s.waitUntil('the warm run\'s first step', async () => {
-        const row = s.treeRow('Runs', 'warm-first');
-        const desc = (await row.locator('.label-description').first().textContent().catch(() => '')) ?? '';
+      let steppedBeforeProgress = false;
+      /** One look at the Runs tree and the status bar; true once the run has made a step. */
+      const look = async () => {
+        const desc = (await s.treeRow('Runs', 'warm-first').locator('.label-description').first().textContent().catch(() => '')) ?? '';
         const t = PREPARING.exec(desc);
         if (t?.[2]) seenTree.push(Number(t[2]));
         for (const text of await s.statusBarTexts()) {
@@ -164,11 +165,22 @@ describe('first run: a fresh workspace', () => {
           if (m?.[2]) seenStatus.push(Number(m[2]));
         }
         const stepped = /\b[12]\/2\b/.test(desc);
-        if (stepped && seenTree.length === 0) firstStepBeforeProgress = true;
+        if (stepped && seenTree.length === 0) steppedBeforeProgress = true;
         return stepped;
-      }, 600_000, 300);
+      };
+      await s.waitUntil('"preparing" in the Runs tree', async () => (await look()) || seenTree.length > 0, 300_000, 300);
+      // While it prepares, the Log node opens logs/trainer.log from its first line (the launch line the extension
+      // writes first), and the editor follows the file: the warm-up's own lines come in.
+      await s.expandRow(s.treeRow('Runs', 'warm-first'));
+      await s.treeRow('Runs', /^Log\s*logs\/trainer\.log/).click();
+      await s.waitUntil('trainer.log in the editor', async () => (await s.activeEditorTitle()) === 'trainer.log', 15_000);
+      const first = (await s.activeEditorText()).split('\n')[0];
+      assert.match(first, /^\[trapo\] \d{4}-\d\d-\d\dT.* start: /, `first line of the log: ${first}`);
+      await s.waitUntil('the warm-up in the log', async () => /building the tiny base model/.test(await s.activeEditorText()), 60_000);
+      await s.screenshot('21-first-run-preparing-log');
+      await s.waitUntil('the warm run\'s first step', look, 600_000, 300);
       process.stderr.write(`[first-run] warm-up progress seen: tree ${JSON.stringify([...new Set(seenTree)])}, status bar ${JSON.stringify([...new Set(seenStatus)])}\n`);
-      assert.ok(!firstStepBeforeProgress, 'the first step came before any progress was shown');
+      assert.ok(!steppedBeforeProgress, 'the first step came before any progress was shown');
       assert.ok(seenTree.some((p) => p < 100), `the Runs tree showed a percentage below 100 before the first step: ${seenTree}`);
       assert.ok(seenStatus.some((p) => p < 100), `the status bar showed a percentage below 100 before the first step: ${seenStatus}`);
       assert.ok(new Set(seenTree).size >= 2, `the percentage moved: ${[...new Set(seenTree)]}`);
@@ -177,14 +189,7 @@ describe('first run: a fresh workspace', () => {
       const warm = events.filter((e) => e.type === 'phase' && e.phase === 'warmup').map((e) => e.fraction);
       assert.deepEqual(warm, [...warm].sort((a, b) => a - b));
       assert.equal(warm.at(-1), 1);
-      // The Log node opens logs/trainer.log from its first line (the launch line the extension writes first).
-      await s.expandRow(s.treeRow('Runs', 'warm-first'));
-      await s.treeRow('Runs', /^Loglogs\/trainer\.log$|^Log/).click();
-      await s.waitUntil('trainer.log in the editor', async () => (await s.activeEditorTitle()) === 'trainer.log', 15_000);
-      const text = await s.activeEditorText();
-      assert.match(text.split('\n')[0], /^\[trapo\] \d{4}-\d\d-\d\dT.* start: /, `first line of the log: ${text.split('\n')[0]}`);
-      assert.match(text, /building the tiny base model/, 'the warm-up is in the log');
-      await s.screenshot('21-first-run-log');
+      await s.waitUntil('the warm run finished', async () => JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8')).status === 'finished', 300_000, 1000);
     }));
 
   test('completion, hover and diagnostics in a *.trapo.yaml file, with no YAML extension installed',
@@ -278,7 +283,7 @@ describe('first run: a fresh workspace', () => {
       await s.runCommand('TRAPO: Compare Checkpoints', { query: 'TRAPO Compare Checkpoints' });
       await s.pickQuickPick('warm-first @ 2');
       await s.pickQuickPick('warm-first @ 0');
-      await s.webviewFrame('#summary, table', 60_000);
+      await s.webviewFrame('#table-host vscode-table-row', 60_000);
       await s.runCommand('Welcome: Open Walkthrough...', { query: 'Open Walkthrough' });
       await s.pickQuickPick('Get Started with TRAPO');
       const all = await s.waitUntil('every step done', async () => {

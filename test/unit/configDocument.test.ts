@@ -141,6 +141,9 @@ test('completion context: a value after "key: " and right after "key:"', () => {
   const c = ctxAt(t, 'algorithm: |\nseed: 1\n');
   assert.equal(c?.kind, 'value');
   assert.deepEqual(c?.path, ['algorithm']);
+  assert.equal(c?.kind === 'value' && c.inline, true, 'typed on its key\'s line');
+  const below = completionContext('model:\n  \n', 'model:\n  '.length);
+  assert.equal(below?.kind === 'value' && below.inline, false, 'a line of its own under the key');
   const t2 = 'model:\n  dtype: bf\n';
   const c2 = ctxAt(t2, 'model:\n  dtype: bf|\n');
   assert.equal(c2?.kind, 'value');

@@ -57,6 +57,8 @@ test('value completion: an enum\'s values, booleans, nothing for free text', () 
   assert.deepEqual(labels(complete('model:\n  warmup:\n    enabled: |\n')), ['true', 'false']);
   assert.deepEqual(complete('name: |\n').map((c) => c.label), ['null'], 'a string-or-null key offers null only');
   assert.deepEqual(complete('seed: |\n'), []);
+  assert.deepEqual(complete('model: |\n'), [], 'no key on the line of a key that wants a mapping');
+  assert.ok(labels(complete('model:\n  |\n')).includes('dtype'), 'keys on the line below');
 });
 
 test('JSON: keys quoted with a value placeholder, string values quoted unless the cursor is in quotes', () => {
