@@ -109,6 +109,8 @@ def main() -> None:
             if target.exists():
                 shutil.rmtree(target)
             shutil.copytree(built, target)
+            for f in target.iterdir():
+                f.chmod(0o644)  # safetensors writes 0600; the package's files are readable by all
             (target / "base.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
             size = sum(f.stat().st_size for f in target.iterdir())
             print(f"wrote {target} ({size / 1e6:.1f} MB) in {info['seconds']} s")
