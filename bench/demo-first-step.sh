@@ -54,6 +54,13 @@ while :; do
   fi
   sleep 0.2
 done
+# The URL may come after the first step (code-server still installing): wait for npm run demo to finish.
+while [ -z "$url_at" ]; do
+  alive=0; kill -0 "$demo_pid" 2>/dev/null && alive=1
+  grep -q 'is running:' "$BENCH/demo.out" 2>/dev/null && url_at=$(elapsed "$(date +%s.%N)")
+  [ "$alive" = 1 ] || break
+  sleep 0.2
+done
 wait "$demo_pid" || true
 run_dir=$(dirname "$ev")
 # The trainer's own clock for what happened inside the run (event times are unix seconds).

@@ -118,8 +118,10 @@ start_demo_run() {
 # extension finds the run under runs/ when it opens). Should a later step fail, the run is stopped again.
 start_demo_run
 trap 'rc=$?; if [ "$rc" != 0 ]; then stop_group "$RUN_PGID_FILE" "the demo run"; fi' EXIT
-node scripts/build.mjs >/dev/null
-npm run package --silent -- --no-rewrite-relative-links >"$E2E_DIR.package.log" 2>&1 \
+# Building and packaging at a lower priority: the trainer's threads then keep the cores (PyTorch on a CPU slows down
+# many times over when its threads have to wait for a core).
+nice -n 10 node scripts/build.mjs >/dev/null
+nice -n 10 npm run package --silent -- --no-rewrite-relative-links >"$E2E_DIR.package.log" 2>&1 \
   || { mkdir -p "$E2E_DIR"; cat "$E2E_DIR.package.log" >&2; die "packaging the extension failed"; }
 rm -f "$E2E_DIR.package.log"
 VSIX="$REPO/dist/trapo.vsix"
