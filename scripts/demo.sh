@@ -10,7 +10,9 @@
 #     `npm run demo -- --stop`.
 # The demo run is started the way a person starts it: `python -m trapo train --config demo.trapo.yaml --run-dir
 # runs/<id>` from the workspace, in its own process group, so the extension finds it under runs/ (a run started
-# outside VS Code shows up like any other) and the Runs tree, status bar and dashboard follow it live.
+# outside VS Code shows up like any other) and the Runs tree, status bar and dashboard follow it live. It starts as
+# soon as the trainer's environment is there, while the extension is built and VS Code starts; its output goes to
+# runs/<id>/logs/trainer.log. The warmed-up tiny base ships with the trainer: its first step comes within seconds.
 #
 #   npm run demo                       # set up, open, start the demo run
 #   npm run demo -- --no-run           # open without starting a run (start it from the palette: "Start TRAPO run")
@@ -73,11 +75,6 @@ say "installing and building (idempotent)"
 if [ -f scripts/setup-node.sh ]; then bash scripts/setup-node.sh; elif [ ! -d node_modules ]; then npm ci --no-audit --no-fund; fi
 if [ -f scripts/setup-python.sh ]; then bash scripts/setup-python.sh; fi
 [ -x "$PY" ] || die "no trainer environment at $PY (scripts/setup-python.sh makes it)"
-node scripts/build.mjs >/dev/null
-npm run package --silent -- --no-rewrite-relative-links >"$E2E_DIR.package.log" 2>&1 \
-  || { mkdir -p "$E2E_DIR"; cat "$E2E_DIR.package.log" >&2; die "packaging the extension failed"; }
-rm -f "$E2E_DIR.package.log"
-VSIX="$REPO/dist/trapo.vsix"
 
 # ------------------------------------------------------------------ the demo workspace
 mkdir -p "$WS/.vscode" "$DEMO_DIR"
@@ -104,21 +101,38 @@ start_demo_run() {
     return 0
   fi
   local id; id="$(date -u +%Y%m%d-%H%M%S)-demo-trapo"
-  mkdir -p "$WS/runs"
-  say "starting the demo run: runs/$id (the tiny model warms up once, a few minutes, then 250 steps of about half a second)"
-  ( cd "$WS" && exec setsid "$PY" -m trapo train --config demo.trapo.yaml --run-dir "runs/$id" \
-      >"$DEMO_DIR/demo-run.log" 2>&1 < /dev/null ) &
+  # The trainer's output goes to the run's own logs/trainer.log (as when VS Code starts a run), so that the run's Log
+  # node in the Runs view opens it, from its first line.
+  local log="$WS/runs/$id/logs/trainer.log"
+  mkdir -p "$(dirname "$log")"
+  printf '[trapo] %s start: %s -m trapo train --config demo.trapo.yaml --run-dir runs/%s\n' \
+    "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" "$PY" "$id" >"$log"
+  say "starting the demo run: runs/$id (250 steps of about half a second; the warmed-up base model ships with the trainer)"
+  ( cd "$WS" && PYTHONUNBUFFERED=1 exec setsid "$PY" -m trapo train --config demo.trapo.yaml --run-dir "runs/$id" \
+      >>"$log" 2>&1 < /dev/null ) &
   pgid_of $! >"$RUN_PGID_FILE"
+  echo "$log" >"$DEMO_DIR/demo-run.logpath"
 }
+
+# The demo run starts now, while the extension is built and packaged and VS Code starts (it needs none of them: the
+# extension finds the run under runs/ when it opens). Should a later step fail, the run is stopped again.
+start_demo_run
+trap 'rc=$?; if [ "$rc" != 0 ]; then stop_group "$RUN_PGID_FILE" "the demo run"; fi' EXIT
+# Building and packaging at a lower priority: the trainer's threads then keep the cores (PyTorch on a CPU slows down
+# many times over when its threads have to wait for a core).
+nice -n 10 node scripts/build.mjs >/dev/null
+nice -n 10 npm run package --silent -- --no-rewrite-relative-links >"$E2E_DIR.package.log" 2>&1 \
+  || { mkdir -p "$E2E_DIR"; cat "$E2E_DIR.package.log" >&2; die "packaging the extension failed"; }
+rm -f "$E2E_DIR.package.log"
+VSIX="$REPO/dist/trapo.vsix"
 
 # ------------------------------------------------------------------ desktop VS Code
 if [ "$mode" = auto ] && command -v code >/dev/null 2>&1; then
   say "installing the extension into VS Code: code --install-extension dist/trapo.vsix"
   code --install-extension "$VSIX" --force
-  start_demo_run
   code "$WS"
   say "opened $WS in VS Code: the TRAPO icon in the activity bar shows the run; TRAPO: Open Dashboard charts it."
-  [ "$run" = 1 ] && say "stop the demo run with: npm run demo -- --stop   (log: $DEMO_DIR/demo-run.log)"
+  [ "$run" = 1 ] && say "stop the demo run with: npm run demo -- --stop   (log: $(cat "$DEMO_DIR/demo-run.logpath" 2>/dev/null))"
   exit 0
 fi
 
@@ -150,7 +164,6 @@ for _ in $(seq 1 100); do
   kill -0 -- "-$(cat "$PGID_FILE")" 2>/dev/null || { cat "$DEMO_DIR/code-server.log" >&2; die "code-server exited"; }
   sleep 0.2
 done
-start_demo_run
 URL="http://127.0.0.1:$PORT/?folder=$WS"
 say "VS Code (code-server) with the TRAPO extension is running:"
 say "    $URL"
@@ -162,4 +175,4 @@ else
 fi
 say "stop everything with:  npm run demo -- --stop"
 say "    (or: kill -- -$(cat "$PGID_FILE")$( [ -f "$RUN_PGID_FILE" ] && echo "; kill -INT -- -$(cat "$RUN_PGID_FILE")"))"
-say "logs: $DEMO_DIR/code-server.log, $DEMO_DIR/demo-run.log"
+say "logs: $DEMO_DIR/code-server.log$( [ "$run" = 1 ] && echo ", $(cat "$DEMO_DIR/demo-run.logpath" 2>/dev/null)")"

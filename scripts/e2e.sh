@@ -30,10 +30,13 @@ fi
 step "setup"
 bash scripts/e2e-setup.sh >/dev/null
 
-# The embedded tiny model is warmed up once per machine (about a minute on 2 idle cores) and cached; do it here, so
-# that the live tests time the extension, not the warm-up. Same call as the trainer (trapo/train.py: seed 0, the
-# config's model.warmup). A failure here only means the first live run warms up itself.
-export TRAPO_CACHE="${TRAPO_CACHE:-${TRAPO_E2E_DIR:-$REPO/.e2e}/trapo-cache}"
+# The demo config's warmed-up tiny base ships with the trainer (trapo/bases/, trainer/scripts/make_tiny_base.py):
+# this step then only finds it. Were it stale (the tiny model or the task changed), the base is warmed up here once
+# and cached, so that the live tests time the extension, not the warm-up. Same call as the trainer
+# (trapo/train.py: seed 0, the config's model.warmup). A failure here only means the first live run warms up itself.
+# One cache for the suite, `npm run demo` and the extension: the trainer's default (~/.cache/trapo), named here because
+# the sessions run with a scratch HOME.
+export TRAPO_CACHE="${TRAPO_CACHE:-$HOME/.cache/trapo}"
 if [ "${TRAPO_E2E_WARMUP:-1}" != 0 ] && [ -x trainer/.venv/bin/python ] && [ -f trainer/trapo/configs/demo.trapo.yaml ]; then
   step "warm up the tiny model (cached in $TRAPO_CACHE)"
   nice -n "${TRAPO_E2E_NICE:-0}" trainer/.venv/bin/python - trainer/trapo/configs/demo.trapo.yaml <<'PY' >&2 || echo "[e2e] warm-up skipped (see above)" >&2

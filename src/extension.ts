@@ -9,6 +9,7 @@ import { registerDashboard } from './dashboard/panel';
 import { registerRuns, shutdownRuns } from './runs';
 import { createRunStore } from './runs/runStoreHost';
 import { registerTrees } from './trees';
+import { registerWalkthrough } from './walkthrough';
 
 export type CommandHandler = (...args: unknown[]) => unknown;
 export type CommandHandlers = Partial<Record<CommandId, CommandHandler>>;
@@ -28,6 +29,7 @@ export function activate(context: vscode.ExtensionContext): void {
     // Features register here, e.g. ...registerRuns(context), ...registerDashboard(context, store).
   };
   registerCommands(context, handlers);
+  registerWalkthrough(context, store);
 }
 
 export function registerCommands(context: vscode.ExtensionContext, handlers: CommandHandlers): void {

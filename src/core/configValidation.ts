@@ -180,14 +180,3 @@ export function parseTrainerConfigError(line: string): ConfigProblem {
 export function formatProblems(problems: readonly ConfigProblem[]): string {
   return problems.map((p) => (p.key ? `${p.key}: ${p.message}` : p.message)).join('\n');
 }
-
-/** The 0-based line where the last segment of a dotted key is written (YAML `key:` or JSON `"key":`), else 0. */
-export function lineOfKey(text: string, key: string): number {
-  const last = key.split('.').pop()?.replace(/\[\d+\]$/, '');
-  if (!last) return 0;
-  const esc = last.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const re = new RegExp(`^\\s*(-\\s*)?("${esc}"|${esc})\\s*:`);
-  const lines = text.split('\n');
-  const i = lines.findIndex((l) => re.test(l));
-  return i < 0 ? 0 : i;
-}

@@ -105,6 +105,16 @@ export interface HeartbeatEvent extends EventBase {
   type: 'heartbeat';
   phase: Phase;
 }
+/** Preparation before the first step; `run_started` ends it. */
+export const PREPARE_PHASES = ['load_model', 'warmup', 'load_data'] as const;
+export type PreparePhase = (typeof PREPARE_PHASES)[number];
+export interface PhaseEvent extends EventBase {
+  type: 'phase';
+  phase: PreparePhase;
+  /** 0..1, or null when the trainer cannot tell how far it is. */
+  fraction: number | null;
+  message: string;
+}
 export interface LogEvent extends EventBase {
   type: 'log';
   level: 'debug' | 'info' | 'warning' | 'error';
@@ -135,6 +145,7 @@ export type RunEvent =
   | EvalEvent
   | CheckpointEvent
   | HeartbeatEvent
+  | PhaseEvent
   | LogEvent
   | AnomalyEvent
   | RunFinishedEvent;
@@ -236,6 +247,11 @@ const EVENT_CHECKS: Record<RunEventType, Record<string, (x: unknown) => boolean>
   eval: { benchmarks: (b) => isObj(b) && Object.values(b).every(isBenchmarkResult), average: isNum },
   checkpoint: { path: isStr, onnx: isNullOr(isStr), bytes: isInt },
   heartbeat: { phase: (p) => p === 'rollout' || p === 'train' || p === 'eval' || p === 'checkpoint' },
+  phase: {
+    phase: (p) => (PREPARE_PHASES as readonly unknown[]).includes(p),
+    fraction: (f) => f === null || (isNum(f) && f >= 0 && f <= 1),
+    message: isStr,
+  },
   log: { level: (l) => l === 'debug' || l === 'info' || l === 'warning' || l === 'error', message: isStr },
   anomaly: {
     kind: (k) => (ANOMALY_KINDS as readonly unknown[]).includes(k),

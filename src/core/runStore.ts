@@ -15,6 +15,7 @@ import {
   CheckpointEvent,
   EvalEvent,
   LogEvent,
+  PhaseEvent,
   PromptAllocation,
   RunEvent,
   RunFinishedEvent,
@@ -167,6 +168,8 @@ export interface RunState {
   readonly finished: RunFinishedEvent | null;
   readonly lastEventTime: number | null;
   readonly lastHeartbeat: { time: number; phase: string } | null;
+  /** The trainer's preparation before its first step (model load, warm-up), until run_started; else null. */
+  readonly preparing: PhaseEvent | null;
   readonly metrics: SeriesStore;
   /** Oldest first; bounded to the newest `maxPrefixSteps`. */
   readonly prefixSteps: readonly PrefixStep[];
@@ -279,6 +282,7 @@ class MutableRun implements RunState {
   lastLifecycle: RunStartedEvent | RunFinishedEvent | null = null;
   lastEventTime: number | null = null;
   lastHeartbeat: { time: number; phase: string } | null = null;
+  preparing: PhaseEvent | null = null;
   metrics = new SeriesStore();
   prefixSteps: PrefixStep[] = [];
   evals: EvalEntry[] = [];
@@ -702,6 +706,7 @@ export class RunStore implements Disposable {
     run.finished = null;
     run.lastLifecycle = null;
     run.lastHeartbeat = null;
+    run.preparing = null;
     run.lastEventTime = null;
     run.lastReward = null;
     run.nonFiniteValues = 0;
@@ -725,6 +730,7 @@ export class RunStore implements Disposable {
         }
         run.runStarted = ev;
         run.lastLifecycle = ev;
+        run.preparing = null;
         run.finished = null;
         run.totalSteps = ev.total_steps;
         // A resume restarts the clock: the downtime before it is not a step.
@@ -768,6 +774,9 @@ export class RunStore implements Disposable {
       case 'heartbeat':
         run.lastHeartbeat = { time: ev.time, phase: ev.phase };
         break;
+      case 'phase':
+        run.preparing = ev;
+        break;
       case 'log':
         run.logs.push(ev);
         if (run.logs.length > this.opts.maxLogEvents) run.logs.shift();
@@ -779,6 +788,7 @@ export class RunStore implements Disposable {
       case 'run_finished':
         run.finished = ev;
         run.lastLifecycle = ev;
+        run.preparing = null;
         break;
       default: {
         const never: never = ev;

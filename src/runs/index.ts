@@ -9,6 +9,7 @@ import { describeStop } from '../core/stopProcess';
 import { visibleControls } from '../core/visibleText';
 import { resumeSentence, resumeText } from '../core/runText';
 import type { CommandHandlers } from '../extension';
+import { registerConfigLanguage } from '../config/configLanguage';
 import type { RunSelection } from '../services';
 import { registerRunNotifications } from './notifications';
 import { RunManager } from './runManager';
@@ -32,7 +33,9 @@ export function registerRuns(
   context.subscriptions.push(manager, diagnostics, setupOutput, logOutput);
   registerStatusBar(context, store, selection);
   registerRunNotifications(context, store);
-  const deps: StartDeps = { context, store, manager, diagnostics, revealRun };
+  // Completion, hover and live diagnostics in *.trapo.* files share the collection with a start's problems.
+  const configProblems = registerConfigLanguage(context, diagnostics);
+  const deps: StartDeps = { context, store, manager, configProblems, revealRun };
   const m = manager;
 
   /** The run an argument names (tree node, {runId}, id string), else the selected run if it fits, else a pick. */

@@ -12,6 +12,7 @@ import { venvPython } from '../core/launch';
 import { probeTrapo, pythonExtensionInterpreter, runProcess, trapoVenvDir, trapoVllmVenvDir } from './python';
 import { refuseUntrusted } from './startRun';
 import { readSettings } from './settings';
+import { walkthroughDone } from '../walkthrough';
 
 const MIN_PYTHON: [number, number] = [3, 10];
 const VLLM_MIN_PYTHON: [number, number] = [3, 11];
@@ -97,6 +98,7 @@ export async function setUpTrainerEnvironment(
         const problem = await probeTrapo(py, trainerDir);
         if (problem) throw new SetupError(`the trainer was installed but does not import: ${problem}`);
         output.appendLine(`[trapo] ready: ${py}`);
+        walkthroughDone('setUp');
         void vscode.window
           .showInformationMessage(`TRAPO: the trainer environment is ready (${py}).`, 'Start TRAPO Run')
           .then((c) => c && vscode.commands.executeCommand('trapo.startRun'));

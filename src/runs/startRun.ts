@@ -8,11 +8,11 @@ import { ValidateFunction } from 'ajv';
 import {
   ConfigProblem,
   formatProblems,
-  lineOfKey,
   loadConfigSchema,
   validateConfigFile,
   validateWithTrainer,
 } from '../core/configValidation';
+import type { ConfigProblemReporter } from '../config/configLanguage';
 import { trainerExitMessage } from '../core/exitMessage';
 import { buildLaunch, configEngine, makeRunId, runNameFromConfigFile } from '../core/launch';
 import type { RunState, RunStore } from '../core/runStore';
@@ -20,12 +20,14 @@ import { ConfigTemplate, DEMO_FALLBACK, REAL_MODEL_TEMPLATE, TEMPLATES, freeFile
 import { describeFailedChoice, findTrainerPython, runProcess } from './python';
 import { RunManager, SpawnRequest } from './runManager';
 import { readSettings, runsRootFor } from './settings';
+import { walkthroughDone } from '../walkthrough';
 
 export interface StartDeps {
   context: vscode.ExtensionContext;
   store: RunStore;
   manager: RunManager;
-  diagnostics: vscode.DiagnosticCollection;
+  /** Puts a config's problems on their keys in the Problems view (src/config/configLanguage.ts). */
+  configProblems: ConfigProblemReporter;
   revealRun(runId: string): Promise<void>;
 }
 
@@ -53,7 +55,7 @@ export function refuseUntrusted(): boolean {
 
 export async function startRun(deps: StartDeps, arg?: unknown): Promise<void> {
   if (refuseUntrusted()) return;
-  const configUri = arg instanceof vscode.Uri ? arg : await pickConfig(deps.context);
+  const configUri = arg instanceof vscode.Uri ? arg : isDemoRequest(arg) ? await demoConfig(deps.context) : await pickConfig(deps.context);
   if (!configUri) return;
   const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === configUri.toString());
   if (doc?.isDirty) await doc.save();
@@ -71,10 +73,10 @@ export async function startRun(deps: StartDeps, arg?: unknown): Promise<void> {
   }
   const check = await validateConfigFile(file, validate);
   if (!check.ok) {
-    await reportConfigProblems(deps.diagnostics, configUri, check.problems);
+    await reportConfigProblems(deps.configProblems, configUri, check.problems);
     return;
   }
-  deps.diagnostics.delete(configUri);
+  deps.configProblems.report(configUri, '', []);
 
   // 2. Python that can import the trainer, and the trainer's own check of the config.
   const settings = readSettings();
@@ -91,8 +93,9 @@ export async function startRun(deps: StartDeps, arg?: unknown): Promise<void> {
     offerSetUp(describeFailedChoice(found.choice), configEngine(check.config));
     return;
   }
+  walkthroughDone('setUp');
   if (found.problems.length) {
-    await reportConfigProblems(deps.diagnostics, configUri, found.problems);
+    await reportConfigProblems(deps.configProblems, configUri, found.problems);
     return;
   }
 
@@ -265,6 +268,19 @@ export function offerSetUp(detail: string, engine: 'torch' | 'vllm' = 'torch'): 
 
 // ------------------------------------------------------------------------------------------------ config pick
 
+/** `trapo.startRun` with `{template: "demo"}` (the walkthrough's link): the demo config, no pick. */
+function isDemoRequest(arg: unknown): boolean {
+  return typeof arg === 'object' && arg !== null && (arg as { template?: unknown }).template === 'demo';
+}
+
+/** The workspace's demo.trapo.yaml, else one created from the demo template. */
+async function demoConfig(context: vscode.ExtensionContext): Promise<vscode.Uri | undefined> {
+  const existing = await vscode.workspace.findFiles('**/demo.trapo.yaml', CONFIG_EXCLUDE, 10);
+  if (existing.length) return existing.sort((a, b) => a.fsPath.length - b.fsPath.length)[0];
+  const demo = TEMPLATES.find((t) => t.id === 'demo');
+  return demo ? createFromTemplate(context, demo) : undefined;
+}
+
 interface ConfigPick extends vscode.QuickPickItem {
   uri?: vscode.Uri;
   template?: ConfigTemplate;
@@ -318,26 +334,15 @@ async function createFromTemplate(context: vscode.ExtensionContext, template: Co
 
 // ------------------------------------------------------------------------------------------------ problems
 
-async function reportConfigProblems(diagnostics: vscode.DiagnosticCollection, uri: vscode.Uri, problems: ConfigProblem[]): Promise<void> {
+async function reportConfigProblems(reporter: ConfigProblemReporter, uri: vscode.Uri, problems: ConfigProblem[]): Promise<void> {
   let text = '';
   try {
     text = (await vscode.workspace.openTextDocument(uri)).getText();
   } catch {
     // Not readable as text: diagnostics go on the first line.
   }
-  diagnostics.set(
-    uri,
-    problems.map((p) => {
-      const line = lineOfKey(text, p.key);
-      const d = new vscode.Diagnostic(
-        new vscode.Range(line, 0, line, Number.MAX_SAFE_INTEGER),
-        p.key ? `${p.key}: ${p.message}` : p.message,
-        vscode.DiagnosticSeverity.Error,
-      );
-      d.source = 'trapo';
-      return d;
-    }),
-  );
+  // Each problem on its key, found in the yaml document model (micro_group.stages[1].ratio: the second stage's line).
+  reporter.report(uri, text, problems);
   const first = formatProblems(problems.slice(0, 1));
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more in the Problems view)` : '';
   const choice = await vscode.window.showErrorMessage(`TRAPO: ${path.basename(uri.fsPath)}: ${first}${more}`, 'Open Config');

@@ -1,11 +1,14 @@
 // The status bar item: step/total, reward and ETA of the selected run while it runs (else of the newest running
 // run); hidden when nothing runs. Clicking it opens the dashboard on that run.
 import * as vscode from 'vscode';
+import { preparingDetail, preparingOf, preparingText } from '../core/preparing';
 import { RunState, RunStore, etaSeconds } from '../core/runStore';
 import { formatDuration } from '../core/time';
 import type { RunSelection } from '../services';
 
 export function statusBarText(run: RunState): string {
+  const preparing = preparingOf(run);
+  if (preparing) return `$(loading~spin) TRAPO ${preparingText(preparing)}`;
   const parts = [`$(sync~spin) TRAPO ${run.step ?? 0}${run.totalSteps !== null ? `/${run.totalSteps}` : ''}`];
   if (run.lastReward !== null) parts.push(`reward ${run.lastReward.toFixed(2)}`);
   const eta = etaSeconds(run);
@@ -27,7 +30,8 @@ export function registerStatusBar(context: vscode.ExtensionContext, store: RunSt
       return;
     }
     item.text = statusBarText(run);
-    item.tooltip = `${run.info.name} (${run.id}): ${run.info.algorithm} on ${run.info.device}. Click for the dashboard.`;
+    const preparing = preparingOf(run);
+    item.tooltip = `${run.info.name} (${run.id}): ${run.info.algorithm} on ${run.info.device}${preparing ? `, ${preparingDetail(preparing)}` : ''}. Click for the dashboard.`;
     item.command = { command: 'trapo.openDashboard', title: 'Open Dashboard', arguments: [{ runId: run.id }] };
     item.show();
   };

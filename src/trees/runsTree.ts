@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { formatPercent } from '../core/benchmarks';
+import { preparingDetail, preparingOf, preparingText } from '../core/preparing';
 import { DisplayStatus, RunState, RunStore, bestEvalAverage, etaSeconds, skippedTotal } from '../core/runStore';
 import { runPaths } from '../core/runFormat';
 import { anomalyText, resumeText } from '../core/runText';
@@ -33,6 +34,8 @@ export function statusIcon(status: DisplayStatus): vscode.ThemeIcon {
 }
 
 export function stepText(run: RunState): string {
+  const preparing = preparingOf(run);
+  if (preparing) return preparingText(preparing);
   if (run.step === null) return run.totalSteps !== null ? `0/${run.totalSteps}` : 'no steps yet';
   return run.totalSteps !== null ? `${run.step}/${run.totalSteps}` : `step ${run.step}`;
 }
@@ -75,6 +78,8 @@ function runTooltip(run: RunState): vscode.MarkdownString {
   line('Status', run.status + (run.crash.crashed ? ` (${run.crash.detail})` : ''));
   line('Algorithm', run.info.algorithm);
   line('Steps', stepText(run));
+  const preparing = preparingOf(run);
+  if (preparing) line('Preparing', preparingDetail(preparing));
   if (run.lastReward !== null) line('Reward', run.lastReward.toFixed(3));
   const eta = etaSeconds(run);
   if (eta !== null) line('ETA', formatDuration(eta));

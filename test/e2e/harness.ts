@@ -157,7 +157,7 @@ export class Session {
       XDG_DATA_HOME: dir('xdg/data'),
       XDG_CACHE_HOME: dir('xdg/cache'),
       XDG_RUNTIME_DIR: dir('xdg/runtime'),
-      // The embedded tiny model's warm-up (about a minute) is cached across sessions here, not in the scratch HOME.
+      // Warmed-up tiny models (other than the shipped base) are cached across sessions here, not in the scratch HOME.
       TRAPO_CACHE: trapoCache(),
       // The trainer runs on CPU in the suite and must not try to reach the Hugging Face hub.
       HF_HUB_OFFLINE: '1',
@@ -662,15 +662,13 @@ function getpgrp(): number {
 }
 
 /**
- * The trainer's cache for the suite (the warmed-up tiny model): TRAPO_CACHE when set (scripts/e2e.sh sets it and
- * warms the model up there first), else .e2e/trapo-cache, seeded by copying ~/.cache/trapo when that exists (the
- * warm-up is deterministic: same settings and seed, same model).
+ * The trainer's cache for the suite (warmed-up tiny models other than the shipped ones): TRAPO_CACHE when set
+ * (scripts/e2e.sh sets it), else the trainer's default ~/.cache/trapo of the real home folder, the one cache that
+ * `npm run demo` and the extension use too (sessions run with a scratch HOME, so it is named explicitly).
  */
 function trapoCache(): string {
   if (process.env.TRAPO_CACHE) return process.env.TRAPO_CACHE;
-  const dir = path.join(E2E_DIR, 'trapo-cache');
-  const user = path.join(process.env.HOME ?? '/nonexistent', '.cache', 'trapo');
-  if (!fs.existsSync(dir) && fs.existsSync(user)) fs.cpSync(user, dir, { recursive: true });
+  const dir = path.join(process.env.HOME ?? '/nonexistent', '.cache', 'trapo');
   fs.mkdirSync(dir, { recursive: true });
   return dir;
 }

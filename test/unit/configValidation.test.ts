@@ -149,13 +149,3 @@ test('the real trainer\'s validate-config verdict names the key', { skip: !fs.ex
   const demo = path.join(repo, 'trainer', 'trapo', 'configs', 'demo.trapo.yaml');
   if (fs.existsSync(demo)) assert.deepEqual(await validateWithTrainer(venvPython, demo, path.join(repo, 'trainer'), run), []);
 });
-
-test('a problem is placed on the line of its key', async () => {
-  const { lineOfKey } = await import('../../src/core/configValidation');
-  const yamlText = 'algorithm: trapo\noptim:\n  lr: -1\nmicro_group:\n  stages:\n    - {n: 4}\n';
-  assert.equal(lineOfKey(yamlText, 'optim.lr'), 2);
-  assert.equal(lineOfKey(yamlText, 'micro_group.stages[0]'), 4); // the list's key line
-  assert.equal(lineOfKey('{\n  "seed": -1\n}', 'seed'), 1);
-  assert.equal(lineOfKey(yamlText, 'nowhere.x'), 0);
-  assert.equal(lineOfKey(yamlText, ''), 0);
-});

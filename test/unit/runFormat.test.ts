@@ -49,7 +49,7 @@ describe('fixture runs written by the Python writer', () => {
       assert.ok(events.length > 20, `${run}: only ${events.length} events`);
       for (const e of events) seen.add(e.type);
     }
-    const all: RunEventType[] = ['run_started', 'metrics', 'prefix_allocation', 'rollouts', 'eval', 'checkpoint', 'heartbeat', 'log', 'anomaly', 'run_finished'];
+    const all: RunEventType[] = ['run_started', 'metrics', 'prefix_allocation', 'rollouts', 'eval', 'checkpoint', 'heartbeat', 'phase', 'log', 'anomaly', 'run_finished'];
     assert.deepEqual([...seen].sort(), [...all].sort());
   });
 
@@ -173,6 +173,14 @@ describe('parseEventLine', () => {
     assert.ok(rec && Number.isNaN(rec.reward));
     assert.equal(rec!.tokens![0].logprob, Number.NEGATIVE_INFINITY);
     assert.equal(parseRolloutLine('{"step":1}'), undefined);
+  });
+
+  it('checks a phase event: a known phase, a fraction in [0, 1] or null, a message', () => {
+    const phase = { v: 1, type: 'phase', time: 1, step: null, phase: 'warmup', fraction: 0.4, message: 'step 600 of at most 1500' };
+    assert.equal(parseEventLine(JSON.stringify(phase)).kind, 'event');
+    assert.equal(parseEventLine(JSON.stringify({ ...phase, fraction: null })).kind, 'event');
+    assert.deepEqual(parseEventLine(JSON.stringify({ ...phase, fraction: 1.2 })), { kind: 'malformed', reason: 'phase: bad "fraction"' });
+    assert.deepEqual(parseEventLine(JSON.stringify({ ...phase, phase: 'compile' })), { kind: 'malformed', reason: 'phase: bad "phase"' });
   });
 });
 

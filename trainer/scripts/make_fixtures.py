@@ -39,6 +39,7 @@ from trapo.runformat import (  # noqa: E402
     Log,
     Metrics,
     ModelInfo,
+    PhaseProgress,
     PrefixAllocation,
     PromptAllocation,
     RolloutRecord,
@@ -235,6 +236,12 @@ def make_run(out: Path, run_id: str, algorithm: str, steps: int, *, end: str, se
     health = AnomalyDetector(Thresholds(window=4))
     (run_dir / "logs" / "trainer.log").write_text(f"[fixture] trainer log of {run_id}\nstep 1 ...\n", encoding="utf-8")
     rng = random.Random(seed)
+    if with_tokens:  # one run shows the preparation before its first step (at the start's clock time)
+        writer.emit(PhaseProgress(phase="load_model", fraction=None, message="loading model tiny"), step=None)
+        for f in (0.0, 0.4, 1.0):
+            writer.emit(PhaseProgress(phase="warmup", fraction=f, message=f"warming up: step {int(f * 1500)} of at most 1500"),
+                        step=None)
+        writer.emit(PhaseProgress(phase="load_data", fraction=None, message="loading the training problems"), step=None)
     writer.emit(RunStarted(config=cfg, total_steps=steps, model=ModelInfo(name="tiny", parameters=812544), device="cpu", world_size=1, resumed_from_step=None), step=0)
     writer.emit(Log(level="info", message="fixture run <b>not HTML</b> & \"quoted\""), step=0)
     last = steps if end in ("finished", "stopped") else steps // 2

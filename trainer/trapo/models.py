@@ -37,6 +37,17 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("TRAPO_CACHE", Path.home() / ".cache" / "trapo"))
 
 
+# Warmed-up tiny bases that ship with the package (trainer/scripts/make_tiny_base.py makes them), one folder per
+# cache key: the demo's and the comparison's warm-up settings, so that their first run needs no warm-up. Any other
+# setting is warmed up once and cached under the cache dir.
+SHIPPED_BASES = Path(__file__).parent / "bases"
+
+
+def shipped_base(key: str) -> Path | None:
+    d = SHIPPED_BASES / f"tiny-warmup-{key}"
+    return d if (d / "config.json").exists() and (d / "tokenizer.json").exists() else None
+
+
 def warmup_cache_key(settings: dict, seed: int) -> str:
     from .tiny import TINY_VERSION
     from .tokenizer_tiny import TOKENIZER_VERSION
@@ -64,14 +75,20 @@ def _save_dir_atomically(model, tokenizer, target: Path) -> None:
         raise
 
 
-def build_warm_tiny(warmup: dict | None, seed: int, cache_dir: str | Path | None = None, log=None) -> Path:
-    """The directory of the warmed-up tiny model (built and cached on first use)."""
+def build_warm_tiny(warmup: dict | None, seed: int, cache_dir: str | Path | None = None, log=None,
+                    progress=None) -> Path:
+    """The directory of the warmed-up tiny model: the shipped one for its settings, else the cached one (built and
+    cached on first use). `progress(fraction, message)` is called after each warm-up step; the fraction counts steps
+    against the most the warm-up may take (it usually stops earlier, at its target accuracy)."""
     from .tiny import build_tiny_model
     from .tokenizer_tiny import build_tiny_tokenizer
     from .warmup import resolve_warmup, run_warmup
 
     settings = resolve_warmup(warmup)
     key = warmup_cache_key(settings, seed)
+    shipped = shipped_base(key)
+    if shipped is not None:
+        return shipped
     target = Path(cache_dir) if cache_dir else default_cache_dir()
     target = target / f"tiny-warmup-{key}"
     if (target / "config.json").exists() and (target / "tokenizer.json").exists():
@@ -80,8 +97,13 @@ def build_warm_tiny(warmup: dict | None, seed: int, cache_dir: str | Path | None
         log(f"building the tiny base model (warm-up {settings}); cached at {target}")
     tokenizer = build_tiny_tokenizer()
     model = build_tiny_model(tokenizer, seed=seed)
+    total = int(settings["steps"])
+
+    def on_step(step: int, _model) -> None:
+        progress(step / max(1, total), f"warming up the tiny base model: step {step} of at most {total}")
+
     with torch.random.fork_rng(devices=[]):
-        run_warmup(model, tokenizer, settings, seed=seed, log=log)
+        run_warmup(model, tokenizer, settings, seed=seed, log=log, on_step=on_step if progress else None)
     _save_dir_atomically(model, tokenizer, target)
     return target
 
@@ -121,12 +143,13 @@ def _load_hf(path: str, device: str, dtype: torch.dtype, cache_dir: str | None):
 
 
 def load_policy(name_or_path: str, *, device: str, dtype: str = "auto", seed: int = 0, warmup: dict | None = None,
-                cache_dir: str | None = None, log=None):
+                cache_dir: str | None = None, log=None, progress=None):
     """(model, tokenizer, display name).
 
     "tiny": the embedded Qwen2 model; with `warmup` (a dict of warm-up settings, {} for the defaults, or
-    {"enabled": False} to skip it) it is the warmed-up base, cached under cache_dir (default ~/.cache/trapo, or
-    $TRAPO_CACHE) by a hash of the settings. `warmup=None` means the default warm-up too.
+    {"enabled": False} to skip it) it is the warmed-up base: shipped with the package for the demo's settings, else
+    cached under cache_dir (default ~/.cache/trapo, or $TRAPO_CACHE) by a hash of the settings. `warmup=None` means
+    the default warm-up too. `progress(fraction, message)` follows a warm-up (see build_warm_tiny).
     Anything else is a Hugging Face causal-LM directory (or hub id). `dtype` (a name or a torch.dtype) is how the
     weights are stored; "auto" = float32 (bf16 compute is autocast or FSDP2's policy: see trapo.precision).
     """
@@ -142,7 +165,7 @@ def load_policy(name_or_path: str, *, device: str, dtype: str = "auto", seed: in
             model = build_tiny_model(tokenizer, seed=seed)
             name = "tiny-qwen2"
         else:
-            d = build_warm_tiny(warmup, seed=seed, cache_dir=cache_dir, log=log)
+            d = build_warm_tiny(warmup, seed=seed, cache_dir=cache_dir, log=log, progress=progress)
             model, tokenizer = _load_hf(str(d), "cpu", torch.float32, None)
             name = f"tiny-qwen2-warm-{d.name.rsplit('-', 1)[-1][:8]}"
         model = model.to(device=device, dtype=torch_dtype)

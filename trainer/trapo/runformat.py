@@ -35,6 +35,7 @@ from . import RUN_FORMAT, RUN_FORMATS_READ, __version__
 EVENT_VERSION = 1
 RunStatus = Literal["running", "finished", "failed", "stopped"]
 Phase = Literal["rollout", "train", "eval", "checkpoint"]
+PreparePhase = Literal["load_model", "warmup", "load_data"]
 
 
 # --------------------------------------------------------------------------- events
@@ -124,6 +125,17 @@ class Heartbeat:
 
 
 @dataclass
+class PhaseProgress:
+    """Preparation before the first step (loading the model, warming the tiny model up, loading data), with its
+    progress; `run_started` ends it. `fraction` is None where the trainer cannot tell how far it is."""
+
+    TYPE: ClassVar[str] = "phase"
+    phase: PreparePhase
+    fraction: Optional[float]
+    message: str
+
+
+@dataclass
 class Log:
     TYPE: ClassVar[str] = "log"
     level: Literal["debug", "info", "warning", "error"]
@@ -159,8 +171,10 @@ class RunFinished:
     error: Optional[ErrorInfo] = None
 
 
-Event = Union[RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, Log, Anomaly, RunFinished]
-EVENT_TYPES: tuple = (RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, Log, Anomaly,
+Event = Union[RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, PhaseProgress, Log, Anomaly,
+              RunFinished]
+EVENT_TYPES: tuple = (RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, PhaseProgress, Log,
+                      Anomaly,
                       RunFinished)
 
 

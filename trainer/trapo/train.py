@@ -48,6 +48,7 @@ from .losses import k3_kl, luffy_shaped_loss, policy_loss, sft_loss, token_weigh
 from .micro_group import Stage, stage_plan
 from .mismatch import align_engine_logprobs, mismatch_sums, tis_weights
 from .stopping import StopControl, StopRequested
+from .progress import PhaseReporter
 from .rollout import (TokenBatch, assign_advantages, build_token_batch, expert_samples, make_prompt_item, mean,
                       sample_step)
 from .rollout_stats import row_summaries, summary_fields
@@ -155,6 +156,7 @@ class Trainer:
                 self.sink = Sink(RunWriter.open_existing(self.run_dir, **info))
             else:
                 self.sink = Sink(RunWriter.create(self.run_dir, name=cfg.run_name, algorithm=cfg.algorithm, **info))
+        self.phases = PhaseReporter(self.sink.emit)  # "preparing 40%" until run_started (rank 0 writes; others no-op)
         try:
             self._setup(cfg, resume)
         except KeyboardInterrupt:  # Stop during set-up (the tiny model's warm-up can take a minute): nothing lost
@@ -179,10 +181,12 @@ class Trainer:
             latest = ckpt.latest_checkpoint(self.run_dir)
         warm = {k: v for k, v in vars(cfg.model.warmup).items()}
         src = str(latest) if latest is not None else cfg.model.name_or_path
+        self.phases("load_model", None, f"loading {'checkpoint ' + latest.name if latest is not None else 'model ' + src}")
         # the base model is the same for every training seed (seed 0), as one base model is in the paper
         model, self.tokenizer, self.model_name = models.load_policy(
             src, device=self.dist.device, dtype=self.precision.stored, seed=0, warmup=warm,
-            cache_dir=cfg.model.cache_dir, log=self._log if self.dist.is_main else None)
+            cache_dir=cfg.model.cache_dir, log=self._log if self.dist.is_main else None,
+            progress=(lambda f, m: self.phases("warmup", f, m)) if self.dist.is_main else None)
         if latest is not None:
             self.model_name = cfg.model.name_or_path if cfg.model.name_or_path != "tiny" else "tiny-qwen2"
             state = ckpt.load_trainer_state(latest)
@@ -199,6 +203,7 @@ class Trainer:
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
         from .pipeline import build_pipeline
 
+        self.phases("load_data", None, "loading the training problems and benchmarks")
         # data, prompt, reward, stop ids and the length checks, before the model is wrapped or anything runs
         self.pipeline = build_pipeline(cfg, self.tokenizer, model, log=self._log if self.dist.is_main else
                                        (lambda m: None))

@@ -1,0 +1,80 @@
+// The Get Started walkthrough (package.json contributes.walkthroughs, id trapo.gettingStarted): each step completes
+// through a context key set here when the user has really done it: a Python that imports the trainer was found or
+// made, a run started, the dashboard shown, a rollout opened, two checkpoints compared.
+import * as vscode from 'vscode';
+import type { RunStore } from './core/runStore';
+import { ROLLOUT_SCHEME } from './rollouts/rolloutUri';
+import { readSettings } from './runs/settings';
+import { findTrainerPython } from './runs/python';
+
+/** The context keys of package.json's walkthrough steps (`completionEvents: onContext:<key>`). */
+export const WALKTHROUGH_KEYS = {
+  setUp: 'trapo.walkthrough.trainerReady',
+  startRun: 'trapo.walkthrough.runStarted',
+  dashboard: 'trapo.walkthrough.dashboardOpened',
+  rollout: 'trapo.walkthrough.rolloutOpened',
+  compare: 'trapo.walkthrough.checkpointsCompared',
+} as const;
+export type WalkthroughStep = keyof typeof WALKTHROUGH_KEYS;
+
+const done = new Set<WalkthroughStep>();
+
+/** Marks a step done (once per window; VS Code keeps a completed step completed). */
+export function walkthroughDone(step: WalkthroughStep): void {
+  if (done.has(step)) return;
+  done.add(step);
+  void vscode.commands.executeCommand('setContext', WALKTHROUGH_KEYS[step], true);
+}
+
+/** A rollout: the trapo-rollout documents, or a run's rollouts/<step>.jsonl file. */
+export function isRolloutDocument(uri: vscode.Uri): boolean {
+  return uri.scheme === ROLLOUT_SCHEME || (uri.scheme === 'file' && /[\\/]rollouts[\\/]\d+\.jsonl$/.test(uri.path));
+}
+
+/** A webview tab of one of our panels (TabInputWebview.viewType carries VS Code's prefix before our view type). */
+function webviewTabOf(tab: vscode.Tab, viewType: string): boolean {
+  return tab.input instanceof vscode.TabInputWebview && (tab.input.viewType === viewType || tab.input.viewType.endsWith(`-${viewType}`));
+}
+
+export function registerWalkthrough(context: vscode.ExtensionContext, store: RunStore): void {
+  const checkTabs = () => {
+    for (const group of vscode.window.tabGroups.all) {
+      for (const tab of group.tabs) {
+        if (webviewTabOf(tab, 'trapo.dashboard')) walkthroughDone('dashboard');
+        if (webviewTabOf(tab, 'trapo.compare')) walkthroughDone('compare');
+      }
+    }
+  };
+  const checkRuns = () => {
+    if (store.runs().some((r) => r.status === 'running')) walkthroughDone('startRun');
+  };
+  const checkDocument = (doc: vscode.TextDocument) => {
+    if (isRolloutDocument(doc.uri)) walkthroughDone('rollout');
+  };
+  context.subscriptions.push(
+    vscode.window.tabGroups.onDidChangeTabs(checkTabs),
+    store.onDidChange(checkRuns),
+    vscode.workspace.onDidOpenTextDocument(checkDocument),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('trapo.pythonPath')) void probeTrainer(context);
+    }),
+  );
+  checkTabs();
+  checkRuns();
+  vscode.workspace.textDocuments.forEach(checkDocument);
+  // Whether a Python can already import the trainer (a set-up done before, or trapo.pythonPath): a short probe,
+  // off the activation path.
+  const timer = setTimeout(() => void probeTrainer(context), 1500);
+  context.subscriptions.push({ dispose: () => clearTimeout(timer) });
+}
+
+async function probeTrainer(context: vscode.ExtensionContext): Promise<void> {
+  if (done.has('setUp') || !vscode.workspace.isTrusted) return;
+  const cwd = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? context.extensionPath;
+  try {
+    const { choice } = await findTrainerPython(context, readSettings().pythonPath, vscode.workspace.workspaceFolders?.[0]?.uri, cwd);
+    if (choice.ok) walkthroughDone('setUp');
+  } catch {
+    // No Python answered: the step stays open until the set-up succeeds.
+  }
+}

@@ -1,0 +1,44 @@
+// package.json's activation, walkthrough and config-file contributions: the extension activates only where it is
+// wanted, each walkthrough step completes on a context key the extension sets, and no second schema provider
+// (jsonValidation/yamlValidation) doubles the completions and problems of src/config/.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { installVscodeStub } from '../helpers/vscodeStub';
+import { COMMAND_IDS } from '../../src/commandIds';
+
+const ROOT = path.join(__dirname, '..', '..');
+const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+
+test('activation: no window-start events; run folders, config files, the walkthrough', () => {
+  const events: string[] = pkg.activationEvents;
+  for (const e of events) assert.ok(e !== '*' && e !== 'onStartupFinished', `activates everywhere: ${e}`);
+  for (const e of ['workspaceContains:runs/*/run.json', 'workspaceContains:**/*.trapo.{yaml,yml,json}', 'onWalkthrough:trapo.gettingStarted']) {
+    assert.ok(events.includes(e), e);
+  }
+  assert.equal(pkg.contributes.jsonValidation, undefined);
+  assert.equal(pkg.contributes.yamlValidation, undefined);
+});
+
+test('walkthrough: five steps, each completed by a context key the extension sets, with media and live links', async () => {
+  installVscodeStub();
+  const { WALKTHROUGH_KEYS } = await import('../../src/walkthrough');
+  const [w] = pkg.contributes.walkthroughs;
+  assert.equal(`onWalkthrough:${w.id}`, 'onWalkthrough:trapo.gettingStarted');
+  assert.deepEqual(w.steps.map((s: { id: string }) => s.id), Object.keys(WALKTHROUGH_KEYS));
+  for (const step of w.steps) {
+    const key = WALKTHROUGH_KEYS[step.id as keyof typeof WALKTHROUGH_KEYS];
+    assert.deepEqual(step.completionEvents, [`onContext:${key}`], step.id);
+    assert.ok(fs.existsSync(path.join(ROOT, step.media.markdown)), step.media.markdown);
+    const links = [...step.description.matchAll(/\(command:([\w.]+)/g)].map((m: RegExpMatchArray) => m[1]);
+    assert.ok(links.length > 0, `${step.id} has a command link`);
+    for (const c of links) {
+      const ours = c.startsWith('trapo.') && !c.endsWith('.focus');
+      assert.ok(!ours || (COMMAND_IDS as readonly string[]).includes(c), `${step.id}: ${c} is declared`);
+    }
+  }
+  const start = w.steps.find((s: { id: string }) => s.id === 'startRun');
+  const arg = /command:trapo\.startRun\?([^)]+)\)/.exec(start.description)![1];
+  assert.deepEqual(JSON.parse(decodeURIComponent(arg)), { template: 'demo' });
+});
