@@ -11,6 +11,7 @@ finished rows. Sampling draws from the given torch.Generator only, so results ar
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Callable, Collection, Iterator
 
 import torch
 
@@ -31,6 +32,21 @@ class Generator(ABC):
         generator: torch.Generator | None = None,
     ) -> list[list[int]]:
         """Completion token ids for each prompt (EOS included when produced; at most max_new_tokens)."""
+
+    def stream(self, model, prompt: list[int], *, max_new_tokens: int, temperature: float, stop_ids: Collection[int],
+               generator: torch.Generator | None = None) -> Iterator[int]:
+        """One prompt's completion, one token id at a time as it is decoded (a stop id is yielded, then the stream
+        ends). For the live prompt (`trapo serve`); the rollouts use `generate`.
+
+        This default is for engines without a streaming path: it decodes the whole completion with `generate`, then
+        yields it (the first token arrives with the last), cut after the first stop id."""
+        stops = set(stop_ids)
+        out = self.generate(model, [prompt], max_new_tokens=max_new_tokens, temperature=temperature,
+                            eos_token_id=min(stops) if stops else -1, pad_token_id=0, generator=generator)[0]
+        for t in out:
+            yield t
+            if t in stops:
+                return
 
 
 def left_pad(prompts: list[list[int]], pad_token_id: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -137,6 +153,44 @@ class TorchGenerator(Generator):
                 logits = out.logits[:, -1, :]
                 next_pos = next_pos + 1
             return completions
+        finally:
+            if was_training:
+                model.train()
+
+
+    def stream(self, model, prompt: list[int], *, max_new_tokens: int, temperature: float, stop_ids: Collection[int],
+               generator: torch.Generator | None = None) -> Iterator[int]:
+        """Single-sequence KV-cache decoding that yields each token as it comes (no padding, no batch bookkeeping).
+        A separate loop, so the batched rollout path above pays nothing for it. The grad mode is entered around each
+        forward, never held across a `yield`: two streams interleaved by the caller must not leak it to each other."""
+        from transformers import DynamicCache
+
+        if not prompt:
+            raise ValueError("stream: the prompt needs at least one token")
+        stops = set(stop_ids)
+        device = next(model.parameters()).device
+        cache_kw = cache_argument(model)
+        mode: Callable = torch.inference_mode if self.inference_mode else torch.no_grad
+        was_training = model.training
+        model.eval()
+        try:
+            with mode():
+                cache = DynamicCache(config=model.config)
+                ids = torch.tensor([prompt], dtype=torch.long, device=device)
+                logits = model(input_ids=ids, **{cache_kw: cache}, use_cache=True, logits_to_keep=1).logits[:, -1, :]
+            position = len(prompt)
+            for i in range(max_new_tokens):
+                with mode():
+                    tok = sample_next(logits, temperature, generator)
+                t = int(tok.item())
+                yield t
+                if t in stops or i == max_new_tokens - 1:
+                    return
+                with mode():
+                    pos = torch.tensor([[position]], dtype=torch.long, device=device)
+                    logits = model(input_ids=tok.view(1, 1), position_ids=pos, **{cache_kw: cache},
+                                   use_cache=True).logits[:, -1, :]
+                position += 1
         finally:
             if was_training:
                 model.train()
