@@ -48,11 +48,12 @@ def benchmark_digest(problems: Iterable) -> str:
     return h.hexdigest()
 
 
-def benchmark_source(spec: str, problems: list) -> str:
-    """Where a benchmark came from: its file as configured, or builtin:<name>."""
-    if problems and isinstance(getattr(problems[0], "meta", None), dict) and problems[0].meta.get("source"):
-        return str(problems[0].meta["source"])
-    return spec
+def benchmark_identity(name: str, problems: list) -> dict:
+    """{source, digest} of a benchmark: its file as configured (builtin:<name> for the embedded sets) and the
+    digest of its problems."""
+    meta = getattr(problems[0], "meta", None) if problems else None
+    source = str(meta["source"]) if isinstance(meta, dict) and meta.get("source") else f"builtin:{name}"
+    return {"source": source, "digest": benchmark_digest(problems)}
 
 
 def read_summary(run_dir: Path, step: int) -> Optional[dict]:

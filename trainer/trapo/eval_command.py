@@ -20,8 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from .checkpoint_evals import (benchmark_digest, benchmark_source, run_dir_of_checkpoint, step_of_checkpoint,
-                               write_benchmark)
+from .checkpoint_evals import benchmark_identity, run_dir_of_checkpoint, step_of_checkpoint, write_benchmark
 
 EXIT_BAD = 2
 EXIT_CANCELLED = 130
@@ -101,10 +100,6 @@ def _evaluate(cfg, ckpt: Path, run_dir: Path, step: int, chunk: int, emit, done:
     from .train import _seed_for
 
     benches = load_benchmarks(cfg.data.benchmarks, cfg.data.benchmark_size, seed=0)
-    specs = {}
-    for spec in cfg.data.benchmarks:  # which spec each name came from (builtin gives several names)
-        for name in benches:
-            specs.setdefault(name, f"builtin:{name}" if spec == "builtin" else spec)
     device = resolve_device(cfg.device)
     model, tok, name = models.load_policy(str(ckpt), device=device, dtype=cfg.model.dtype, seed=0)
     build_prompt, score, engine = eval_components(cfg)
@@ -128,8 +123,7 @@ def _evaluate(cfg, ckpt: Path, run_dir: Path, step: int, chunk: int, emit, done:
             emit({"type": "progress", "benchmark": bench, "done": len(records), "total": len(problems),
                   "problems_done": finished + len(records), "problems": total})
         meta = {"samples_per_problem": k, "temperature": cfg.eval.temperature, "max_new_tokens": max_new,
-                "source": benchmark_source(specs[bench], problems), "digest": benchmark_digest(problems),
-                "model": name, "device": device, "engine": type(engine).__name__}
+                **benchmark_identity(bench, problems), "model": name, "device": device, "engine": type(engine).__name__}
         entry = write_benchmark(run_dir, step, rel_ckpt, bench, records, meta)
         finished += len(problems)
         done[bench] = entry

@@ -7,6 +7,7 @@ Layout (see architecture.md §2 and the JSON Schemas in `trapo/schemas/`):
     <run dir>/rollouts/<step:06d>.jsonl         one rollout a line
     <run dir>/evals/<step:06d>/<benchmark>.jsonl  one evaluated problem a line
     <run dir>/checkpoints/<step:06d>/           Hugging Face layout + trainer state
+    <run dir>/checkpoint_evals/                 evaluations asked for later (`trapo eval --run-dir`, checkpoint_evals.py)
     <run dir>/logs/trainer.log                  captured by whoever launched the process
 
 One dataclass per event type. `RunWriter` is the only code that writes these files; it imports nothing heavy.
@@ -93,6 +94,8 @@ class BenchmarkResult:
     n: int
     samples_per_problem: int
     file: str
+    source: Optional[str] = None  # the benchmark's file as configured, or builtin:<name>
+    digest: Optional[str] = None  # checkpoint_evals.benchmark_digest of its problems: pairs them across runs
 
 
 @dataclass
@@ -190,13 +193,17 @@ class EvalRecord:
 # --------------------------------------------------------------------------- helpers
 
 
+_OMIT_WHEN_NONE = {"tokens", "source", "digest"}  # optional fields a reader may not find
+
+
 def _plain(obj: Any) -> Any:
-    """Dataclasses to dicts, dropping None-valued optional `tokens`; non-finite floats become null-safe numbers."""
+    """Dataclasses to dicts, dropping None-valued optional fields (`tokens`, `source`, `digest`); non-finite floats
+    become null-safe numbers."""
     if dataclasses.is_dataclass(obj):
         out = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if f.name == "tokens" and value is None:
+            if f.name in _OMIT_WHEN_NONE and value is None:
                 continue
             out[f.name] = _plain(value)
         return out

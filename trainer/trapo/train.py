@@ -196,6 +196,9 @@ class Trainer:
         from .evaluate import load_benchmarks
 
         self.benchmarks = load_benchmarks(cfg.data.benchmarks, cfg.data.benchmark_size, seed=0)
+        from .checkpoint_evals import benchmark_identity
+
+        self.benchmark_ids = {name: benchmark_identity(name, p) for name, p in self.benchmarks.items()}
         self._items: dict[int, object] = {}
 
     @classmethod
@@ -467,7 +470,7 @@ class Trainer:
             rel = self.sink.call("write_eval_file", step, name, recs)
             benches[name] = BenchmarkResult(accuracy=accuracy(recs), n=len(recs),
                                             samples_per_problem=cfg.eval.samples_per_problem,
-                                            file=rel[0] if rel else "")
+                                            file=rel[0] if rel else "", **self.benchmark_ids.get(name, {}))
         avg = sum(b.accuracy for b in benches.values()) / max(len(benches), 1)
         self.sink.emit(Eval(benchmarks=benches, average=avg), step=step)
         self.eval_averages[step] = avg
