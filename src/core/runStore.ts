@@ -24,6 +24,7 @@ import {
   runPaths,
 } from './runFormat';
 import { EventTail } from './tail';
+import { CheckpointEvalEntry, checkpointEvalsStamp, readCheckpointEvals } from './checkpointEvals';
 import { SeriesStore } from './series';
 import { CrashProbe, CrashVerdict, detectCrash } from './crash';
 import { StepClock } from './time';
@@ -168,6 +169,8 @@ export interface RunState {
   /** Oldest first; bounded to the newest `maxPrefixSteps`. */
   readonly prefixSteps: readonly PrefixStep[];
   readonly evals: readonly EvalEntry[];
+  /** Evaluations asked for after training (checkpoint_evals/), oldest step first. */
+  readonly checkpointEvals: readonly CheckpointEvalEntry[];
   readonly checkpoints: readonly CheckpointEntry[];
   readonly rolloutFiles: readonly RolloutFileEntry[];
   /** Newest `maxLogEvents` log events, oldest first. */
@@ -237,6 +240,7 @@ class MutableRun implements RunState {
   metrics = new SeriesStore();
   prefixSteps: PrefixStep[] = [];
   evals: EvalEntry[] = [];
+  checkpointEvals: CheckpointEvalEntry[] = [];
   checkpoints: CheckpointEntry[] = [];
   rolloutFiles: RolloutFileEntry[] = [];
   logs: LogEvent[] = [];
@@ -262,6 +266,7 @@ interface Entry {
   run: MutableRun;
   tail: EventTail;
   runJsonStamp: string;
+  checkpointEvalsStamp: string;
   polling: Promise<void> | null;
   pollAgain: boolean;
   watcher: FSWatcher | null;
@@ -444,6 +449,7 @@ export class RunStore implements Disposable {
       run,
       tail: new EventTail(runPaths.events(dir), { maxBytesPerPoll: this.opts.maxBytesPerSlice }),
       runJsonStamp: stamp,
+      checkpointEvalsStamp: '',
       polling: null,
       pollAgain: false,
       watcher: null,
@@ -498,6 +504,7 @@ export class RunStore implements Disposable {
     const run = entry.run;
     let changed = await this.reloadRunJson(entry);
     changed = (await this.readNewEvents(entry)) || changed;
+    changed = (await this.reloadCheckpointEvals(entry)) || changed;
     const before = run.status;
     this.updateStatus(run);
     if (run.crash.crashed && run.crash.reason === 'pid-dead') {
@@ -543,6 +550,17 @@ export class RunStore implements Disposable {
     } catch {
       return false; // Gone (the scan removes it) or mid-rewrite on a file system without atomic rename.
     }
+  }
+
+  /** Re-reads checkpoint_evals/ when its folder changed (one stat a poll otherwise). */
+  private async reloadCheckpointEvals(entry: Entry): Promise<boolean> {
+    const stamp = await checkpointEvalsStamp(entry.run.dir);
+    if (stamp === entry.checkpointEvalsStamp) return false;
+    const { entries, problems } = await readCheckpointEvals(entry.run.dir);
+    for (const p of problems) console.warn(`[trapo] ${p}`);
+    entry.checkpointEvalsStamp = stamp;
+    entry.run.checkpointEvals = entries;
+    return true;
   }
 
   /** Reads new bytes of events.jsonl in slices, yielding between them. Returns whether anything was applied. */
