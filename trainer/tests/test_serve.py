@@ -18,7 +18,7 @@ import torch
 import model_dirs
 from trapo.generation import TorchGenerator
 from trapo.models import load_policy
-from trapo.serve import IncrementalText, Service, live_prompt_ids, stop_ids
+from trapo.serve import IncrementalText, ServeError, Service, available_engines, live_prompt_ids, stop_ids
 
 TRAINER = Path(__file__).resolve().parents[1]
 
@@ -99,6 +99,14 @@ def client():
 def test_ready_line(client):
     assert client.ready["type"] == "ready" and client.ready["protocol"] == 1
     assert client.ready["device"] == "cpu" and "torch" in client.ready["engines"]
+
+
+def test_an_engine_that_is_not_there_is_refused_at_start():
+    with pytest.raises(ServeError, match="--engine 'sglang': use auto, torch or vllm"):
+        Service(_Lines(), device="cpu", engine="sglang")
+    if "vllm" not in available_engines():
+        with pytest.raises(ServeError, match="engine vllm is not available here"):
+            Service(_Lines(), device="cpu", engine="vllm")
 
 
 def test_bad_requests_are_answered_and_the_service_reads_on(client):
@@ -223,14 +231,11 @@ def test_out_of_memory_is_a_message_not_a_dead_service(dirs):
     try:
         c.request("load", slot="a", checkpoint=str(dirs["tiny"]))
         c.request("load", slot="b", checkpoint=str(dirs["tiny"]))
-        real = c.service.engine.stream
-
         def stream(model, *a, **kw):
-            if model is c.service.slots["b"].model:
-                raise torch.cuda.OutOfMemoryError("CUDA out of memory (decode)")
-            yield from real(model, *a, **kw)
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (decode)")
+            yield  # a generator, as the engine's
 
-        c.service.engine.stream = stream
+        c.service.slots["b"].engine.stream = stream
         got = c.until_final(c.send("generate", slots=["a", "b"], prompt="Compute 2 + 3.", max_tokens=5))
         done = {x["slot"]: x for x in got if x["type"] == "done"}
         assert done["b"]["stopped"] == "error" and done["b"]["error"]["code"] == "out_of_memory"

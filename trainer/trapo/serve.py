@@ -70,35 +70,56 @@ class ServeError(Exception):
 # stop ids (from the checkpoint's generation_config).
 
 
+ENGINES = ("auto", "torch", "vllm")
+
+
 def available_engines() -> list[str]:
-    engines = ["torch"]
+    """torch always; vllm where the trainer has its engine factory and vLLM is installed (not imported here)."""
+    import importlib.util
+
     from . import generation
 
-    if hasattr(generation, "make_engine"):
-        try:
-            import vllm  # noqa: F401
-
-            engines.append("vllm")
-        except ImportError:
-            pass
+    engines = ["torch"]
+    if hasattr(generation, "make_engine") and importlib.util.find_spec("vllm") is not None:
+        engines.append("vllm")
     return engines
 
 
-def make_live_engine(name: str):
-    """The engine the service generates with. `torch` (and `auto`): the trainer's TorchGenerator, which streams token
-    by token. Any other name goes to the trainer's engine factory (`trapo.generation.make_engine`) when this trainer
-    has one; an engine without a streaming path falls back to Generator.stream's default (whole answer at once)."""
+def check_engine(name: str) -> None:
+    if name not in ENGINES:
+        raise ServeError("bad_request", f"--engine {name!r}: use auto, torch or vllm")
+    if name == "vllm" and "vllm" not in available_engines():
+        raise ServeError("engine_unavailable", "engine vllm is not available here: this trainer has no vLLM engine "
+                         "or this Python has no vllm (bash scripts/setup-python.sh --vllm makes an environment with it)")
+
+
+def make_live_engine(name: str, model, run_config: Optional[dict], device: str):
+    """The engine one slot generates with (the one place it is chosen). torch (and auto): the trainer's
+    TorchGenerator, stateless and shared, which streams token by token. vllm: the trainer's factory
+    (`trapo.generation.make_engine(cfg, model, device=...)`, with the run's config and rollout.engine vllm), one engine
+    per slot holding that checkpoint's weights; without a streaming path of its own it answers through
+    Generator.stream's default (the whole answer at once)."""
     from . import generation
 
     if name in ("auto", "torch"):
-        return generation.default_generator()
-    factory = getattr(generation, "make_engine", None)
-    if factory is None:
-        raise ServeError("engine_unavailable", f"engine {name!r} is not available in this trainer (only torch)")
+        return _torch_engine()
+    check_engine(name)
+    from .config import config_from_dict
+
+    data = dict(run_config or {})
+    data["rollout"] = {**(data.get("rollout") or {}), "engine": name}
+    data["device"] = device
     try:
-        return factory(name)
-    except ImportError as err:
+        return generation.make_engine(config_from_dict(data), model, device=device,
+                                      log=lambda m: print(f"[trapo serve] {m}", file=sys.stderr, flush=True))
+    except (ImportError, RuntimeError, ValueError) as err:
         raise ServeError("engine_unavailable", f"engine {name!r} cannot be used here: {err}") from None
+
+
+def _torch_engine():
+    from .generation import default_generator
+
+    return default_generator()
 
 
 def training_prompt(tokenizer, question: str, run_config: Optional[dict]) -> str:
@@ -194,6 +215,7 @@ class Slot:
     stop_ids: list[int]
     run_config: Optional[dict]
     load_seconds: float
+    engine: Any = None
 
 
 def is_out_of_memory(err: BaseException) -> bool:
@@ -296,7 +318,7 @@ class Service:
         self.log = log or (lambda m: print(f"[trapo serve] {m}", file=sys.stderr, flush=True))
         self._loader = loader
         self.slots: dict[str, Slot] = {}
-        self.engine = make_live_engine(engine)
+        check_engine(engine)
         self._jobs: "queue.Queue[Optional[dict]]" = queue.Queue()
         self._cancelled: set = set()
         self._lock = threading.Lock()
@@ -440,10 +462,17 @@ class Service:
                                  + (f" with {', '.join(other)} loaded" if other else "")
                                  + f" ({err})".replace("\n", " ")[:1500]) from None
             raise ServeError("load_failed", f"cannot load {path}: {type(err).__name__}: {err}"[:2000]) from None
+        try:
+            engine = make_live_engine(self.engine_name, model, run_config, self.device)
+        except BaseException:
+            del model
+            free_memory()
+            raise
         params = sum(p.numel() for p in model.parameters())
         real_dtype = str(next(model.parameters()).dtype).replace("torch.", "")
         s = Slot(checkpoint=path, model=model, tokenizer=tok, name=name, parameters=params, dtype=real_dtype,
-                 stop_ids=stop_ids(model, tok), run_config=run_config, load_seconds=time.perf_counter() - t0)
+                 stop_ids=stop_ids(model, tok), run_config=run_config, load_seconds=time.perf_counter() - t0,
+                 engine=engine)
         self.slots[slot] = s
         self.log(f"slot {slot}: {name} ({params:,} parameters, {real_dtype}) on {self.device} in "
                  f"{s.load_seconds:.1f} s")
@@ -471,7 +500,7 @@ class Service:
             except ServeError as err:
                 raise ServeError(err.code, f"slot {k}: {err.message}") from None
             gen = torch.Generator().manual_seed(int(req.get("seed", 0)))
-            stream = self.engine.stream(s.model, ids, max_new_tokens=req["max_tokens"],
+            stream = s.engine.stream(s.model, ids, max_new_tokens=req["max_tokens"],
                                         temperature=float(req.get("temperature", 0.0)), stop_ids=s.stop_ids,
                                         generator=gen)
             streams[k] = _Live(k, stream, IncrementalText(s.tokenizer), set(s.stop_ids), len(ids))
