@@ -212,9 +212,9 @@ describe('live runs started from the palette', () => {
       await s.screenshot('13-live-finished-trees');
     }));
 
-  test('the short run\'s two checkpoints compared: the live prompt answers from both (onnxruntime-node)',
+  test('the short run\'s two checkpoints compared: the live prompt answers from both (the trainer\'s service)',
     guard('live-prompt', async () => {
-      // The short run saved checkpoints at steps 2 and 4, each with model.onnx (checkpoint.onnx defaults to true).
+      // The short run saved checkpoints at steps 2 and 4 (with model.onnx: compare-live.test.ts has that path too).
       await s.runCommand('TRAPO: Compare Checkpoints', { query: 'TRAPO Compare Checkpoints' });
       await s.pickQuickPick('e2e-short @ 2');
       await s.pickQuickPick('e2e-short @ 4');
