@@ -155,14 +155,15 @@ describe('Compare against the real trainer: live prompt service, Cancel, Evaluat
 
   test('onnxruntime-node answers when trapo.compare.liveEngine is onnx (no Python)',
     guard('onnx', async () => {
-      const settingsFile = path.join(s.userData, 'User', 'settings.json');
-      const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
-      fs.writeFileSync(settingsFile, JSON.stringify({ ...settings, 'trapo.compare.liveEngine': 'onnx' }, null, 2));
-      await sleep(2000); // the settings file is watched
-      await s.runCommand('View: Close All Editors');
-      await openCompare(s);
-      const frame = await s.webviewFrame('#live-form:not([hidden])', 60_000);
-      await s.waitUntil('the onnxruntime note', async () => /onnxruntime-node/.test((await frame.locator('#live-note').textContent()) ?? ''), 15_000);
+      // a workspace setting (the folder's .vscode/settings.json is watched); the panel reads it when it opens
+      fs.mkdirSync(path.join(s.workspace, '.vscode'), { recursive: true });
+      fs.writeFileSync(path.join(s.workspace, '.vscode', 'settings.json'), JSON.stringify({ 'trapo.compare.liveEngine': 'onnx' }));
+      const frame = await s.waitUntil('a Compare panel answered by onnxruntime-node', async () => {
+        await s.runCommand('View: Close All Editors');
+        await openCompare(s);
+        const f = await s.webviewFrame('#live-form:not([hidden])', 60_000);
+        return /onnxruntime-node/.test((await f.locator('#live-note').textContent()) ?? '') ? f : undefined;
+      }, 120_000, 3000);
       await frame.locator('#prompt textarea').fill('Compute 2 + 3 * 4.');
       await frame.locator('#max-tokens input').fill('16');
       await frame.locator('#generate').click();
