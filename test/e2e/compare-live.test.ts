@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DEMO_CONFIG, REPO, Session, guarded, sleep, startSession } from './harness';
+import { DEMO_CONFIG, REPO, Session, guarded, startSession } from './harness';
 
 const PYTHON = process.env.TRAPO_E2E_PYTHON ?? path.join(REPO, 'trainer', '.venv', 'bin', 'python');
 const RUN_ID = '20261201-120000-e2e-compare-c0de';
