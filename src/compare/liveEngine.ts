@@ -1,6 +1,7 @@
 // Which engine answers a Compare panel's live prompt (setting trapo.compare.liveEngine):
-//   auto     the trainer's service when a Python that can import trapo is found (every checkpoint, the run's
-//            device), else onnxruntime-node when both checkpoints have model.onnx (no Python needed);
+//   auto     onnxruntime-node in process when both checkpoints have model.onnx (the embedded tiny model's: measured
+//            faster there, and no Python to start; bench/live-prompt.ts), else the trainer's service (any checkpoint,
+//            the run's device) when a Python that can import trapo is found;
 //   service  the trainer's service only;    onnx  onnxruntime-node only.
 // The service is `python -m trapo serve`, spawned where the extension host runs: under Remote-SSH that is the remote
 // machine with the run and its GPU, and only JSON lines of text cross to the window.
@@ -56,8 +57,8 @@ export async function chooseLiveEngine(
     return `${without.join(' and ')} has no model.onnx (exported only for small models: python -m trapo export-onnx <checkpoint>)`;
   };
   if (setting === 'onnx') return bothOnnx ? onnx() : unavailable(`The live prompt is set to onnxruntime-node (trapo.compare.liveEngine), but ${noOnnx()}.`);
+  if (setting === 'auto' && bothOnnx) return onnx();
   if (!vscode.workspace.isTrusted) {
-    if (setting === 'auto' && bothOnnx) return onnx();
     return unavailable("The live prompt runs the checkpoints with the trainer's Python, which is not started in an untrusted workspace. Trust the workspace to use it.");
   }
   const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(dirs.a));
@@ -65,7 +66,6 @@ export async function chooseLiveEngine(
   const settings = readSettings();
   const { choice } = await findTrainerPython(context, settings.pythonPath, vscode.Uri.file(dirs.a), cwd);
   if (!choice.ok) {
-    if (setting === 'auto' && bothOnnx) return onnx();
     return unavailable(
       `The live prompt needs a Python that can import the trainer (tried ${describeFailedChoice(choice)}). Run TRAPO: Set Up Trainer Environment, or set trapo.pythonPath` +
         (bothOnnx ? '.' : `; without Python only checkpoints with model.onnx can answer, and ${noOnnx()}.`),

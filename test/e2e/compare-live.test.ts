@@ -48,7 +48,8 @@ describe('Compare against the real trainer: live prompt service, Cancel, Evaluat
   let runSource = '';
   before(async () => {
     runSource = makeRun();
-    s = await startSession({ label: 'compare', copyDirs: { [`runs/${RUN_ID}`]: runSource } });
+    // these checkpoints have model.onnx, which `auto` would answer with in process: ask for the service
+    s = await startSession({ label: 'compare', copyDirs: { [`runs/${RUN_ID}`]: runSource }, settings: { 'trapo.compare.liveEngine': 'service' } });
     await s.openTrapoContainer();
   });
   after(async () => {

@@ -212,9 +212,9 @@ describe('live runs started from the palette', () => {
       await s.screenshot('13-live-finished-trees');
     }));
 
-  test('the short run\'s two checkpoints compared: the live prompt answers from both (the trainer\'s service)',
+  test('the short run\'s two checkpoints compared: the live prompt answers from both (onnxruntime-node)',
     guard('live-prompt', async () => {
-      // The short run saved checkpoints at steps 2 and 4 (with model.onnx: compare-live.test.ts has that path too).
+      // The short run saved checkpoints at steps 2 and 4, each with model.onnx (checkpoint.onnx defaults to true).
       await s.runCommand('TRAPO: Compare Checkpoints', { query: 'TRAPO Compare Checkpoints' });
       await s.pickQuickPick('e2e-short @ 2');
       await s.pickQuickPick('e2e-short @ 4');
