@@ -273,3 +273,19 @@ def test_the_command_line_service(dirs):
     assert [m for m in msgs if m.get("type") == "done"][0]["slot"] == "a"
     assert msgs[-1] == {"id": 3, "type": "ok"}
     assert "slot a:" in err  # the service's log goes to stderr
+
+
+def test_an_engine_without_streaming_answers_through_the_default_stream():
+    """Generator.stream's default (for engines with no streaming path, e.g. a batch-only vLLM call): the whole
+    completion from generate, cut after the first stop id of any kind."""
+    from trapo.generation import Generator
+
+    class Batch(Generator):
+        def generate(self, model, prompts, **kw):
+            self.kw = kw
+            return [[5, 6, 9, 7, 8]]
+
+    engine = Batch()
+    out = list(engine.stream(None, [1, 2], max_new_tokens=5, temperature=0.0, stop_ids=[9, 4]))
+    assert out == [5, 6, 9]
+    assert engine.kw["max_new_tokens"] == 5 and engine.kw["eos_token_id"] == 4
