@@ -18,7 +18,8 @@ import torch
 import model_dirs
 from trapo.generation import TorchGenerator
 from trapo.models import load_policy
-from trapo.serve import IncrementalText, ServeError, Service, available_engines, live_prompt_ids, stop_ids
+from trapo.live_model import IncrementalText, ServeError, available_engines, live_prompt_ids, stop_ids
+from trapo.serve import Service
 
 TRAINER = Path(__file__).resolve().parents[1]
 
