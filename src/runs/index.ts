@@ -74,7 +74,8 @@ export function registerRuns(
       const run = await resolveRun(arg, (r) => r.status !== 'running' && r.status !== 'finished', 'resume');
       if (run) await resumeRun(deps, run);
     },
-    'trapo.setUpTrainerEnvironment': () => setUpTrainerEnvironment(context, setupOutput),
+    'trapo.setUpTrainerEnvironment': (kind?: unknown) =>
+      setUpTrainerEnvironment(context, setupOutput, kind === 'torch' || kind === 'vllm' ? kind : undefined),
     'trapo.refreshRuns': () => store.refresh(),
     'trapo.openRunConfig': async (arg?: unknown) => {
       const run = await resolveRun(arg, () => true, 'show the config of');

@@ -81,11 +81,13 @@ def _load(path, overrides, run_dir=None, resume=False):
 
     try:
         if path is None and resume and run_dir is not None:
-            from .config import apply_overrides
+            from .config import apply_overrides, check_environment
             from .runformat import read_run_json
 
             data = apply_overrides(read_run_json(Path(run_dir))["config"], overrides)
-            return config_from_dict(data)
+            cfg = config_from_dict(data)
+            check_environment(cfg)
+            return cfg
         if path is None:
             raise ConfigError("--config", "no config given", "pass --config FILE (or --resume for an existing run)")
         return load_config(path, overrides)
@@ -136,7 +138,7 @@ def cmd_eval(args) -> int:
     from . import models
     from .distributed import resolve_device
     from .evaluate import accuracy, evaluate_benchmark, load_benchmarks
-    from .generation import default_generator
+    from .generation import make_engine
     from .prompting import build_prompt
     from .rewards import score
     from .runformat import dumps_line
@@ -145,8 +147,9 @@ def cmd_eval(args) -> int:
     model, tok, name = models.load_policy(args.checkpoint, device=device, dtype=cfg.model.dtype, seed=0,
                                           warmup=vars(cfg.model.warmup), cache_dir=cfg.model.cache_dir)
     out = {"model": name, "benchmarks": {}}
+    engine = make_engine(cfg, model, device=device, log=lambda m: print(m, file=sys.stderr, flush=True))
     for bench, problems in load_benchmarks(cfg.data.benchmarks, cfg.data.benchmark_size, seed=0).items():
-        recs = evaluate_benchmark(model, tok, problems, engine=default_generator(), build_prompt=build_prompt,
+        recs = evaluate_benchmark(model, tok, problems, engine=engine, build_prompt=build_prompt,
                                   score=score, samples_per_problem=cfg.eval.samples_per_problem,
                                   temperature=cfg.eval.temperature,
                                   max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,

@@ -112,11 +112,31 @@ class DataConfig:
 
 
 @dataclass
+class VllmConfig:
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f("auto", "the engine's dtype; auto = the trainer's "
+                                                                  "parameter dtype (exact-match checks need float32)")
+    gpu_memory_utilization: float = _f(0.3, "GPU only: share of the GPU's memory vLLM may take for its weights and "
+                                       "KV cache (the trainer needs the rest)", exclusive_minimum=0.0, maximum=1.0)
+    kv_cache_gib: Optional[float] = _f(None, "KV cache size in GiB; null = from gpu_memory_utilization on GPU, 1 GiB "
+                                       "on CPU", exclusive_minimum=0.0)
+    sleep: bool = _f(True, "GPU only: free vLLM's KV cache and weights while the trainer trains (sleep level 2; the "
+                     "weight sync refills them); on CPU vLLM has no sleep mode: skipped with one log line")
+    max_model_len: Optional[int] = _f(None, "longest prompt + prefix + response the engine takes; null = the model "
+                                      "config's max_position_embeddings", minimum=1)
+    enforce_eager: Optional[bool] = _f(None, "true = no torch.compile / CUDA graphs (fast start); null = eager on "
+                                       "CPU, compiled on GPU")
+
+
+@dataclass
 class RolloutConfig:
     max_new_tokens: int = _f(96, "longest generated continuation, in tokens (the reference uses 8192 on real models)",
                              minimum=1)
     temperature: float = _f(1.0, "sampling temperature of training rollouts (reference: 1.0); 0 = greedy",
                             minimum=0.0)
+    engine: Literal["torch", "vllm"] = _f("torch", "torch = the built-in PyTorch decode loop; vllm = a vLLM engine in "
+                                          "the trainer's process, weights synced after every optimizer step (needs "
+                                          "the environment of scripts/setup-python.sh --vllm)")
+    vllm: VllmConfig = _f(VllmConfig(), "settings of rollout.engine vllm")
 
 
 @dataclass
@@ -155,6 +175,9 @@ class LossConfig:
     luffy_gamma: float = _f(0.1, "luffy's policy shaping p/(p+gamma) on expert tokens", exclusive_minimum=0.0)
     filter_uniform_groups: bool = _f(False, "drop groups whose rewards are all equal from the RL loss (they have "
                                      "zero advantage anyway; counted in metrics either way)")
+    tis_cap: Optional[float] = _f(None, "truncated importance sampling for the rollout engine's mismatch "
+                                  "(rollout.engine vllm): each continuation token's RL loss times min(p_trainer / "
+                                  "p_engine, tis_cap); null = off", minimum=1.0)
 
 
 @dataclass
@@ -426,7 +449,11 @@ def validate(cfg: Config, check_files: bool = True) -> None:
     if cfg.algorithm == "sft_then_rl" and cfg.train.sft_steps >= cfg.train.steps:
         raise ConfigError("train.sft_steps", f"{cfg.train.sft_steps} leaves no RL phase (train.steps is "
                           f"{cfg.train.steps})", "set train.sft_steps below train.steps")
+    if cfg.loss.tis_cap is not None and cfg.rollout.engine != "vllm":
+        raise ConfigError("loss.tis_cap", "needs the engine's log-probabilities, which only rollout.engine vllm has",
+                          "set rollout.engine: vllm or loss.tis_cap: null")
     if check_files:
+        check_environment(cfg)
         name = cfg.model.name_or_path
         if name != "tiny" and not Path(name).is_dir():
             raise ConfigError("model.name_or_path", f"{name!r} is not a directory",
@@ -440,6 +467,17 @@ def validate(cfg: Config, check_files: bool = True) -> None:
             if b != "builtin" and not Path(b).is_file():
                 raise ConfigError(f"data.benchmarks[{i}]", f"file {b!r} not found",
                                   "give a parquet/jsonl file or 'builtin'")
+
+
+def check_environment(cfg: Config) -> None:
+    """What this Python environment must have for the config (cheap: no heavy import)."""
+    if cfg.rollout.engine == "vllm":
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise ConfigError("rollout.engine", f"vllm is not installed in this environment ({sys.executable})",
+                              "make one with bash scripts/setup-python.sh --vllm and run the trainer with "
+                              "trainer/.venv-vllm/bin/python, or set rollout.engine: torch")
 
 
 # --------------------------------------------------------------------------- schema

@@ -31,15 +31,16 @@ def _fail(message: str) -> int:
     return EXIT_BAD
 
 
-def eval_components(cfg):
+def eval_components(cfg, model, device: str):
     """(build_prompt, score, engine) as the trainer's evaluations use them (train.Trainer._setup): one place to
-    follow the trainer when its prompt builder, scorer or engine become configurable."""
-    from .generation import default_generator
+    follow the trainer when its prompt builder or scorer become configurable. The engine is the run's
+    (`rollout.engine`, through the trainer's factory)."""
+    from .generation import make_engine
     from .prompting import build_prompt
     from .rewards import score
 
-    del cfg
-    return build_prompt, score, default_generator()
+    engine = make_engine(cfg, model, device=device, log=lambda m: print(m, file=sys.stderr, flush=True))
+    return build_prompt, score, engine
 
 
 def eval_into_run(args) -> int:
@@ -102,7 +103,7 @@ def _evaluate(cfg, ckpt: Path, run_dir: Path, step: int, chunk: int, emit, done:
     benches = load_benchmarks(cfg.data.benchmarks, cfg.data.benchmark_size, seed=0)
     device = resolve_device(cfg.device)
     model, tok, name = models.load_policy(str(ckpt), device=device, dtype=cfg.model.dtype, seed=0)
-    build_prompt, score, engine = eval_components(cfg)
+    build_prompt, score, engine = eval_components(cfg, model, device)
     k = cfg.eval.samples_per_problem
     max_new = cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens
     total = sum(len(p) for p in benches.values())

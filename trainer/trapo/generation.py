@@ -11,13 +11,24 @@ finished rows. Sampling draws from the given torch.Generator only, so results ar
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable, Collection, Iterator
+from dataclasses import dataclass
+from typing import Callable, Collection, Iterator, Optional
 
 import torch
 
 
+@dataclass
+class Completions:
+    token_ids: list[list[int]]  # per prompt, the generated tokens (stop id included when produced)
+    logprobs: Optional[list[list[float]]] = None  # the engine's log-probability of each of them; None: not computed
+
+
 class Generator(ABC):
     """The rollout engine interface."""
+
+    # True: generates with the `model` it is given (the trainer's, gathered under FSDP2). False: holds its own copy
+    # of the weights, brought up to date by `sync_weights` after every optimizer step.
+    uses_trainer_model = True
 
     @abstractmethod
     def generate(
@@ -32,6 +43,17 @@ class Generator(ABC):
         generator: torch.Generator | None = None,
     ) -> list[list[int]]:
         """Completion token ids for each prompt (EOS included when produced; at most max_new_tokens)."""
+
+    def generate_with_logprobs(self, model, prompts: list[list[int]], **kw) -> Completions:
+        """`generate`, plus the engine's log-probabilities of the sampled tokens where the engine has them."""
+        return Completions(self.generate(model, prompts, **kw))
+
+    def sync_weights(self, model) -> Optional[float]:
+        """Bring the engine's own weights up to date (seconds taken); None: it uses the trainer's model directly."""
+        return None
+
+    def release_memory(self) -> None:
+        """Rollouts of this step are done: an engine may free memory while the trainer trains."""
 
     def stream(self, model, prompt: list[int], *, max_new_tokens: int, temperature: float, stop_ids: Collection[int],
                generator: torch.Generator | None = None) -> Iterator[int]:
@@ -198,6 +220,25 @@ class TorchGenerator(Generator):
 
 def default_generator(inference_mode: bool = True) -> Generator:
     return TorchGenerator(inference_mode=inference_mode)
+
+
+def make_engine(cfg, model, *, device: str, distributed: bool = False, fsdp: bool = False, log=print) -> Generator:
+    """The rollout engine a config asks for (`rollout.engine`), ready to generate with `model`'s current weights.
+    The one place engines are built: the trainer, `trapo eval` and other callers go through it."""
+    if cfg.rollout.engine == "torch":
+        return default_generator(inference_mode=not fsdp)
+    if cfg.rollout.engine != "vllm":
+        raise ValueError(f"rollout.engine {cfg.rollout.engine!r}: use torch or vllm")
+    from .vllm_engine import INSTALL_HINT, VllmGenerator, vllm_available
+
+    if not vllm_available():
+        raise RuntimeError(f"rollout.engine vllm: vLLM is not installed in this environment; make one with "
+                           f"{INSTALL_HINT}")
+    v = cfg.rollout.vllm
+    dtype = next(model.parameters()).dtype if v.dtype == "auto" else getattr(torch, v.dtype)
+    return VllmGenerator(model, seed=cfg.seed, dtype=dtype, device=device, distributed=distributed,
+                         gpu_memory_utilization=v.gpu_memory_utilization, kv_cache_gib=v.kv_cache_gib,
+                         max_model_len=v.max_model_len, enforce_eager=v.enforce_eager, sleep=v.sleep, log=log)
 
 
 def generate(model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float, eos_token_id: int,

@@ -46,6 +46,7 @@ class Sample:
     reward: float = 0.0
     extracted: Optional[str] = None
     advantage: float = 0.0
+    engine_logprobs: Optional[list[float]] = None  # the rollout engine's log-probability of each completion token
 
 
 @dataclass
@@ -109,12 +110,14 @@ def sample_step(
                     to_generate.append(s)
             next_index[pi] += stage.n
         if to_generate:  # one batched call for every prompt of this stage
-            outs = engine.generate(model, [s.prompt_ids + s.prefix_ids for s in to_generate],
-                                   max_new_tokens=max_new_tokens, temperature=temperature, eos_token_id=eos,
-                                   pad_token_id=pad, generator=generator)
+            result = engine.generate_with_logprobs(model, [s.prompt_ids + s.prefix_ids for s in to_generate],
+                                                   max_new_tokens=max_new_tokens, temperature=temperature,
+                                                   eos_token_id=eos, pad_token_id=pad, generator=generator)
+            outs, lps = result.token_ids, result.logprobs or [None] * len(to_generate)
             calls += 1
-            for s, out in zip(to_generate, outs):
+            for s, out, lp in zip(to_generate, outs, lps):
                 s.completion_ids = list(out)
+                s.engine_logprobs = lp
                 s.truncated = len(out) >= max_new_tokens and (not out or out[-1] != eos)
                 gen_tokens += len(out)
         per_prompt_correct = [0] * len(items)
@@ -160,6 +163,7 @@ class TokenBatch:
     old_logp: Optional[torch.Tensor] = None  # [B, T-1], for PPO clipping over several epochs
     prompt_len: Optional[torch.Tensor] = None  # [B] long: tokens of the prompt (the response starts there)
     prompt_index: Optional[torch.Tensor] = None  # [B] long: rows with equal values share the same prompt
+    engine_logprobs: Optional[list] = None  # per row, the engine's log-probabilities of its completion (or None)
 
     def take(self, rows: Sequence[int]) -> "TokenBatch":
         """These rows, in this order, cut to the longest of them (right padding: trailing columns only)."""
@@ -171,7 +175,8 @@ class TokenBatch:
                           self.continuation[idx, : t - 1], self.advantages[idx],
                           None if self.old_logp is None else self.old_logp[idx, : t - 1],
                           None if self.prompt_len is None else self.prompt_len[idx],
-                          None if self.prompt_index is None else self.prompt_index[idx])
+                          None if self.prompt_index is None else self.prompt_index[idx],
+                          None if self.engine_logprobs is None else [self.engine_logprobs[i] for i in idx.tolist()])
 
     def lengths(self) -> list[int]:
         return [int(x) for x in self.attention_mask.sum(dim=1)]
@@ -203,7 +208,9 @@ def build_token_batch(samples: Sequence[Sample], pad_token_id: int, rl_on: Optio
     adv = torch.tensor([s.advantage for s in samples], dtype=torch.float32)
     plen = torch.tensor([len(s.prompt_ids) for s in samples], dtype=torch.long)
     pidx = torch.tensor([s.prompt_index for s in samples], dtype=torch.long)
-    return TokenBatch(ids, attn, masks["resp"], masks["own"], masks["pre"], masks["cont"], adv, None, plen, pidx)
+    engine_lp = [s.engine_logprobs for s in samples] if any(s.engine_logprobs is not None for s in samples) else None
+    return TokenBatch(ids, attn, masks["resp"], masks["own"], masks["pre"], masks["cont"], adv, None, plen, pidx,
+                      engine_lp)
 
 
 def expert_samples(items: Sequence[PromptItem], eos: int, all_solutions: bool = True) -> list[Sample]:

@@ -24,6 +24,7 @@ prefixes: the ablation that collapses).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import signal
@@ -44,6 +45,7 @@ from .config import MICRO_GROUP_ALGORITHMS, Config
 from .losses import (entropy_from_logits, k3_kl, luffy_shaped_loss, policy_loss, sft_loss, token_logprobs,
                      token_weights, trsft_loss)
 from .micro_group import Stage, stage_plan
+from .mismatch import align_engine_logprobs, mismatch_sums, tis_weights
 from .rollout import (TokenBatch, assign_advantages, build_token_batch, expert_samples, make_prompt_item, mean,
                       sample_step)
 from .runformat import (BenchmarkResult, Checkpoint, ErrorInfo, Eval, Heartbeat, Log, Metrics, ModelInfo,
@@ -155,12 +157,12 @@ class Trainer:
 
     def _setup(self, cfg: Config, resume: bool) -> None:
         from . import models, task
-        from .generation import default_generator
+        from .generation import make_engine
         from .prompting import build_prompt
         from .rewards import score
 
         fsdp = self.dist.enabled and self.dist.strategy == "fsdp2"
-        self.build_prompt, self.score, self.engine = build_prompt, score, default_generator(inference_mode=not fsdp)
+        self.build_prompt, self.score = build_prompt, score
         torch.manual_seed(cfg.seed)
         self.start_step, state, latest = 0, None, None
         if resume:
@@ -184,6 +186,9 @@ class Trainer:
         model.train()
         self.model = D.wrap_model(model, self.dist)
         self.optimizer = self._make_optimizer()
+        # rollout.engine: started once per run, with the weights just loaded
+        self.engine = make_engine(cfg, D.unwrap(self.model), device=self.dist.device, distributed=self.dist.enabled,
+                                  fsdp=fsdp, log=self._log)
         self.eval_averages: dict[int, float] = {}
         if state is not None:
             self._load_optimizer(state["optimizer"])
@@ -259,6 +264,12 @@ class Trainer:
             self._items[idx] = make_prompt_item(self.tokenizer, self.problems[idx], self.build_prompt)
         return self._items[idx]
 
+    def _generation_model(self):
+        """The model to hand the engine: the trainer's (gathered under FSDP2) unless the engine has its own weights."""
+        if self.engine.uses_trainer_model:
+            return D.generation_mode(self.model, self.dist)
+        return contextlib.nullcontext(D.unwrap(self.model))
+
     def _generator(self, *salt) -> torch.Generator:
         return torch.Generator(device="cpu").manual_seed(_seed_for(self.cfg.seed, self.dist.rank, *salt))
 
@@ -269,13 +280,14 @@ class Trainer:
         items = [self.item(i) for i in self.data_indices(step)]
         if algorithm == "sft":
             return items, None, expert_samples(items, self.tokenizer.eos_token_id)
-        with D.generation_mode(self.model, self.dist) as gen_model:
+        with self._generation_model() as gen_model:
             ro = sample_step(gen_model, self.tokenizer, items, stages_for(algorithm, cfg), engine=self.engine,
                              score=self.score, max_new_tokens=cfg.rollout.max_new_tokens,
                              temperature=cfg.rollout.temperature, generator=self._generator("rollout", step),
                              threshold_kind=cfg.micro_group.threshold_kind,
                              lookahead=cfg.micro_group.paragraph_lookahead,
                              paragraph_break=cfg.micro_group.paragraph_break)
+        self.engine.release_memory()
         assign_advantages(ro.samples, cfg.loss.group_std, cfg.loss.std_eps)
         return items, ro, ro.samples
 
@@ -321,6 +333,7 @@ class Trainer:
                         fw = run_forward(self.model, mb, dev, share, cache_model=plain)
                     logp = token_logprobs(fw.logits, fw.targets)
                     ent = entropy_from_logits(fw.logits)
+                    eng = None if mb.engine_logprobs is None else align_engine_logprobs(fw.response, mb.engine_logprobs)
                     own, cont, resp = fw.prefix_owned, fw.continuation, fw.response
                     adv = mb.advantages.to(dev).unsqueeze(-1)
                     lmask = cont | own if prefix_kind else cont
@@ -337,6 +350,8 @@ class Trainer:
                         old_logp[k] = logp.detach()
                     clip = lc.clip_eps if lc.ppo_clip else None
                     pol_tl, clipped = policy_loss(logp, adv, None if epoch == 0 else old_logp[k], clip)
+                    if eng is not None and lc.tis_cap is not None:  # truncated importance sampling
+                        pol_tl = pol_tl * tis_weights(old_logp[k], eng[0], eng[1], lc.tis_cap)
                     pre_term = (w * pre_tl * own).sum() if prefix_kind else logp.new_zeros(())
                     pol_term = (w * pol_tl * cont).sum()
                     ent_mean = (ent * resp).sum() / max(n_resp, 1.0)
@@ -363,6 +378,10 @@ class Trainer:
                     stats["loss/total"] += loss.item()
                     stats["_ent_sum"] += (ent.detach() * resp).sum().item()
                     stats["_outside"] += ((p < lc.alpha) & own).sum().item()
+                    if eng is not None:
+                        diff_sum, n_engine = mismatch_sums(logp, *eng)
+                        stats["_mismatch_sum"] += diff_sum
+                        stats["_mismatch_n"] += n_engine
                     if want_tokens:
                         lp_cpu, ent_cpu = logp.detach().cpu(), ent.detach().cpu()
                         for j, row in enumerate(r):
@@ -374,7 +393,7 @@ class Trainer:
             self.optimizer.step()
             stats["optim/grad_norm"] = float(grad_norm)
         keys = ["loss/trsft", "loss/policy", "loss/entropy", "loss/kl", "loss/total", "_ent_sum", "_outside",
-                "_clipped"]
+                "_clipped", "_mismatch_sum", "_mismatch_n"]
         summed = dict(zip(keys, D.all_reduce_sum([stats[k] for k in keys], self.dist)))
         out = {k: v for k, v in summed.items() if not k.startswith("_")}
         out["optim/grad_norm"] = stats["optim/grad_norm"]
@@ -382,6 +401,8 @@ class Trainer:
         out["trsft/outside_trust_region"] = summed["_outside"] / n_own if n_own else 0.0
         if lc.ppo_clip:
             out["policy/clip_frac"] = summed["_clipped"] / max(n_tok * lc.update_epochs, 1.0)
+        if summed["_mismatch_n"]:  # mean |logp_trainer - logp_engine| over the sampled tokens
+            out["rollout/logp_mismatch"] = summed["_mismatch_sum"] / summed["_mismatch_n"]
         out["_tokens"] = tokens_out
         return out
 
@@ -455,7 +476,7 @@ class Trainer:
 
         cfg = self.cfg
         results = {}
-        with D.generation_mode(self.model, self.dist) as gen_model:
+        with self._generation_model() as gen_model:
             for name, problems in self.benchmarks.items():
                 mine = problems[self.dist.rank::self.dist.world_size]
                 recs = evaluate_benchmark(gen_model, self.tokenizer, mine, engine=self.engine,
@@ -547,7 +568,10 @@ class Trainer:
                 want_tokens = cfg.logging.token_stats and step % cfg.logging.rollouts_every == 0
                 train = self.train_batch(batch, algorithm, want_tokens)
                 t2 = time.perf_counter()
+                sync_s = self.engine.sync_weights(D.unwrap(self.model))  # an engine with its own weights
                 metrics = self.step_metrics(algorithm, ro, samples, train, n_levels)
+                if sync_s is not None:
+                    metrics["perf/weight_sync_s"] = sync_s
                 self.write_step_files(step, items, ro, samples, train["_tokens"])
                 t_eval = t_ckpt = 0.0
                 if self.dist.enabled:
