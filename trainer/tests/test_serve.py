@@ -289,4 +289,4 @@ def test_an_engine_without_streaming_answers_through_the_default_stream():
     engine = Batch()
     out = list(engine.stream(None, [1, 2], max_new_tokens=5, temperature=0.0, stop_ids=[9, 4]))
     assert out == [5, 6, 9]
-    assert engine.kw["max_new_tokens"] == 5 and engine.kw["eos_token_id"] == 4
+    assert engine.kw["max_new_tokens"] == 5 and engine.kw["eos_token_id"] == [4, 9]

@@ -62,9 +62,11 @@ class Generator(ABC):
 
         This default is for engines without a streaming path: it decodes the whole completion with `generate`, then
         yields it (the first token arrives with the last), cut after the first stop id."""
-        stops = set(stop_ids)
+        stops = sorted(set(stop_ids))
+        # every stop id for an engine that takes several (vLLM's), else the one there is
+        eos = stops if len(stops) > 1 else (stops[0] if stops else -1)
         out = self.generate(model, [prompt], max_new_tokens=max_new_tokens, temperature=temperature,
-                            eos_token_id=min(stops) if stops else -1, pad_token_id=0, generator=generator)[0]
+                            eos_token_id=eos, pad_token_id=0, generator=generator)[0]
         for t in out:
             yield t
             if t in stops:
