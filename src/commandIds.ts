@@ -20,6 +20,7 @@ export const COMMAND_IDS = [
   'trapo.nextStep',
   'trapo.previousStep',
   'trapo.compareWith',
+  'trapo.evaluateCheckpoint',
 ] as const;
 
 export type CommandId = (typeof COMMAND_IDS)[number];

@@ -40,8 +40,9 @@ export function compareHtml(p: CompareHtmlParts): string {
 <p id="sides" class="sides"></p>
 <section>
   <h2>Benchmarks</h2>
-  <p class="note">Difference is B − A over the problems both evaluated; the interval is a 95% paired bootstrap over problems. A problem counts as solved when at least half its samples are correct.</p>
+  <p class="note">Difference is B − A over the problems both evaluated; the interval is a 95% paired bootstrap over problems. A problem counts as solved when at least half its samples are correct. The average row is the mean over the benchmarks both evaluated, its interval a bootstrap that resamples problems within each benchmark. Problems pair across runs when they come from the same benchmark file (equal digests). Results marked ◆ come from Evaluate Checkpoint.</p>
   <div id="table-host"></div>
+  <ul id="table-notes" class="note"></ul>
   <p id="empty" class="empty" hidden>Neither checkpoint has evaluations (evals/&lt;step&gt;/).</p>
 </section>
 <section>
@@ -53,8 +54,11 @@ export function compareHtml(p: CompareHtmlParts): string {
   <h2>Live prompt</h2>
   <p id="live-unavailable" class="note" hidden></p>
   <div id="live-form" class="live-form" hidden>
+    <p id="live-note" class="note"></p>
     <vscode-textarea id="prompt" rows="3" placeholder="A prompt for both checkpoints" resize="vertical"></vscode-textarea>
     <div class="live-controls">
+      <label for="prompt-mode">Prompt</label>
+      <vscode-single-select id="prompt-mode"></vscode-single-select>
       <label for="max-tokens">Max tokens</label>
       <vscode-textfield id="max-tokens" type="number" value="64" min="1" max="4096"></vscode-textfield>
       <label for="temperature">Temperature (0 = greedy)</label>
@@ -62,9 +66,10 @@ export function compareHtml(p: CompareHtmlParts): string {
       <vscode-button id="generate">Generate</vscode-button>
       <vscode-button id="cancel" secondary disabled>Cancel</vscode-button>
     </div>
+    <p id="live-status" class="note"></p>
     <div class="outputs">
-      <div class="output"><h3 id="out-a-title">A</h3><pre id="out-a" class="completion"></pre><p id="out-a-status" class="note"></p></div>
-      <div class="output"><h3 id="out-b-title">B</h3><pre id="out-b" class="completion"></pre><p id="out-b-status" class="note"></p></div>
+      <div class="output"><h3 id="out-a-title">A</h3><p id="out-a-model" class="note"></p><pre id="out-a" class="completion"></pre><p id="out-a-status" class="note"></p></div>
+      <div class="output"><h3 id="out-b-title">B</h3><p id="out-b-model" class="note"></p><pre id="out-b" class="completion"></pre><p id="out-b-status" class="note"></p></div>
     </div>
   </div>
 </section>

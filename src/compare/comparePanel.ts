@@ -1,40 +1,62 @@
-// One Compare Checkpoints panel: owns its webview, its disposables and the ONNX sessions of its live prompt.
+// One Compare Checkpoints panel: owns its webview, its disposables and its live prompt (the trainer's service or
+// onnxruntime-node, see liveEngine.ts), whose models are loaded once and freed when the panel closes.
 import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { CheckpointRef, compareEvals, loadCheckpointEvals } from '../core/compare';
+import { BenchmarkComparison, BenchmarkMeta, CheckpointRef, averageComparison, compareEvals, loadCheckpointEvals } from '../core/compare';
+import { LiveSession } from '../core/liveSession';
 import { runPaths } from '../core/runFormat';
-import { BenchmarkRow, CompareSide, HostMessage, Side, checkWebviewMessage, GenerateMessage } from '../shared/compareProtocol';
+import { AverageRow, BenchmarkRow, CompareSide, HostMessage, InitMessage, Side, parseCompareWebviewMessage } from '../shared/compareProtocol';
 import { compareHtml, compareNonce } from './compareHtml';
 import { evalUri } from './evalDocuments';
-import type { OrtModel } from '../ort/generate';
+import { chooseLiveEngine } from './liveEngine';
 
 export async function onnxPathOf(ref: CheckpointRef): Promise<string | undefined> {
   const p = path.join(runPaths.checkpoint(ref.runDir, ref.step), 'model.onnx');
+  return (await exists(p)) ? p : undefined;
+}
+
+async function exists(p: string): Promise<boolean> {
   try {
     await fs.access(p);
-    return p;
+    return true;
   } catch {
-    return undefined;
+    return false;
   }
 }
 
+/** Digests of a checkpoint's benchmarks, from the run store: the trainer's eval event and Evaluate Checkpoint's summary. */
+export type MetaOf = (ref: CheckpointRef) => { trainer: BenchmarkMeta; checkpoint: BenchmarkMeta };
+
 export class ComparePanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
-  private readonly models = new Map<Side, Promise<OrtModel>>();
-  private cancelled = false;
-  private busy = false;
-  private init: HostMessage | undefined;
+  private init: InitMessage | undefined;
+  private rows: BenchmarkComparison[] = [];
+  private files: Record<Side, Map<string, string | undefined>> = { a: new Map(), b: new Map() };
+  private live: LiveSession | undefined;
+  private makeLive: (() => LiveSession) | undefined;
+  private disposed = false;
 
-  static async open(extensionUri: vscode.Uri, a: CheckpointRef, b: CheckpointRef): Promise<ComparePanel> {
+  static async open(
+    context: vscode.ExtensionContext,
+    a: CheckpointRef,
+    b: CheckpointRef,
+    metaOf: MetaOf,
+    output: vscode.OutputChannel,
+  ): Promise<ComparePanel> {
     const panel = vscode.window.createWebviewPanel('trapo.compare', `Compare ${a.label} ↔ ${b.label}`, vscode.ViewColumn.Active, {
       enableScripts: true,
       retainContextWhenHidden: true,
-      localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'media')],
+      localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'media')],
     });
-    const p = new ComparePanel(panel, extensionUri, a, b);
-    await p.load();
+    const p = new ComparePanel(panel, context.extensionUri, a, b);
+    try {
+      await p.load(context, metaOf, output);
+    } catch (e) {
+      panel.dispose();
+      throw e;
+    }
     return p;
   }
 
@@ -57,43 +79,82 @@ export class ComparePanel implements vscode.Disposable {
     );
   }
 
-  private async load(): Promise<void> {
-    const [ea, eb, oa, ob] = await Promise.all([
-      loadCheckpointEvals(this.a.runDir, this.a.step),
-      loadCheckpointEvals(this.b.runDir, this.b.step),
+  get onDidDispose(): vscode.Event<void> {
+    return this.panel.onDidDispose;
+  }
+
+  private async load(context: vscode.ExtensionContext, metaOf: MetaOf, output: vscode.OutputChannel): Promise<void> {
+    const ma = metaOf(this.a);
+    const mb = metaOf(this.b);
+    const dirA = runPaths.checkpoint(this.a.runDir, this.a.step);
+    const dirB = runPaths.checkpoint(this.b.runDir, this.b.step);
+    const [ea, eb, oa, ob, ca, cb] = await Promise.all([
+      loadCheckpointEvals(this.a.runDir, this.a.step, ma.trainer, ma.checkpoint),
+      loadCheckpointEvals(this.b.runDir, this.b.step, mb.trainer, mb.checkpoint),
       onnxPathOf(this.a),
       onnxPathOf(this.b),
+      exists(path.join(dirA, 'config.json')),
+      exists(path.join(dirB, 'config.json')),
     ]);
-    const rows: BenchmarkRow[] = compareEvals(ea, eb).map((r) => ({
-      benchmark: r.benchmark,
-      presence: r.presence,
-      a: r.a,
-      b: r.b,
-      paired: r.paired && { n: r.paired.n, difference: r.paired.difference, low: r.paired.low, high: r.paired.high, flipsToA: r.paired.flipsToA, flipsToB: r.paired.flipsToB },
-      unpairedA: r.unpairedA,
-      unpairedB: r.unpairedB,
-      flips: r.flips,
-    }));
-    const side = (ref: CheckpointRef, onnx: string | undefined): CompareSide => ({ label: ref.label, runDir: ref.runDir, step: ref.step, hasOnnx: onnx !== undefined });
-    const missing = [!oa && `A (${this.a.label})`, !ob && `B (${this.b.label})`].filter(Boolean);
-    this.init = {
-      type: 'init',
-      a: side(this.a, oa),
-      b: side(this.b, ob),
-      rows,
-      liveUnavailable: missing.length
-        ? `The live prompt needs model.onnx in both checkpoints; ${missing.join(' and ')} has none. Export it with: python -m trapo export-onnx`
-        : null,
+    this.rows = compareEvals(ea, eb);
+    for (const [name, set] of ea) this.files.a.set(name, set.file);
+    for (const [name, set] of eb) this.files.b.set(name, set.file);
+    const rows: BenchmarkRow[] = this.rows.map((r) => {
+      const row: BenchmarkRow = {
+        benchmark: r.benchmark,
+        presence: r.presence,
+        a: r.a && { accuracy: r.a.accuracy, problems: r.a.problems, skipped: r.a.skipped, source: r.a.source },
+        b: r.b && { accuracy: r.b.accuracy, problems: r.b.problems, skipped: r.b.skipped, source: r.b.source },
+        paired: r.paired && { n: r.paired.n, difference: r.paired.difference, low: r.paired.low, high: r.paired.high, flipsToA: r.paired.flipsToA, flipsToB: r.paired.flipsToB },
+        unpairedA: r.unpairedA,
+        unpairedB: r.unpairedB,
+        flips: r.flips,
+      };
+      if (r.note) row.note = r.note;
+      return row;
+    });
+    const avg = averageComparison(this.rows, ea, eb);
+    const average: AverageRow | null = avg && {
+      benchmarks: avg.benchmarks,
+      n: avg.stats.n,
+      accuracyA: avg.stats.accuracyA,
+      accuracyB: avg.stats.accuracyB,
+      difference: avg.stats.difference,
+      low: avg.stats.low,
+      high: avg.stats.high,
+      flipsToA: avg.stats.flipsToA,
+      flipsToB: avg.stats.flipsToB,
     };
+    const side = (ref: CheckpointRef, onnx: string | undefined, hasCheckpoint: boolean): CompareSide => ({
+      label: ref.label,
+      runDir: ref.runDir,
+      step: ref.step,
+      hasOnnx: onnx !== undefined,
+      hasCheckpoint,
+    });
+    const sides = { a: side(this.a, oa, ca), b: side(this.b, ob, cb) };
+    const choice = await chooseLiveEngine(context, { a: dirA, b: dirB }, sides, output);
+    const make = choice.backend;
+    if (make) this.makeLive = () => new LiveSession(make(), (m) => this.post(m));
+    this.init = { type: 'init', a: sides.a, b: sides.b, rows, average, live: choice.info };
   }
 
   private post(m: HostMessage): void {
-    void this.panel.webview.postMessage(m);
+    if (!this.disposed) void this.panel.webview.postMessage(m);
+  }
+
+  private session(): LiveSession | undefined {
+    if (!this.live && this.makeLive && !this.disposed) this.live = this.makeLive();
+    return this.live;
   }
 
   private async onMessage(raw: unknown): Promise<void> {
-    const m = checkWebviewMessage(raw);
-    if (typeof m === 'string') return; // not from our script: ignore
+    const parsed = parseCompareWebviewMessage(raw);
+    if (!parsed.ok) {
+      console.warn(`[trapo] compare webview: ${parsed.reason}`);
+      return;
+    }
+    const m = parsed.message;
     switch (m.type) {
       case 'ready':
         if (this.init) this.post(this.init);
@@ -101,65 +162,40 @@ export class ComparePanel implements vscode.Disposable {
       case 'openDiff':
         await this.openDiff(m.benchmark, m.problemId);
         break;
-      case 'generate':
-        await this.generate(m);
+      case 'prepare':
+        await this.session()?.prepare();
         break;
+      case 'generate': {
+        const live = this.session();
+        if (!live) this.post({ type: 'error', side: null, generation: m.generation, message: this.init?.live.unavailable ?? 'the live prompt is unavailable' });
+        else await live.generate(m);
+        break;
+      }
       case 'cancel':
-        this.cancelled = true;
+        this.live?.cancel();
         break;
+      default: {
+        const never: never = m;
+        void never;
+      }
     }
   }
 
   private async openDiff(benchmark: string, problemId: string): Promise<void> {
-    const left = evalUri(this.a, benchmark, problemId);
-    const right = evalUri(this.b, benchmark, problemId);
+    const row = this.rows.find((r) => r.benchmark === benchmark);
+    const nameA = row?.a?.name ?? benchmark;
+    const nameB = row?.b?.name ?? benchmark;
+    const left = evalUri(this.a, nameA, problemId, this.files.a.get(nameA));
+    const right = evalUri(this.b, nameB, problemId, this.files.b.get(nameB));
     await vscode.commands.executeCommand('vscode.diff', left, right, `${benchmark} · ${problemId}: ${this.a.label} ↔ ${this.b.label}`, { preview: true });
   }
 
-  private model(side: Side): Promise<OrtModel> {
-    let m = this.models.get(side);
-    if (!m) {
-      const ref = side === 'a' ? this.a : this.b;
-      m = import('../ort/generate').then((g) => g.OrtModel.load(runPaths.checkpoint(ref.runDir, ref.step)));
-      m.catch(() => this.models.delete(side));
-      this.models.set(side, m);
-    }
-    return m;
-  }
-
-  private async generate(m: GenerateMessage): Promise<void> {
-    if (this.busy) {
-      this.post({ type: 'error', side: null, generation: m.generation, message: 'a generation is already running; cancel it first' });
-      return;
-    }
-    this.busy = true;
-    this.cancelled = false;
-    try {
-      // Both sides at once: onnxruntime runs each session on its own threads.
-      await Promise.all(
-        (['a', 'b'] as const).map(async (side) => {
-          try {
-            const model = await this.model(side);
-            const r = await model.generate(
-              m.prompt,
-              { maxTokens: m.maxTokens, temperature: m.temperature, seed: m.generation, isCancelled: () => this.cancelled },
-              (t) => this.post({ type: 'token', side, generation: m.generation, text: t.text }),
-            );
-            this.post({ type: 'done', side, generation: m.generation, stopped: r.stopped, tokens: r.ids.length, seconds: r.seconds });
-          } catch (e) {
-            this.post({ type: 'error', side, generation: m.generation, message: (e as Error).message });
-          }
-        }),
-      );
-    } finally {
-      this.busy = false;
-    }
-  }
-
   dispose(): void {
-    this.cancelled = true;
-    for (const m of this.models.values()) void m.then((x) => x.dispose()).catch(() => undefined);
-    this.models.clear();
+    if (this.disposed) return;
+    this.disposed = true;
+    // unloads both models and ends the service (its GPU memory with it)
+    void this.live?.dispose();
+    this.live = undefined;
     this.disposables.forEach((d) => d.dispose());
     this.disposables.length = 0;
   }

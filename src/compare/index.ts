@@ -1,24 +1,43 @@
 // Compare Checkpoints: from the command palette (pick two), from the Runs tree (two selected checkpoint nodes), or
-// "Compare with…" on one checkpoint node (pick the other).
+// "Compare with…" on one checkpoint node (pick the other). Evaluate Checkpoint: palette or a checkpoint node.
 import * as vscode from 'vscode';
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { CommandHandlers } from '../extension';
 import type { RunLister } from '../rollouts';
-import { CheckpointRef } from '../core/compare';
-import { visibleControls } from '../core/visibleText';
-import { ComparePanel } from './comparePanel';
+import { BenchmarkMeta, CheckpointRef } from '../core/compare';
+import { getRunStore } from '../services';
+import { ComparePanel, MetaOf } from './comparePanel';
 import { EVAL_SCHEME, EvalDocuments } from './evalDocuments';
+import { checkpointOf, listCheckpoints, pick } from './checkpointPick';
+import { evaluateCheckpoint } from './evaluateCheckpoint';
+
+export { checkpointOf } from './checkpointPick';
+
+/** Digests of a checkpoint's benchmarks as the run store read them (none for a run it does not know). */
+const storeMeta: MetaOf = (ref: CheckpointRef) => {
+  const out = { trainer: {} as Record<string, { digest?: string }>, checkpoint: {} as Record<string, { digest?: string }> };
+  try {
+    const run = getRunStore().getByDir(ref.runDir);
+    for (const e of run?.evals ?? []) if (e.step === ref.step) for (const [k, b] of Object.entries(e.benchmarks)) out.trainer[k] = { digest: b.digest };
+    for (const e of run?.checkpointEvals ?? []) if (e.step === ref.step) for (const [k, b] of Object.entries(e.benchmarks)) out.checkpoint[k] = { digest: b.digest };
+  } catch {
+    // no store yet: pairing falls back to names
+  }
+  return out as { trainer: BenchmarkMeta; checkpoint: BenchmarkMeta };
+};
 
 export function registerCompare(context: vscode.ExtensionContext, runs: RunLister): CommandHandlers {
-  context.subscriptions.push(vscode.workspace.registerTextDocumentContentProvider(EVAL_SCHEME, new EvalDocuments()));
-  const panels: ComparePanel[] = [];
+  const output = vscode.window.createOutputChannel('TRAPO Compare');
+  context.subscriptions.push(output, vscode.workspace.registerTextDocumentContentProvider(EVAL_SCHEME, new EvalDocuments()));
+  const panels = new Set<ComparePanel>();
   context.subscriptions.push({ dispose: () => panels.forEach((p) => p.dispose()) });
   const runName = (dir: string) => runs().find((r) => r.dir === dir)?.name ?? path.basename(dir);
 
   const open = async (a: CheckpointRef, b: CheckpointRef) => {
     try {
-      panels.push(await ComparePanel.open(context.extensionUri, a, b));
+      const panel = await ComparePanel.open(context, a, b, storeMeta, output);
+      panels.add(panel);
+      panel.onDidDispose(() => panels.delete(panel));
     } catch (e) {
       void vscode.window.showErrorMessage(`TRAPO: cannot compare ${a.label} and ${b.label}: ${(e as Error).message}`);
     }
@@ -52,57 +71,6 @@ export function registerCompare(context: vscode.ExtensionContext, runs: RunListe
   return {
     'trapo.compareCheckpoints': compareCheckpoints,
     'trapo.compareWith': compareWith,
+    'trapo.evaluateCheckpoint': (node?: unknown) => evaluateCheckpoint(context, runs, runName, output, node),
   };
-}
-
-type CheckpointItem = vscode.QuickPickItem & { ref: CheckpointRef };
-
-function pick(items: CheckpointItem[], title: string): Thenable<CheckpointItem | undefined> {
-  return vscode.window.showQuickPick(items, { title, matchOnDescription: true });
-}
-
-/** Checkpoints (checkpoints/<step>/) and evaluated steps (evals/<step>/) of every known run, newest step first. */
-async function listCheckpoints(runs: RunLister, runName: (dir: string) => string): Promise<CheckpointItem[]> {
-  const items: CheckpointItem[] = [];
-  for (const run of runs()) {
-    const steps = async (sub: string) => {
-      try {
-        return (await fs.readdir(path.join(run.dir, sub))).filter((n) => /^\d+$/.test(n)).map(Number);
-      } catch {
-        return [];
-      }
-    };
-    const ckpts = new Set(await steps('checkpoints'));
-    const evals = new Set(await steps('evals'));
-    for (const step of [...new Set([...ckpts, ...evals])].sort((x, y) => y - x)) {
-      const label = `${visibleControls(runName(run.dir))} @ ${step}`; // bidi controls of a run name shown, not obeyed
-      const notes = [ckpts.has(step) ? 'checkpoint' : 'no checkpoint', evals.has(step) ? 'evaluated' : 'not evaluated'];
-      items.push({ label, description: notes.join(' · '), detail: run.dir, ref: { runDir: run.dir, step, label } });
-    }
-  }
-  return items;
-}
-
-/**
- * The checkpoint a tree node stands for. Accepts {runDir, step}, {run: {dir}, checkpoint: {step}}, or anything with a
- * `dir`/`path` (or `checkpoint.dir`) of the form <run>/checkpoints/<step>.
- */
-export function checkpointOf(node: unknown, runName: (dir: string) => string): CheckpointRef | undefined {
-  if (typeof node !== 'object' || node === null) return undefined;
-  const o = node as Record<string, unknown>;
-  const sub = (k: string) => (typeof o[k] === 'object' && o[k] !== null ? (o[k] as Record<string, unknown>) : undefined);
-  const str = (...xs: unknown[]) => xs.find((x): x is string => typeof x === 'string');
-  const int = (...xs: unknown[]) => xs.find((x): x is number => Number.isInteger(x));
-  let runDir = str(o.runDir, sub('run')?.dir);
-  let step = int(o.step, sub('checkpoint')?.step, sub('entry')?.step);
-  const dir = str(sub('checkpoint')?.dir, sub('entry')?.dir, o.dir, o.path, (o.resourceUri as vscode.Uri | undefined)?.fsPath);
-  if (dir) {
-    const m = /^(.*)[\\/]checkpoints[\\/](\d+)[\\/]?$/.exec(dir);
-    if (m) {
-      runDir ??= m[1];
-      step ??= Number(m[2]);
-    }
-  }
-  if (runDir === undefined || step === undefined) return undefined;
-  return { runDir, step, label: `${runName(runDir)} @ ${step}` };
 }

@@ -1,8 +1,14 @@
 // Per-benchmark summaries for the Benchmarks view (no vscode): the latest accuracy, the best with its step, and the
 // change since the previous evaluation of that benchmark.
 import type { EvalEntry } from './runStore';
+import type { CheckpointEvalEntry } from './checkpointEvals';
 
 export const AVERAGE = 'average';
+/** The average over the benchmarks of each Evaluate Checkpoint summary (kept apart: other benchmarks, settings). */
+export const CHECKPOINT_AVERAGE = 'average · Evaluate Checkpoint';
+
+/** trainer: the run's own evaluations (eval events); checkpoint: Evaluate Checkpoint (checkpoint_evals/). */
+export type EvalSource = 'trainer' | 'checkpoint';
 
 export interface BenchmarkPoint {
   step: number;
@@ -11,6 +17,9 @@ export interface BenchmarkPoint {
   samplesPerProblem: number | null;
   /** Per-problem results file, relative to the run directory (null for the average). */
   file: string | null;
+  source: EvalSource;
+  /** Sampling temperature, when the evaluation recorded it (Evaluate Checkpoint does). */
+  temperature?: number;
 }
 
 export interface BenchmarkSummary {
@@ -23,8 +32,12 @@ export interface BenchmarkSummary {
   points: BenchmarkPoint[];
 }
 
-/** One summary per benchmark in first-seen order, then the average over benchmarks (the trainer's `average`). */
-export function benchmarkSummaries(evals: readonly EvalEntry[]): BenchmarkSummary[] {
+/**
+ * One summary per benchmark in first-seen order, then the average over benchmarks (the trainer's `average`), then
+ * the average of the Evaluate Checkpoint summaries. A benchmark's points are in step order, the trainer's first at a
+ * step that has both.
+ */
+export function benchmarkSummaries(evals: readonly EvalEntry[], checkpointEvals: readonly CheckpointEvalEntry[] = []): BenchmarkSummary[] {
   const byName = new Map<string, BenchmarkPoint[]>();
   const add = (name: string, p: BenchmarkPoint) => {
     let list = byName.get(name);
@@ -33,16 +46,31 @@ export function benchmarkSummaries(evals: readonly EvalEntry[]): BenchmarkSummar
   };
   for (const e of evals) {
     for (const [name, b] of Object.entries(e.benchmarks)) {
-      add(name, { step: e.step, accuracy: b.accuracy, n: b.n, samplesPerProblem: b.samples_per_problem, file: b.file });
+      add(name, { step: e.step, accuracy: b.accuracy, n: b.n, samplesPerProblem: b.samples_per_problem, file: b.file, source: 'trainer' });
+    }
+  }
+  for (const e of checkpointEvals) {
+    for (const [name, b] of Object.entries(e.benchmarks)) {
+      const p: BenchmarkPoint = { step: e.step, accuracy: b.accuracy, n: b.n, samplesPerProblem: b.samples_per_problem, file: b.file, source: 'checkpoint' };
+      if (typeof b.temperature === 'number') p.temperature = b.temperature;
+      add(name, p);
     }
   }
   const names = [...byName.keys()];
   if (evals.length > 0 && !byName.has(AVERAGE)) {
-    for (const e of evals) add(AVERAGE, { step: e.step, accuracy: e.average, n: null, samplesPerProblem: null, file: null });
+    for (const e of evals) add(AVERAGE, { step: e.step, accuracy: e.average, n: null, samplesPerProblem: null, file: null, source: 'trainer' });
     names.push(AVERAGE);
   }
+  if (checkpointEvals.length > 0 && !byName.has(CHECKPOINT_AVERAGE)) {
+    for (const e of checkpointEvals) {
+      add(CHECKPOINT_AVERAGE, { step: e.step, accuracy: e.average, n: null, samplesPerProblem: null, file: null, source: 'checkpoint' });
+    }
+    names.push(CHECKPOINT_AVERAGE);
+  }
+  const order = (p: BenchmarkPoint) => (p.source === 'trainer' ? 0 : 1);
   return names.map((name) => {
-    const points = byName.get(name)!;
+    // stable sort: events keep their file order within a step and source
+    const points = [...byName.get(name)!].sort((x, y) => x.step - y.step || order(x) - order(y));
     const latest = points[points.length - 1];
     let best = points[0];
     for (const p of points) if (p.accuracy > best.accuracy) best = p; // ties keep the earliest step

@@ -104,3 +104,88 @@ export function pairedBootstrap(a: readonly number[], b: readonly number[], opti
     flipsToA,
   };
 }
+
+export interface StratifiedBootstrap {
+  /** Groups (benchmarks) averaged. */
+  groups: number;
+  /** Problems paired, over all groups. */
+  n: number;
+  /** Mean over groups of each group's mean accuracy on side A / B (a macro average, as the trainer's `average`). */
+  accuracyA: number;
+  accuracyB: number;
+  difference: number;
+  low: number;
+  high: number;
+  resamples: number;
+  flipsToB: number;
+  flipsToA: number;
+}
+
+/**
+ * Paired bootstrap of the macro average difference over several groups (benchmarks): in each resample every group's
+ * problems are resampled within the group (stratified, so each benchmark keeps its weight 1/groups), and the
+ * statistic is the mean over groups of mean(b) - mean(a). Groups without problems are left out.
+ */
+export function stratifiedPairedBootstrap(
+  groups: readonly { a: readonly number[]; b: readonly number[] }[],
+  options: BootstrapOptions = {},
+): StratifiedBootstrap {
+  const used = groups.filter((g) => {
+    if (g.a.length !== g.b.length) throw new Error(`paired bootstrap: ${g.a.length} problems on side A but ${g.b.length} on side B`);
+    return g.a.length > 0;
+  });
+  const k = used.length;
+  const resamples = options.resamples ?? 2000;
+  const level = options.level ?? 0.95;
+  let flipsToB = 0;
+  let flipsToA = 0;
+  let n = 0;
+  let sumA = 0;
+  let sumB = 0;
+  const diffs = used.map((g) => {
+    const d = new Float64Array(g.a.length);
+    let sa = 0;
+    let sb = 0;
+    for (let i = 0; i < g.a.length; i++) {
+      if (!Number.isFinite(g.a[i]) || !Number.isFinite(g.b[i])) throw new Error(`paired bootstrap: problem ${i} has a non-finite accuracy`);
+      d[i] = g.b[i] - g.a[i];
+      sa += g.a[i];
+      sb += g.b[i];
+      const f = isFlip(g.a[i], g.b[i]);
+      if (f === 'toB') flipsToB++;
+      else if (f === 'toA') flipsToA++;
+    }
+    n += g.a.length;
+    sumA += sa / g.a.length;
+    sumB += sb / g.a.length;
+    return d;
+  });
+  if (k === 0) {
+    return { groups: 0, n: 0, accuracyA: NaN, accuracyB: NaN, difference: NaN, low: NaN, high: NaN, resamples: 0, flipsToB, flipsToA };
+  }
+  const rand = mulberry32(options.seed ?? 20260125);
+  const stats = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) {
+    let total = 0;
+    for (const d of diffs) {
+      let s = 0;
+      for (let i = 0; i < d.length; i++) s += d[Math.floor(rand() * d.length)];
+      total += s / d.length;
+    }
+    stats[r] = total / k;
+  }
+  stats.sort();
+  const tail = (1 - level) / 2;
+  return {
+    groups: k,
+    n,
+    accuracyA: sumA / k,
+    accuracyB: sumB / k,
+    difference: (sumB - sumA) / k,
+    low: quantileSorted(stats, tail),
+    high: quantileSorted(stats, 1 - tail),
+    resamples,
+    flipsToB,
+    flipsToA,
+  };
+}

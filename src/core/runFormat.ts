@@ -88,6 +88,10 @@ export interface BenchmarkResult {
   file: string;
   /** What `accuracy` is: "avg@k" (the mean over k samples a problem) or "pass@1"; absent from older trainers. */
   metric?: string;
+  /** Optional: the benchmark's file as configured, or builtin:<name>. */
+  source?: string;
+  /** Optional: sha256 of its problems; equal digests are the same problems, whatever the file or name. */
+  digest?: string;
 }
 export interface EvalEvent extends EventBase {
   type: 'eval';
@@ -227,8 +231,9 @@ const STAGE_CHECKS = { n: isInt, ratio: isNum, guided: isBool, correct: isInt, c
 const isStage = (x: unknown) => isObj(x) && firstBad(x, STAGE_CHECKS) === undefined;
 const isPromptAllocation = (x: unknown) =>
   isObj(x) && isStr(x.prompt_id) && isInt(x.level) && Array.isArray(x.stages) && x.stages.every(isStage);
-const isBenchmarkResult = (x: unknown) =>
-  isObj(x) && isNum(x.accuracy) && isInt(x.n) && isInt(x.samples_per_problem) && isStr(x.file);
+const isOptStr = (x: unknown) => x === undefined || isStr(x);
+export const isBenchmarkResult = (x: unknown): x is BenchmarkResult =>
+  isObj(x) && isNum(x.accuracy) && isInt(x.n) && isInt(x.samples_per_problem) && isStr(x.file) && isOptStr(x.source) && isOptStr(x.digest);
 
 /** Payload checks per event type. A `Record` over the union's tags: adding a type without its check fails to compile. */
 const EVENT_CHECKS: Record<RunEventType, Record<string, (x: unknown) => boolean>> = {
@@ -475,6 +480,10 @@ export const runPaths = {
   checkpoint: (runDir: string, step: number) => path.join(runDir, 'checkpoints', pad6(step)),
   /** The trainer's state in a checkpoint folder (optimizer, RNG, step): what makes it resumable. */
   trainerState: (checkpointDir: string) => path.join(checkpointDir, 'trainer_state.pt'),
+  /** Evaluations asked for after training (trapo eval --run-dir): summaries <step>.json, records in <step>/. */
+  checkpointEvals: (runDir: string) => path.join(runDir, 'checkpoint_evals'),
+  checkpointEvalSummary: (runDir: string, step: number) => path.join(runDir, 'checkpoint_evals', `${pad6(step)}.json`),
+  checkpointEvalFile: (runDir: string, step: number, benchmark: string) => path.join(runDir, 'checkpoint_evals', pad6(step), `${benchmark}.jsonl`),
   log: (runDir: string) => path.join(runDir, 'logs', 'trainer.log'),
 };
 

@@ -28,6 +28,7 @@ import {
 import { EventTail } from './tail';
 import { checkpointsStamp, readCheckpointsOnDisk } from './checkpointsOnDisk';
 import { NonFiniteToken, nonFiniteToken } from '../shared/nonFinite';
+import { CheckpointEvalEntry, checkpointEvalsStamp, readCheckpointEvals } from './checkpointEvals';
 import { SeriesStore } from './series';
 import { CrashProbe, CrashVerdict, detectCrash } from './crash';
 import { StepClock } from './time';
@@ -175,6 +176,8 @@ export interface RunState {
   readonly prefixSteps: readonly PrefixStep[];
   readonly evals: readonly EvalEntry[];
   /** The checkpoints of `checkpoint` events whose folder is on disk (pruned or deleted ones leave). */
+  /** Evaluations asked for after training (checkpoint_evals/), oldest step first. */
+  readonly checkpointEvals: readonly CheckpointEvalEntry[];
   readonly checkpoints: readonly CheckpointEntry[];
   /**
    * The step a Resume continues from: the newest checkpoint folder with trainer state on disk (what the trainer
@@ -288,6 +291,7 @@ class MutableRun implements RunState {
   evals: EvalEntry[] = [];
   /** Every checkpoint event (one a step); `checkpoints` is the part still on disk. */
   checkpointEvents: CheckpointEntry[] = [];
+  checkpointEvals: CheckpointEvalEntry[] = [];
   checkpoints: CheckpointEntry[] = [];
   /** The checkpoint events changed since the folder was last compared with them. */
   checkpointsDirty = true;
@@ -321,6 +325,7 @@ interface Entry {
   run: MutableRun;
   tail: EventTail;
   runJsonStamp: string;
+  checkpointEvalsStamp: string;
   polling: Promise<void> | null;
   pollAgain: boolean;
   watcher: FSWatcher | null;
@@ -518,6 +523,7 @@ export class RunStore implements Disposable {
       run,
       tail: new EventTail(runPaths.events(dir), { maxBytesPerPoll: this.opts.maxBytesPerSlice }),
       runJsonStamp: stamp,
+      checkpointEvalsStamp: '',
       polling: null,
       pollAgain: false,
       watcher: null,
@@ -574,6 +580,7 @@ export class RunStore implements Disposable {
     let changed = await this.reloadRunJson(entry);
     changed = (await this.readNewEvents(entry)) || changed;
     changed = (await this.syncCheckpoints(entry)) || changed;
+    changed = (await this.reloadCheckpointEvals(entry)) || changed;
     const before = run.status;
     this.updateStatus(run);
     if (run.crash.crashed && run.crash.reason === 'pid-dead') {
@@ -654,6 +661,17 @@ export class RunStore implements Disposable {
       this.setInvalid(entry.run.dir, (err as Error).message);
       return undefined;
     }
+  }
+
+  /** Re-reads checkpoint_evals/ when its folder changed (one stat a poll otherwise). */
+  private async reloadCheckpointEvals(entry: Entry): Promise<boolean> {
+    const stamp = await checkpointEvalsStamp(entry.run.dir);
+    if (stamp === entry.checkpointEvalsStamp) return false;
+    const { entries, problems } = await readCheckpointEvals(entry.run.dir);
+    for (const p of problems) console.warn(`[trapo] ${p}`);
+    entry.checkpointEvalsStamp = stamp;
+    entry.run.checkpointEvals = entries;
+    return true;
   }
 
   /** Reads new bytes of events.jsonl in slices, yielding between them. Returns whether anything was applied. */

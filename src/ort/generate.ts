@@ -33,6 +33,7 @@ export interface GenerateOptions {
 }
 
 export interface GeneratedToken {
+  /** The token (-1 for the text held back until the end, see generate). */
   id: number;
   /** The text this token added to the decoded output (may be empty while a multi-byte character is incomplete). */
   text: string;
@@ -227,11 +228,14 @@ export class OrtModel {
       seq.push(id);
       out.push(id);
       const decoded = this.tokenizer.decode(out, { skip_special_tokens: true });
-      const delta = decoded.startsWith(text) ? decoded.slice(text.length) : decoded;
-      text = decoded;
-      onToken?.({ id, text: delta });
+      // a character split over tokens decodes as U+FFFD until its last byte comes: hold it back until then
+      const stable = decoded.endsWith('\ufffd') ? '' : decoded.startsWith(text) ? decoded.slice(text.length) : decoded;
+      if (stable) text = decoded;
+      onToken?.({ id, text: stable });
     }
-    return { text, ids: out, promptIds, stopped, seconds: (performance.now() - started) / 1000 };
+    const final = this.tokenizer.decode(out, { skip_special_tokens: true });
+    if (final !== text && final.startsWith(text)) onToken?.({ id: -1, text: final.slice(text.length) });
+    return { text: final, ids: out, promptIds, stopped, seconds: (performance.now() - started) / 1000 };
   }
 
   async dispose(): Promise<void> {

@@ -2,7 +2,7 @@
 // since the previous evaluation; under it the evaluations by step, each opening its per-problem results.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { AVERAGE, BenchmarkPoint, BenchmarkSummary, benchmarkSummaries, formatChange, formatPercent } from '../core/benchmarks';
+import { AVERAGE, BenchmarkPoint, BenchmarkSummary, CHECKPOINT_AVERAGE, benchmarkSummaries, formatChange, formatPercent } from '../core/benchmarks';
 import type { RunState } from '../core/runStore';
 import { SelectedRunTreeProvider } from './selectedRunTree';
 import { visibleControls } from '../core/visibleText';
@@ -10,7 +10,11 @@ import { visibleControls } from '../core/visibleText';
 export class BenchmarkNode extends vscode.TreeItem {
   readonly kind = 'benchmark';
   constructor(readonly run: RunState, readonly summary: BenchmarkSummary) {
-    super(summary.name === AVERAGE ? 'Average' : visibleControls(summary.name), vscode.TreeItemCollapsibleState.Collapsed);
+    super(
+      summary.name === AVERAGE ? 'Average' : summary.name === CHECKPOINT_AVERAGE ? 'Average (Evaluate Checkpoint)' : visibleControls(summary.name),
+      vscode.TreeItemCollapsibleState.Collapsed,
+    );
+    const average = summary.name === AVERAGE || summary.name === CHECKPOINT_AVERAGE;
     this.id = `bench:${run.id}/${summary.name}`;
     const parts = [
       formatPercent(summary.latest.accuracy),
@@ -25,10 +29,10 @@ export class BenchmarkNode extends vscode.TreeItem {
     const up = summary.change !== null && summary.change > 0;
     const down = summary.change !== null && summary.change < 0;
     this.iconPath = new vscode.ThemeIcon(
-      summary.name === AVERAGE ? 'graph' : up ? 'arrow-up' : down ? 'arrow-down' : 'dash',
+      average ? 'graph' : up ? 'arrow-up' : down ? 'arrow-down' : 'dash',
       up ? new vscode.ThemeColor('testing.iconPassed') : down ? new vscode.ThemeColor('testing.iconFailed') : undefined,
     );
-    this.contextValue = summary.name === AVERAGE ? 'benchmark.average' : 'benchmark';
+    this.contextValue = average ? 'benchmark.average' : 'benchmark';
   }
   get runId(): string {
     return this.run.id;
@@ -39,10 +43,13 @@ export class BenchmarkEvalNode extends vscode.TreeItem {
   readonly kind = 'benchmarkEval';
   constructor(readonly run: RunState, readonly benchmark: string, readonly point: BenchmarkPoint) {
     super(`step ${point.step}`, vscode.TreeItemCollapsibleState.None);
-    this.id = `bench:${run.id}/${benchmark}/${point.step}`;
+    // the trainer and Evaluate Checkpoint can both have evaluated a step
+    this.id = `bench:${run.id}/${benchmark}/${point.step}${point.source === 'checkpoint' ? '/checkpoint' : ''}`;
     this.description =
       formatPercent(point.accuracy) +
-      (point.n !== null ? ` · ${point.n} problems × ${point.samplesPerProblem ?? 1} samples` : '');
+      (point.n !== null ? ` · ${point.n} problems × ${point.samplesPerProblem ?? 1} samples` : '') +
+      (point.temperature !== undefined ? ` · T=${point.temperature}` : '') +
+      (point.source === 'checkpoint' ? ' · Evaluate Checkpoint' : '');
     this.iconPath = new vscode.ThemeIcon(point.file ? 'checklist' : 'graph');
     this.contextValue = point.file ? 'evaluation' : 'evaluation.average';
     if (point.file) {
@@ -62,14 +69,16 @@ export class BenchmarksTreeProvider extends SelectedRunTreeProvider<BenchmarksTr
   message(): string | undefined {
     const run = this.selectedRun();
     if (!run) return undefined;
-    if (run.evals.length === 0) return run.loading ? `Reading ${run.info.name}…` : undefined;
-    return `${run.info.name}: ${run.evals.length} evaluation${run.evals.length === 1 ? '' : 's'}`;
+    const n = run.evals.length + run.checkpointEvals.length;
+    if (n === 0) return run.loading ? `Reading ${run.info.name}…` : undefined;
+    const extra = run.checkpointEvals.length ? ` (${run.checkpointEvals.length} by Evaluate Checkpoint)` : '';
+    return `${run.info.name}: ${n} evaluation${n === 1 ? '' : 's'}${extra}`;
   }
 
   getChildren(node?: BenchmarksTreeNode): BenchmarksTreeNode[] {
     const run = this.selectedRun();
     if (!run) return [];
-    const summaries = benchmarkSummaries(run.evals);
+    const summaries = benchmarkSummaries(run.evals, run.checkpointEvals);
     if (!node) return summaries.map((s) => new BenchmarkNode(run, s));
     if (node instanceof BenchmarkNode) {
       const s = summaries.find((x) => x.name === node.summary.name);

@@ -294,6 +294,8 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode>, 
       switch (node.group) {
         case 'checkpoints': {
           const avgByStep = new Map(run.evals.map((e) => [e.step, e.average]));
+          // a checkpoint evaluated only by Evaluate Checkpoint shows that average
+          for (const e of run.checkpointEvals) if (!avgByStep.has(e.step)) avgByStep.set(e.step, e.average);
           return [...run.checkpoints]
             .reverse()
             .map((c) => new CheckpointNode(run, c.step, c.dir, c.onnx, c.bytes, avgByStep.get(c.step) ?? null));

@@ -184,11 +184,15 @@ describe('inspecting existing runs (fixture runs in the workspace)', () => {
       // the view shows one.
       const rows = frame.locator('#table-host vscode-table-body vscode-table-row');
       assert.ok((await rows.count()) >= 3, `benchmark rows: ${await rows.count()}`);
-      // arith-easy in the fixture: 25.0 % of 6 problems solved at step 5, 91.7 % at step 20; 91.7 - 25.0 = +66.7
-      // points; 3 problems flipped from wrong to right, none the other way.
+      // arith-easy in the fixture: 25.0 % of 6 problems solved at step 5, 91.7 % at step 20 (by Evaluate Checkpoint,
+      // checkpoint_evals/ of the fixture: marked ◆); 91.7 - 25.0 = +66.7 points; 3 problems flipped from wrong to
+      // right, none the other way.
       const easy = (await rows.filter({ hasText: 'arith-easy' }).first().locator('vscode-table-cell').allTextContents()).map((t) => t.trim());
-      assert.deepEqual(easy.slice(0, 4), ['arith-easy', '25.0% (6)', '91.7% (6)', '+66.7'], `arith-easy row: ${easy.join(' | ')}`);
+      assert.deepEqual(easy.slice(0, 4), ['arith-easy', '25.0% (6)', '91.7% (6) ◆', '+66.7'], `arith-easy row: ${easy.join(' | ')}`);
       assert.equal(easy[5], '3 / 0', `flips of arith-easy: ${easy.join(' | ')}`);
+      // the average over the 3 benchmarks both evaluated: 13.9% -> 75.0%, +61.1 points, 12 flips to B
+      const avg = (await rows.filter({ hasText: 'Average (3 benchmarks)' }).first().locator('vscode-table-cell').allTextContents()).map((t) => t.trim());
+      assert.deepEqual([avg[1], avg[2], avg[3], avg[5], avg[6]], ['13.9%', '75.0%', '+61.1', '12 / 0', '18'], `average row: ${avg.join(' | ')}`);
       await s.screenshot('08-compare-table');
       const summary = frame.locator('#flips details summary').first();
       await summary.waitFor({ timeout: 10_000 });

@@ -55,16 +55,33 @@ describe('compareEvals', () => {
 });
 
 describe('compare webview messages', () => {
-  it('accepts the four message types and rejects bad fields with a reason', async () => {
-    const { checkWebviewMessage } = await import('../../src/shared/compareProtocol');
-    assert.deepEqual(checkWebviewMessage({ type: 'ready' }), { type: 'ready' });
-    assert.deepEqual(checkWebviewMessage({ type: 'openDiff', benchmark: 'b', problemId: '1' }), { type: 'openDiff', benchmark: 'b', problemId: '1' });
-    const gen = { type: 'generate', generation: 1, prompt: 'x', maxTokens: 16, temperature: 0 };
-    assert.deepEqual(checkWebviewMessage(gen), gen);
-    assert.match(checkWebviewMessage({ ...gen, maxTokens: 0 }) as string, /max tokens 1\.\.4096/);
-    assert.match(checkWebviewMessage({ ...gen, temperature: -1 }) as string, /temperature 0\.\.10/);
-    assert.match(checkWebviewMessage({ type: 'openDiff', benchmark: 3 }) as string, /openDiff: bad fields/);
-    assert.match(checkWebviewMessage({ type: 'eval' }) as string, /unknown message type "eval"/);
-    assert.equal(checkWebviewMessage(null), 'not an object');
+  it('accepts the five message types, checks the version, and rejects bad fields with a reason', async () => {
+    const { parseCompareWebviewMessage, COMPARE_PROTOCOL_VERSION } = await import('../../src/shared/compareProtocol');
+    const ok = (m: unknown) => {
+      const r = parseCompareWebviewMessage(m);
+      assert.ok(r.ok, JSON.stringify(r));
+      return r.message;
+    };
+    const reason = (m: unknown) => {
+      const r = parseCompareWebviewMessage(m);
+      assert.ok(!r.ok, `accepted ${JSON.stringify(m)}`);
+      return r.reason;
+    };
+    assert.deepEqual(ok({ type: 'ready', version: COMPARE_PROTOCOL_VERSION }), { type: 'ready', version: 1 });
+    assert.match(reason({ type: 'ready' }), /protocol version undefined, expected 1/);
+    assert.match(reason({ type: 'ready', version: 2 }), /protocol version 2/);
+    assert.deepEqual(ok({ type: 'openDiff', benchmark: 'b', problemId: '1', extra: 'dropped' }), { type: 'openDiff', benchmark: 'b', problemId: '1' });
+    assert.deepEqual(ok({ type: 'cancel' }), { type: 'cancel' });
+    assert.deepEqual(ok({ type: 'prepare' }), { type: 'prepare' });
+    const gen = { type: 'generate', generation: 1, prompt: 'x', maxTokens: 16, temperature: 0, promptMode: 'training' };
+    assert.deepEqual(ok(gen), gen);
+    assert.match(reason({ ...gen, maxTokens: 0 }), /max tokens must be an integer in 1\.\.4096/);
+    assert.match(reason({ ...gen, maxTokens: 5000 }), /1\.\.4096/);
+    assert.match(reason({ ...gen, temperature: -1 }), /temperature must be a number in 0\.\.10/);
+    assert.match(reason({ ...gen, promptMode: 'html' }), /prompt mode must be one of training, chat, raw/);
+    assert.match(reason({ ...gen, generation: -1 }), /non-negative integer/);
+    assert.match(reason({ type: 'openDiff', benchmark: 3 }), /openDiff: "benchmark" and "problemId" must be strings/);
+    assert.match(reason({ type: 'eval' }), /unknown message type "eval"/);
+    assert.match(reason(null), /not a message object/);
   });
 });

@@ -180,7 +180,8 @@ describe('rollout table webview', { skip: noChromium }, () => {
       // sort by length ascending: click twice (descending first)
       await page.click('#header > button:nth-child(8)');
       await page.click('#header > button:nth-child(8)');
-      assert.equal(await page.evaluate(`document.querySelector('#rows > .row').children[7].textContent`), '0');
+      // the table recomputes at most every 250 ms: wait for the sorted rows, not a fixed time
+      await until(`document.querySelector('#rows > .row').children[7].textContent === '0'`);
       assert.deepEqual(await page.evaluate(`({ sort: window.__state.sort, descending: window.__state.descending })`), { sort: 'length', descending: false });
       // filter: step 12, level 3 — as the plain scan counts
       const lines = allLines(TRAPO);

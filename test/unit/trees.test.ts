@@ -80,15 +80,26 @@ test('Benchmarks view: latest, best with step and change; evaluations newest fir
   selection.set(GRPO);
   const tree = new BenchmarksTreeProvider(store, selection);
   const benches = tree.getChildren();
-  assert.deepEqual(benches.map((b) => b.label), ['arith-easy', 'arith-medium', 'arith-hard', 'Average']);
+  // arith-extra and the second average come from Evaluate Checkpoint (checkpoint_evals/ of the fixture)
+  assert.deepEqual(benches.map((b) => b.label), ['arith-easy', 'arith-medium', 'arith-hard', 'arith-extra', 'Average', 'Average (Evaluate Checkpoint)']);
   // grpo fixture arith-medium: 0.0833, 0.4167, 0.4167, 0.5833 -> latest 58.3%, best 58.3% @20, +16.7 pt (0.5833-0.4167)
   assert.equal(benches[1].description, '58.3% · best 58.3% @20 · +16.7 pt');
   // average: 0.0556, 0.3333, 0.4444, 0.6667 -> +22.2 pt
-  assert.equal(benches[3].description, '66.7% · best 66.7% @20 · +22.2 pt');
+  assert.equal(benches[4].description, '66.7% · best 66.7% @20 · +22.2 pt');
   const evals = tree.getChildren(benches[1]);
   assert.deepEqual(evals.map((e) => e.label), ['step 20', 'step 15', 'step 10', 'step 5']);
   assert.equal((evals[0].command as { command: string }).command, 'vscode.open');
-  assert.equal(tree.getChildren(benches[3])[0].command, undefined); // the average has no per-problem file
+  assert.equal(tree.getChildren(benches[4])[0].command, undefined); // the average has no per-problem file
+  // arith-easy at step 20: the trainer's evaluation and Evaluate Checkpoint's, each its own node (unique ids)
+  const easy = tree.getChildren(benches[0]);
+  assert.deepEqual(easy.slice(0, 2).map((e) => [e.label, e.id]), [
+    ['step 20', `bench:${GRPO}/arith-easy/20/checkpoint`],
+    ['step 20', `bench:${GRPO}/arith-easy/20`],
+  ]);
+  assert.match(String(easy[0].description), / · 6 problems × 2 samples · T=0\.6 · Evaluate Checkpoint$/);
+  const opened = (easy[0].command as { arguments: { fsPath: string }[] }).arguments[0].fsPath;
+  assert.ok(opened.endsWith('checkpoint_evals/000020/arith-easy.jsonl'), opened);
+  assert.equal(tree.message(), 'fixture-grpo: 5 evaluations (1 by Evaluate Checkpoint)');
   store.dispose();
 });
 

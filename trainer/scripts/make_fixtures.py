@@ -22,6 +22,7 @@ import shutil
 import struct
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -49,6 +50,8 @@ from trapo.runformat import (  # noqa: E402
     StageRecord,
     TokenInfo,
 )
+
+from trapo.checkpoint_evals import benchmark_digest, write_benchmark  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "test" / "fixtures" / "runs"
@@ -199,19 +202,29 @@ def simulate_step(writer: RunWriter, step: int, rng: random.Random, skill: float
     return values
 
 
+def eval_records(b: int, name: str, rng: random.Random, skill: float) -> list:
+    records = []
+    for i in range(6):
+        _, prompt, _, answer = problem(random.Random(1000 * b + i), i)  # the same problems at every step
+        samples = []
+        for _ in range(2):
+            ok = rng.random() < max(0.05, skill - 0.15 * b)
+            samples.append(EvalSample(completion=f"... \\boxed{{{answer if ok else 0}}}", extracted=answer if ok else "0", correct=ok))
+        records.append(EvalRecord(problem_id=f"{name}-{i:03d}", prompt=prompt, answer=answer, samples=samples, accuracy=sum(s.correct for s in samples) / 2))
+    return records
+
+
+def digest_of(records: list) -> str:
+    return benchmark_digest(SimpleNamespace(id=r.problem_id, question=r.prompt, answer=r.answer) for r in records)
+
+
 def write_eval(writer: RunWriter, step: int, rng: random.Random, skill: float) -> None:
     results = {}
     for b, name in enumerate(BENCHMARKS):
-        records = []
-        for i in range(6):
-            _, prompt, _, answer = problem(random.Random(1000 * b + i), i)  # the same problems at every step
-            samples = []
-            for _ in range(2):
-                ok = rng.random() < max(0.05, skill - 0.15 * b)
-                samples.append(EvalSample(completion=f"... \\boxed{{{answer if ok else 0}}}", extracted=answer if ok else "0", correct=ok))
-            records.append(EvalRecord(problem_id=f"{name}-{i:03d}", prompt=prompt, answer=answer, samples=samples, accuracy=sum(s.correct for s in samples) / 2))
+        records = eval_records(b, name, rng, skill)
         rel, count = writer.write_eval_file(step, name, records)
-        results[name] = BenchmarkResult(accuracy=sum(r.accuracy for r in records) / count, n=count, samples_per_problem=2, file=rel)
+        results[name] = BenchmarkResult(accuracy=sum(r.accuracy for r in records) / count, n=count, samples_per_problem=2, file=rel,
+                                        source=f"builtin:{name}", digest=digest_of(records))
     average = sum(r.accuracy for r in results.values()) / len(results)
     writer.emit(Eval(benchmarks=results, average=average), step=step)
 
@@ -223,6 +236,19 @@ def write_checkpoint(writer: RunWriter, step: int) -> None:
     # A stand-in: fixtures carry the layout's config file only, not weights.
     (ckpt / "config.json").write_text(json.dumps({"model_type": "fixture", "step": step}) + "\n")
     writer.emit(Checkpoint(path=rel, onnx=None, bytes=(ckpt / "config.json").stat().st_size), step=step)
+
+
+def write_checkpoint_evals(run_dir: Path, step: int, seed: int, skill: float) -> None:
+    """An evaluation asked for after training (checkpoint_evals/): a benchmark the trainer also ran, and one it did
+    not (arith-extra, a file), so that both kinds of pairing have a fixture."""
+    rng = random.Random(seed)
+    clock = Clock(T0 + seed * 3600 + 7200)
+    for b, name, source in [(0, "arith-easy", "builtin:arith-easy"), (3, "arith-extra", "data/arith-extra.jsonl")]:
+        clock.tick(30.0)
+        records = eval_records(b, name, rng, skill)
+        meta = {"samples_per_problem": 2, "temperature": 0.6, "max_new_tokens": 64, "source": source, "digest": digest_of(records),
+                "model": "tiny", "device": "cpu", "engine": "TorchGenerator"}
+        write_benchmark(run_dir, step, f"checkpoints/{step:06d}", name, records, meta, clock=clock)
 
 
 def make_run(out: Path, run_id: str, algorithm: str, steps: int, *, end: str, seed: int, with_tokens: bool,
@@ -316,6 +342,8 @@ def main() -> None:
     args.out.mkdir(parents=True)
     make_run(args.out, "20261118-080000-fixture-trapo-a001", "trapo", 20, end="finished", seed=1, with_tokens=True)
     make_run(args.out, "20261118-090000-fixture-grpo-a002", "grpo", 20, end="finished", seed=2, with_tokens=False)
+    write_checkpoint_evals(args.out / "20261118-080000-fixture-trapo-a001", 20, seed=11, skill=0.8)
+    write_checkpoint_evals(args.out / "20261118-090000-fixture-grpo-a002", 20, seed=12, skill=0.6)
     make_run(args.out, "20261118-100000-fixture-crashed-a003", "trapo", 20, end="crashed", seed=3, with_tokens=False, legacy=True)
     make_run(args.out, "20261118-110000-fixture-failed-a004", "luffy", 10, end="failed", seed=4, with_tokens=False,
              diverged=True)

@@ -43,6 +43,7 @@ RUN = _validator("run.schema.json")
 EVENT = _validator("events.schema.json")
 ROLLOUT = _validator("rollout.schema.json")
 EVAL = _validator("eval.schema.json")
+CHECKPOINT_EVAL = _validator("checkpoint_eval.schema.json")
 
 
 def validate_run_dir(run_dir: Path, allow_torn_tail: bool = False) -> dict:
@@ -70,6 +71,16 @@ def validate_run_dir(run_dir: Path, allow_torn_tail: bool = False) -> dict:
                 assert len(rows) == bench["n"]
                 for row in rows:
                     EVAL.validate(json.loads(row))
+    for summary in sorted((run_dir / "checkpoint_evals").glob("*.json")):
+        data = json.loads(summary.read_text(encoding="utf-8"))
+        CHECKPOINT_EVAL.validate(data)
+        assert summary.name == f"{data['step']:06d}.json"
+        for bench in data["benchmarks"].values():
+            rows = (run_dir / bench["file"]).read_text(encoding="utf-8").splitlines()
+            assert len(rows) == bench["n"]
+            for row in rows:
+                EVAL.validate(json.loads(row))
+        counts["checkpoint_evals"] = counts.get("checkpoint_evals", 0) + 1
     return counts
 
 
@@ -88,7 +99,7 @@ def test_fixtures_cover_every_event_type():
     seen = set()
     for run_dir in FIXTURES.iterdir():
         seen |= set(validate_run_dir(run_dir, allow_torn_tail="crashed" in run_dir.name))
-    assert seen == names
+    assert seen == names | {"checkpoint_evals"}
 
 
 def test_committed_fixtures_equal_a_fresh_generation(tmp_path):

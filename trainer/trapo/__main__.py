@@ -1,4 +1,4 @@
-"""Command line: `python -m trapo {train, validate-config, eval, export-onnx, experiment, report}`.
+"""Command line: `python -m trapo {train, validate-config, eval, export-onnx, experiment, report, serve}`.
 
 The config is read and checked before torch is imported: a bad config exits 2 with one line naming the key and
 the fix, in well under a second.
@@ -37,6 +37,15 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--config", help="config whose data.benchmarks / eval settings to use (default: the defaults)")
     e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     e.add_argument("--out", help="write per-problem records here (one <benchmark>.jsonl each)")
+    e.add_argument("--run-dir", help="the run the checkpoint belongs to: use its config (with --set on top) and write "
+                   "the results into it (checkpoint_evals/<step>/), where the extension shows them")
+    e.add_argument("--step", type=int, help="with --run-dir: the checkpoint's step (default: from its folder name)")
+    e.add_argument("--benchmark", action="append", default=[], metavar="SPEC",
+                   help="with --run-dir: evaluate this benchmark ('builtin' or a parquet/jsonl file) instead of the "
+                   "config's data.benchmarks (repeatable)")
+    e.add_argument("--chunk", type=int, default=0, help="with --run-dir: problems per generation call, for progress "
+                   "(default 0: a whole benchmark per call, as the trainer)")
+    e.add_argument("--progress", action="store_true", help="with --run-dir: JSON lines of progress on stdout")
 
     x = sub.add_parser("export-onnx", help="export a checkpoint to model.onnx beside it and check its logits")
     x.add_argument("checkpoint")
@@ -58,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="write the comparison report (tables, curves) from the runs under a root")
     r.add_argument("root", help="the runs root (e.g. runs/comparison)")
     r.add_argument("--out", help="report folder (default <root>/report)")
+
+    g = sub.add_parser("serve", help="the live prompt's generation service: JSON lines on stdin/stdout (see "
+                       "trapo/serve.py for the protocol)")
+    g.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda or cuda:N")
+    g.add_argument("--engine", default="auto", help="generation engine (auto = torch)")
+    g.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
     return p
 
 
@@ -116,6 +131,10 @@ def cmd_validate(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    if args.run_dir:
+        from .eval_command import eval_into_run
+
+        return eval_into_run(args)
     from .config import load_config
 
     cfg = _load(args.config, args.set) if args.config else load_config(None, args.set, check_files=False)
@@ -220,10 +239,16 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from .serve import main as serve_main
+
+    return serve_main(device=args.device, engine=args.engine, threads=args.threads)
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     return {"train": cmd_train, "validate-config": cmd_validate, "eval": cmd_eval, "export-onnx": cmd_export,
-            "experiment": cmd_experiment, "report": cmd_report}[args.command](args)
+            "experiment": cmd_experiment, "report": cmd_report, "serve": cmd_serve}[args.command](args)
 
 
 def _exit(code: int) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Collection, Iterator, Optional, Sequence
 
 import torch
 
@@ -55,6 +55,23 @@ class Generator(ABC):
 
     def release_memory(self) -> None:
         """Rollouts of this step are done: an engine may free memory while the trainer trains."""
+
+    def stream(self, model, prompt: list[int], *, max_new_tokens: int, temperature: float, stop_ids: Collection[int],
+               generator: torch.Generator | None = None) -> Iterator[int]:
+        """One prompt's completion, one token id at a time as it is decoded (a stop id is yielded, then the stream
+        ends). For the live prompt (`trapo serve`); the rollouts use `generate`.
+
+        This default is for engines without a streaming path: it decodes the whole completion with `generate`, then
+        yields it (the first token arrives with the last), cut after the first stop id."""
+        stops = sorted(set(stop_ids))
+        # every stop id for an engine that takes several (vLLM's), else the one there is
+        eos = stops if len(stops) > 1 else (stops[0] if stops else -1)
+        out = self.generate(model, [prompt], max_new_tokens=max_new_tokens, temperature=temperature,
+                            eos_token_id=eos, pad_token_id=0, generator=generator)[0]
+        for t in out:
+            yield t
+            if t in stops:
+                return
 
 
 def left_pad(prompts: list[list[int]], pad_token_id: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -163,6 +180,44 @@ class TorchGenerator(Generator):
                 logits = out.logits[:, -1, :]
                 next_pos = next_pos + 1
             return completions
+        finally:
+            if was_training:
+                model.train()
+
+
+    def stream(self, model, prompt: list[int], *, max_new_tokens: int, temperature: float, stop_ids: Collection[int],
+               generator: torch.Generator | None = None) -> Iterator[int]:
+        """Single-sequence KV-cache decoding that yields each token as it comes (no padding, no batch bookkeeping).
+        A separate loop, so the batched rollout path above pays nothing for it. The grad mode is entered around each
+        forward, never held across a `yield`: two streams interleaved by the caller must not leak it to each other."""
+        from transformers import DynamicCache
+
+        if not prompt:
+            raise ValueError("stream: the prompt needs at least one token")
+        stops = set(stop_ids)
+        device = next(model.parameters()).device
+        cache_kw = cache_argument(model)
+        mode: Callable = torch.inference_mode if self.inference_mode else torch.no_grad
+        was_training = model.training
+        model.eval()
+        try:
+            with mode():
+                cache = DynamicCache(config=model.config)
+                ids = torch.tensor([prompt], dtype=torch.long, device=device)
+                logits = model(input_ids=ids, **{cache_kw: cache}, use_cache=True, logits_to_keep=1).logits[:, -1, :]
+            position = len(prompt)
+            for i in range(max_new_tokens):
+                with mode():
+                    tok = sample_next(logits, temperature, generator)
+                t = int(tok.item())
+                yield t
+                if t in stops or i == max_new_tokens - 1:
+                    return
+                with mode():
+                    pos = torch.tensor([[position]], dtype=torch.long, device=device)
+                    logits = model(input_ids=tok.view(1, 1), position_ids=pos, **{cache_kw: cache},
+                                   use_cache=True).logits[:, -1, :]
+                position += 1
         finally:
             if was_training:
                 model.train()

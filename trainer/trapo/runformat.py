@@ -12,6 +12,7 @@ Layout (see architecture.md §2 and the JSON Schemas in `trapo/schemas/`):
     <run dir>/rollouts/<step:06d>.jsonl         one rollout a line
     <run dir>/evals/<step:06d>/<benchmark>.jsonl  one evaluated problem a line
     <run dir>/checkpoints/<step:06d>/           Hugging Face layout + trainer state
+    <run dir>/checkpoint_evals/                 evaluations asked for later (`trapo eval --run-dir`, checkpoint_evals.py)
     <run dir>/logs/trainer.log                  captured by whoever launched the process
 
 One dataclass per event type. `RunWriter` is the only code that writes these files; it imports nothing heavy.
@@ -101,6 +102,8 @@ class BenchmarkResult:
     samples_per_problem: int
     file: str
     metric: Optional[str] = None  # what `accuracy` is: "avg@k" (k samples a problem) or "pass@1"
+    source: Optional[str] = None  # the benchmark's file as configured, or builtin:<name>
+    digest: Optional[str] = None  # checkpoint_evals.benchmark_digest of its problems: pairs them across runs
 
 
 @dataclass
@@ -255,12 +258,12 @@ def decode_number(x: Any) -> Optional[float]:
     return None
 
 
-_OMIT_WHEN_NONE = ("tokens", "metric", "prompt_example")
+_OMIT_WHEN_NONE = {"tokens", "metric", "prompt_example", "source", "digest"}  # optional fields a reader may not find
 
 
 def _plain(obj: Any) -> Any:
-    """Dataclasses to dicts, dropping None-valued optional fields (`tokens`, `metric`, `prompt_example`: absent
-    rather than null); non-finite floats become their tokens."""
+    """Dataclasses to dicts, dropping None-valued optional fields (`tokens`, `metric`, `prompt_example`, `source`,
+    `digest`: absent rather than null); non-finite floats become their tokens."""
     if dataclasses.is_dataclass(obj):
         out = {}
         for f in dataclasses.fields(obj):

@@ -223,6 +223,9 @@ class Trainer:
             ckpt.set_rng_state(state["rng"])
             self.eval_averages = dict(state.get("eval_averages", {}))
         self.problems, self.benchmarks = self.pipeline.problems, self.pipeline.benchmarks
+        from .checkpoint_evals import benchmark_identity
+
+        self.benchmark_ids = {name: benchmark_identity(name, p) for name, p in self.benchmarks.items()}
         self._items: dict[int, object] = {}
 
     @classmethod
@@ -573,7 +576,8 @@ class Trainer:
             rel = self.sink.call("write_eval_file", step, name, recs)
             k, metric = benchmark_metric(recs, cfg.eval.samples_per_problem)
             benches[name] = BenchmarkResult(accuracy=accuracy(recs), n=len(recs), samples_per_problem=k,
-                                            file=rel[0] if rel else "", metric=metric)
+                                            file=rel[0] if rel else "", metric=metric,
+                                            **self.benchmark_ids.get(name, {}))
         avg = sum(b.accuracy for b in benches.values()) / max(len(benches), 1)
         self.sink.emit(Eval(benchmarks=benches, average=avg), step=step)
         if getattr(self, "health", None) is not None:

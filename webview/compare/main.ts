@@ -9,7 +9,19 @@ import '@vscode-elements/elements/dist/vscode-table-cell/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textarea/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
-import type { BenchmarkRow, HostMessage, InitMessage, Side, WebviewMessage } from '../../src/shared/compareProtocol';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
+import {
+  AverageRow,
+  BenchmarkRow,
+  COMPARE_PROTOCOL_VERSION,
+  HostMessage,
+  InitMessage,
+  PromptMode,
+  Side,
+  SideStats,
+  WebviewMessage,
+} from '../../src/shared/compareProtocol';
 
 declare function acquireVsCodeApi(): { postMessage(m: unknown): void };
 const vscode = acquireVsCodeApi();
@@ -46,16 +58,22 @@ function renderTable(init: InitMessage): void {
   const body = el('vscode-table-body');
   body.setAttribute('slot', 'body');
   for (const r of init.rows) body.append(row(r));
+  if (init.average) body.append(averageRow(init.average));
   table.append(header, body);
   host.append(table);
+  const notes = init.rows.filter((r) => r.note).map((r) => r.note!);
+  $('table-notes').replaceChildren(...notes.map((n) => el('li', n)));
 }
+
+/** "62.5% (24)", with ◆ when the result is Evaluate Checkpoint's. */
+const sideText = (s: SideStats) => `${pct(s.accuracy)} (${s.problems})${s.source === 'checkpoint' ? ' ◆' : ''}`;
 
 function row(r: BenchmarkRow): HTMLElement {
   const tr = el('vscode-table-row');
   const cell = (text: string, cls?: string) => tr.append(el('vscode-table-cell', text, cls));
   cell(r.benchmark);
-  cell(r.a ? `${pct(r.a.accuracy)} (${r.a.problems})` : 'not evaluated', r.a ? 'num' : 'missing');
-  cell(r.b ? `${pct(r.b.accuracy)} (${r.b.problems})` : 'not evaluated', r.b ? 'num' : 'missing');
+  cell(r.a ? sideText(r.a) : 'not evaluated', r.a ? 'num' : 'missing');
+  cell(r.b ? sideText(r.b) : 'not evaluated', r.b ? 'num' : 'missing');
   if (r.paired && r.paired.n > 0) {
     const p = r.paired;
     // Significant when the interval excludes 0.
@@ -68,6 +86,20 @@ function row(r: BenchmarkRow): HTMLElement {
     const why = r.presence === 'onlyA' ? 'only on A' : r.presence === 'onlyB' ? 'only on B' : 'no shared problems';
     for (let i = 0; i < 4; i++) cell(i === 0 ? why : '—', 'missing');
   }
+  return tr;
+}
+
+function averageRow(a: AverageRow): HTMLElement {
+  const tr = el('vscode-table-row', undefined, 'average');
+  const cell = (text: string, cls?: string) => tr.append(el('vscode-table-cell', text, cls));
+  cell(`Average (${a.benchmarks.length} benchmark${a.benchmarks.length === 1 ? '' : 's'})`);
+  cell(pct(a.accuracyA), 'num');
+  cell(pct(a.accuracyB), 'num');
+  cell(signedPct(a.difference), a.low > 0 ? 'num better' : a.high < 0 ? 'num worse' : 'num');
+  cell(`[${signedPct(a.low)}, ${signedPct(a.high)}]`, 'num');
+  cell(`${a.flipsToB} / ${a.flipsToA}`, 'num');
+  cell(`${a.n}`, 'num');
+  tr.title = `mean over ${a.benchmarks.join(', ')} of the paired problems' accuracy`;
   return tr;
 }
 
@@ -110,6 +142,15 @@ function excerpt(s: string): string {
 
 let generation = 0;
 let running = 0;
+let prepared = false;
+let liveAvailable = false;
+const started: Record<Side, number> = { a: 0, b: 0 };
+
+const MODE_LABELS: Record<PromptMode, string> = {
+  training: 'as in training (chat template + instruction)',
+  chat: 'chat template only',
+  raw: 'raw text',
+};
 
 function setRunning(n: number): void {
   running = n;
@@ -120,14 +161,35 @@ function setRunning(n: number): void {
 function setupLive(init: InitMessage): void {
   $('out-a-title').textContent = `A: ${init.a.label}`;
   $('out-b-title').textContent = `B: ${init.b.label}`;
-  if (init.liveUnavailable !== null) {
-    $('live-unavailable').textContent = init.liveUnavailable;
+  liveAvailable = init.live.unavailable === null;
+  if (!liveAvailable) {
+    $('live-unavailable').textContent = init.live.unavailable;
     $('live-unavailable').hidden = false;
     $('live-form').hidden = true;
     return;
   }
   $('live-unavailable').hidden = true;
   $('live-form').hidden = false;
+  $('live-note').textContent = `Answered by ${init.live.note}.`;
+  const select = $('prompt-mode') as HTMLElement & { value: string };
+  select.replaceChildren();
+  for (const mode of init.live.promptModes) {
+    const o = el('vscode-option', MODE_LABELS[mode]);
+    o.setAttribute('value', mode);
+    select.append(o);
+  }
+  select.value = init.live.promptModes[0];
+}
+
+function promptMode(): PromptMode {
+  const v = ($('prompt-mode') as HTMLElement & { value: string }).value;
+  return v === 'chat' || v === 'raw' ? v : 'training';
+}
+
+function prepare(): void {
+  if (prepared || !liveAvailable) return;
+  prepared = true;
+  post({ type: 'prepare' });
 }
 
 function startGeneration(): void {
@@ -137,17 +199,25 @@ function startGeneration(): void {
   if (!prompt.trim()) return status('a', 'Type a prompt first.');
   if (!(maxTokens >= 1 && maxTokens <= 4096)) return status('a', 'Max tokens must be between 1 and 4096.');
   if (!(temperature >= 0 && temperature <= 10)) return status('a', 'Temperature must be between 0 and 10.');
+  prepared = true;
   generation++;
   for (const s of ['a', 'b'] as const) {
     $(`out-${s}`).textContent = '';
     status(s, 'generating…');
+    started[s] = 0;
   }
   setRunning(2);
-  post({ type: 'generate', generation, prompt, maxTokens, temperature });
+  post({ type: 'generate', generation, prompt, maxTokens, temperature, promptMode: promptMode() });
 }
 
 function status(side: Side, text: string): void {
   $(`out-${side}-status`).textContent = text;
+}
+
+function doneText(m: Extract<HostMessage, { type: 'done' }>): string {
+  const why = m.stopped === 'eos' ? 'finished' : m.stopped === 'max_tokens' ? 'max tokens reached' : 'cancelled';
+  const first = m.firstTokenSeconds === null ? '' : ` · first token after ${m.firstTokenSeconds.toFixed(2)} s`;
+  return `${why} · ${m.tokens} tokens in ${m.seconds.toFixed(2)} s (${(m.tokens / Math.max(m.seconds, 1e-9)).toFixed(1)} tokens/s)${first}`;
 }
 
 function onMessage(m: HostMessage): void {
@@ -159,23 +229,44 @@ function onMessage(m: HostMessage): void {
       renderFlips(m);
       setupLive(m);
       break;
+    case 'liveStatus':
+      if (m.generation !== null && m.generation !== generation) break;
+      if (m.side) $(`out-${m.side}-model`).textContent = m.text;
+      else $('live-status').textContent = m.text;
+      break;
     case 'token':
-      if (m.generation === generation) $(`out-${m.side}`).append(document.createTextNode(m.text));
+      if (m.generation !== generation) break;
+      if (!started[m.side]) {
+        started[m.side] = 1;
+        status(m.side, 'streaming…');
+      }
+      $(`out-${m.side}`).append(document.createTextNode(m.text));
       break;
     case 'done':
       if (m.generation !== generation) break;
-      status(m.side, `${m.stopped === 'eos' ? 'finished' : m.stopped === 'max_tokens' ? 'max tokens reached' : 'cancelled'} · ${m.tokens} tokens in ${m.seconds.toFixed(2)} s (${(m.tokens / Math.max(m.seconds, 1e-9)).toFixed(1)} tokens/s)`);
+      status(m.side, doneText(m));
       setRunning(Math.max(0, running - 1));
       break;
     case 'error':
-      if (m.side && m.generation === generation) {
+      if (m.generation === null) {
+        // while getting ready (no generation yet)
+        if (m.side) $(`out-${m.side}-model`).textContent = `error: ${m.message}`;
+        else $('live-status').textContent = `error: ${m.message}`;
+      } else if (m.generation !== generation) {
+        break;
+      } else if (m.side) {
         status(m.side, `error: ${m.message}`);
         setRunning(Math.max(0, running - 1));
-      } else if (!m.side) {
-        status('a', `error: ${m.message}`);
+      } else {
+        $('live-status').textContent = `error: ${m.message}`;
+        for (const s of ['a', 'b'] as const) status(s, 'not answered');
         setRunning(0);
       }
       break;
+    default: {
+      const never: never = m;
+      void never;
+    }
   }
 }
 
@@ -184,4 +275,5 @@ $('generate').addEventListener('click', () => {
   if (running === 0) startGeneration();
 });
 $('cancel').addEventListener('click', () => post({ type: 'cancel' }));
-post({ type: 'ready' });
+$('prompt').addEventListener('focusin', prepare);
+post({ type: 'ready', version: COMPARE_PROTOCOL_VERSION });
