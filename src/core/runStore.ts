@@ -2,7 +2,9 @@
 // keeps per-run state that the trees, the status bar, the dashboard and the compare view read.
 //
 // - Discovery: every direct subfolder of a root that holds a run.json of format trapo-run/1 is a run, whoever started
-//   it (VS Code, a terminal, torchrun, a cluster job writing to a shared folder).
+//   it (VS Code, a terminal, torchrun, a cluster job writing to a shared folder). A folder with launch.json but no
+//   run.json yet is a run submitted to Slurm whose trainer has not started: it shows from launch.json, and its job's
+//   state (setJobStatus, from the Slurm monitor) decides its status (src/core/jobStatus.ts).
 // - Change detection: fs.watch on the roots and on each run folder for low latency, plus a periodic poll that works
 //   where fs.watch does not (network file systems). Each poll stats first and reads only new bytes.
 // - Never blocks: a large file is read in slices of `maxBytesPerSlice`, yielding to the event loop between slices.
@@ -13,6 +15,7 @@ import * as path from 'node:path';
 import {
   CheckpointEvent,
   EvalEvent,
+  LaunchInfo,
   LogEvent,
   PromptAllocation,
   RunEvent,
@@ -20,6 +23,7 @@ import {
   RunInfo,
   RunStartedEvent,
   RunStatus,
+  parseLaunchInfo,
   parseRunInfo,
   runPaths,
 } from './runFormat';
@@ -27,6 +31,8 @@ import { EventTail } from './tail';
 import { SeriesStore } from './series';
 import { CrashProbe, CrashVerdict, detectCrash } from './crash';
 import { StepClock } from './time';
+import { RunJob, currentJob, jobVerdict, needsPolling } from './jobStatus';
+import type { JobStatus } from './slurm';
 
 export type DisplayStatus = RunStatus | 'crashed';
 
@@ -178,6 +184,12 @@ export interface RunState {
   readonly loading: boolean;
   /** Increments on every change. */
   readonly version: number;
+  /** launch.json of a run submitted to Slurm, else null. */
+  readonly launch: LaunchInfo | null;
+  /** The run's current Slurm job with its state, else null. */
+  readonly job: RunJob | null;
+  /** False for a submitted run whose trainer has not written run.json yet (`info` then comes from launch.json). */
+  readonly hasRunJson: boolean;
 }
 
 /** Seconds until the last step, or null. */
@@ -244,12 +256,15 @@ class MutableRun implements RunState {
   bytesRead = 0;
   loading = true;
   version = 0;
+  launch: LaunchInfo | null = null;
+  job: RunJob | null = null;
 
   constructor(
     readonly id: string,
     readonly dir: string,
     readonly root: string,
     public info: RunInfo,
+    public hasRunJson = true,
   ) {
     this.writtenStatus = info.status;
     this.status = info.status;
@@ -262,6 +277,7 @@ interface Entry {
   run: MutableRun;
   tail: EventTail;
   runJsonStamp: string;
+  launchStamp: string;
   polling: Promise<void> | null;
   pollAgain: boolean;
   watcher: FSWatcher | null;
@@ -286,6 +302,8 @@ export class RunStore implements Disposable {
   private readonly debounce = new Map<string, NodeJS.Timeout>();
   /** Folders with a run.json that is not a readable run, with the reason (shown in logs). */
   readonly invalidRuns = new Map<string, string>();
+  /** Slurm's latest answer per job id (setJobStatus). */
+  private readonly jobStatuses = new Map<string, JobStatus>();
 
   constructor(options: RunStoreOptions) {
     this.roots = dedupe(options.roots.map((r) => path.resolve(r)));
@@ -398,7 +416,7 @@ export class RunStore implements Disposable {
         // A folder that is not a run itself may group runs one level down (an experiment's runs, e.g. the
         // comparison's runs/comparison/<algorithm>-seed<k>), so they show up without adding a root. New ones
         // there are found by the periodic rescan (fs.watch is on the roots and the run folders only).
-        if (!this.byDir.has(dir) && !(await exists(runPaths.runJson(dir)))) candidates.push(...(await subdirs(dir)));
+        if (!this.byDir.has(dir) && !(await isRunDir(dir))) candidates.push(...(await subdirs(dir)));
         for (const d of candidates) {
           if (seen.has(d)) continue;
           seen.add(d);
@@ -408,7 +426,7 @@ export class RunStore implements Disposable {
       }
     }
     for (const [dir, id] of [...this.byDir]) {
-      if (seen.has(dir) && (await exists(runPaths.runJson(dir)))) continue;
+      if (seen.has(dir) && (await isRunDir(dir))) continue;
       this.remove(id);
     }
     for (const dir of [...this.invalidRuns.keys()]) if (!seen.has(dir)) this.invalidRuns.delete(dir);
@@ -423,7 +441,8 @@ export class RunStore implements Disposable {
       stamp = `${st.mtimeMs}:${st.size}`;
       text = await fs.readFile(file, 'utf8');
     } catch {
-      return; // Not a run directory (or not yet).
+      // No run.json: a run submitted to Slurm whose trainer has not started yet shows from its launch.json.
+      return this.tryAddSubmitted(root, dir);
     }
     let info: RunInfo;
     try {
@@ -439,21 +458,39 @@ export class RunStore implements Disposable {
       this.invalidRuns.set(dir, `run id ${info.id} is already shown from ${this.entries.get(info.id)!.run.dir}`);
       return;
     }
-    const run = new MutableRun(info.id, dir, root, info);
+    this.addEntry(new MutableRun(info.id, dir, root, info), stamp);
+  }
+
+  private async tryAddSubmitted(root: string, dir: string): Promise<void> {
+    let launch: LaunchInfo;
+    try {
+      launch = parseLaunchInfo(await fs.readFile(runPaths.launch(dir), 'utf8'), runPaths.launch(dir));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.invalidRuns.set(dir, (err as Error).message);
+      return;
+    }
+    this.invalidRuns.delete(dir);
+    if (this.disposed || this.byDir.has(dir) || this.entries.has(launch.run_id)) return;
+    this.addEntry(new MutableRun(launch.run_id, dir, root, infoFromLaunch(launch), false), '');
+  }
+
+  private addEntry(run: MutableRun, runJsonStamp: string): void {
+    const { id: runId, dir } = run;
     const entry: Entry = {
       run,
       tail: new EventTail(runPaths.events(dir), { maxBytesPerPoll: this.opts.maxBytesPerSlice }),
-      runJsonStamp: stamp,
+      runJsonStamp,
+      launchStamp: '',
       polling: null,
       pollAgain: false,
       watcher: null,
       pending: [],
     };
-    this.entries.set(info.id, entry);
-    this.byDir.set(dir, info.id);
+    this.entries.set(runId, entry);
+    this.byDir.set(dir, runId);
     this.watchRun(entry);
     this.changes.fire({ kind: 'added', run });
-    void this.pollRun(info.id);
+    void this.pollRun(runId);
   }
 
   private remove(id: string): void {
@@ -496,7 +533,8 @@ export class RunStore implements Disposable {
 
   private async pollOnce(entry: Entry): Promise<void> {
     const run = entry.run;
-    let changed = await this.reloadRunJson(entry);
+    let changed = await this.reloadLaunch(entry);
+    changed = (await this.reloadRunJson(entry)) || changed;
     changed = (await this.readNewEvents(entry)) || changed;
     const before = run.status;
     this.updateStatus(run);
@@ -537,11 +575,50 @@ export class RunStore implements Disposable {
       entry.runJsonStamp = stamp;
       if (info.id !== entry.run.id) return false; // Replaced by another run: the next scan sorts it out.
       entry.run.info = info;
+      entry.run.hasRunJson = true;
       if (info.total_steps != null && entry.run.runStarted === null) entry.run.totalSteps = info.total_steps;
       if (info.step != null && entry.run.step === null) entry.run.step = info.step;
       return true;
     } catch {
       return false; // Gone (the scan removes it) or mid-rewrite on a file system without atomic rename.
+    }
+  }
+
+  /** Rereads launch.json when it changed (a job was submitted). */
+  private async reloadLaunch(entry: Entry): Promise<boolean> {
+    const file = runPaths.launch(entry.run.dir);
+    try {
+      const st = await fs.stat(file);
+      const stamp = `${st.mtimeMs}:${st.size}`;
+      if (stamp === entry.launchStamp) return false;
+      const launch = parseLaunchInfo(await fs.readFile(file, 'utf8'), file);
+      entry.launchStamp = stamp;
+      entry.run.launch = launch;
+      return true;
+    } catch {
+      return false; // No launch.json (a run started directly), or mid-rewrite.
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------ Slurm jobs
+
+  /** The job ids whose state the runs still need (src/core/jobStatus.ts needsPolling). */
+  jobsToPoll(): string[] {
+    const ids = new Set<string>();
+    for (const { run } of this.entries.values()) if (run.job && needsPolling(run.writtenStatus, run.job)) ids.add(run.job.jobId);
+    return [...ids];
+  }
+
+  /** Slurm's answer for a job (from the monitor): the runs of that job are re-evaluated, changes fired. */
+  setJobStatus(status: JobStatus): void {
+    const old = this.jobStatuses.get(status.jobId);
+    this.jobStatuses.set(status.jobId, status);
+    if (old && old.state === status.state && old.reason === status.reason && old.source === status.source) return;
+    for (const entry of this.entries.values()) {
+      if (entry.run.job?.jobId !== status.jobId || this.disposed) continue;
+      const before = entry.run.status;
+      this.updateStatus(entry.run);
+      this.emitUpdate(entry, before);
     }
   }
 
@@ -662,6 +739,19 @@ export class RunStore implements Disposable {
     const signs = [run.lastEventTime, run.info.updated_at ?? null, run.info.created_at].filter(
       (x): x is number => typeof x === 'number',
     );
+    run.job = currentJob(run.dir, run.launch, run.hasRunJson ? run.info : null, (id) => this.jobStatuses.get(id));
+    const verdict = run.job ? jobVerdict(run.writtenStatus, run.job) : { kind: 'none' as const };
+    if (verdict.kind === 'active') {
+      // Queued or starting on Slurm: active, whatever an older run.json says; no pid or heartbeat to judge yet.
+      run.crash = { crashed: false };
+      run.status = 'running';
+      return;
+    }
+    if (verdict.kind === 'ended') {
+      run.crash = { crashed: true, reason: 'job-ended', detail: verdict.detail };
+      run.status = 'crashed';
+      return;
+    }
     run.crash = detectCrash(
       {
         status: run.writtenStatus,
@@ -737,6 +827,31 @@ function checkpointEntry(dir: string, ev: CheckpointEvent & { step: number }): C
     dir: path.resolve(dir, ev.path),
     onnx: ev.onnx === null ? null : path.resolve(dir, ev.onnx),
     bytes: ev.bytes,
+  };
+}
+
+/** A run directory: it holds run.json, or launch.json of a submitted run whose trainer has not started. */
+async function isRunDir(dir: string): Promise<boolean> {
+  return (await exists(runPaths.runJson(dir))) || (await exists(runPaths.launch(dir)));
+}
+
+/** What launch.json tells about a run before its trainer writes run.json. */
+function infoFromLaunch(launch: LaunchInfo): RunInfo {
+  return {
+    format: 'trapo-run/1',
+    id: launch.run_id,
+    name: launch.name,
+    algorithm: launch.algorithm ?? '',
+    created_at: launch.created_at,
+    config: {},
+    status: 'running',
+    pid: null,
+    host: '',
+    trainer_version: '',
+    world_size: 1,
+    device: '',
+    total_steps: launch.total_steps ?? null,
+    step: null,
   };
 }
 

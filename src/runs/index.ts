@@ -12,6 +12,7 @@ import { registerRunNotifications } from './notifications';
 import { RunManager } from './runManager';
 import { readSettings } from './settings';
 import { setUpTrainerEnvironment } from './setupEnvironment';
+import { SlurmRuns, slurmLogOf, stopSlurmRun } from './slurmLauncher';
 import { StartDeps, resumeRun, startRun } from './startRun';
 import { registerStatusBar } from './statusBar';
 
@@ -27,10 +28,11 @@ export function registerRuns(
   const diagnostics = vscode.languages.createDiagnosticCollection('trapo');
   const setupOutput = vscode.window.createOutputChannel('TRAPO Setup');
   const logOutput = vscode.window.createOutputChannel('TRAPO Run Log');
-  context.subscriptions.push(manager, diagnostics, setupOutput, logOutput);
+  const slurm = new SlurmRuns(store, logOutput);
+  context.subscriptions.push(manager, diagnostics, setupOutput, logOutput, slurm);
   registerStatusBar(context, store, selection);
   registerRunNotifications(context, store);
-  const deps: StartDeps = { context, store, manager, diagnostics, revealRun };
+  const deps: StartDeps = { context, store, manager, diagnostics, revealRun, slurm };
   const m = manager;
 
   /** The run an argument names (tree node, {runId}, id string), else the selected run if it fits, else a pick. */
@@ -61,6 +63,8 @@ export function registerRuns(
     'trapo.stopRun': async (arg?: unknown) => {
       const run = await resolveRun(arg, (r) => r.status === 'running' || m.isManaged(r.id), 'stop');
       if (!run) return;
+      // A run on Slurm: scancel (--signal=INT first), whichever host its trainer runs on.
+      if (run.job && !m.isManaged(run.id)) return stopSlurmRun(slurm, store, run);
       const grace = readSettings().stopGracePeriodSeconds;
       const result = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Stopping ${run.info.name} (SIGINT; SIGTERM after ${grace} s)` },
@@ -96,6 +100,12 @@ export function registerRuns(
         return;
       } catch {
         // No trainer.log: a run started outside VS Code logs where it was started. Show its log events instead.
+      }
+      // A Slurm job that has not started its trainer yet (or failed before it did) has only Slurm's own log.
+      const slurmLog = slurmLogOf(run);
+      if (slurmLog) {
+        await vscode.window.showTextDocument(vscode.Uri.file(slurmLog), { preview: true });
+        return;
       }
       logOutput.clear();
       logOutput.appendLine(`${log} does not exist (a run started outside VS Code logs where it was started).`);

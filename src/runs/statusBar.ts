@@ -1,11 +1,17 @@
 // The status bar item: step/total, reward and ETA of the selected run while it runs (else of the newest running
 // run); hidden when nothing runs. Clicking it opens the dashboard on that run.
 import * as vscode from 'vscode';
+import { describeRunJob, jobActivity } from '../core/jobStatus';
 import { RunState, RunStore, etaSeconds } from '../core/runStore';
 import { formatDuration } from '../core/time';
 import type { RunSelection } from '../services';
 
 export function statusBarText(run: RunState): string {
+  // A Slurm job that is not training yet: what it waits for.
+  const activity = run.job ? jobActivity(run.writtenStatus, run.job) : null;
+  if (run.job && activity) {
+    return `${activity === 'starting' ? '$(loading~spin)' : '$(clock)'} TRAPO ${run.info.name} ${activity === 'starting' ? `starting (job ${run.job.jobId})` : describeRunJob(run.job)}`;
+  }
   const parts = [`$(sync~spin) TRAPO ${run.step ?? 0}${run.totalSteps !== null ? `/${run.totalSteps}` : ''}`];
   if (run.lastReward !== null) parts.push(`reward ${run.lastReward.toFixed(2)}`);
   const eta = etaSeconds(run);
@@ -27,7 +33,7 @@ export function registerStatusBar(context: vscode.ExtensionContext, store: RunSt
       return;
     }
     item.text = statusBarText(run);
-    item.tooltip = `${run.info.name} (${run.id}): ${run.info.algorithm} on ${run.info.device}. Click for the dashboard.`;
+    item.tooltip = `${run.info.name} (${run.id}): ${run.info.algorithm} on ${run.info.device || 'Slurm'}${run.job ? `, Slurm ${describeRunJob(run.job)}` : ''}. Click for the dashboard.`;
     item.command = { command: 'trapo.openDashboard', title: 'Open Dashboard', arguments: [{ runId: run.id }] };
     item.show();
   };

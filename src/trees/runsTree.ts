@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { formatPercent } from '../core/benchmarks';
+import { describeRunJob, jobActivity } from '../core/jobStatus';
 import { DisplayStatus, RunState, RunStore, bestEvalAverage, etaSeconds } from '../core/runStore';
 import { formatDuration } from '../core/time';
 
@@ -28,6 +29,22 @@ export function statusIcon(status: DisplayStatus): vscode.ThemeIcon {
   }
 }
 
+/** The icon of a Slurm job that is not training yet (queued, starting, suspended). */
+export function jobActivityIcon(activity: 'queued' | 'starting' | 'suspended'): vscode.ThemeIcon {
+  switch (activity) {
+    case 'queued':
+      return new vscode.ThemeIcon('clock', new vscode.ThemeColor('charts.yellow'));
+    case 'starting':
+      return new vscode.ThemeIcon('loading~spin', new vscode.ThemeColor('charts.blue'));
+    case 'suspended':
+      return new vscode.ThemeIcon('debug-pause');
+    default: {
+      const never: never = activity;
+      return new vscode.ThemeIcon(String(never));
+    }
+  }
+}
+
 export function stepText(run: RunState): string {
   if (run.step === null) return run.totalSteps !== null ? `0/${run.totalSteps}` : 'no steps yet';
   return run.totalSteps !== null ? `${run.step}/${run.totalSteps}` : `step ${run.step}`;
@@ -39,10 +56,11 @@ export class RunNode extends vscode.TreeItem {
     super(run.info.name || run.id, vscode.TreeItemCollapsibleState.Collapsed);
     this.id = `run:${run.id}`;
     const best = bestEvalAverage(run);
-    this.description = [run.info.algorithm, stepText(run), best ? `best ${formatPercent(best.average)}` : '']
+    this.description = [run.info.algorithm, stepText(run), best ? `best ${formatPercent(best.average)}` : '', run.job ? describeRunJob(run.job) : '']
       .filter(Boolean)
       .join(' · ');
-    this.iconPath = statusIcon(run.status);
+    const activity = run.job ? jobActivity(run.writtenStatus, run.job) : null;
+    this.iconPath = activity ? jobActivityIcon(activity) : statusIcon(run.status);
     this.contextValue = `run.${run.status}`;
     this.tooltip = runTooltip(run);
   }
@@ -65,7 +83,8 @@ function runTooltip(run: RunState): vscode.MarkdownString {
   if (eta !== null) line('ETA', formatDuration(eta));
   const best = bestEvalAverage(run);
   if (best) line('Best average', `${formatPercent(best.average)} at step ${best.step}`);
-  line('Device', `${run.info.device} × ${run.info.world_size} on ${run.info.host}`);
+  if (run.hasRunJson !== false) line('Device', `${run.info.device} × ${run.info.world_size} on ${run.info.host}`);
+  if (run.job) line('Slurm', `${describeRunJob(run.job)}${run.job.script ? ` · ${path.relative(run.dir, run.job.script)}` : ' · submitted outside VS Code'}`);
   if (run.runStarted) line('Model', `${run.runStarted.model.name} (${run.runStarted.model.parameters.toLocaleString()} parameters)`);
   if (run.finished?.error) line('Error', `${run.finished.error.type}: ${run.finished.error.message}`);
   if (run.skipped.malformed || run.skipped.unknown) {

@@ -38,6 +38,7 @@ import torch
 
 from . import checkpoint as ckpt
 from . import distributed as D
+from . import signals
 from .batching import plan_micro_batches
 from .forward import SharedPromptUnsupported, forward as run_forward
 from .config import MICRO_GROUP_ALGORITHMS, Config
@@ -619,6 +620,8 @@ def install_sigint(trainer: Trainer) -> dict:
     """First Ctrl-C: finish the step, save, end `stopped`. Second: stop now."""
 
     def handler(signum, frame):
+        if signals.is_twin():  # the same Stop delivered twice under Slurm (trapo/signals.py)
+            return
         if trainer.stop_requested:
             raise KeyboardInterrupt
         trainer.stop_requested = True
@@ -626,16 +629,20 @@ def install_sigint(trainer: Trainer) -> dict:
 
     if threading.current_thread() is not threading.main_thread():
         return {}
-    return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # Slurm's notice before the time limit (SIGUSR1) asks for the same stop, and never for "stop now".
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    return {**previous, **signals.install_notice(trainer)}
 
 
 def _interrupt_setup() -> dict:
     def handler(signum, frame):
+        if signals.is_twin():
+            return
         raise KeyboardInterrupt
 
     if threading.current_thread() is not threading.main_thread():
         return {}
-    return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, *signals.NOTICE_SIGNALS)}
 
 
 def run_training(cfg: Config, run_dir: Path, resume: bool = False, log=print) -> str:
@@ -645,6 +652,10 @@ def run_training(cfg: Config, run_dir: Path, resume: bool = False, log=print) ->
         # Until the trainer's own handler is in place, SIGINT and SIGTERM (the extension's Stop) interrupt the set-up.
         setup_handlers = _interrupt_setup()
         try:
+            if signals.early_notice() is not None:  # Slurm's time-limit notice came while Python started
+                log(f"[trapo] {signal.Signals(signals.early_notice()).name} (Slurm's notice before the time limit) "
+                    "came before the trainer started: stopping, nothing to save yet")
+                raise KeyboardInterrupt
             trainer = Trainer(cfg, run_dir, resume=resume, log=log)
         except KeyboardInterrupt:
             return "stopped"

@@ -1,0 +1,345 @@
+// Runs on Slurm (vscode adapter around src/core/slurm*.ts): the job settings quick pick, the sbatch script shown
+// before it is submitted, sbatch, launch.json, the monitor that feeds job states to the run store, Stop by scancel
+// and Resume as a new job on the same run directory.
+import { existsSync, promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { jobVerdict } from '../core/jobStatus';
+import { jobOptionsFrom, nextScriptPath, readLaunchInfo, recordJob } from '../core/launchFile';
+import { runPaths } from '../core/runFormat';
+import type { RunState, RunStore } from '../core/runStore';
+import { SlurmClient, SlurmMonitor, describeJobStatus } from '../core/slurm';
+import {
+  SlurmJobOptions,
+  activateScriptFor,
+  buildSbatchScript,
+  directiveLine,
+  parseSignalSpec,
+  parseTimeLimit,
+  validateJobOptions,
+} from '../core/slurmScript';
+import { describeSlurmStop, stopSlurmJob } from '../core/slurmStop';
+import { runProcess } from './python';
+import { readSettings } from './settings';
+
+/** The Slurm client and the job monitor of the window. */
+export class SlurmRuns implements vscode.Disposable {
+  readonly client = new SlurmClient((command, args) => runProcess(command, args, os.homedir(), 60_000));
+  readonly monitor: SlurmMonitor;
+  private readonly subscriptions: vscode.Disposable[] = [];
+
+  constructor(store: RunStore, output: vscode.OutputChannel) {
+    this.monitor = new SlurmMonitor(this.client, store, {
+      intervalMs: () => readSettings().slurm.pollIntervalSeconds * 1000,
+      onError: (error) => output.appendLine(`[slurm] ${new Date().toISOString()} job states unavailable: ${error}`),
+    });
+    this.monitor.start();
+    // A run with a job whose state is not known yet (just submitted, or a terminal's job found): ask at once.
+    let soon: NodeJS.Timeout | undefined;
+    const sub = store.onDidChange((change) => {
+      if (change.kind === 'removed' || !change.run.job || change.run.job.status !== null || soon) return;
+      soon = setTimeout(() => {
+        soon = undefined;
+        void this.monitor.pollNow();
+      }, 200);
+    });
+    this.subscriptions.push(sub, { dispose: () => soon && clearTimeout(soon) });
+  }
+
+  dispose(): void {
+    this.monitor.dispose();
+    for (const s of this.subscriptions) s.dispose();
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ submit
+
+export interface SlurmSubmitRequest {
+  reason: 'start' | 'resume';
+  runId: string;
+  runDir: string;
+  cwd: string;
+  name: string;
+  algorithm?: string;
+  totalSteps: number | null;
+  python: string;
+  /** The config of a new run; a resume trains on with the run's own config (run.json). */
+  configFile: string | null;
+  /** The settings the quick pick starts from. */
+  initial: SlurmJobOptions;
+}
+
+/** Job settings from launch.json's newest job (Resume), else from the settings. */
+export async function initialJobOptions(runDir: string | null): Promise<SlurmJobOptions> {
+  const defaults = readSettings().slurm.job;
+  if (!runDir) return defaults;
+  const launch = await readLaunchInfo(runDir).catch(() => null);
+  const last = launch?.jobs[launch.jobs.length - 1];
+  return last?.options ? jobOptionsFrom(last.options, defaults) : defaults;
+}
+
+/**
+ * The quick pick, the script (shown before it is submitted unless trapo.slurm.reviewScript is off), sbatch, launch.json.
+ * Resolves when the job is submitted, or when the user cancelled (nothing is left behind then).
+ */
+export async function submitSlurmRun(slurm: SlurmRuns, store: RunStore, revealRun: (id: string) => Promise<void>, req: SlurmSubmitRequest): Promise<void> {
+  const settings = readSettings();
+  const verb = req.reason === 'start' ? 'Start' : 'Resume';
+  const options = await editJobOptions(req.initial, `${verb} ${req.name} on Slurm`, settings.slurm.reviewScript);
+  if (!options) return;
+  const newRun = req.reason === 'start';
+  const launch = newRun ? null : await readLaunchInfo(req.runDir).catch(() => null);
+  const rel = nextScriptPath(launch);
+  const scriptPath = path.join(req.runDir, rel);
+  const built = buildSbatchScript(
+    {
+      runId: req.runId,
+      runName: req.name,
+      runDir: req.runDir,
+      cwd: req.cwd,
+      python: req.python,
+      torchrunPath: settings.torchrunPath,
+      configFile: req.configFile ?? launch?.config_file ?? undefined,
+      options,
+      writtenAt: new Date(),
+    },
+    activateScriptFor(req.python, existsSync),
+  );
+  if (!built.ok) {
+    void vscode.window.showErrorMessage(`TRAPO: ${built.error}`);
+    return;
+  }
+  const cleanUp = async () => {
+    await fs.rm(scriptPath, { force: true });
+    // A new run's folder holds nothing but the script yet: leave no empty run behind.
+    if (newRun && !existsSync(runPaths.runJson(req.runDir)) && !existsSync(runPaths.launch(req.runDir))) {
+      await fs.rm(req.runDir, { recursive: true, force: true });
+    }
+  };
+  // logs/ must exist before the job starts: Slurm opens logs/slurm-<job>.out before it runs the script.
+  await fs.mkdir(path.join(req.runDir, 'logs'), { recursive: true });
+  await fs.mkdir(path.dirname(scriptPath), { recursive: true });
+  await fs.writeFile(scriptPath, built.script, { mode: 0o755 });
+  if (settings.slurm.reviewScript) {
+    const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(scriptPath));
+    await vscode.window.showTextDocument(doc, { preview: false });
+    const choice = await vscode.window.showInformationMessage(
+      `TRAPO: this sbatch script ${newRun ? 'starts' : 'resumes'} ${req.name} (${rel} in the run directory). Edit it if you like, then submit it.`,
+      'Submit to Slurm',
+      'Cancel',
+    );
+    if (choice !== 'Submit to Slurm') {
+      await closeEditorOf(scriptPath);
+      await cleanUp();
+      void vscode.window.showInformationMessage(`TRAPO: ${verb.toLowerCase()} of ${req.name} cancelled; nothing was submitted.`);
+      return;
+    }
+    if (doc.isDirty) await doc.save();
+  }
+  const submitted = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `TRAPO: sbatch ${rel}` },
+    () => slurm.client.submit(scriptPath),
+  );
+  if (!submitted.ok) {
+    await cleanUp();
+    void vscode.window
+      .showErrorMessage(`TRAPO: sbatch refused the job of ${req.name}: ${submitted.error}`, 'Open Slurm Settings')
+      .then((c) => c && vscode.commands.executeCommand('workbench.action.openSettings', 'trapo.slurm'));
+    return;
+  }
+  await recordJob(
+    req.runDir,
+    { runId: req.runId, name: req.name, algorithm: req.algorithm, configFile: req.configFile, totalSteps: req.totalSteps, now: Date.now() / 1000 },
+    { job_id: submitted.jobId, submitted_at: Date.now() / 1000, script: rel, reason: req.reason, options: { ...options } },
+  );
+  await store.refresh();
+  await slurm.monitor.pollNow();
+  await revealRun(req.runId);
+  const run = store.get(req.runId);
+  const state = run?.job?.status ? ` (${describeJobStatus(run.job.status)})` : '';
+  void vscode.window
+    .showInformationMessage(`TRAPO: ${req.name} submitted as Slurm job ${submitted.jobId}${state}.`, 'Show Script', 'Show Log')
+    .then((c) => {
+      if (c === 'Show Script') void vscode.window.showTextDocument(vscode.Uri.file(scriptPath), { preview: true });
+      if (c === 'Show Log') void vscode.commands.executeCommand('trapo.showRunLog', { runId: req.runId });
+    });
+}
+
+async function closeEditorOf(file: string): Promise<void> {
+  for (const group of vscode.window.tabGroups.all) {
+    for (const tab of group.tabs) {
+      const input = tab.input as { uri?: vscode.Uri } | undefined;
+      if (input?.uri?.fsPath === file) await vscode.window.tabGroups.close(tab);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ stop
+
+export async function stopSlurmRun(slurm: SlurmRuns, store: RunStore, run: RunState): Promise<void> {
+  const job = run.job;
+  if (!job) return;
+  const verdict = jobVerdict(run.writtenStatus, job);
+  const grace = readSettings().stopGracePeriodSeconds;
+  const result = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Stopping ${run.info.name} (Slurm job ${job.jobId})` },
+    (progress) =>
+      stopSlurmJob(slurm.client, {
+        jobId: job.jobId,
+        trainerStarted: job.trainerStarted && verdict.kind !== 'active',
+        status: job.status,
+        graceMs: grace * 1000,
+        onProgress: (message) => progress.report({ message }),
+      }),
+  );
+  if (result.final) store.setJobStatus(result.final);
+  await store.pollRun(run.id);
+  const text = `TRAPO: ${run.info.name}: ${describeSlurmStop(result)}.`;
+  if (result.outcome === 'not-delivered' || result.outcome === 'still-running') void vscode.window.showWarningMessage(text);
+  else void vscode.window.showInformationMessage(text);
+}
+
+/** The log of a Slurm run whose trainer wrote none yet: the newest job's logs/slurm-<job>.out. */
+export function slurmLogOf(run: RunState): string | undefined {
+  if (!run.job) return undefined;
+  const file = runPaths.slurmLog(run.dir, run.job.jobId);
+  return existsSync(file) ? file : undefined;
+}
+
+// ------------------------------------------------------------------------------------------------ the quick pick
+
+type Field = Exclude<keyof SlurmJobOptions, never>;
+
+interface OptionItem extends vscode.QuickPickItem {
+  action?: 'go';
+  field?: Field;
+}
+
+/** A one-line summary: "2 nodes × 8 processes · 8 GPUs/node · 04:00:00 · partition gpu". */
+export function summarizeJobOptions(o: SlurmJobOptions): string {
+  const parts = [`${o.nodes} node${o.nodes === 1 ? '' : 's'} × ${o.processesPerNode} process${o.processesPerNode === 1 ? '' : 'es'}`];
+  if (o.gpusPerNode) parts.push(`${o.gpusPerNode} GPU${o.gpusPerNode === 1 ? '' : 's'}/node`);
+  if (o.cpusPerTask) parts.push(`${o.cpusPerTask} CPUs/node`);
+  parts.push(o.time ? `time ${o.time}` : 'default time');
+  parts.push(o.partition ? `partition ${o.partition}` : 'default partition');
+  if (o.requeue) parts.push('requeue');
+  return parts.join(' · ');
+}
+
+const FIELD_LABELS: Record<Field, string> = {
+  partition: 'Partition',
+  account: 'Account',
+  nodes: 'Nodes',
+  gpusPerNode: 'GPUs per node',
+  processesPerNode: 'Processes per node',
+  cpusPerTask: 'CPUs per task',
+  time: 'Time limit',
+  extraDirectives: 'Extra #SBATCH lines',
+  setupCommands: 'Setup commands',
+  signal: 'Signal before the time limit',
+  requeue: 'Requeue after a time-limit stop',
+};
+
+function fieldValue(o: SlurmJobOptions, f: Field): string {
+  const v = o[f];
+  if (typeof v === 'boolean') return v ? 'on' : 'off';
+  if (Array.isArray(v)) return v.length ? v.join(' ; ') : 'none';
+  if (v === '' || v === 0) {
+    return { partition: 'cluster default', account: 'your default', time: "partition's default", signal: 'none', gpusPerNode: 'none', cpusPerTask: 'cluster default' }[f as string] ?? String(v);
+  }
+  return String(v);
+}
+
+async function editJobOptions(initial: SlurmJobOptions, title: string, review: boolean): Promise<SlurmJobOptions | undefined> {
+  let o: SlurmJobOptions = { ...initial, extraDirectives: [...initial.extraDirectives], setupCommands: [...initial.setupCommands] };
+  for (;;) {
+    const problem = validateJobOptions(o);
+    const items: OptionItem[] = [
+      {
+        label: review ? '$(file-code) Write the sbatch script' : '$(rocket) Submit to Slurm',
+        description: summarizeJobOptions(o),
+        detail: problem ? `$(error) ${problem}` : review ? 'You see the script before it is submitted.' : undefined,
+        action: 'go',
+      },
+      { label: 'Job settings (defaults: trapo.slurm.*)', kind: vscode.QuickPickItemKind.Separator },
+      ...(Object.keys(FIELD_LABELS) as Field[]).map((f) => ({ label: FIELD_LABELS[f], description: fieldValue(o, f), field: f })),
+    ];
+    const picked = await vscode.window.showQuickPick(items, {
+      title,
+      placeHolder: 'Enter goes on; pick a setting to change it for this job',
+      ignoreFocusOut: true,
+    });
+    if (!picked) return undefined;
+    if (picked.action === 'go') {
+      if (!problem) return o;
+      void vscode.window.showErrorMessage(`TRAPO: ${problem}`);
+      continue;
+    }
+    if (picked.field) o = (await editField(o, picked.field)) ?? o;
+  }
+}
+
+async function editField(o: SlurmJobOptions, f: Field): Promise<SlurmJobOptions | undefined> {
+  const current = o[f];
+  if (typeof current === 'boolean') return { ...o, [f]: !current };
+  const list = Array.isArray(current);
+  const value = await vscode.window.showInputBox({
+    title: FIELD_LABELS[f],
+    value: list ? (current as string[]).join(' ; ') : String(current),
+    prompt: FIELD_PROMPTS[f],
+    ignoreFocusOut: true,
+    validateInput: (text) => fieldProblem(f, text),
+  });
+  if (value === undefined) return undefined;
+  if (list) return { ...o, [f]: value.split(';').map((x) => x.trim()).filter(Boolean) };
+  if (typeof current === 'number') return { ...o, [f]: value.trim() === '' ? 0 : Number(value) };
+  return { ...o, [f]: value.trim() };
+}
+
+const FIELD_PROMPTS: Record<Field, string> = {
+  partition: 'Empty: the cluster\'s default partition.',
+  account: 'Empty: your default account.',
+  nodes: 'Nodes of the job: one torchrun per node, meeting at the first node (c10d rendezvous).',
+  gpusPerNode: '--gpus-per-node; 0: none asked for.',
+  processesPerNode: 'Trainer processes per node (torchrun --nproc-per-node), usually the GPUs per node.',
+  cpusPerTask: 'CPUs for the one task per node (--cpus-per-task); 0: the cluster\'s default.',
+  time: 'Slurm time: minutes, HH:MM:SS or D-HH:MM:SS; empty: the partition\'s default.',
+  extraDirectives: 'More sbatch options, separated by ";", e.g. --qos=high ; --mem=200G',
+  setupCommands: 'Shell lines run before the trainer, separated by ";", e.g. module load cuda/12.4',
+  signal: 'SIGNAL@SECONDS Slurm sends before the time limit (the trainer saves and stops); empty: none.',
+  requeue: '',
+};
+
+function fieldProblem(f: Field, text: string): string | undefined {
+  const t = text.trim();
+  switch (f) {
+    case 'nodes':
+    case 'processesPerNode':
+      return /^[1-9]\d*$/.test(t) ? undefined : 'a whole number of at least 1';
+    case 'gpusPerNode':
+    case 'cpusPerTask':
+      return t === '' || /^\d+$/.test(t) ? undefined : 'a whole number (0: none)';
+    case 'time':
+      return t === '' || parseTimeLimit(t) !== undefined ? undefined : 'minutes, HH:MM:SS, D-HH or D-HH:MM:SS';
+    case 'signal': {
+      if (t === '') return undefined;
+      const s = parseSignalSpec(t);
+      return 'error' in s ? s.error : undefined;
+    }
+    case 'extraDirectives': {
+      const bad = t.split(';').map((x) => x.trim()).filter(Boolean).find((x) => directiveLine(x) === null);
+      return bad ? `"${bad}" is not an sbatch option (--name=value)` : undefined;
+    }
+    case 'partition':
+    case 'account':
+      return t === '' || /^[A-Za-z0-9_.,:+-]+$/.test(t) ? undefined : 'letters, digits and _ . , : + - only';
+    case 'setupCommands':
+    case 'requeue':
+      return undefined;
+    default: {
+      const never: never = f;
+      return String(never);
+    }
+  }
+}

@@ -1,0 +1,73 @@
+"""Slurm's signals to the trainer (no torch here: installed before the heavy imports).
+
+- SIGUSR1 / SIGUSR2: the notice Slurm sends before a job's time limit (`--signal=USR1@120`, passed on to the
+  trainer by the job's batch script and torchrun) or before a preemption. It asks for the same thing as a first
+  Ctrl-C: finish this step, save a checkpoint, end `stopped` (the job's script may then requeue the job, which
+  resumes). A second notice is the same notice (Slurm signals every process of the step, torchrun forwards it
+  again): it never means "stop now".
+- Under Slurm a Stop (`scancel --signal=INT`) can reach a trainer twice within milliseconds, once from Slurm (with
+  proctrack/cgroup every process of the step is signalled) and once from torchrun passing it on. Such a twin is not
+  the user's second Ctrl-C: `is_twin` tells the interrupt handler to ignore it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+NOTICE_SIGNALS = tuple(getattr(signal, name) for name in ("SIGUSR1", "SIGUSR2") if hasattr(signal, name))
+TWIN_WINDOW_S = 2.0
+
+_early = {"notice": None}
+_last_interrupt = {"time": None}
+
+
+def under_slurm() -> bool:
+    return bool(os.environ.get("SLURM_JOB_ID"))
+
+
+def notice_text(signum: int) -> str:
+    name = signal.Signals(signum).name
+    return (f"{name}: Slurm's notice before the time limit (or a preemption): finishing this step, then saving and "
+            f"stopping")
+
+
+def install_early_notice() -> dict:
+    """Before the trainer exists (imports, process-group set-up): remember a notice instead of dying of it."""
+
+    def handler(signum, frame):
+        _early["notice"] = signum
+
+    _early["notice"] = None
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, handler) for sig in NOTICE_SIGNALS}
+
+
+def early_notice() -> int | None:
+    """The notice signal that came before the trainer's own handlers were in place, if one did."""
+    return _early["notice"]
+
+
+def install_notice(trainer) -> dict:
+    """The trainer's notice handler: the first notice requests the stop (as a first Ctrl-C does), later ones are
+    ignored."""
+
+    def handler(signum, frame):
+        if getattr(trainer, "stop_requested", False):
+            return
+        trainer.stop_requested = True
+        trainer._log(notice_text(signum), "warning")
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, handler) for sig in NOTICE_SIGNALS}
+
+
+def is_twin(now: float | None = None) -> bool:
+    """Call on every SIGINT/SIGTERM: True when it is the twin of one delivered under Slurm moments ago."""
+    now = time.monotonic() if now is None else now
+    last, _last_interrupt["time"] = _last_interrupt["time"], now
+    return under_slurm() and last is not None and now - last < TWIN_WINDOW_S
