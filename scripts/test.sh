@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `npm test`: installs what it needs (npm packages, the trainer's Python environment, and for the end-to-end suite
 # code-server and Chromium) and runs every suite. Every suite runs even when an earlier one fails; the exit code is
-# non-zero if any failed.  Skip the end-to-end suite with TRAPO_SKIP_E2E=1 (CI does not).
+# non-zero if any failed.  Skip the end-to-end suite with TRAPO_SKIP_E2E=1 (CI does not). The Slurm suite (and the
+# end-to-end test of Slurm) installs and starts a one-node Slurm itself (scripts/slurm-local.sh, as root) and stops
+# what it started; TRAPO_SKIP_SLURM=1 skips both.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -22,6 +24,9 @@ run_suite "build" node scripts/build.mjs
 run_suite "typecheck" npm run --silent typecheck
 run_suite "unit tests (node:test)" bash -c 'node --import tsx --test test/unit/*.test.ts'
 run_suite "trainer tests (pytest)" bash -c 'cd trainer && .venv/bin/python -m pytest -q -p no:cacheprovider tests'
+if [ "${TRAPO_SKIP_SLURM:-0}" != "1" ]; then
+  run_suite "Slurm tests (one-node cluster)" bash -c 'node --import tsx --test --test-concurrency=1 test/slurm/*.test.ts'
+fi
 if [ "${TRAPO_SKIP_E2E:-0}" != "1" ] && [ -f scripts/e2e.sh ]; then
   run_suite "end-to-end tests (code-server + chromium)" bash scripts/e2e.sh
 fi

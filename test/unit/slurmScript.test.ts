@@ -73,7 +73,8 @@ test('the directives: nodes, one task per node, GPUs, CPUs, time, partition, acc
   ]);
   // Every #SBATCH line comes before the first command (sbatch stops reading them there).
   const firstCommand = s.split('\n').findIndex((l) => l && !l.startsWith('#'));
-  assert.ok(s.split('\n').findLastIndex((l) => l.startsWith('#SBATCH')) < firstCommand);
+  const lastDirective = s.split('\n').reduce((last, l, i) => (l.startsWith('#SBATCH') ? i : last), -1);
+  assert.ok(lastDirective < firstCommand);
   assert.equal(spawnSync('bash', ['-n'], { input: s }).status, 0, 'bash -n: the script parses');
 });
 
