@@ -7,9 +7,11 @@
 #
 # Everything lives under $TRAPO_SLURM_DIR (default /tmp/trapo-slurm): slurm.conf, munge socket and logs, slurmctld
 # state, slurmd spool, the jobcomp file, pid files. Settings that worked on a 2-core machine without systemd
-# (../shared/design/scale.md §5): SlurmUser=root, the short host name on 127.0.0.1, proctrack/pgid (signals reach the
-# task's process group; linuxproc lets a child survive scancel), task/none, select/cons_tres with CR_Core, no
-# accounting database (sacct -c reads jobcomp/filetxt), MinJobAge=600 so that squeue still shows finished jobs.
+# (../shared/design/scale.md §5): SlurmUser=root, the short host name on 127.0.0.1, task/none, select/cons_tres with
+# CR_Core, no accounting database (sacct -c reads jobcomp/filetxt), MinJobAge=600 so that squeue still shows finished
+# jobs. proctrack/linuxproc, not pgid: torchrun starts its workers in sessions of their own, which pgid loses (they
+# survived their job); linuxproc follows the process tree, so scancel signals and kills the trainer processes too
+# (as proctrack/cgroup does on real clusters).
 #
 # `start` prints `TRAPO_SLURM_STARTED=1` on its last line when it started daemons (call `stop` when done), `=0` when
 # Slurm was running already (leave it alone). Clients find the configuration through /etc/slurm/slurm.conf, which
@@ -74,7 +76,7 @@ SlurmctldPidFile=$PIDS/slurmctld.pid
 SlurmdPidFile=$PIDS/slurmd.pid
 SlurmctldLogFile=$DIR/log/slurmctld.log
 SlurmdLogFile=$DIR/log/slurmd.log
-ProctrackType=proctrack/pgid
+ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core

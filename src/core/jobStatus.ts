@@ -2,7 +2,8 @@
 //
 // A run's jobs: those launch.json lists (submitted by the extension) and the one its trainer records in run.json
 // (`slurm.job_id`: also a job submitted with sbatch from a terminal). The current job is the one with the largest id.
-// Its trainer has started when run.json names that job. Then, while the job is not final:
+// Its trainer has started when run.json names that job (and, once Slurm said how often the job was requeued, that
+// run of it: a requeued job keeps its id). Then, while the job is not final:
 //   - pending (or suspended): the run is active and waits ("queued"), whatever an older run.json says;
 //   - running or completing, trainer not started yet: active ("starting");
 //   - running with the trainer started: the usual crash detection (pid, heartbeat) applies.
@@ -51,11 +52,15 @@ export function currentJob(
   }
   if (jobs.length === 0) return null;
   const job = jobs.reduce((a, b) => (compareJobIds(b.jobId, a.jobId) > 0 ? b : a));
+  const status = statusOf(job.jobId) ?? null;
   const lastWrite = info ? (info.updated_at ?? info.created_at) : null;
+  const thisRunOfJob = (restartCount: number) => status?.restarts === null || status?.restarts === undefined || status.restarts === restartCount;
   const trainerStarted =
     info !== null &&
-    (info.slurm ? info.slurm.job_id === job.jobId : job.submittedAt !== null && lastWrite !== null && lastWrite >= job.submittedAt);
-  return { ...job, status: statusOf(job.jobId) ?? null, trainerStarted };
+    (info.slurm
+      ? info.slurm.job_id === job.jobId && thisRunOfJob(info.slurm.restart_count)
+      : job.submittedAt !== null && lastWrite !== null && lastWrite >= job.submittedAt);
+  return { ...job, status, trainerStarted };
 }
 
 export function jobVerdict(written: RunStatus, job: RunJob): JobVerdict {
@@ -81,7 +86,8 @@ export function needsPolling(written: RunStatus, job: RunJob): boolean {
 
 /** "job 123 pending (Resources)", "job 123 running", "job 123 timeout" ... */
 export function describeRunJob(job: RunJob): string {
-  return `job ${job.jobId} ${job.status ? describeJobStatus(job.status) : 'submitted'}`;
+  if (job.status) return `job ${job.jobId} ${describeJobStatus(job.status)}`;
+  return job.trainerStarted ? `job ${job.jobId}` : `job ${job.jobId} submitted`;
 }
 
 /** What an active job is doing while its trainer is not training yet: waiting, starting, suspended; else null. */

@@ -289,9 +289,11 @@ const RUN_INFO_CHECKS = {
   device: isStr,
 };
 
-const SLURM_INFO_CHECKS = { job_id: isStr, restart_count: isInt, node_list: isStr };
+/** A Slurm job id ("123", "123_4"): it goes on squeue's and scancel's command lines. */
+const isJobId = (x: unknown): x is string => isStr(x) && /^\d+(_\d+)?$/.test(x);
+const SLURM_INFO_CHECKS = { job_id: isJobId, restart_count: isInt, node_list: isStr };
 const LAUNCH_JOB_CHECKS = {
-  job_id: (x: unknown) => isStr(x) && /^\d+(_\d+)?$/.test(x),
+  job_id: isJobId,
   submitted_at: isNum,
   script: isStr,
   reason: (x: unknown) => x === 'start' || x === 'resume',

@@ -613,7 +613,7 @@ export class RunStore implements Disposable {
   setJobStatus(status: JobStatus): void {
     const old = this.jobStatuses.get(status.jobId);
     this.jobStatuses.set(status.jobId, status);
-    if (old && old.state === status.state && old.reason === status.reason && old.source === status.source) return;
+    if (old && old.state === status.state && old.reason === status.reason && old.source === status.source && old.restarts === status.restarts) return;
     for (const entry of this.entries.values()) {
       if (entry.run.job?.jobId !== status.jobId || this.disposed) continue;
       const before = entry.run.status;

@@ -3,8 +3,9 @@
 // runner, so that tests feed it fake squeue/sacct outputs.
 //
 // Reading a job's state (../shared/design/scale.md §5):
-//   - `squeue -h -t all -j IDS -o %i|%T|%r` knows pending, running and, for MinJobAge seconds (300 by default),
-//     finished jobs; it answers "Invalid job id specified" (exit 1) when it knows none of IDS.
+//   - `squeue -h -t all -j IDS -O JobID:|,State:|,Reason:|,RestartCnt:` knows pending, running and, for MinJobAge
+//     seconds (300 by default), finished jobs, and how often each was requeued; it answers "Invalid job id
+//     specified" (exit 1) when it knows none of IDS. A squeue without that field gets `-o %i|%T|%r`.
 //   - older jobs: `sacct -j IDS -n -P -X -o JobID,State,ExitCode` from the accounting database, or, on clusters without
 //     one ("Slurm accounting storage is disabled"), `sacct -c` from the job completion file.
 import type { ProcessResult } from './configValidation';
@@ -36,6 +37,8 @@ export interface JobStatus {
   exitCode: string | null;
   /** True when the job will not change any more (an end state, or a job Slurm does not know). */
   final: boolean;
+  /** How often the job was requeued (squeue's RestartCnt), when known. */
+  restarts: number | null;
   source: 'squeue' | 'sacct' | 'not-found';
 }
 
@@ -86,20 +89,21 @@ export function isActivePhase(phase: JobPhase): boolean {
   return phase === 'pending' || phase === 'running' || phase === 'completing' || phase === 'suspended';
 }
 
-function status(jobId: string, rawState: string, reason: string | null, exitCode: string | null, source: JobStatus['source']): JobStatus {
+function status(jobId: string, rawState: string, reason: string | null, exitCode: string | null, source: JobStatus['source'], restarts: number | null = null): JobStatus {
   const state = (rawState.trim().split(/\s+/)[0] ?? '').replace(/\+$/, '').toUpperCase();
   const phase = phaseOf(state);
   const why = reason && reason !== 'None' && reason !== '(null)' ? reason : null;
-  return { jobId, state, phase, reason: phase === 'pending' ? why : null, exitCode, final: FINAL_PHASES.has(phase), source };
+  return { jobId, state, phase, reason: phase === 'pending' ? why : null, exitCode, final: FINAL_PHASES.has(phase), source, restarts };
 }
 
-/** squeue -h -o '%i|%T|%r' lines; lines that are not three fields are skipped. */
+/** squeue lines "id|state|reason" (-o %i|%T|%r) or "id|state|reason|restarts" (-O ...,RestartCnt); others skipped. */
 export function parseSqueue(stdout: string): Map<string, JobStatus> {
   const out = new Map<string, JobStatus>();
   for (const line of stdout.split('\n')) {
-    const f = line.trim().split('|');
-    if (f.length !== 3 || !/^\d/.test(f[0]) || !f[1]) continue;
-    out.set(f[0], status(f[0], f[1], f[2], null, 'squeue'));
+    const f = line.trim().split('|').map((x) => x.trim());
+    if ((f.length !== 3 && f.length !== 4) || !/^\d/.test(f[0]) || !f[1]) continue;
+    const restarts = f.length === 4 && /^\d+$/.test(f[3]) ? Number(f[3]) : null;
+    out.set(f[0], status(f[0], f[1], f[2], null, 'squeue', restarts));
   }
   return out;
 }
@@ -153,6 +157,8 @@ export type QueryResult = { ok: true; statuses: Map<string, JobStatus> } | { ok:
 export class SlurmClient {
   /** How sacct answers here: from the accounting database, from the job completion file (-c), or not at all. */
   private sacctMode: 'db' | 'jobcomp' | 'none' | undefined;
+  /** Whether this squeue knows the RestartCnt field (Slurm 17.02+); found on the first query. */
+  private squeueRestarts = true;
 
   constructor(
     private readonly run: CommandRunner,
@@ -184,7 +190,12 @@ export class SlurmClient {
     const ids = [...new Set(jobIds)];
     const statuses = new Map<string, JobStatus>();
     if (ids.length === 0) return { ok: true, statuses };
-    const q = await this.run(this.commands.squeue, ['-h', '-t', 'all', '-j', ids.join(','), '-o', '%i|%T|%r']);
+    const format = this.squeueRestarts ? ['-O', 'JobID:|,State:|,Reason:|,RestartCnt:'] : ['-o', '%i|%T|%r'];
+    let q = await this.run(this.commands.squeue, ['-h', '-t', 'all', '-j', ids.join(','), ...format]);
+    if (this.squeueRestarts && q.code !== 0 && /invalid.*(format|field)/i.test(q.stderr)) {
+      this.squeueRestarts = false;
+      q = await this.run(this.commands.squeue, ['-h', '-t', 'all', '-j', ids.join(','), '-o', '%i|%T|%r']);
+    }
     if (q.spawnError) return { ok: false, error: `${this.commands.squeue} could not be run (${q.spawnError})` };
     if (q.code !== 0 && !/invalid job id/i.test(q.stderr)) return { ok: false, error: lastLine(q) || `squeue exited with ${q.code}` };
     for (const [id, s] of parseSqueue(q.stdout)) if (ids.includes(id)) statuses.set(id, s);
@@ -221,7 +232,7 @@ export class SlurmClient {
 }
 
 function notFound(jobId: string): JobStatus {
-  return { jobId, state: 'UNKNOWN', phase: 'unknown', reason: null, exitCode: null, final: true, source: 'not-found' };
+  return { jobId, state: 'UNKNOWN', phase: 'unknown', reason: null, exitCode: null, final: true, source: 'not-found', restarts: null };
 }
 
 function lastLine(r: ProcessResult): string {

@@ -53,7 +53,13 @@ describe('runs on Slurm from VS Code', { skip: SKIP_SLURM }, () => {
   const row = () => s.treeRow('Runs', 'slurm-demo');
   const rowText = async () => ((await row().textContent().catch(() => '')) ?? '').replace(/\s+/g, ' ');
   /** Picks the row of the job settings quick pick whose label starts with `label`. */
-  const pickSetting = async (label: string) => s.pickQuickPick(new RegExp(`^(\\$\\([\\w-]+\\) ?)?${label}`), '');
+  const pickSetting = async (label: string) => s.pickQuickPick(new RegExp(`^\\s*(\\$\\([\\w-]+\\)\\s*)?${label}`), '');
+  /** The quick pick's rows as shown (label and description). */
+  const pickRows = async () => {
+    const rows = s.page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
+    await rows.first().waitFor({ state: 'visible', timeout: 15_000 });
+    return (await rows.allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim());
+  };
   const submitFromNotification = async () => {
     const toast = await s.waitForNotification(/this sbatch script (starts|resumes) slurm-demo/, 30_000);
     await toast.locator('.monaco-button', { hasText: 'Submit to Slurm' }).click();
@@ -93,16 +99,19 @@ describe('runs on Slurm from VS Code', { skip: SKIP_SLURM }, () => {
       assert.match(blocker, /^\d+$/, b.stderr);
       await s.runCommand('TRAPO: Start TRAPO Run', { query: 'Start TRAPO run' });
       await s.pickQuickPick('slurm-demo.trapo.yaml');
-      const rows = await s.quickPickRows();
-      assert.ok(rows.some((r) => /Write the sbatch script/.test(r)), rows.join(' | '));
-      assert.ok(rows.some((r) => /Processes per node.*2/.test(r)), rows.join(' | '));
+      const rows = await s.waitUntil('the job settings quick pick', async () => {
+        const r = await pickRows();
+        return r.some((x) => /Write the sbatch script/.test(x)) ? r : undefined;
+      }, 30_000);
+      assert.ok(rows.some((r) => /1 node × 2 processes · 2 CPUs\/node/.test(r)), rows.join(' | '));
+      assert.ok(rows.some((r) => /Processes per node\s*2/.test(r)), rows.join(' | '));
       await s.screenshot('20-slurm-job-settings');
       // Change the time limit for this job: the input box, then back to the settings.
       await pickSetting('Time limit');
       const input = s.page.locator('.quick-input-widget input.input');
       await input.fill('30');
       await input.press('Enter');
-      await s.waitUntil('the summary with the new time', async () => (await s.quickPickRows()).some((r) => /time 30/.test(r)), 15_000);
+      await s.waitUntil('the summary with the new time', async () => (await pickRows()).some((r) => /time 30 ·/.test(r)), 15_000);
       await pickSetting('Write the sbatch script');
       const text = await s.waitUntil('the script in an editor', async () => {
         const t = await s.activeEditorText();
@@ -152,11 +161,11 @@ describe('runs on Slurm from VS Code', { skip: SKIP_SLURM }, () => {
       }), 15 * MIN, 2000);
       const events = fs.readFileSync(path.join(dir, 'events.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
       assert.deepEqual(events.filter((e) => e.type === 'run_started').map((e) => e.resumed_from_step), [null, stoppedAt]);
-      const k = await runCommand('scancel', ['--signal=KILL', second.job_id]);
+      const k = await runCommand('scancel', ['--signal=KILL', `${second.job_id}.0`]);
       assert.equal(k.code, 0, k.stderr);
       await s.waitUntil('the run shown crashed', async () => (await s.rowIcon(row())) === 'warning', 3 * MIN);
       const toast = await s.waitForNotification(/crashed/, 60_000);
-      assert.match(await toast.innerText(), new RegExp(`Slurm job ${second.job_id} ended (CANCELLED|FAILED)`));
+      assert.match(await toast.innerText(), new RegExp(`Slurm job ${second.job_id} ended FAILED while the trainer was running`));
       await s.screenshot('24-slurm-killed-crashed');
     }));
 });

@@ -166,10 +166,14 @@ test('a job submitted from a terminal (only run.json names it) is watched; a req
   assert.equal(run.job?.origin, 'terminal');
   assert.equal(run.job?.script, null);
   assert.deepEqual(s.jobsToPoll(), ['120']);
-  // Preempted and requeued (same id): pending again while run.json still says running.
-  s.setJobStatus(state('120', 'PENDING', 'BeginTime'));
+  // Preempted and requeued (same id, restart count 1): pending again while run.json still says running.
+  s.setJobStatus(parseSqueue('120|PENDING|BeginTime|1').get('120')!);
   assert.equal(run.status, 'running');
   assert.equal(jobActivity(run.writtenStatus, run.job!), 'queued');
+  // Running again: starting (not the old run's status) until the new run of the job writes run.json.
+  s.setJobStatus(parseSqueue('120|RUNNING|None|1').get('120')!);
+  assert.equal(run.job?.trainerStarted, false);
+  assert.equal(jobActivity(run.writtenStatus, run.job!), 'starting');
   s.dispose();
 });
 
@@ -199,4 +203,11 @@ test('verdicts and polling, case by case', () => {
   assert.ok(!needsPolling('stopped', { ...ended, status: null }), 'an old finished run is not asked about');
   assert.deepEqual(jobVerdict('running', { ...ended, status: state('12', 'SUSPENDED') }), { kind: 'active', phase: 'suspended' });
   assert.equal(currentJob('/runs/x', null, null, () => undefined), null);
+});
+
+test('run.json: a slurm field that is not a job loses only the job (its id goes on squeue\'s command line)', async () => {
+  const { parseRunInfo } = await import('../../src/core/runFormat');
+  const base = { format: 'trapo-run/1', id: ID, name: 'd', algorithm: 'trapo', created_at: 1, config: {}, status: 'running', pid: 1, host: 'h', trainer_version: '0', world_size: 1, device: 'cpu' };
+  assert.equal(parseRunInfo(JSON.stringify({ ...base, slurm: { job_id: '--clusters=all', restart_count: 0, node_list: 'n' } })).slurm, null);
+  assert.equal(parseRunInfo(JSON.stringify({ ...base, slurm: { job_id: '7', restart_count: 0, node_list: 'n' } })).slurm?.job_id, '7');
 });

@@ -82,8 +82,21 @@ test('query: one squeue call for all jobs; jobs it no longer shows from sacct; u
   assert.equal(r.statuses.get('29')!.source, 'not-found');
   assert.equal(r.statuses.get('29')!.final, true);
   assert.equal(describeJobStatus(r.statuses.get('29')!), 'not known to Slurm');
-  assert.deepEqual(calls[0], { command: 'squeue', args: ['-h', '-t', 'all', '-j', '30,31,29', '-o', '%i|%T|%r'] });
+  assert.deepEqual(calls[0], { command: 'squeue', args: ['-h', '-t', 'all', '-j', '30,31,29', '-O', 'JobID:|,State:|,Reason:|,RestartCnt:'] });
   assert.deepEqual(calls[1].args.slice(0, 2), ['-j', '30,29']);
+});
+
+test('squeue -O with the restart count; a squeue without that field is asked with -o from then on', async () => {
+  assert.equal(parseSqueue('60|PENDING|BeginTime|1\n').get('60')!.restarts, 1, 'requeued once');
+  assert.equal(parseSqueue('60|RUNNING|None\n').get('60')!.restarts, null);
+  const { run, calls } = fakeRunner(({ args }) =>
+    args.includes('-O') ? fail('squeue: error: Invalid job format specification: restartcnt') : ok('61|RUNNING|None\n'),
+  );
+  const client = new SlurmClient(run);
+  const r = await client.query(['61']);
+  assert.ok(r.ok && r.statuses.get('61')!.phase === 'running');
+  await client.query(['61']);
+  assert.deepEqual(calls.map((c) => c.args.includes('-O') ? '-O' : '-o'), ['-O', '-o', '-o']);
 });
 
 test('without an accounting database sacct -c (the job completion file) is used, and remembered', async () => {
