@@ -1,6 +1,8 @@
 // The run directory format `trapo-run/1` as TypeScript types and parsers. No `vscode` import.
 // Specified in architecture.md §2; the JSON Schemas in trainer/trapo/schemas/ are the source of truth and the
 // fixture runs under test/fixtures/runs/ (written by the Python writer) are parsed by test/unit/runFormat.test.ts.
+// A run submitted to Slurm also holds launch.json (its jobs; written by the extension, src/core/launchFile.ts) and
+// run.json's `slurm` (the job its trainer runs in).
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 

@@ -1,8 +1,9 @@
 // Stopping a run's Slurm job (no vscode), as a local Stop does but through scancel:
 //   1. `scancel --signal=INT JOB`: SIGINT to the job's steps (torchrun passes it on): the trainer finishes the step,
 //      saves and ends "stopped"; the job's script then ends with it;
-//   2. when the job has not ended after the grace period: `scancel JOB` (SIGTERM to everything, then SIGKILL after
-//      the cluster's KillWait), which the trainer takes as "stop now";
+//   2. when the job has not ended after the grace period and the trainer's heartbeat has stopped (a long step or a
+//      big checkpoint keeps beating: it is waited for): `scancel JOB` (SIGTERM to everything, then SIGKILL after the
+//      cluster's KillWait), which the trainer takes as "stop now";
 //   3. when even that has not ended it: `scancel --signal=KILL JOB`.
 // A job whose trainer has not started (pending, or still starting) has nothing to save: it is cancelled at once.
 import { JobStatus, SlurmClient } from './slurm';
@@ -27,6 +28,8 @@ export interface SlurmStopRequest {
   pollMs?: number;
   /** Progress for the notification. */
   onProgress?(message: string): void;
+  /** Whether the trainer still shows signs of life (a fresh heartbeat): then the grace period is extended. */
+  stillWorking?(): boolean;
 }
 
 export interface SlurmStopResult {
@@ -61,7 +64,11 @@ export async function stopSlurmJob(client: SlurmClient, req: SlurmStopRequest): 
   const i = await client.cancel(req.jobId, 'INT');
   if (!i.ok) return { outcome: 'not-delivered', final: last, error: i.error };
   if (await ended(req.graceMs)) return { outcome: 'stopped', final: last };
-  req.onProgress?.(`job ${req.jobId} still runs after ${Math.round(req.graceMs / 1000)} s: scancel`);
+  while (req.stillWorking?.()) {
+    req.onProgress?.(`job ${req.jobId}: the trainer is still finishing its step and saving (its heartbeat goes on)`);
+    if (await ended(pollMs * 5)) return { outcome: 'stopped', final: last };
+  }
+  req.onProgress?.(`job ${req.jobId} still runs after ${Math.round(req.graceMs / 1000)} s and its heartbeat stopped: scancel`);
   const t = await client.cancel(req.jobId);
   if (!t.ok) return { outcome: 'not-delivered', final: last, error: t.error };
   if (await ended(req.cancelWaitMs ?? 60_000)) return { outcome: 'stopped-scancel', final: last };

@@ -12,7 +12,7 @@ import { registerRunNotifications } from './notifications';
 import { RunManager } from './runManager';
 import { readSettings } from './settings';
 import { setUpTrainerEnvironment } from './setupEnvironment';
-import { SlurmRuns, slurmLogOf, stopSlurmRun } from './slurmLauncher';
+import { SlurmRuns, slurmLogOf, stopSlurmRun, submitReviewedScript } from './slurmLauncher';
 import { StartDeps, resumeRun, startRun } from './startRun';
 import { registerStatusBar } from './statusBar';
 
@@ -28,8 +28,9 @@ export function registerRuns(
   const diagnostics = vscode.languages.createDiagnosticCollection('trapo');
   const setupOutput = vscode.window.createOutputChannel('TRAPO Setup');
   const logOutput = vscode.window.createOutputChannel('TRAPO Run Log');
-  const slurm = new SlurmRuns(store, logOutput);
-  context.subscriptions.push(manager, diagnostics, setupOutput, logOutput, slurm);
+  const slurmOutput = vscode.window.createOutputChannel('TRAPO Slurm');
+  const slurm = new SlurmRuns(store, slurmOutput);
+  context.subscriptions.push(manager, diagnostics, setupOutput, logOutput, slurmOutput, slurm);
   registerStatusBar(context, store, selection);
   registerRunNotifications(context, store);
   const deps: StartDeps = { context, store, manager, diagnostics, revealRun, slurm };
@@ -78,6 +79,7 @@ export function registerRuns(
       const run = await resolveRun(arg, (r) => r.status !== 'running' && r.status !== 'finished', 'resume');
       if (run) await resumeRun(deps, run);
     },
+    'trapo.submitSlurmScript': (arg?: unknown) => submitReviewedScript(arg),
     'trapo.setUpTrainerEnvironment': () => setUpTrainerEnvironment(context, setupOutput),
     'trapo.refreshRuns': () => store.refresh(),
     'trapo.openRunConfig': async (arg?: unknown) => {

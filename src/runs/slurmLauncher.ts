@@ -86,6 +86,13 @@ export async function initialJobOptions(runDir: string | null): Promise<SlurmJob
 export async function submitSlurmRun(slurm: SlurmRuns, store: RunStore, revealRun: (id: string) => Promise<void>, req: SlurmSubmitRequest): Promise<void> {
   const settings = readSettings();
   const verb = req.reason === 'start' ? 'Start' : 'Resume';
+  const probe = await runProcess('sbatch', ['--version'], os.homedir(), 30_000);
+  if (probe.spawnError) {
+    void vscode.window.showErrorMessage(
+      `TRAPO: sbatch is not on this machine (${probe.spawnError}). trapo.launcher "slurm" submits from a Slurm login node: open the folder there with Remote - SSH, or set trapo.launcher to python or torchrun.`,
+    );
+    return;
+  }
   const options = await editJobOptions(req.initial, `${verb} ${req.name} on Slurm`, settings.slurm.reviewScript);
   if (!options) return;
   const newRun = req.reason === 'start';
@@ -124,12 +131,11 @@ export async function submitSlurmRun(slurm: SlurmRuns, store: RunStore, revealRu
   if (settings.slurm.reviewScript) {
     const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(scriptPath));
     await vscode.window.showTextDocument(doc, { preview: false });
-    const choice = await vscode.window.showInformationMessage(
-      `TRAPO: this sbatch script ${newRun ? 'starts' : 'resumes'} ${req.name} (${rel} in the run directory). Edit it if you like, then submit it.`,
-      'Submit to Slurm',
-      'Cancel',
+    const choice = await reviewScript(
+      scriptPath,
+      `TRAPO: this sbatch script ${newRun ? 'starts' : 'resumes'} ${req.name} (${rel} in the run directory). Edit it if you like, then submit it (also from the editor's title bar).`,
     );
-    if (choice !== 'Submit to Slurm') {
+    if (choice !== 'submit') {
       await closeEditorOf(scriptPath);
       await cleanUp();
       void vscode.window.showInformationMessage(`TRAPO: ${verb.toLowerCase()} of ${req.name} cancelled; nothing was submitted.`);
@@ -166,6 +172,52 @@ export async function submitSlurmRun(slurm: SlurmRuns, store: RunStore, revealRu
     });
 }
 
+// ------------------------------------------------------------------------------------------------ the review
+
+/** Scripts shown for review, waiting for Submit or Cancel: their path -> how to answer. */
+const pendingReviews = new Map<string, (choice: 'submit' | 'cancel') => void>();
+
+function updatePendingContext(): void {
+  void vscode.commands.executeCommand('setContext', 'trapo.pendingSlurmScripts', [...pendingReviews.keys()]);
+}
+
+/**
+ * Waits for the user's word on a script open in an editor: Submit or Cancel in the notification, or the Submit to
+ * Slurm button of the editor's title bar (the notification hides after a while; the button stays). Closing the
+ * script's editor cancels.
+ */
+function reviewScript(file: string, message: string): Promise<'submit' | 'cancel'> {
+  return new Promise((resolve) => {
+    const tabs = vscode.window.tabGroups.onDidChangeTabs((e) => {
+      const closedOurs = e.closed.some((t) => (t.input as { uri?: vscode.Uri } | undefined)?.uri?.fsPath === file);
+      const stillOpen = vscode.window.tabGroups.all.some((g) => g.tabs.some((t) => (t.input as { uri?: vscode.Uri } | undefined)?.uri?.fsPath === file));
+      if (closedOurs && !stillOpen) answer('cancel');
+    });
+    const answer = (choice: 'submit' | 'cancel') => {
+      if (!pendingReviews.has(file)) return;
+      pendingReviews.delete(file);
+      tabs.dispose();
+      updatePendingContext();
+      resolve(choice);
+    };
+    pendingReviews.set(file, answer);
+    updatePendingContext();
+    void vscode.window.showInformationMessage(message, 'Submit to Slurm', 'Cancel').then((c) => {
+      if (c === 'Submit to Slurm') answer('submit');
+      else if (c === 'Cancel') answer('cancel');
+      // Dismissed: the editor's Submit button (and closing the editor) still answer.
+    });
+  });
+}
+
+/** TRAPO: Submit to Slurm (the editor title button of a script under review). */
+export function submitReviewedScript(arg?: unknown): void {
+  const uri = arg instanceof vscode.Uri ? arg : vscode.window.activeTextEditor?.document.uri;
+  const answer = uri ? pendingReviews.get(uri.fsPath) : undefined;
+  if (answer) answer('submit');
+  else void vscode.window.showInformationMessage('TRAPO: this file is not an sbatch script waiting to be submitted (Start TRAPO Run writes one).');
+}
+
 async function closeEditorOf(file: string): Promise<void> {
   for (const group of vscode.window.tabGroups.all) {
     for (const tab of group.tabs) {
@@ -191,6 +243,7 @@ export async function stopSlurmRun(slurm: SlurmRuns, store: RunStore, run: RunSt
         status: job.status,
         graceMs: grace * 1000,
         onProgress: (message) => progress.report({ message }),
+        stillWorking: () => heartbeatFresh(store.get(run.id)),
       }),
   );
   if (result.final) store.setJobStatus(result.final);
@@ -198,6 +251,15 @@ export async function stopSlurmRun(slurm: SlurmRuns, store: RunStore, run: RunSt
   const text = `TRAPO: ${run.info.name}: ${describeSlurmStop(result)}.`;
   if (result.outcome === 'not-delivered' || result.outcome === 'still-running') void vscode.window.showWarningMessage(text);
   else void vscode.window.showInformationMessage(text);
+}
+
+/** The trainer's heartbeat (or any event) is recent: three of its heartbeat periods, at least 30 s. */
+function heartbeatFresh(run: RunState | undefined): boolean {
+  if (!run) return false;
+  const beat = run.lastHeartbeat?.time ?? run.lastEventTime;
+  const logging = (run.info.config as { logging?: { heartbeat_s?: unknown } }).logging;
+  const period = typeof logging?.heartbeat_s === 'number' ? logging.heartbeat_s : 10;
+  return beat !== null && Date.now() / 1000 - beat < Math.max(30, 3 * period);
 }
 
 /** The log of a Slurm run whose trainer wrote none yet: the newest job's logs/slurm-<job>.out. */

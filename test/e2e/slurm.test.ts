@@ -60,9 +60,16 @@ describe('runs on Slurm from VS Code', { skip: SKIP_SLURM }, () => {
     await rows.first().waitFor({ state: 'visible', timeout: 15_000 });
     return (await rows.allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim());
   };
+  const reviewToast = () => s.waitForNotification(/this sbatch script (starts|resumes) slurm-demo/, 30_000);
   const submitFromNotification = async () => {
-    const toast = await s.waitForNotification(/this sbatch script (starts|resumes) slurm-demo/, 30_000);
+    const toast = await reviewToast();
     await toast.locator('.monaco-button', { hasText: 'Submit to Slurm' }).click();
+  };
+  /** The Submit to Slurm button in the title bar of the script's editor (it stays when the notification hides). */
+  const submitFromEditorTitle = async () => {
+    const button = s.page.locator('.editor-group-container.active .editor-actions .action-label[aria-label^="Submit to Slurm"]').first();
+    await button.waitFor({ state: 'visible', timeout: 30_000 });
+    await button.click();
   };
 
   before(async () => {
@@ -113,15 +120,22 @@ describe('runs on Slurm from VS Code', { skip: SKIP_SLURM }, () => {
       await input.press('Enter');
       await s.waitUntil('the summary with the new time', async () => (await pickRows()).some((r) => /time 30 ·/.test(r)), 15_000);
       await pickSetting('Write the sbatch script');
-      const text = await s.waitUntil('the script in an editor', async () => {
+      await reviewToast();
+      // The editor shows the script's top (its #SBATCH lines); the whole file is in the run directory.
+      const shown = await s.waitUntil('the script in an editor', async () => {
         const t = await s.activeEditorText();
-        return /srun --ntasks-per-node=1/.test(t) ? t : undefined;
+        return /#SBATCH --time=30/.test(t) ? t : undefined;
       }, 30_000);
-      assert.match(text, /#SBATCH --time=30/);
-      assert.match(text, /--nproc-per-node=2/);
-      assert.match(text, /--rdzv-backend=c10d/);
+      assert.match(shown, /#SBATCH --cpus-per-task=2/);
+      assert.equal(await s.activeEditorTitle(), 'job-1.sbatch');
+      const root = path.join(s.workspace, 'runs');
+      const script = fs.readFileSync(path.join(root, fs.readdirSync(root)[0], 'slurm', 'job-1.sbatch'), 'utf8');
+      assert.match(script, /^srun --ntasks-per-node=1 --kill-on-bad-exit=1 "\$PYTHON" -m torch\.distributed\.run/m);
+      assert.match(script, /--nproc-per-node=2/);
+      assert.match(script, /--rdzv-backend=c10d/);
+      assert.ok(!fs.existsSync(path.join(root, fs.readdirSync(root)[0], 'launch.json')), 'nothing is submitted before the user says so');
       await s.screenshot('21-slurm-script-review');
-      await submitFromNotification();
+      await submitFromEditorTitle();
       const dir = await s.waitUntil('launch.json with the job', async () => (runDir() && launch()?.jobs.length === 1 ? runDir() : undefined), 60_000);
       const jobId = launch()!.jobs[0].job_id;
       assert.ok(fs.existsSync(path.join(dir, launch()!.jobs[0].script)), 'the script lives in the run directory');

@@ -221,6 +221,14 @@ test('Stop: a job that does not end after the grace period is cancelled, then ki
   assert.deepEqual(stubborn.cancels.at(-1), ['--signal=KILL', '7']);
 });
 
+test('Stop: past the grace period a trainer whose heartbeat goes on is waited for, not cancelled', async () => {
+  let polls = 0;
+  const { client, cancels } = fakeCluster(() => (++polls > 12 ? 'COMPLETED' : 'RUNNING'));
+  const r = await stopSlurmJob(client, { jobId: '7', trainerStarted: true, status: running, graceMs: 10, pollMs: 2, stillWorking: () => true });
+  assert.equal(r.outcome, 'stopped');
+  assert.deepEqual(cancels, [['--signal=INT', '7']], 'no scancel while the heartbeat goes on');
+});
+
 test('Stop: a pending job (or one whose trainer has not started) is cancelled at once: nothing to save', async () => {
   const { client, cancels } = fakeCluster((c) => (c.length ? 'CANCELLED' : 'PENDING'));
   const pending = parseSqueue('7|PENDING|Resources').get('7')!;
