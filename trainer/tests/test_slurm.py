@@ -105,6 +105,30 @@ def test_notice_requests_the_stop_once_and_never_escalates():
             signal.signal(sig, old)
 
 
+def test_a_signal_inside_the_writers_lock_does_not_deadlock(tmp_path):
+    """The handler runs on the main thread, possibly while it holds the run writer's lock (emitting a step's
+    events): it must not take that lock. Its line reaches events.jsonl from the heartbeat thread or the run's end."""
+    from types import SimpleNamespace
+
+    from trapo.train import Sink
+
+    t = _FakeTrainer()
+    t.sink = Sink(RunWriter.create(tmp_path / "r", name="r", algorithm="trapo", config={}))
+    t.started, t.dist = True, SimpleNamespace(is_main=True)
+    previous = install_sigint(t)
+    try:
+        with t.sink.lock:  # as inside Sink.emit
+            os.kill(os.getpid(), signal.SIGUSR1)
+            assert t.stop_requested
+        t.sink.drain_notes()
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        t.sink.call("close")
+    logs = [json.loads(line) for line in (tmp_path / "r" / "events.jsonl").read_text().splitlines()]
+    assert [e["message"] for e in logs if e["type"] == "log"] == [signals.notice_text(signal.SIGUSR1)]
+
+
 def test_a_twin_interrupt_under_slurm_is_not_a_second_ctrl_c(monkeypatch):
     monkeypatch.setenv("SLURM_JOB_ID", "1")
     assert not signals.is_twin(now=100.0)
@@ -150,7 +174,11 @@ def test_cli_sigusr1_saves_and_stops_like_a_first_ctrl_c(tmp_path):
             time.sleep(0.2)
         proc.send_signal(signal.SIGUSR1)
         proc.send_signal(signal.SIGUSR1)  # Slurm's and torchrun's copy: still one stop, with its save
-        out, _ = proc.communicate(timeout=600)
+        try:
+            out, _ = proc.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("the trainer did not stop on SIGUSR1 within 600 s:\n" + proc.communicate()[0])
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -8,6 +8,9 @@
 - Under Slurm a Stop (`scancel --signal=INT`) can reach a trainer twice within milliseconds, once from Slurm (with
   proctrack/cgroup every process of the step is signalled) and once from torchrun passing it on. Such a twin is not
   the user's second Ctrl-C: `is_twin` tells the interrupt handler to ignore it.
+- A handler runs on the main thread between any two bytecodes, also inside the run writer's lock or a print: it
+  takes neither. `note` writes its line straight to stdout and leaves it for events.jsonl, where the heartbeat
+  thread (or the run's end) writes it.
 """
 
 from __future__ import annotations
@@ -51,6 +54,20 @@ def early_notice() -> int | None:
     return _early["notice"]
 
 
+def note(trainer, message: str, level: str = "warning") -> None:
+    """A log line from a signal handler: no lock, no Python I/O buffer (see the module's docstring)."""
+    if getattr(getattr(trainer, "dist", None), "is_main", True):
+        try:
+            os.write(1, f"[trapo] {message}\n".encode())
+        except OSError:
+            pass
+    sink = getattr(trainer, "sink", None)
+    if sink is not None and getattr(trainer, "started", False):
+        sink.notes.append((level, message))
+    elif sink is None and hasattr(trainer, "_log"):  # a stand-in trainer (tests) without a run writer
+        trainer._log(message, level)
+
+
 def install_notice(trainer) -> dict:
     """The trainer's notice handler: the first notice requests the stop (as a first Ctrl-C does), later ones are
     ignored."""
@@ -59,7 +76,7 @@ def install_notice(trainer) -> dict:
         if getattr(trainer, "stop_requested", False):
             return
         trainer.stop_requested = True
-        trainer._log(notice_text(signum), "warning")
+        note(trainer, notice_text(signum))
 
     if threading.current_thread() is not threading.main_thread():
         return {}

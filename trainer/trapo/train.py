@@ -30,7 +30,7 @@ import signal
 import threading
 import time
 import traceback
-from collections import defaultdict
+from collections import defaultdict, deque
 from pathlib import Path
 from typing import Optional
 
@@ -90,6 +90,14 @@ class Sink:
 
     def __init__(self, writer: Optional[RunWriter]):
         self.writer, self.lock = writer, threading.Lock()
+        # Log lines from signal handlers (trapo/signals.py note): written out by another thread or at the end.
+        self.notes: deque = deque()
+
+    def drain_notes(self):
+        """Emits the notes signal handlers left (never from a handler: it may run inside `with self.lock`)."""
+        while self.notes:
+            level, message = self.notes.popleft()
+            self.emit(Log(level=level, message=message))
 
     def emit(self, event, step=None):
         with self.lock:
@@ -114,6 +122,7 @@ class HeartbeatThread(threading.Thread):
 
     def run(self):
         while not self.stop_event.wait(self.every_s):
+            self.sink.drain_notes()
             self.sink.emit(Heartbeat(phase=self.phase), step=self.step)
 
 
@@ -611,6 +620,7 @@ class Trainer:
         if exc is not None:
             error = ErrorInfo(type=type(exc).__name__, message=str(exc),
                               traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        self.sink.drain_notes()
         self.sink.emit(RunFinished(status=status, error=error), step=None)
         self.sink.call("set_status", status)
         self.sink.call("close")
@@ -625,7 +635,7 @@ def install_sigint(trainer: Trainer) -> dict:
         if trainer.stop_requested:
             raise KeyboardInterrupt
         trainer.stop_requested = True
-        trainer._log("interrupt: finishing this step, then saving and stopping (Ctrl-C again to stop now)", "warning")
+        signals.note(trainer, "interrupt: finishing this step, then saving and stopping (Ctrl-C again to stop now)")
 
     if threading.current_thread() is not threading.main_thread():
         return {}
