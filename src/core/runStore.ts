@@ -732,10 +732,12 @@ export class RunStore implements Disposable {
   }
 
   private updateStatus(run: MutableRun): void {
-    // run.json is rewritten after run_finished is appended; until then the event is the newer word.
+    // run.json is rewritten after run_finished is appended; until then the event is the newer word. A run.json
+    // rewritten after that event (a resume, which appends run_started only after its set-up) is the newer one.
     const lifecycle = run.lastLifecycle;
+    const resumedSince = lifecycle?.type === 'run_finished' && (run.info.updated_at ?? 0) > lifecycle.time;
     run.writtenStatus =
-      run.info.status === 'running' && lifecycle?.type === 'run_finished' ? lifecycle.status : run.info.status;
+      run.info.status === 'running' && lifecycle?.type === 'run_finished' && !resumedSince ? lifecycle.status : run.info.status;
     const signs = [run.lastEventTime, run.info.updated_at ?? null, run.info.created_at].filter(
       (x): x is number => typeof x === 'number',
     );

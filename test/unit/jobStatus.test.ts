@@ -211,3 +211,17 @@ test('run.json: a slurm field that is not a job loses only the job (its id goes 
   assert.equal(parseRunInfo(JSON.stringify({ ...base, slurm: { job_id: '--clusters=all', restart_count: 0, node_list: 'n' } })).slurm, null);
   assert.equal(parseRunInfo(JSON.stringify({ ...base, slurm: { job_id: '7', restart_count: 0, node_list: 'n' } })).slurm?.job_id, '7');
 });
+
+test('a resumed run shows running from its rewritten run.json before its run_started (appended after the set-up)', async () => {
+  const root = tempDir();
+  const dir = path.join(root, ID);
+  writeRunJson(dir, { id: ID, status: 'running', host: 'node07', created_at: 1000, updated_at: 1005 });
+  append(dir, E.runStarted(1001, 50) + E.finished(1010, 'stopped'));
+  const s = store(root, 1012);
+  await s.refresh();
+  assert.equal(s.get(ID)!.status, 'stopped', 'run_finished is newer than run.json: the trainer is on its way out');
+  writeRunJson(dir, { id: ID, status: 'running', host: 'node07', created_at: 1000, updated_at: 1011 });
+  await s.refresh();
+  assert.equal(s.get(ID)!.status, 'running', 'run.json rewritten by the resume after that run_finished');
+  s.dispose();
+});
