@@ -87,6 +87,8 @@ JobCompLoc=$DIR/jobcomp.txt
 MpiDefault=none
 SwitchType=switch/none
 ReturnToService=2
+# The node as configured here (2 CPUs) even where the machine has fewer or more.
+SlurmdParameters=config_overrides
 MinJobAge=600
 KillWait=10
 SlurmdTimeout=60

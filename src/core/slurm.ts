@@ -307,27 +307,34 @@ export class SlurmMonitor {
 
   private tick(): Promise<void> {
     if (this.polling) return this.polling;
-    this.polling = (async () => {
-      const every = this.options.intervalMs;
-      let next = typeof every === 'function' ? every() : every;
-      try {
-        const ids = this.sink.jobsToPoll();
-        if (ids.length) {
-          const r = await this.client.query(ids);
-          if (r.ok) {
-            this.lastError = null;
-            for (const s of r.statuses.values()) this.sink.setJobStatus(s);
-          } else {
-            if (r.error !== this.lastError) this.options.onError?.(r.error);
-            this.lastError = r.error;
-            next = Math.max(next, this.options.errorBackoffMs ?? 60_000);
-          }
-        }
-      } finally {
+    let next = 0;
+    // `.finally` runs after this assignment even when pollOnce has nothing to await (no jobs), so polling is cleared.
+    const polling = this.pollOnce()
+      .then((ms) => {
+        next = ms;
+      })
+      .finally(() => {
         this.polling = null;
         this.schedule(next);
-      }
-    })();
-    return this.polling;
+      });
+    this.polling = polling;
+    return polling;
+  }
+
+  /** One query of the jobs to poll; resolves to the wait before the next. */
+  private async pollOnce(): Promise<number> {
+    const every = this.options.intervalMs;
+    const interval = typeof every === 'function' ? every() : every;
+    const ids = this.sink.jobsToPoll();
+    if (!ids.length) return interval;
+    const r = await this.client.query(ids);
+    if (r.ok) {
+      this.lastError = null;
+      for (const s of r.statuses.values()) this.sink.setJobStatus(s);
+      return interval;
+    }
+    if (r.error !== this.lastError) this.options.onError?.(r.error);
+    this.lastError = r.error;
+    return Math.max(interval, this.options.errorBackoffMs ?? 60_000);
   }
 }

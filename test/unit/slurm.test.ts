@@ -172,6 +172,20 @@ test('the monitor polls only jobs that are not final, all in one call, and runs 
   monitor.dispose();
 });
 
+test('the monitor started with no job to poll polls a job that appears later (on its timer)', async () => {
+  const jobs: string[] = [];
+  const seen: string[] = [];
+  const { run, calls } = fakeRunner(() => ok('70|PENDING|Resources|0\n'));
+  const monitor = new SlurmMonitor(new SlurmClient(run), { jobsToPoll: () => jobs, setJobStatus: (st) => seen.push(st.jobId) }, { intervalMs: 20 });
+  monitor.start();
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(calls.length, 0, 'nothing to poll: nothing run');
+  jobs.push('70');
+  for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(seen.slice(0, 1), ['70']);
+  monitor.dispose();
+});
+
 test('the monitor reports a failing squeue once and backs off', async () => {
   const errors: string[] = [];
   const monitor = new SlurmMonitor(new SlurmClient(async () => fail('Unable to contact slurm controller')), { jobsToPoll: () => ['1'], setJobStatus: () => undefined }, {
