@@ -99,14 +99,19 @@ CONF
 }
 
 start() {
-  export SLURM_CONF="$CONF"
-  if answers; then
-    log "Slurm answers already (sinfo): nothing started"
+  # Ours, started earlier (its controller lives), or another Slurm (the system's configuration): leave it be.
+  # (sinfo waits out MessageTimeout when no controller answers: ask only where one may.)
+  if alive_pid "$PIDS/slurmctld.pid" slurmctld >/dev/null && SLURM_CONF="$CONF" answers; then
+    log "Slurm answers already (ours, from an earlier start): nothing started"
     echo "TRAPO_SLURM_STARTED=0"
     return 0
   fi
-  unset SLURM_CONF
-  if answers; then
+  if [ -n "${SLURM_CONF:-}" ] && [ "$SLURM_CONF" != "$CONF" ] && answers; then
+    log "Slurm answers already (sinfo with SLURM_CONF=$SLURM_CONF): nothing started"
+    echo "TRAPO_SLURM_STARTED=0"
+    return 0
+  fi
+  if [ -e "$SYS_CONF" ] && [ "$(readlink "$SYS_CONF" 2>/dev/null)" != "$CONF" ] && (unset SLURM_CONF; answers); then
     log "Slurm answers already (sinfo with the system's configuration): nothing started"
     echo "TRAPO_SLURM_STARTED=0"
     return 0
