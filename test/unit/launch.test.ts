@@ -5,6 +5,7 @@ import {
   buildLaunch,
   choosePython,
   makeRunId,
+  configEngine,
   pythonCandidates,
   runNameFromConfigFile,
   venvPython,
@@ -122,4 +123,14 @@ test('run ids sort by time and match the trainer format', () => {
   assert.throws(() => makeRunId('a', new Date(), 'xyz'), /4 hex digits/);
   assert.equal(runNameFromConfigFile('/w/demo.trapo.yaml'), 'demo');
   assert.equal(runNameFromConfigFile('/w/qwen-7b.trapo.json'), 'qwen-7b');
+});
+
+test('rollout.engine vllm: the vLLM environment is tried first (after an explicit setting), else after the trapo venv', () => {
+  const lookup = { workspaceTrusted: true, setting: '', pythonExtension: '/ext/python', trapoVenv: '/g/venv/bin/python', trapoVllmVenv: '/g/vllm/bin/python' };
+  assert.deepEqual(pythonCandidates({ ...lookup, wantsVllm: true }).map((c) => c.source), ['trapo-vllm-venv', 'python-extension', 'trapo-venv', 'path']);
+  assert.deepEqual(pythonCandidates(lookup).map((c) => c.source), ['python-extension', 'trapo-venv', 'trapo-vllm-venv', 'path']);
+  assert.deepEqual(pythonCandidates({ ...lookup, setting: '/s/python', wantsVllm: true }).map((c) => c.source), ['setting']);
+  assert.equal(configEngine({ rollout: { engine: 'vllm' } }), 'vllm');
+  assert.equal(configEngine({ rollout: { max_new_tokens: 8 } }), 'torch');
+  assert.equal(configEngine(null), 'torch');
 });

@@ -43,3 +43,36 @@ def test_empty_and_bad_input():
     assert plan_micro_batches([], 4) == []
     with pytest.raises(ValueError):
         plan_micro_batches([1], 0)
+
+
+@pytest.mark.parametrize("by_length", [True, False])
+def test_token_budget_is_never_exceeded(by_length):
+    """Random steps (lengths 1..8000, budgets 500..20000): no micro-batch holds more than the budget in padded tokens
+    (rows x longest), except a row longer than the budget, which is alone; every row appears exactly once."""
+    import random
+
+    from trapo.batching import over_budget
+
+    rng = random.Random(3)
+    for _ in range(200):
+        lengths = [rng.randint(1, 8000) for _ in range(rng.randint(1, 40))]
+        budget = rng.randint(500, 20000)
+        plan = plan_micro_batches(lengths, max_rows=rng.randint(1, 16), overhead_tokens=rng.choice([0, 128]),
+                                  by_length=by_length, max_tokens=budget)
+        assert sorted(i for p in plan for i in p) == list(range(len(lengths)))
+        for rows in plan:
+            longest = max(lengths[i] for i in rows)
+            assert len(rows) * longest <= budget or len(rows) == 1
+        assert sum(1 for rows in plan if padded_tokens(lengths, [rows]) > budget) == over_budget(lengths, budget)
+
+
+def test_token_budget_by_hand():
+    # budget 300: [100, 100, 100] fits (300); a 4th 100 would not; 350 is over the budget alone
+    lengths = [100, 100, 100, 100, 350, 20]
+    plan = plan_micro_batches(lengths, max_rows=8, overhead_tokens=0, max_tokens=300)
+    assert [4] in plan
+    assert all(padded_tokens(lengths, [p]) <= 300 for p in plan if p != [4])
+    assert padded_tokens(lengths, plan) == 20 + 100 * 4 + 350
+    assert plan_micro_batches([5, 5, 5], 8, by_length=False, max_tokens=10) == [[0, 1], [2]]
+    with pytest.raises(ValueError):
+        plan_micro_batches([1], 4, max_tokens=0)

@@ -49,7 +49,10 @@ def _update(rank: int, world: int, port: int, strategy: str, out_dir: str) -> No
     from trapo.tiny import build_tiny_model
     from trapo.tokenizer_tiny import build_tiny_tokenizer
 
-    cfg = tiny_config(Path(out_dir), **{"distributed.strategy": strategy, "train.micro_batch_size": 3})
+    # the world-size-invariant scales: the reference's defaults (constant = / (L_max x processes), the entropy bonus per
+    # micro-batch) change with the number of processes by design (see losses.token_weights)
+    cfg = tiny_config(Path(out_dir), **{"distributed.strategy": strategy, "train.micro_batch_size": 3,
+                                        "loss.normalization": "constant_mean", "loss.entropy_normalization": "batch"})
     info = D.setup("cpu", strategy if world > 1 else "none", "gloo")
     tok = build_tiny_tokenizer()
     model = build_tiny_model(tok, seed=0)

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from trapo.forward import forward_shared_prompt, forward_whole
-from trapo.losses import token_logprobs
 from trapo.rollout import Sample, build_token_batch
 from trapo.tiny import build_tiny_model
 from trapo.tokenizer_tiny import build_tiny_tokenizer
@@ -30,9 +29,10 @@ def _batch(vocab: int):
 
 
 def _loss_and_grads(model, out):
-    logp = token_logprobs(out.logits, out.targets)
+    logp = out.logp
     model.zero_grad(set_to_none=True)
     loss = (logp * out.response).sum() + 0.5 * (logp * out.continuation).sum() - (logp.exp() * out.prefix_owned).sum()
+    loss = loss + 0.3 * (out.entropy * out.response).sum()
     loss.backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
     return logp, loss.detach(), grads
@@ -88,3 +88,63 @@ def test_a_model_without_the_shared_pass_arguments_trains_the_plain_way(tiny_cfg
     assert [lv for lv, m in logged if "share_prompts switched off" in m] == ["warning"]
     # (micro-batches were planned for the shared pass, so the float sums run in another order)
     assert got["loss/total"] == pytest.approx(want["loss/total"], rel=1e-5)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_vocabulary_chunked_pass_equals_full_logits(shared):
+    """The chunked head (no [rows, tokens, vocabulary] tensor) gives the full-logits pass's log-probabilities,
+    entropies and parameter gradients, whole-sequence and shared-prompt alike."""
+    from trapo.forward import forward
+
+    tok = build_tiny_tokenizer()
+    model = build_tiny_model(tok, seed=0)
+    model.train()
+    batch = _batch(len(tok))
+    full = forward(model, batch, "cpu", shared, vocab_chunk=0)
+    chunked = forward(model, batch, "cpu", shared, vocab_chunk=50)  # 342 entries: 7 slices, the last one short
+    assert "forward" not in vars(model.get_output_embeddings())  # the head is put back
+    m = full.response
+    torch.testing.assert_close(chunked.logp[m], full.logp[m], atol=2e-5, rtol=1e-5)
+    torch.testing.assert_close(chunked.entropy[m], full.entropy[m], atol=2e-5, rtol=1e-5)
+    _, loss_f, gf = _loss_and_grads(model, full)
+    _, loss_c, gc = _loss_and_grads(model, chunked)
+    torch.testing.assert_close(loss_c, loss_f, atol=1e-4, rtol=1e-5)
+    assert gf.keys() == gc.keys() and len(gf) > 10
+    for n in gf:
+        torch.testing.assert_close(gc[n], gf[n], atol=1e-5, rtol=1e-4, msg=n)
+
+
+def _trainer_grads(tiny_cfg, batch, checkpointing: bool, share: bool, chunk: int = 8192):
+    from trapo import distributed as D
+    from trapo.models import enable_gradient_checkpointing
+    from trapo.train import Trainer
+
+    model = build_tiny_model(build_tiny_tokenizer(), seed=0)
+    if checkpointing:
+        enable_gradient_checkpointing(model)
+    cfg = tiny_cfg(**{"train.share_prompts": str(share).lower(), "train.logprob_vocab_chunk": chunk,
+                      "train.micro_batch_size": 4})
+    trainer = Trainer.for_updates(cfg, model, D.DistInfo())
+    logged = []
+    trainer._log = lambda message, level="info": logged.append((level, message))
+    stats = trainer.train_batch(batch, "trapo", False)
+    # the step's gradients stay in .grad after optimizer.step
+    return {n: p.grad.clone() for n, p in model.named_parameters()}, stats, logged
+
+
+@pytest.mark.parametrize("checkpointing,share", [(False, False), (False, True), (True, False), (True, True)])
+def test_gradients_equal_the_whole_sequence_pass_with_checkpointing_and_sharing(tiny_cfg, checkpointing, share):
+    """Every parameter's gradient of a TRAPO step equals the plain whole-sequence, full-logits pass without
+    checkpointing. With checkpointing on, sharing is switched off (one log line): transformers replays a checkpointed
+    layer without the KV cache, so a shared prompt would never reach the response pass."""
+    tok = build_tiny_tokenizer()
+    batch = _batch(len(tok))
+    want, want_stats, _ = _trainer_grads(tiny_cfg, batch, False, False, chunk=0)
+    got, stats, logged = _trainer_grads(tiny_cfg, batch, checkpointing, share)
+    assert want.keys() == got.keys() and len(want) > 10
+    for n in want:
+        torch.testing.assert_close(got[n], want[n], atol=2e-6, rtol=1e-4, msg=n)
+    assert stats["loss/total"] == pytest.approx(want_stats["loss/total"], rel=1e-5)
+    said = [m for lv, m in logged if "share_prompts switched off" in m]
+    assert len(said) == (1 if checkpointing and share else 0)
+    assert stats["train/shared_prompts"] == (1.0 if share and not checkpointing else 0.0)

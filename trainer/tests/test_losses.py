@@ -85,8 +85,12 @@ def test_normalisations():
     tl = torch.tensor([[2.0, 2.0, 2.0, 9.0], [2.0, 9.0, 9.0, 9.0]])
     m = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0]])
     # masked sum = 3*2 + 1*2 = 8
-    # constant: 8 / (L_max 4 * 2 sequences) = 1.0
-    assert losses.aggregate(tl, m, "constant", max_length=4).item() == pytest.approx(1.0)
+    # constant (the reference): 8 / (L_max 4 * 1 process) = 2.0; over 2 processes: 8 / (4 * 2) = 1.0
+    assert losses.aggregate(tl, m, "constant", max_length=4).item() == pytest.approx(2.0)
+    assert losses.aggregate(tl, m, "constant", max_length=4, world_size=2).item() == pytest.approx(1.0)
+    # constant_mean (the earlier scale): 8 / (L_max 4 * 2 sequences) = 1.0, whatever the processes
+    assert losses.aggregate(tl, m, "constant_mean", max_length=4).item() == pytest.approx(1.0)
+    assert losses.aggregate(tl, m, "constant_mean", max_length=4, num_sequences=8).item() == pytest.approx(0.25)
     # token: 8 / 4 tokens = 2.0
     assert losses.aggregate(tl, m, "token").item() == pytest.approx(2.0)
     # sequence: (6/3 + 2/1) / 2 = 2.0 ; with global N = 4 sequences: 4 / 4 = 1.0

@@ -1,10 +1,11 @@
-"""Rewards: boxed extraction, exact and math-verify scoring, the auto choice."""
+"""Rewards: boxed extraction, exact and math-verify scoring, the auto choice (the equivalence table and the
+deadline: test_reward_table.py)."""
 
 import threading
 
 import pytest
 
-from trapo.rewards import extract_boxed, normalize_answer, score
+from trapo.rewards import extract_boxed, normalize_answer, resolve_method, score
 
 
 @pytest.mark.parametrize(
@@ -40,10 +41,15 @@ def test_exact_score():
     assert score("The answer is 12.", "12", "exact") == (0.0, None)  # no box, no reward (no format leniency)
 
 
-def test_auto_uses_exact_for_integers():
-    # "012" != "12" under exact string matching, and auto picks exact for an integer ground truth
-    assert score("\\boxed{012}", "12")[0] == 0.0
-    assert score("\\boxed{12}", "12")[0] == 1.0
+def test_auto_is_exact_on_the_embedded_task_only():
+    # the earlier rule (exact whenever the ground truth is an integer) scored "\boxed{057}" wrong for 57
+    assert resolve_method("auto", builtin_data=True) == "exact"
+    assert resolve_method("auto", builtin_data=False) == "math_verify"
+    assert resolve_method("exact", builtin_data=False) == "exact"  # by name
+    assert score("\\boxed{012}", "12", "exact")[0] == 0.0
+    assert score("\\boxed{012}", "12", "math_verify")[0] == 1.0
+    with pytest.raises(ValueError, match="unknown reward method"):
+        resolve_method("fuzzy", builtin_data=True)
 
 
 def test_math_verify_equivalence():

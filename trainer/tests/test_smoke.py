@@ -48,7 +48,9 @@ def test_every_algorithm_trains_and_writes_valid_events(tiny_cfg, tmp_path, algo
 
 def test_trapo_rollouts_follow_the_stage_plan(tiny_cfg, tmp_path):
     # random weights solve nothing: S = 0 everywhere, so every prompt is guided up to the full expert (level 3)
-    cfg = tiny_cfg(**{"train.steps": 1, "logging.token_stats": "true", "eval.at_start": "true"})
+    # a budget the longest expert solution fits (hints and the full-expert sample are cut to the response budget)
+    cfg = tiny_cfg(**{"train.steps": 1, "logging.token_stats": "true", "eval.at_start": "true",
+                      "rollout.max_new_tokens": 80})
     run_dir = tmp_path / "run"
     Trainer(cfg, run_dir, log=lambda m: None).run()
     events = validate_run_dir(run_dir)

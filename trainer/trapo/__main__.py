@@ -66,11 +66,13 @@ def _load(path, overrides, run_dir=None, resume=False):
 
     try:
         if path is None and resume and run_dir is not None:
-            from .config import apply_overrides
+            from .config import apply_overrides, check_environment
             from .runformat import read_run_json
 
             data = apply_overrides(read_run_json(Path(run_dir))["config"], overrides)
-            return config_from_dict(data)
+            cfg = config_from_dict(data)
+            check_environment(cfg)
+            return cfg
         if path is None:
             raise ConfigError("--config", "no config given", "pass --config FILE (or --resume for an existing run)")
         return load_config(path, overrides)
@@ -99,9 +101,14 @@ def cmd_train(args) -> int:
         print(f"config error: --run-dir: {run_dir} holds no run to resume; fix: drop --resume or fix the path",
               file=sys.stderr)
         return EXIT_BAD_CONFIG
+    from .config import ConfigError
     from .train import run_training  # heavy imports start here
 
-    status = run_training(cfg, run_dir, resume=args.resume, log=lambda m: print(m, flush=True))
+    try:
+        status = run_training(cfg, run_dir, resume=args.resume, log=lambda m: print(m, flush=True))
+    except ConfigError as err:  # found once the model and data are known (e.g. the context window): recorded too
+        print(err.line(), file=sys.stderr)
+        return EXIT_BAD_CONFIG
     return 0 if status in ("finished", "stopped") else 1
 
 
@@ -118,28 +125,45 @@ def cmd_eval(args) -> int:
     import torch
 
     from . import models
+    from .config import ConfigError
     from .distributed import resolve_device
-    from .evaluate import accuracy, evaluate_benchmark, load_benchmarks
-    from .generation import default_generator
-    from .prompting import build_prompt
-    from .rewards import score
+    from .evaluate import accuracy, benchmark_metric, evaluate_benchmark
+    from .generation import make_engine
+    from .pipeline import build_pipeline
     from .runformat import dumps_line
 
+    from .precision import resolve
+
     device = resolve_device(cfg.device)
-    model, tok, name = models.load_policy(args.checkpoint, device=device, dtype=cfg.model.dtype, seed=0,
+    # evaluation only: the weights are loaded in the compute dtype (no master weights to keep)
+    infer_dtype = resolve(cfg.model.dtype, cfg.model.compute_dtype, device).compute
+    model, tok, name = models.load_policy(args.checkpoint, device=device, dtype=infer_dtype, seed=0,
                                           warmup=vars(cfg.model.warmup), cache_dir=cfg.model.cache_dir)
+    try:
+        pipe = build_pipeline(cfg, tok, model, train=False, log=lambda m: print(f"[trapo] {m}", file=sys.stderr))
+    except ConfigError as err:
+        print(err.line(), file=sys.stderr)
+        return EXIT_BAD_CONFIG
     out = {"model": name, "benchmarks": {}}
-    for bench, problems in load_benchmarks(cfg.data.benchmarks, cfg.data.benchmark_size, seed=0).items():
-        recs = evaluate_benchmark(model, tok, problems, engine=default_generator(), build_prompt=build_prompt,
-                                  score=score, samples_per_problem=cfg.eval.samples_per_problem,
-                                  temperature=cfg.eval.temperature,
-                                  max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
-                                  generator=torch.Generator().manual_seed(cfg.seed))
-        out["benchmarks"][bench] = {"accuracy": accuracy(recs), "n": len(recs)}
-        if args.out:
-            Path(args.out).mkdir(parents=True, exist_ok=True)
-            with open(Path(args.out) / f"{bench}.jsonl", "w", encoding="utf-8") as fh:
-                fh.writelines(dumps_line(r) for r in recs)
+    try:
+        engine = make_engine(cfg, model, device=device, log=lambda m: print(f"[trapo] {m}", file=sys.stderr, flush=True))
+        for bench, problems in pipe.benchmarks.items():
+            recs = evaluate_benchmark(model, tok, problems, engine=engine, build_prompt=pipe.build_prompt,
+                                      score=pipe.scorer, samples_per_problem=cfg.eval.samples_per_problem,
+                                      temperature=cfg.eval.temperature,
+                                      max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
+                                      generator=torch.Generator(device=device).manual_seed(cfg.seed),
+                                      stop_ids=pipe.stop_ids, batch_size=cfg.eval.batch_size)
+            k, metric = benchmark_metric(recs, cfg.eval.samples_per_problem)
+            out["benchmarks"][bench] = {"accuracy": accuracy(recs), "n": len(recs), "samples_per_problem": k,
+                                        "metric": metric}
+            if args.out:
+                Path(args.out).mkdir(parents=True, exist_ok=True)
+                with open(Path(args.out) / f"{bench}.jsonl", "w", encoding="utf-8") as fh:
+                    fh.writelines(dumps_line(r) for r in recs)
+        out["verify_timeouts"] = pipe.scorer.take_timeouts()
+    finally:
+        pipe.close()
     accs = [b["accuracy"] for b in out["benchmarks"].values()]
     out["average"] = sum(accs) / len(accs) if accs else 0.0
     print(json.dumps(out))

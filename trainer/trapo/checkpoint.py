@@ -1,15 +1,23 @@
-"""Checkpoints: Hugging Face layout (save_pretrained + tokenizer) plus `trainer_state.pt` (optimizer, RNG states,
-step, data position, best eval), written atomically: a temp folder, every file fsynced, one rename.
+"""Checkpoints: Hugging Face layout (save_pretrained + tokenizer) for `from_pretrained`, the model and optimizer state
+sharded per rank (torch.distributed.checkpoint), and `trainer_state.pt` (RNG states, step, data position, best eval),
+written atomically: a temp folder, every file fsynced, one rename.
 
 `checkpoints/<step:06d>/` holds config.json, model.safetensors, generation_config.json, the tokenizer files,
-trainer_state.pt and optionally model.onnx. Pruning keeps the last K plus the best by benchmark average.
+trainer_state.pt, `sharded/` (each rank's `__<rank>_0.distcp` + `.metadata`) and optionally model.onnx. Each rank
+writes and reads only its own shard of the model and of AdamW's state, so no rank ever holds the whole optimizer; a
+resume may use another world size (the shards are re-cut on load). With several nodes the run directory must be on a
+file system that every rank sees. The Hugging Face weights are the full model, gathered on rank 0 (not the optimizer).
+Checkpoints written before the sharded layout (optimizer inside trainer_state.pt) still resume.
+Pruning keeps the last K plus the best by benchmark average.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -18,6 +26,7 @@ import torch
 from .runformat import fsync_dir
 
 STATE_FILE = "trainer_state.pt"
+SHARDED_DIR = "sharded"
 
 
 def checkpoint_dir(run_dir: Path, step: int) -> Path:
@@ -60,6 +69,49 @@ def _fsync_tree(root: Path) -> int:
     return total
 
 
+def temp_dir(run_dir: Path, step: int, token: int) -> Path:
+    """The temp folder of a checkpoint being written (`token`: rank 0's pid, the same on every rank)."""
+    final = checkpoint_dir(run_dir, step)
+    return final.with_name(f".{final.name}.tmp-{token}")
+
+
+def fresh_dir(path: Path) -> Path:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def save_sharded(model, optimizer, path: Path) -> None:
+    """Every rank writes its shard of the model and optimizer state (collective: all ranks call it)."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+
+    model_sd, optim_sd = get_state_dict(model, optimizer)
+    with _one_process_is_fine():
+        dcp.save({"model": model_sd, "optimizer": optim_sd}, checkpoint_id=str(path))
+
+
+def load_sharded(model, optimizer, path: Path) -> None:
+    """Every rank reads what its shard needs (any world size, DDP, FSDP2 or one process; collective)."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+
+    model_sd, optim_sd = get_state_dict(model, optimizer)  # the optimizer's state is created (zero) to be filled
+    state = {"model": model_sd, "optimizer": optim_sd}
+    with _one_process_is_fine():
+        dcp.load(state, checkpoint_id=str(path))
+    set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"])
+
+
+@contextlib.contextmanager
+def _one_process_is_fine():
+    """DCP warns that it assumes one process when no process group exists: that is what is meant."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*assuming the intent is to .* in a single process.*")
+        yield
+
+
 def save_checkpoint(
     run_dir: Path,
     step: int,
@@ -69,16 +121,16 @@ def save_checkpoint(
     *,
     state_dict: Optional[dict] = None,
     export: Optional[Callable[[Path], Optional[Path]]] = None,
+    tmp: Optional[Path] = None,
 ) -> tuple[Path, int, bool]:
     """Write checkpoints/<step>/ atomically. Returns (final path, bytes, whether model.onnx was written).
 
-    `state_dict` (full, CPU) replaces the model's own (FSDP2 gathers one); `export(tmp_dir)` may add model.onnx.
+    `state_dict` (full, CPU) replaces the model's own (FSDP2 gathers one); `export(tmp_dir)` may add model.onnx;
+    `tmp`: a temp folder (see temp_dir) that already holds the sharded state, written by every rank.
     """
     final = checkpoint_dir(run_dir, step)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    if tmp is None:
+        tmp = fresh_dir(temp_dir(run_dir, step, os.getpid()))
     model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
     from .tokenizer_tiny import save_tokenizer  # save_pretrained + chat template + a class name that reloads alike
 
@@ -140,4 +192,8 @@ def best_step(eval_averages: dict[int, float], saved_steps: list[int]) -> Option
 
 
 def trainer_state(step: int, data_position: int, optimizer_state: Any, extra: dict) -> dict:
-    return {"step": step, "data_position": data_position, "optimizer": optimizer_state, "rng": rng_state(), **extra}
+    """`optimizer_state` None: the optimizer is in the sharded folder (SHARDED_DIR)."""
+    state = {"step": step, "data_position": data_position, "optimizer": optimizer_state, "rng": rng_state(), **extra}
+    if optimizer_state is None:
+        state["sharded"] = SHARDED_DIR
+    return state

@@ -91,32 +91,88 @@ class WarmupConfig:
 class ModelConfig:
     name_or_path: str = _f("tiny", "'tiny' = the embedded tiny model (real HF architecture, offline tokenizer, warmed "
                            "up and cached); anything else = a Hugging Face causal-LM directory", path="dir_or_tiny")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f("auto", "parameter dtype; auto = bfloat16 on GPU, "
-                                                                  "float32 on CPU")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f(
+        "auto", "how the weights, and with them AdamW's state, are stored; auto = float32 (master weights, as verl and "
+        "TRL train). bfloat16 storage loses small updates (at lr 1e-6 one step changed 2% of a bf16 model's "
+        "parameters); what the passes compute in is model.compute_dtype")
+    compute_dtype: Literal["auto", "float32", "bfloat16"] = _f(
+        "auto", "what the forward and backward passes compute in; auto = bfloat16 on a GPU that has it, else float32 "
+        "(never finer than model.dtype). bfloat16 with float32 weights is mixed precision: autocast on one device or "
+        "DDP, FSDP2's MixedPrecisionPolicy(param_dtype bf16, reduce_dtype fp32) under fsdp2; works on CPU too")
     cache_dir: Optional[str] = _f(None, "where the warmed-up tiny model is cached; null = ~/.cache/trapo")
     warmup: WarmupConfig = _f(WarmupConfig(), "tiny model only: the warm-up SFT that makes the base model "
                               "(solves some, not most, training problems); cached after the first run")
-    gradient_checkpointing: bool = _f(False, "recompute activations in the backward pass (saves memory on big models)")
+    gradient_checkpointing: bool = _f(False, "recompute activations in the backward pass (saves memory on big "
+                                      "models); turns train.share_prompts off (one log line): a replayed layer gets no "
+                                      "KV cache, so a shared prompt would not reach the response pass")
 
 
 @dataclass
 class DataConfig:
-    train: str = _f("builtin:arithmetic", "'builtin:arithmetic' = generated problems with two expert solutions; or a "
-                    "parquet file in the LUFFY/TRAPO layout (prompt, extra_info.answer_list, ground truth)",
+    train: str = _f("builtin:arithmetic", "'builtin:arithmetic' = generated problems with two expert solutions; or "
+                    "real data: a parquet file, a JSONL file or a datasets save_to_disk folder in the TRAPO layout "
+                    "(prompt chat messages, extra_info.answer_list, reward_model.ground_truth) or the LUFFY layout "
+                    "(the expert in target as chat messages); hints are the <think> thought only",
                     path="file_or_builtin")
     train_size: int = _f(2000, "number of generated training problems (builtin only)", minimum=1)
     benchmarks: list[str] = _f(["builtin"], "'builtin' = the embedded held-out sets of graded difficulty; or parquet / "
-                               "jsonl benchmark files (the benchmark is named after the file)", path="file_or_builtin")
+                               "jsonl files / save_to_disk folders in the reference's evaluation layout (prompt, "
+                               "reward_model.ground_truth; repeated rows = one problem with that many samples), named "
+                               "after their data_source, else the file", path="file_or_builtin")
     benchmark_size: int = _f(32, "problems per embedded benchmark", minimum=1)
     shuffle: bool = _f(True, "reshuffle the training problems every epoch (seeded)")
+    prompt: Literal["auto", "reference", "template"] = _f("auto", "reference = the reference's own ChatML text (system "
+                                                          "'You are a helpful assistant.', problem + newline + the "
+                                                          "boxed instruction); template = the tokenizer's chat "
+                                                          "template on one user message; auto = reference on real "
+                                                          "data, template on builtin:arithmetic")
+    max_prompt_length: Optional[int] = _f(1024, "prompts longer than this many tokens are filtered out and counted "
+                                          "(reference: 1024); null = no limit", minimum=1)
+    skip_bad_rows: bool = _f(False, "skip and count rows whose expert or ground truth cannot be read (and corrupt "
+                             "JSONL lines) instead of stopping with an error naming the row")
+
+
+@dataclass
+class VllmConfig:
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f("auto", "the engine's dtype; auto = the trainer's "
+                                                                  "compute dtype, model.compute_dtype (exact-match checks need float32)")
+    gpu_memory_utilization: float = _f(0.3, "GPU only: share of the GPU's memory vLLM may take for its weights and "
+                                       "KV cache (the trainer needs the rest)", exclusive_minimum=0.0, maximum=1.0)
+    kv_cache_gib: Optional[float] = _f(None, "KV cache size in GiB; null = from gpu_memory_utilization on GPU, 1 GiB "
+                                       "on CPU", exclusive_minimum=0.0)
+    sleep: bool = _f(True, "GPU only: free vLLM's KV cache and weights while the trainer trains (sleep level 2; the "
+                     "weight sync refills them); on CPU vLLM has no sleep mode: skipped with one log line")
+    max_model_len: Optional[int] = _f(None, "longest prompt + prefix + response the engine takes; null = the model "
+                                      "config's max_position_embeddings", minimum=1)
+    enforce_eager: Optional[bool] = _f(None, "true = no torch.compile / CUDA graphs (fast start); null = eager on "
+                                       "CPU, compiled on GPU")
 
 
 @dataclass
 class RolloutConfig:
-    max_new_tokens: int = _f(96, "longest generated continuation, in tokens (the reference uses 8192 on real models)",
-                             minimum=1)
+    max_new_tokens: int = _f(96, "the response budget in tokens: a guided sample's expert prefix plus its generated "
+                             "continuation are cut to it together, and hints to it (the reference's "
+                             "max_response_length, 8192 on real models)", minimum=1)
     temperature: float = _f(1.0, "sampling temperature of training rollouts (reference: 1.0); 0 = greedy",
                             minimum=0.0)
+    engine: Literal["torch", "vllm"] = _f("torch", "torch = the built-in PyTorch decode loop; vllm = a vLLM engine in "
+                                          "the trainer's process, weights synced after every optimizer step (needs "
+                                          "the environment of scripts/setup-python.sh --vllm)")
+    vllm: VllmConfig = _f(VllmConfig(), "settings of rollout.engine vllm")
+
+
+@dataclass
+class RewardConfig:
+    method: Literal["auto", "math_verify", "exact"] = _f("auto", "math_verify = the reference's checker for every "
+                                                          "answer; exact = the last \\boxed{} equals the ground "
+                                                          "truth after normalisation; auto = exact when the "
+                                                          "training data and every benchmark are builtin, else "
+                                                          "math_verify")
+    workers: Optional[int] = _f(None, "math-verify worker processes (answers past the deadline are killed with their "
+                                "worker); 0 = in the main thread under a signal deadline; null = min(4, CPUs / 2)",
+                                minimum=0)
+    timeout_s: float = _f(10.0, "per-answer deadline of math-verify; an answer past it scores 0 and is counted in "
+                          "reward/verify_timeouts", exclusive_minimum=0.0)
 
 
 @dataclass
@@ -129,6 +185,11 @@ class MicroGroupConfig:
                                     "break lies before r + this fraction of the expert length", minimum=0.0,
                                     maximum=1.0)
     paragraph_break: str = _f("\n\n", "the text that ends a paragraph for prefix cuts")
+    prefix_cut: Literal["reference", "text"] = _f("reference", "reference = on token ids: after the first break "
+                                                  "token (a vocabulary entry containing the break) past floor(r*L), "
+                                                  "L counting the appended EOS, if before (r + lookahead) * L; text = "
+                                                  "the trainer's earlier rule on the decoded text (a break may span "
+                                                  "tokens, a cut already on a break stays)")
     group_size: int = _f(8, "samples per prompt for grpo and luffy (luffy: group_size-1 unguided + 1 expert)",
                          minimum=2)
 
@@ -137,9 +198,11 @@ class MicroGroupConfig:
 class LossConfig:
     alpha: float = _f(0.1, "TrSFT trust-region threshold: tokens with p < alpha get a gradient damped by p/alpha",
                       exclusive_minimum=0.0, maximum=1.0)
-    normalization: Literal["constant", "token", "sequence"] = _f("constant", "constant = sum of token losses / (L_max "
-                                                                 "* sequences) (Dr.GRPO, reference); token = / token "
-                                                                 "count; sequence = mean of per-sequence token means")
+    normalization: Literal["constant", "constant_mean", "token", "sequence"] = _f(
+        "constant", "what the summed token loss of a step is divided by: constant = L_max x the number of processes "
+        "(Dr.GRPO as the reference: each process sums its tokens over L_max, gradients are averaged); constant_mean "
+        "= L_max x the number of sequences (the trainer's earlier scale, N times smaller); token = the token count; "
+        "sequence = the number of sequences, each sequence's tokens averaged first")
     max_length: Optional[int] = _f(None, "L_max of the constant normalisation; null = the longest response a sample "
                                    "can have (rollout.max_new_tokens)", minimum=1)
     group_std: bool = _f(False, "divide advantages by the group's population std (+ std_eps); reference: off")
@@ -150,11 +213,19 @@ class LossConfig:
     update_epochs: int = _f(1, "optimizer passes over one step's rollouts (ratio = 1 in value when 1)", minimum=1)
     entropy_coef: float = _f(0.001, "entropy bonus coefficient (loss - coef * mean entropy over response tokens)",
                              minimum=0.0)
+    entropy_normalization: Literal["micro_batch", "batch"] = _f("micro_batch", "micro_batch = the bonus on each "
+                                                                "micro-batch's token mean, summed over micro-batches "
+                                                                "and averaged over processes (the reference; it grows "
+                                                                "with the number of micro-batches); batch = once on "
+                                                                "the whole step's token mean")
     kl_coef: float = _f(0.0, "k3 KL to the initial model (needs a frozen copy); 0 = off, as in the reference",
                         minimum=0.0)
     luffy_gamma: float = _f(0.1, "luffy's policy shaping p/(p+gamma) on expert tokens", exclusive_minimum=0.0)
     filter_uniform_groups: bool = _f(False, "drop groups whose rewards are all equal from the RL loss (they have "
                                      "zero advantage anyway; counted in metrics either way)")
+    tis_cap: Optional[float] = _f(None, "truncated importance sampling for the rollout engine's mismatch "
+                                  "(rollout.engine vllm): each continuation token's RL loss times min(p_trainer / "
+                                  "p_engine, tis_cap); null = off", minimum=1.0)
 
 
 @dataclass
@@ -165,6 +236,8 @@ class OptimConfig:
     eps: float = _f(1e-8, "AdamW epsilon", exclusive_minimum=0.0)
     weight_decay: float = _f(0.01, "AdamW weight decay", minimum=0.0)
     grad_clip: float = _f(1.0, "clip the global gradient norm to this; 0 = no clipping", minimum=0.0)
+    sft_lr: Optional[float] = _f(None, "sft_then_rl only: learning rate of the SFT phase; null = lr. The RL phase "
+                                 "starts with a fresh AdamW at lr", exclusive_minimum=0.0)
 
 
 @dataclass
@@ -179,7 +252,16 @@ class TrainConfig:
                                           "tokens' worth of compute (when a split saves more padding than this)",
                                           minimum=0)
     share_prompts: bool = _f(True, "run each prompt once per micro-batch and its samples' responses on its KV cache "
-                             "(fewer tokens per pass; same loss and gradient)")
+                             "(fewer tokens per pass; same loss and gradient); off while model.gradient_checkpointing "
+                             "is on")
+    max_tokens_per_micro_batch: Optional[int] = _f(
+        None, "most tokens in one forward/backward pass, counted as rows x the longest row (padding included; with "
+        "share_prompts the response tokens); micro_batch_size still caps the rows. null = rows alone. A row longer "
+        "than this gets a micro-batch of its own (counted in perf/over_budget_rows)", minimum=1)
+    logprob_vocab_chunk: int = _f(
+        8192, "log-probabilities and entropies are computed from the last hidden states in slices of this many "
+        "vocabulary entries, recomputed in the backward pass, so no [rows, tokens, vocabulary] tensor exists (about "
+        "12 bytes x this per token); 0 = the model's full logits (about 20 bytes per token x vocabulary)", minimum=0)
     sft_steps: int = _f(50, "sft_then_rl only: steps of the SFT phase before switching to grpo", minimum=0)
     threads: Optional[int] = _f(None, "torch CPU threads; null = torch's default", minimum=1)
 
@@ -188,9 +270,13 @@ class TrainConfig:
 class EvalConfig:
     every: int = _f(20, "evaluate every N steps; 0 = never", minimum=0)
     at_start: bool = _f(True, "evaluate the base model before the first step")
-    samples_per_problem: int = _f(4, "samples per benchmark problem (accuracy = mean over them)", minimum=1)
+    samples_per_problem: int = _f(4, "samples per benchmark problem (accuracy = mean over them); a file whose problem "
+                                  "rows repeat k times gets k samples instead (the reference's avg@k layout)",
+                                  minimum=1)
     temperature: float = _f(0.6, "evaluation sampling temperature (reference: 0.6); 0 = greedy", minimum=0.0)
     max_new_tokens: Optional[int] = _f(None, "null = rollout.max_new_tokens", minimum=1)
+    batch_size: int = _f(256, "most sequences (problems x samples) generated at once: a benchmark is evaluated in "
+                         "batches of this size, which bounds the KV cache", minimum=1)
 
 
 @dataclass
@@ -227,6 +313,7 @@ class Config:
     model: ModelConfig = _f(ModelConfig(), "policy model")
     data: DataConfig = _f(DataConfig(), "training data and benchmarks")
     rollout: RolloutConfig = _f(RolloutConfig(), "sampling of training rollouts")
+    reward: RewardConfig = _f(RewardConfig(), "how answers are scored")
     micro_group: MicroGroupConfig = _f(MicroGroupConfig(), "micro-group sampling with adaptive expert prefixes")
     loss: LossConfig = _f(LossConfig(), "loss terms and normalisation")
     optim: OptimConfig = _f(OptimConfig(), "AdamW optimizer")
@@ -426,20 +513,38 @@ def validate(cfg: Config, check_files: bool = True) -> None:
     if cfg.algorithm == "sft_then_rl" and cfg.train.sft_steps >= cfg.train.steps:
         raise ConfigError("train.sft_steps", f"{cfg.train.sft_steps} leaves no RL phase (train.steps is "
                           f"{cfg.train.steps})", "set train.sft_steps below train.steps")
+    if cfg.loss.tis_cap is not None and cfg.rollout.engine != "vllm":
+        raise ConfigError("loss.tis_cap", "needs the engine's log-probabilities, which only rollout.engine vllm has",
+                          "set rollout.engine: vllm or loss.tis_cap: null")
+    if cfg.model.compute_dtype == "float32" and cfg.model.dtype in ("bfloat16", "float16"):
+        raise ConfigError("model.compute_dtype", f"float32 compute with {cfg.model.dtype} weights",
+                          "set model.dtype float32 (compute cannot be finer than the stored weights)")
     if check_files:
+        check_environment(cfg)
         name = cfg.model.name_or_path
         if name != "tiny" and not Path(name).is_dir():
             raise ConfigError("model.name_or_path", f"{name!r} is not a directory",
                               "give a Hugging Face model directory or 'tiny'")
-        if not cfg.data.train.startswith("builtin:") and not Path(cfg.data.train).is_file():
+        if not cfg.data.train.startswith("builtin:") and not Path(cfg.data.train).exists():
             raise ConfigError("data.train", f"file {cfg.data.train!r} not found",
-                              "give a parquet file or builtin:arithmetic")
+                              "give a parquet / jsonl file, a save_to_disk folder or builtin:arithmetic")
         if cfg.data.train.startswith("builtin:") and cfg.data.train != "builtin:arithmetic":
             raise ConfigError("data.train", f"unknown builtin {cfg.data.train!r}", "use builtin:arithmetic")
         for i, b in enumerate(cfg.data.benchmarks):
-            if b != "builtin" and not Path(b).is_file():
+            if b != "builtin" and not Path(b).exists():
                 raise ConfigError(f"data.benchmarks[{i}]", f"file {b!r} not found",
-                                  "give a parquet/jsonl file or 'builtin'")
+                                  "give a parquet/jsonl file, a save_to_disk folder or 'builtin'")
+
+
+def check_environment(cfg: Config) -> None:
+    """What this Python environment must have for the config (cheap: no heavy import)."""
+    if cfg.rollout.engine == "vllm":
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise ConfigError("rollout.engine", f"vllm is not installed in this environment ({sys.executable})",
+                              "make one with bash scripts/setup-python.sh --vllm and run the trainer with "
+                              "trainer/.venv-vllm/bin/python, or set rollout.engine: torch")
 
 
 # --------------------------------------------------------------------------- schema

@@ -60,16 +60,22 @@ def setup(device: str, strategy: str, backend: str = "auto") -> DistInfo:
     return DistInfo(rank, world, local, dev, strategy)
 
 
-def wrap_model(model: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
+def wrap_model(model: torch.nn.Module, info: DistInfo, compute_dtype: torch.dtype | None = None) -> torch.nn.Module:
+    """DDP or FSDP2 (one process: the model as is). `compute_dtype` (mixed precision, fp32 weights): FSDP2 casts the
+    gathered parameters to it and reduces gradients in fp32 (MixedPrecisionPolicy); DDP and one process autocast
+    instead (trapo.precision)."""
     if not info.enabled:
         return model
     if info.strategy == "fsdp2":
-        from torch.distributed.fsdp import fully_shard
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+        kw = {}
+        if compute_dtype is not None:
+            kw["mp_policy"] = MixedPrecisionPolicy(param_dtype=compute_dtype, reduce_dtype=torch.float32)
         layers = getattr(getattr(model, "model", None), "layers", None)
         for layer in layers or []:
-            fully_shard(layer)
-        fully_shard(model)
+            fully_shard(layer, **kw)
+        fully_shard(model, **kw)
         return model
     from torch.nn.parallel import DistributedDataParallel as DDP
 

@@ -11,12 +11,24 @@ finished rows. Sampling draws from the given torch.Generator only, so results ar
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Optional, Sequence
 
 import torch
 
 
+@dataclass
+class Completions:
+    token_ids: list[list[int]]  # per prompt, the generated tokens (stop id included when produced)
+    logprobs: Optional[list[list[float]]] = None  # the engine's log-probability of each of them; None: not computed
+
+
 class Generator(ABC):
     """The rollout engine interface."""
+
+    # True: generates with the `model` it is given (the trainer's, gathered under FSDP2). False: holds its own copy
+    # of the weights, brought up to date by `sync_weights` after every optimizer step.
+    uses_trainer_model = True
 
     @abstractmethod
     def generate(
@@ -26,11 +38,23 @@ class Generator(ABC):
         *,
         max_new_tokens: int,
         temperature: float,
-        eos_token_id: int,
+        eos_token_id: int | Sequence[int],
         pad_token_id: int,
         generator: torch.Generator | None = None,
     ) -> list[list[int]]:
-        """Completion token ids for each prompt (EOS included when produced; at most max_new_tokens)."""
+        """Completion token ids for each prompt (at most max_new_tokens). `eos_token_id`: one stop id or several
+        (every id stops its row); the stop id that ended a row is the last id of its completion."""
+
+    def generate_with_logprobs(self, model, prompts: list[list[int]], **kw) -> Completions:
+        """`generate`, plus the engine's log-probabilities of the sampled tokens where the engine has them."""
+        return Completions(self.generate(model, prompts, **kw))
+
+    def sync_weights(self, model) -> Optional[float]:
+        """Bring the engine's own weights up to date (seconds taken); None: it uses the trainer's model directly."""
+        return None
+
+    def release_memory(self) -> None:
+        """Rollouts of this step are done: an engine may free memory while the trainer trains."""
 
 
 def left_pad(prompts: list[list[int]], pad_token_id: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -73,8 +97,9 @@ class TorchGenerator(Generator):
         # inference_mode they could never take part in autograd again, so with FSDP2 generation runs under no_grad.
         self.inference_mode = inference_mode
 
-    def generate(self, model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float, eos_token_id: int,
-                 pad_token_id: int, generator: torch.Generator | None = None) -> list[list[int]]:
+    def generate(self, model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float,
+                 eos_token_id: int | Sequence[int], pad_token_id: int,
+                 generator: torch.Generator | None = None) -> list[list[int]]:
         with torch.inference_mode() if self.inference_mode else torch.no_grad():
             return self._generate(model, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
                                   eos_token_id=eos_token_id, pad_token_id=pad_token_id, generator=generator)
@@ -86,7 +111,7 @@ class TorchGenerator(Generator):
         *,
         max_new_tokens: int,
         temperature: float,
-        eos_token_id: int,
+        eos_token_id: int | Sequence[int],
         pad_token_id: int,
         generator: torch.Generator | None = None,
     ) -> list[list[int]]:
@@ -98,6 +123,7 @@ class TorchGenerator(Generator):
             raise ValueError("generate: every prompt needs at least one token")
         if max_new_tokens <= 0:
             return [[] for _ in prompts]
+        stop = stop_set(eos_token_id)
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()
@@ -120,7 +146,7 @@ class TorchGenerator(Generator):
                     if finished[r]:
                         continue
                     completions[r].append(t)
-                    if t == eos_token_id:
+                    if t in stop:
                         finished[r] = True
                         done.append(j)
                 if all(finished) or step == max_new_tokens - 1:
@@ -142,12 +168,41 @@ class TorchGenerator(Generator):
                 model.train()
 
 
+def stop_set(eos_token_id: int | Sequence[int]) -> frozenset[int]:
+    """The stop ids of a generate call: one id or several."""
+    return frozenset([int(eos_token_id)] if isinstance(eos_token_id, int) else (int(t) for t in eos_token_id))
+
+
 def default_generator(inference_mode: bool = True) -> Generator:
     return TorchGenerator(inference_mode=inference_mode)
 
 
-def generate(model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float, eos_token_id: int,
-             pad_token_id: int, generator: torch.Generator | None = None) -> list[list[int]]:
+def make_engine(cfg, model, *, device: str, distributed: bool = False, fsdp: bool = False, log=print) -> Generator:
+    """The rollout engine a config asks for (`rollout.engine`), ready to generate with `model`'s current weights.
+    The one place engines are built: the trainer, `trapo eval` and other callers go through it."""
+    if cfg.rollout.engine == "torch":
+        return default_generator(inference_mode=not fsdp)
+    if cfg.rollout.engine != "vllm":
+        raise ValueError(f"rollout.engine {cfg.rollout.engine!r}: use torch or vllm")
+    from .vllm_engine import INSTALL_HINT, VllmGenerator, vllm_available
+
+    if not vllm_available():
+        raise RuntimeError(f"rollout.engine vllm: vLLM is not installed in this environment; make one with "
+                           f"{INSTALL_HINT}")
+    v = cfg.rollout.vllm
+    if v.dtype == "auto":  # what the trainer computes in (bf16 on a GPU with fp32 master weights), not what it stores
+        from .precision import compute_dtype
+
+        dtype = compute_dtype(cfg.model.compute_dtype, next(model.parameters()).dtype, device)
+    else:
+        dtype = getattr(torch, v.dtype)
+    return VllmGenerator(model, seed=cfg.seed, dtype=dtype, device=device, distributed=distributed,
+                         gpu_memory_utilization=v.gpu_memory_utilization, kv_cache_gib=v.kv_cache_gib,
+                         max_model_len=v.max_model_len, enforce_eager=v.enforce_eager, sleep=v.sleep, log=log)
+
+
+def generate(model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float,
+             eos_token_id: int | Sequence[int], pad_token_id: int, generator: torch.Generator | None = None) -> list[list[int]]:
     """Module-level shortcut for the default engine."""
     return TorchGenerator().generate(model, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
                                      eos_token_id=eos_token_id, pad_token_id=pad_token_id, generator=generator)

@@ -89,11 +89,15 @@ def token_weights(
     max_length: Optional[int] = None,
     num_sequences: Optional[float] = None,
     num_tokens: Optional[float] = None,
+    world_size: int = 1,
 ) -> torch.Tensor:
     """Per-token weights w [B, T] (0 off the mask) such that the batch loss is sum(w * token_loss).
 
-    - constant: 1 / (L_max * N): per sequence a token sum over the constant L_max (Dr.GRPO), mean over the N
-      sequences of the whole batch.
+    - constant: 1 / (L_max * world_size): the reference's Dr.GRPO scale. Each of its processes sums its tokens'
+      losses over the constant L_max and the gradients are averaged over the processes, so the step's gradient is
+      the sum over all tokens / (L_max * processes), whatever the number of sequences.
+    - constant_mean: 1 / (L_max * N): as constant, then the mean over the N sequences of the whole batch (the
+      trainer's earlier scale, N / world_size times smaller than the reference's).
     - token: 1 / (token count of the whole batch).
     - sequence: 1 / (N * tokens of the sequence): the mean over sequences of each sequence's token mean.
     `num_sequences` / `num_tokens` are those of the whole (global) batch, so that micro-batches (and processes) add
@@ -101,16 +105,16 @@ def token_weights(
     """
     m = mask.float()
     n_seq = float(num_sequences if num_sequences is not None else m.shape[0])
-    if mode == "constant":
+    if mode in ("constant", "constant_mean"):
         if max_length is None:
             raise ValueError("constant normalisation needs max_length (L_max)")
-        return m / (float(max_length) * n_seq)
+        return m / (float(max_length) * (float(world_size) if mode == "constant" else n_seq))
     if mode == "token":
         n_tok = float(num_tokens if num_tokens is not None else m.sum().item())
         return m / max(n_tok, 1.0)
     if mode == "sequence":
         return m / (m.sum(-1, keepdim=True).clamp(min=1.0) * n_seq)
-    raise ValueError(f"unknown normalisation {mode!r}: use constant, token or sequence")
+    raise ValueError(f"unknown normalisation {mode!r}: use constant, constant_mean, token or sequence")
 
 
 def aggregate(token_loss: torch.Tensor, mask: torch.Tensor, mode: str, **counts) -> torch.Tensor:

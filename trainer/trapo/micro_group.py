@@ -95,8 +95,54 @@ def sft_owner_mask(n: int, guided: bool) -> list[bool]:
     return [guided and i == n - 1 for i in range(n)]
 
 
+PREFIX_RULES = ("reference", "text")
+
+
+def prefix_cut_ids(hint_ids: Sequence[int], ratio: float, break_ids, lookahead: float = 0.3) -> int:
+    """The reference's cut (rule `reference`): number of tokens of `hint_ids` in the prefix of `ratio`.
+
+    `hint_ids` is the hint as the reference holds it, WITH the appended EOS, so L counts the EOS. t = floor(r * L);
+    the first break token (`break_ids`: vocabulary entries whose text contains a paragraph break) whose index is
+    strictly greater than t moves the cut to just after it when that index is below (r + lookahead) * L (strict,
+    not floored); otherwise the cut is t. A break at index t itself, or a prefix that already ends on a break, does
+    not stop the search; a break split over two tokens is not a break token. ratio >= 1: all of L; <= 0: nothing.
+    """
+    total = len(hint_ids)
+    if ratio >= 1.0:
+        return total
+    if ratio <= 0.0 or total == 0:
+        return 0
+    t = int(total * ratio)
+    for i in range(t + 1, total):
+        if hint_ids[i] in break_ids:
+            return i + 1 if i < total * (ratio + lookahead) else t
+    return t
+
+
+def _byte_level_alphabet() -> dict[int, str]:
+    """GPT-2's byte -> printable character map of byte-level BPE vocabularies (b"\n" -> "Ċ")."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    table, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+def break_token_ids(vocab: dict[str, int], paragraph_break: str = "\n\n") -> frozenset[int]:
+    """Ids of the vocabulary entries whose text contains `paragraph_break`: spelled as byte-level BPE writes it
+    ("ĊĊ" for "\n\n", what the reference looks for) or literally (vocabularies that store text as is)."""
+    alphabet = _byte_level_alphabet()
+    spelled = "".join(alphabet[b] for b in paragraph_break.encode("utf-8"))
+    return frozenset(i for tok, i in vocab.items() if spelled in tok or paragraph_break in tok)
+
+
 def prefix_cut(pieces: Sequence[str], ratio: float, lookahead: float = 0.3, paragraph_break: str = "\n\n") -> int:
-    """Number of expert tokens in the prefix of `ratio` of the solution, `pieces` being the solution's decoded tokens.
+    """The trainer's earlier cut, rule `text` (`pieces`: the hint's decoded tokens, no EOS). Number of expert tokens in the prefix of `ratio` of the solution, `pieces` being the solution's decoded tokens.
 
     Cut at k = floor(ratio * L) tokens; if a paragraph break ends at or after that cut and its token lies before
     floor((ratio + lookahead) * L), move the cut to the end of that break (prefixes end on paragraph boundaries);

@@ -15,14 +15,22 @@ import torch
 TASK_VERSION = 2  # bump when the embedded task's text changes (part of the warm-up cache key)
 
 
-def _dtype(dtype: str, device: str, tiny: bool) -> torch.dtype:
-    if dtype == "auto":
-        return torch.bfloat16 if (device.startswith("cuda") and not tiny) else torch.float32
-    table = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-             "float16": torch.float16, "fp16": torch.float16}
-    if dtype not in table:
-        raise ValueError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
-    return table[dtype]
+def _dtype(dtype, device: str, tiny: bool) -> torch.dtype:
+    """The storage dtype: a torch.dtype as is; "auto" = float32 (master weights: see trapo.precision)."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    from .precision import storage_dtype
+
+    return storage_dtype(dtype)
+
+
+def enable_gradient_checkpointing(model) -> None:
+    """Non-reentrant checkpointing of every decoder layer (transformers renamed the method in 5.x; both work)."""
+    kw = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kw)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)
 
 
 def default_cache_dir() -> Path:
@@ -119,7 +127,8 @@ def load_policy(name_or_path: str, *, device: str, dtype: str = "auto", seed: in
     "tiny": the embedded Qwen2 model; with `warmup` (a dict of warm-up settings, {} for the defaults, or
     {"enabled": False} to skip it) it is the warmed-up base, cached under cache_dir (default ~/.cache/trapo, or
     $TRAPO_CACHE) by a hash of the settings. `warmup=None` means the default warm-up too.
-    Anything else is a Hugging Face causal-LM directory (or hub id): bf16 on GPU with dtype "auto", fp32 on CPU.
+    Anything else is a Hugging Face causal-LM directory (or hub id). `dtype` (a name or a torch.dtype) is how the
+    weights are stored; "auto" = float32 (bf16 compute is autocast or FSDP2's policy: see trapo.precision).
     """
     from .tiny import param_count
 
@@ -144,3 +153,44 @@ def load_policy(name_or_path: str, *, device: str, dtype: str = "auto", seed: in
     if log:
         log(f"model {name}: {param_count(model):,} parameters on {device}")
     return model, tokenizer, name
+
+
+def stop_token_ids(tokenizer, model_or_path=None) -> list[int]:
+    """Every id that ends a generation: the tokenizer's eos plus every id of the model's
+    `generation_config.eos_token_id` (a list for Qwen-Instruct models: <|im_end|> and <|endoftext|>).
+
+    `model_or_path`: a loaded model (its .generation_config, or else its .config), a model directory (its
+    generation_config.json), or None (the tokenizer's eos only). The tokenizer's eos comes first.
+    """
+    ids: list[int] = []
+
+    def add(value) -> None:
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, int) and not isinstance(v, bool) and v >= 0 and v not in ids:
+                ids.append(v)
+
+    if tokenizer is not None and tokenizer.eos_token_id is not None:
+        add(tokenizer.eos_token_id)
+    if model_or_path is None:
+        return ids
+    if isinstance(model_or_path, (str, os.PathLike)):
+        path = Path(model_or_path) / "generation_config.json"
+        if path.is_file():
+            add(json.loads(path.read_text(encoding="utf-8")).get("eos_token_id"))
+        return ids
+    gen = getattr(model_or_path, "generation_config", None)
+    if gen is not None and getattr(gen, "eos_token_id", None) is not None:
+        add(gen.eos_token_id)
+    elif getattr(model_or_path, "config", None) is not None:
+        add(getattr(model_or_path.config, "eos_token_id", None))
+    return ids
+
+
+def context_window(model) -> int | None:
+    """The model's longest sequence (config.max_position_embeddings), None when the config does not say."""
+    cfg = getattr(model, "config", None)
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        v = getattr(cfg, key, None)
+        if isinstance(v, int) and v > 0:
+            return v
+    return None

@@ -1,19 +1,20 @@
-"""Rewards: R in {0, 1} from the final boxed answer (architecture §3, algorithm §3). No format reward.
+"""Rewards: R in {0, 1} from the final answer (architecture §3, algorithm §3, reference-fidelity §3). No format reward.
 
+- "math_verify": the reference's checker for every answer, integers included:
+  `verify(parse("$" + ground_truth + "$"), parse(response))`, run under a per-answer deadline (trapo.verify) so that
+  a pathological answer cannot hang a rank; answers past it score 0 and are counted (`reward/verify_timeouts`).
 - "exact": the last \\boxed{...} of the text, normalised (spaces, surrounding $, trailing period, `\\text{}`,
-  leading "+", a trailing ".0"), equals the normalised ground truth.
-- "math_verify": the `math-verify` library's parse + verify (the reference's checker). It uses signal-based
-  timeouts that only work in the main thread; off the main thread timeouts are disabled, and any exception falls
-  back to "exact".
-- "auto": "exact" when the ground truth is a plain integer (the embedded task), "math_verify" otherwise.
+  leading "+", a trailing ".0"), equals the normalised ground truth. The embedded task's checker.
+- "auto" (config `reward.method`): "exact" on the embedded task, "math_verify" on real data.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from typing import Optional, Sequence
 
-_INT = re.compile(r"[+-]?\d+")
+METHODS = ("exact", "math_verify")
 
 
 def extract_boxed(text: str) -> str | None:
@@ -61,34 +62,72 @@ def _exact(text: str, ground_truth: str) -> tuple[float, str | None]:
     return (1.0 if normalize_answer(got) == normalize_answer(ground_truth) else 0.0), got
 
 
-def _math_verify(text: str, ground_truth: str) -> tuple[float, str | None]:
-    extracted = extract_boxed(text)
-    try:
-        from math_verify import parse, verify
+def _math_verify_here(text: str, ground_truth: str) -> tuple[float, str | None]:
+    """math-verify in this thread: its own signal timeouts on the main thread, none elsewhere (tests, the CLI)."""
+    from math_verify import parse, verify
 
-        main = threading.current_thread() is threading.main_thread()
-        kw_parse = {} if main else {"parsing_timeout": None}
-        kw_verify = {} if main else {"timeout_seconds": None}
-        gold_text = ground_truth if "\\boxed" in ground_truth else f"\\boxed{{{ground_truth}}}"
-        gold = parse(gold_text, **kw_parse)
-        pred = parse(text, **kw_parse)
-        if not gold or not pred:
-            return _exact(text, ground_truth)
-        ok = bool(verify(gold, pred, **kw_verify))
-        if not ok and extracted is not None:
-            # math-verify can miss a plain match that the exact check gets (e.g. odd LaTeX in the gold)
-            ok = _exact(text, ground_truth)[0] == 1.0
-        return (1.0 if ok else 0.0), extracted if extracted is not None else (str(pred[-1]) if pred else None)
-    except Exception:  # noqa: BLE001 - any failure of the checker falls back to the exact check
-        return _exact(text, ground_truth)
+    main = threading.current_thread() is threading.main_thread()
+    kw_parse = {} if main else {"parsing_timeout": None}
+    kw_verify = {} if main else {"timeout_seconds": None}
+    gold = parse("$" + ground_truth + "$", **kw_parse)
+    pred = parse(text, **kw_parse)
+    ok = bool(verify(gold, pred, **kw_verify)) if gold and pred else False
+    extracted = None
+    if pred:
+        extracted = pred[-1] if isinstance(pred[-1], str) else str(pred[0])
+    return (1.0 if ok else 0.0), extracted
 
 
-def score(text: str, ground_truth: str, method: str = "auto") -> tuple[float, str | None]:
-    """(reward in {0.0, 1.0}, the extracted answer or None)."""
-    if method == "auto":
-        method = "exact" if _INT.fullmatch(str(ground_truth).strip()) else "math_verify"
+def score(text: str, ground_truth: str, method: str = "math_verify") -> tuple[float, str | None]:
+    """(reward in {0.0, 1.0}, the extracted answer or None), without a deadline: for one-off checks."""
     if method == "exact":
         return _exact(text, str(ground_truth))
     if method == "math_verify":
-        return _math_verify(text, str(ground_truth))
-    raise ValueError(f"unknown reward method {method!r}; use 'auto', 'exact' or 'math_verify'")
+        return _math_verify_here(text, str(ground_truth))
+    raise ValueError(f"unknown reward method {method!r}; use 'exact' or 'math_verify'")
+
+
+def resolve_method(method: str, builtin_data: bool) -> str:
+    """Config `reward.method`: auto -> exact on the embedded task, math_verify on real data."""
+    if method == "auto":
+        return "exact" if builtin_data else "math_verify"
+    if method not in METHODS:
+        raise ValueError(f"unknown reward method {method!r}; use auto, exact or math_verify")
+    return method
+
+
+class Scorer:
+    """The trainer's reward: `scorer(text, truth)` for one answer, `scorer.batch(pairs)` for many (math-verify checks
+    them in parallel worker processes under a per-answer deadline). `take_timeouts()` returns and resets the count of
+    answers that ran past the deadline (scored 0)."""
+
+    def __init__(self, method: str, workers: int = 2, timeout_s: float = 10.0):
+        if method not in METHODS:
+            raise ValueError(f"unknown reward method {method!r}; use 'exact' or 'math_verify'")
+        self.method = method
+        self.pool = None
+        if method == "math_verify":
+            from .verify import VerifyPool
+
+            self.pool = VerifyPool(workers, timeout_s)
+        self._taken = 0
+
+    def batch(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[float, Optional[str]]]:
+        if self.pool is None:
+            return [_exact(t, str(g)) for t, g in pairs]
+        return [(1.0 if v.correct else 0.0, v.extracted)
+                for v in self.pool.verify_many([(t, str(g)) for t, g in pairs])]
+
+    def __call__(self, text: str, ground_truth: str) -> tuple[float, Optional[str]]:
+        return self.batch([(text, ground_truth)])[0]
+
+    def take_timeouts(self) -> int:
+        if self.pool is None:
+            return 0
+        n = self.pool.timeouts - self._taken
+        self._taken = self.pool.timeouts
+        return n
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()

@@ -53,6 +53,7 @@ class RunStarted:
     device: str
     world_size: int
     resumed_from_step: Optional[int] = None
+    prompt_example: Optional[str] = None  # the first training row's prompt as the model sees it
 
 
 @dataclass
@@ -96,6 +97,7 @@ class BenchmarkResult:
     n: int
     samples_per_problem: int
     file: str
+    metric: Optional[str] = None  # what `accuracy` is: "avg@k" (k samples a problem) or "pass@1"
 
 
 @dataclass
@@ -193,13 +195,17 @@ class EvalRecord:
 # --------------------------------------------------------------------------- helpers
 
 
+_OMIT_WHEN_NONE = ("tokens", "metric", "prompt_example")
+
+
 def _plain(obj: Any) -> Any:
-    """Dataclasses to dicts, dropping None-valued optional `tokens`; non-finite floats become null-safe numbers."""
+    """Dataclasses to dicts, dropping None-valued optional fields (`tokens`, `metric`, `prompt_example`: absent
+    rather than null); non-finite floats become null-safe numbers."""
     if dataclasses.is_dataclass(obj):
         out = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            if f.name == "tokens" and value is None:
+            if f.name in _OMIT_WHEN_NONE and value is None:
                 continue
             out[f.name] = _plain(value)
         return out

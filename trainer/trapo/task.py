@@ -20,7 +20,6 @@ its question text falls in one eighth of the hash space (`_is_held_out`), and on
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +42,9 @@ class Problem:
     solutions: list[str]  # expert solutions (one or more), each ending in \boxed{answer}
     answer: str  # ground truth, as text
     meta: dict[str, Any] = field(default_factory=dict)  # optional: difficulty, source; never needed by the trainer
+    # what `sft` trains on when it differs from `solutions` (real data: the full solution, while `solutions` holds
+    # the thought-only hints); empty = `solutions`
+    sft_targets: list[str] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -204,143 +206,18 @@ def builtin_benchmarks(n_per_benchmark: int, seed: int) -> dict[str, list[Proble
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# real data
+# real data (the loaders live in trapo.data)
 
 
-def _chat_to_text(prompt: Any) -> str:
-    """A prompt column value (string, or chat list of {role, content}) -> the user's text."""
-    if isinstance(prompt, str):
-        return prompt
-    if hasattr(prompt, "tolist"):
-        prompt = prompt.tolist()
-    if isinstance(prompt, (list, tuple)):
-        users = [m.get("content", "") for m in prompt if isinstance(m, dict) and m.get("role", "user") == "user"]
-        if users:
-            return str(users[-1])
-        texts = [m.get("content", "") for m in prompt if isinstance(m, dict)]
-        if texts:
-            return str(texts[-1])
-    raise ValueError(f"prompt is neither a string nor a chat list of {{role, content}}: {str(prompt)[:80]!r}")
+def load_parquet_problems(path: str | Path, skip_bad_rows: bool = False) -> list[Problem]:
+    """Training problems in the TRAPO or LUFFY layout (parquet, JSONL or a save_to_disk folder); see trapo.data."""
+    from .data import load_training
 
-
-def _strip_instruction(text: str) -> str:
-    from .prompting import REFERENCE_INSTRUCTION
-
-    text = text.strip()
-    if text.endswith(REFERENCE_INSTRUCTION):
-        text = text[: -len(REFERENCE_INSTRUCTION)].rstrip()
-    return text
-
-
-def _get(row: dict, dotted: str) -> Any:
-    cur: Any = row
-    for part in dotted.split("."):
-        if isinstance(cur, str) and part:
-            try:
-                cur = json.loads(cur)
-            except ValueError:
-                return None
-        if not isinstance(cur, dict) or part not in cur:
-            return None
-        cur = cur[part]
-    return cur
-
-
-def _first(row: dict, candidates: list[str]) -> Any:
-    for c in candidates:
-        v = _get(row, c)
-        if v is not None and not (isinstance(v, str) and v == ""):
-            return v
-    return None
-
-
-_PROMPT_KEYS = ["prompt", "problem", "question"]
-_SOLUTION_KEYS = ["extra_info.answer_list", "extra_info.answers", "answer_list", "solutions", "extra_info.solution",
-                  "solution", "target"]
-_TRUTH_KEYS = ["reward_model.ground_truth", "extra_info.ground_truth", "ground_truth", "extra_info.answer", "answer",
-               "final_answer", "gt"]
-
-
-def _read_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        raise FileNotFoundError(f"data file not found: {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.read_table(path).to_pylist()
-    if suffix in (".jsonl", ".json"):
-        text = path.read_text(encoding="utf-8")
-        if suffix == ".json" and text.lstrip().startswith("["):
-            return list(json.loads(text))
-        rows = []
-        for i, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except ValueError as e:
-                    raise ValueError(f"{path}:{i}: not a JSON object ({e})") from None
-        return rows
-    raise ValueError(f"{path}: unsupported data file type {suffix!r} (use .parquet or .jsonl)")
-
-
-def _missing(path: Path, what: str, keys: list[str], row: dict) -> ValueError:
-    return ValueError(f"{path}: no {what} column; looked for {', '.join(keys)}; the file has {sorted(row)}")
-
-
-def load_parquet_problems(path: str | Path) -> list[Problem]:
-    """Training problems in the LUFFY/TRAPO layout (parquet; JSONL with the same fields is accepted too).
-
-    prompt: string or chat list; expert solutions: `extra_info.answer_list` (one or more; a single string is one
-    solution); ground truth: `reward_model.ground_truth` (or extra_info.ground_truth / ground_truth / answer).
-    """
-    path = Path(path)
-    rows = _read_rows(path)
-    if not rows:
-        raise ValueError(f"{path}: no rows")
-    problems = []
-    for i, row in enumerate(rows):
-        prompt = _first(row, _PROMPT_KEYS)
-        if prompt is None:
-            raise _missing(path, "prompt", _PROMPT_KEYS, row)
-        sols = _first(row, _SOLUTION_KEYS)
-        if sols is None:
-            raise _missing(path, "expert solution", _SOLUTION_KEYS, row)
-        if hasattr(sols, "tolist"):
-            sols = sols.tolist()
-        sols = [sols] if isinstance(sols, str) else [str(s) for s in sols if s is not None and str(s).strip()]
-        if not sols:
-            raise ValueError(f"{path}: row {i} has an empty expert solution list")
-        truth = _first(row, _TRUTH_KEYS)
-        if truth is None:
-            raise _missing(path, "ground truth", _TRUTH_KEYS, row)
-        if isinstance(truth, (list, tuple)):
-            truth = truth[0] if truth else ""
-        pid = _get(row, "extra_info.index")
-        pid = str(pid) if pid is not None else (str(row["id"]) if "id" in row else f"{path.stem}-{i}")
-        problems.append(Problem(id=pid, question=_strip_instruction(_chat_to_text(prompt)), solutions=sols,
-                                answer=str(truth), meta={"source": str(path)}))
-    return problems
+    return load_training(path, skip_bad_rows=skip_bad_rows)[0]
 
 
 def load_benchmark_file(path: str | Path) -> list[Problem]:
-    """Benchmark problems from parquet or JSONL: a problem/question/prompt field and an answer field."""
-    path = Path(path)
-    rows = _read_rows(path)
-    if not rows:
-        raise ValueError(f"{path}: no rows")
-    problems = []
-    for i, row in enumerate(rows):
-        q = _first(row, ["problem", "question", "prompt"])
-        if q is None:
-            raise _missing(path, "problem", ["problem", "question", "prompt"], row)
-        truth = _first(row, ["answer", "final_answer", "reward_model.ground_truth", "ground_truth", "gt"])
-        if truth is None:
-            raise _missing(path, "answer", ["answer", "final_answer", "reward_model.ground_truth", "ground_truth"], row)
-        if isinstance(truth, (list, tuple)):
-            truth = truth[0] if truth else ""
-        sol = _first(row, ["solution"])
-        pid = row.get("id", row.get("unique_id", f"{path.stem}-{i}"))
-        problems.append(Problem(id=str(pid), question=_strip_instruction(_chat_to_text(q)),
-                                solutions=[str(sol)] if sol else [], answer=str(truth), meta={"source": str(path)}))
-    return problems
+    """Benchmark problems (repeated rows = one problem with meta["repeats"] samples); see trapo.data."""
+    from .data import load_benchmark
+
+    return load_benchmark(path)[0]

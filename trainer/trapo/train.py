@@ -24,8 +24,10 @@ prefixes: the ablation that collapses).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import os
 import signal
 import threading
 import time
@@ -38,13 +40,14 @@ import torch
 
 from . import checkpoint as ckpt
 from . import distributed as D
+from . import precision as P
 from . import signals
-from .batching import plan_micro_batches
-from .forward import SharedPromptUnsupported, forward as run_forward
+from .batching import over_budget, plan_micro_batches
+from .forward import HeadUnsupported, SharedPromptUnsupported, checkpointing_on, forward as run_forward
 from .config import MICRO_GROUP_ALGORITHMS, Config
-from .losses import (entropy_from_logits, k3_kl, luffy_shaped_loss, policy_loss, sft_loss, token_logprobs,
-                     token_weights, trsft_loss)
+from .losses import k3_kl, luffy_shaped_loss, policy_loss, sft_loss, token_weights, trsft_loss
 from .micro_group import Stage, stage_plan
+from .mismatch import align_engine_logprobs, mismatch_sums, tis_weights
 from .rollout import (TokenBatch, assign_advantages, build_token_batch, expert_samples, make_prompt_item, mean,
                       sample_step)
 from .runformat import (BenchmarkResult, Checkpoint, ErrorInfo, Eval, Heartbeat, Log, Metrics, ModelInfo,
@@ -164,13 +167,11 @@ class Trainer:
             raise
 
     def _setup(self, cfg: Config, resume: bool) -> None:
-        from . import models, task
-        from .generation import default_generator
-        from .prompting import build_prompt
-        from .rewards import score
+        from . import models
+        from .generation import make_engine
 
         fsdp = self.dist.enabled and self.dist.strategy == "fsdp2"
-        self.build_prompt, self.score, self.engine = build_prompt, score, default_generator(inference_mode=not fsdp)
+        self.precision = P.resolve(cfg.model.dtype, cfg.model.compute_dtype, self.dist.device, fsdp)
         torch.manual_seed(cfg.seed)
         self.start_step, state, latest = 0, None, None
         if resume:
@@ -179,33 +180,42 @@ class Trainer:
         src = str(latest) if latest is not None else cfg.model.name_or_path
         # the base model is the same for every training seed (seed 0), as one base model is in the paper
         model, self.tokenizer, self.model_name = models.load_policy(
-            src, device=self.dist.device, dtype=cfg.model.dtype, seed=0, warmup=warm, cache_dir=cfg.model.cache_dir,
-            log=self._log if self.dist.is_main else None)
+            src, device=self.dist.device, dtype=self.precision.stored, seed=0, warmup=warm,
+            cache_dir=cfg.model.cache_dir, log=self._log if self.dist.is_main else None)
         if latest is not None:
             self.model_name = cfg.model.name_or_path if cfg.model.name_or_path != "tiny" else "tiny-qwen2"
             state = ckpt.load_trainer_state(latest)
             self.start_step = int(state["step"])
         self.n_params = sum(p.numel() for p in model.parameters())
         if cfg.model.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
+            models.enable_gradient_checkpointing(model)
+        self._log(f"precision: {self.precision.describe()}")
+        if P.low_precision_storage_warning(self.precision):
+            self._log(P.low_precision_storage_warning(self.precision), "warning")
         self.ref_model = None
         if cfg.loss.kl_coef > 0:
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+        from .pipeline import build_pipeline
+
+        # data, prompt, reward, stop ids and the length checks, before the model is wrapped or anything runs
+        self.pipeline = build_pipeline(cfg, self.tokenizer, model, log=self._log if self.dist.is_main else
+                                       (lambda m: None))
+        self.build_prompt, self.score = self.pipeline.build_prompt, self.pipeline.scorer
         model.train()
-        self.model = D.wrap_model(model, self.dist)
-        self.optimizer = self._make_optimizer()
+        self.model = D.wrap_model(model, self.dist, self.precision.compute if self.precision.mixed else None)
+        self.optimizer = self._make_optimizer(self._phase_lr(self.start_step + 1))
+        # rollout.engine: started once per run, with the weights just loaded
+        self.engine = make_engine(cfg, D.unwrap(self.model), device=self.dist.device, distributed=self.dist.enabled,
+                                  fsdp=fsdp, log=self._log)
         self.eval_averages: dict[int, float] = {}
         if state is not None:
-            self._load_optimizer(state["optimizer"])
+            if state.get("optimizer") is not None:  # a checkpoint from before the sharded layout
+                self._load_optimizer(state["optimizer"])
+            else:
+                ckpt.load_sharded(self.model, self.optimizer, latest / state.get("sharded", ckpt.SHARDED_DIR))
             ckpt.set_rng_state(state["rng"])
             self.eval_averages = dict(state.get("eval_averages", {}))
-        if cfg.data.train.startswith("builtin:"):
-            self.problems = task.builtin_train_problems(cfg.data.train_size, seed=cfg.seed)
-        else:
-            self.problems = task.load_parquet_problems(cfg.data.train)
-        from .evaluate import load_benchmarks
-
-        self.benchmarks = load_benchmarks(cfg.data.benchmarks, cfg.data.benchmark_size, seed=0)
+        self.problems, self.benchmarks = self.pipeline.problems, self.pipeline.benchmarks
         self._items: dict[int, object] = {}
 
     @classmethod
@@ -213,15 +223,22 @@ class Trainer:
         """A trainer that only runs `train_batch` on given batches (tests, benchmarks): no data, no run dir."""
         self = cls.__new__(cls)
         self.cfg, self.dist, self.ref_model, self.stop_requested = cfg, dist_info, None, False
+        fsdp = dist_info.enabled and dist_info.strategy == "fsdp2"
+        self.precision = P.resolve(cfg.model.dtype, cfg.model.compute_dtype, dist_info.device, fsdp)
         model.train()
-        self.model = D.wrap_model(model, dist_info)
+        self.model = D.wrap_model(model, dist_info, self.precision.compute if self.precision.mixed else None)
         self.optimizer = self._make_optimizer()
         return self
 
-    def _make_optimizer(self) -> torch.optim.Optimizer:
+    def _make_optimizer(self, lr: Optional[float] = None) -> torch.optim.Optimizer:
         o = self.cfg.optim
-        return torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
-                                 weight_decay=o.weight_decay)
+        return torch.optim.AdamW(self.model.parameters(), lr=o.lr if lr is None else lr, betas=(o.beta1, o.beta2),
+                                 eps=o.eps, weight_decay=o.weight_decay)
+
+    def _phase_lr(self, step: int) -> float:
+        """sft_then_rl's SFT phase may have its own learning rate (optim.sft_lr); everything else uses optim.lr."""
+        o = self.cfg.optim
+        return o.sft_lr if (o.sft_lr is not None and phase_algorithm(self.cfg, step) == "sft") else o.lr
 
     # ------------------------------------------------------------------ helpers
 
@@ -263,11 +280,20 @@ class Trainer:
 
     def item(self, idx: int):
         if idx not in self._items:
-            self._items[idx] = make_prompt_item(self.tokenizer, self.problems[idx], self.build_prompt)
+            self._items[idx] = make_prompt_item(self.tokenizer, self.problems[idx], self.build_prompt,
+                                                max_response=self.cfg.rollout.max_new_tokens,
+                                                with_pieces=self.cfg.micro_group.prefix_cut == "text")
         return self._items[idx]
 
+    def _generation_model(self):
+        """The model to hand the engine: the trainer's (gathered under FSDP2) unless the engine has its own weights."""
+        if self.engine.uses_trainer_model:
+            return D.generation_mode(self.model, self.dist)
+        return contextlib.nullcontext(D.unwrap(self.model))
+
     def _generator(self, *salt) -> torch.Generator:
-        return torch.Generator(device="cpu").manual_seed(_seed_for(self.cfg.seed, self.dist.rank, *salt))
+        """On the model's device, so that sampling never copies the probabilities to the host (CPU: as before)."""
+        return torch.Generator(device=self.dist.device).manual_seed(_seed_for(self.cfg.seed, self.dist.rank, *salt))
 
     # ------------------------------------------------------------------ one step
 
@@ -275,14 +301,17 @@ class Trainer:
         cfg = self.cfg
         items = [self.item(i) for i in self.data_indices(step)]
         if algorithm == "sft":
-            return items, None, expert_samples(items, self.tokenizer.eos_token_id)
-        with D.generation_mode(self.model, self.dist) as gen_model:
+            return items, None, expert_samples(items, self.tokenizer.eos_token_id,
+                                               max_response=cfg.rollout.max_new_tokens)
+        with self._generation_model() as gen_model, self.precision.autocast():
             ro = sample_step(gen_model, self.tokenizer, items, stages_for(algorithm, cfg), engine=self.engine,
                              score=self.score, max_new_tokens=cfg.rollout.max_new_tokens,
                              temperature=cfg.rollout.temperature, generator=self._generator("rollout", step),
                              threshold_kind=cfg.micro_group.threshold_kind,
                              lookahead=cfg.micro_group.paragraph_lookahead,
-                             paragraph_break=cfg.micro_group.paragraph_break)
+                             paragraph_break=cfg.micro_group.paragraph_break, stop_ids=self.pipeline.stop_ids,
+                             prefix_rule=cfg.micro_group.prefix_cut, break_ids=self.pipeline.break_ids)
+        self.engine.release_memory()
         assign_advantages(ro.samples, cfg.loss.group_std, cfg.loss.std_eps)
         return items, ro, ro.samples
 
@@ -298,11 +327,20 @@ class Trainer:
         l_max = lc.max_length or cfg.rollout.max_new_tokens
         world = self.dist.world_size
         share = cfg.train.share_prompts and batch.prompt_len is not None
+        plain = D.unwrap(self.model)
+        self.__dict__.setdefault("_vocab_chunk", cfg.train.logprob_vocab_chunk)
+        if share and checkpointing_on(plain):
+            if not self.__dict__.get("_said_no_sharing"):
+                self._log("train.share_prompts switched off: with model.gradient_checkpointing transformers replays "
+                          "each layer without the KV cache, so the response pass would not see the prompt; whole "
+                          "sequences are run instead (same loss)", "warning")
+                self._said_no_sharing = True
+            share = False
         # With shared prompts a row costs its response (its prompt is run once per micro-batch): bucket by that.
         lengths = [t - int(p) for t, p in zip(batch.lengths(), batch.prompt_len)] if share else batch.lengths()
+        budget = cfg.train.max_tokens_per_micro_batch
         rows = plan_micro_batches(lengths, cfg.train.micro_batch_size, cfg.train.micro_batch_overhead_tokens,
-                                  by_length=cfg.train.bucket_by_length)
-        plain = D.unwrap(self.model)
+                                  by_length=cfg.train.bucket_by_length, max_tokens=budget)
         n_real = len(rows)
         if self.dist.enabled and self.dist.strategy == "fsdp2":
             # FSDP2 gathers parameters in every forward and reduces gradients in every backward: every rank must run
@@ -318,20 +356,15 @@ class Trainer:
             for k, r in enumerate(rows):
                 mb = batch.take(r)
                 with D.no_sync(self.model, last=k == len(rows) - 1):
-                    try:
-                        fw = run_forward(self.model, mb, dev, share, cache_model=plain)
-                    except SharedPromptUnsupported as exc:
-                        # Same loss and gradient the plain way; said once, then this run keeps to it.
-                        self._log(f"train.share_prompts switched off: this model's forward does not support it ({exc})",
-                                  "warning")
-                        share = self.cfg.train.share_prompts = False
-                        fw = run_forward(self.model, mb, dev, share, cache_model=plain)
-                    logp = token_logprobs(fw.logits, fw.targets)
-                    ent = entropy_from_logits(fw.logits)
+                    with self.precision.autocast():
+                        fw, share = self._forward(mb, share, plain)
+                    logp, ent = fw.logp, fw.entropy
+                    eng = None if mb.engine_logprobs is None else align_engine_logprobs(fw.response, mb.engine_logprobs)
                     own, cont, resp = fw.prefix_owned, fw.continuation, fw.response
                     adv = mb.advantages.to(dev).unsqueeze(-1)
                     lmask = cont | own if prefix_kind else cont
-                    w = token_weights(lmask, mode, max_length=l_max, num_sequences=n_seq, num_tokens=n_tok)
+                    w = token_weights(lmask, mode, max_length=l_max, num_sequences=n_seq, num_tokens=n_tok,
+                                      world_size=world)
                     if prefix_kind == "trsft":
                         pre_tl = trsft_loss(logp, lc.alpha)
                     elif prefix_kind == "sft":
@@ -344,16 +377,23 @@ class Trainer:
                         old_logp[k] = logp.detach()
                     clip = lc.clip_eps if lc.ppo_clip else None
                     pol_tl, clipped = policy_loss(logp, adv, None if epoch == 0 else old_logp[k], clip)
+                    if eng is not None and lc.tis_cap is not None:  # truncated importance sampling
+                        pol_tl = pol_tl * tis_weights(old_logp[k], eng[0], eng[1], lc.tis_cap)
                     pre_term = (w * pre_tl * own).sum() if prefix_kind else logp.new_zeros(())
                     pol_term = (w * pol_tl * cont).sum()
-                    ent_mean = (ent * resp).sum() / max(n_resp, 1.0)
+                    if lc.entropy_normalization == "micro_batch":
+                        # the reference: each micro-batch's token mean (summed over micro-batches, averaged over
+                        # processes; the loss is scaled by `world` below and the gradients averaged)
+                        ent_mean = (ent * resp).sum() / max(float(resp.sum()), 1.0) / world
+                    else:
+                        ent_mean = (ent * resp).sum() / max(n_resp, 1.0)
                     ent_term = -(0.0 if algorithm == "sft" else lc.entropy_coef) * ent_mean  # sft: plain CE
                     loss = pre_term + pol_term + ent_term
                     kl_term = logp.new_zeros(())
                     if self.ref_model is not None:
-                        with torch.no_grad():
-                            ref = run_forward(self.ref_model, mb, dev, share)
-                            ref_logp = token_logprobs(ref.logits, ref.targets)
+                        with torch.no_grad(), self.precision.autocast():
+                            ref = run_forward(self.ref_model, mb, dev, share, vocab_chunk=self._vocab_chunk)
+                            ref_logp = ref.logp
                         kl_term = lc.kl_coef * (w * k3_kl(logp, ref_logp) * cont).sum()
                         loss = loss + kl_term
                     if k >= n_real:  # a pass only to keep FSDP2's collectives in step (see above)
@@ -370,6 +410,10 @@ class Trainer:
                     stats["loss/total"] += loss.item()
                     stats["_ent_sum"] += (ent.detach() * resp).sum().item()
                     stats["_outside"] += ((p < lc.alpha) & own).sum().item()
+                    if eng is not None:
+                        diff_sum, n_engine = mismatch_sums(logp, *eng)
+                        stats["_mismatch_sum"] += diff_sum
+                        stats["_mismatch_n"] += n_engine
                     if want_tokens:
                         lp_cpu, ent_cpu = logp.detach().cpu(), ent.detach().cpu()
                         for j, row in enumerate(r):
@@ -381,7 +425,7 @@ class Trainer:
             self.optimizer.step()
             stats["optim/grad_norm"] = float(grad_norm)
         keys = ["loss/trsft", "loss/policy", "loss/entropy", "loss/kl", "loss/total", "_ent_sum", "_outside",
-                "_clipped"]
+                "_clipped", "_mismatch_sum", "_mismatch_n"]
         summed = dict(zip(keys, D.all_reduce_sum([stats[k] for k in keys], self.dist)))
         out = {k: v for k, v in summed.items() if not k.startswith("_")}
         out["optim/grad_norm"] = stats["optim/grad_norm"]
@@ -389,14 +433,35 @@ class Trainer:
         out["trsft/outside_trust_region"] = summed["_outside"] / n_own if n_own else 0.0
         if lc.ppo_clip:
             out["policy/clip_frac"] = summed["_clipped"] / max(n_tok * lc.update_epochs, 1.0)
+        if summed["_mismatch_n"]:  # mean |logp_trainer - logp_engine| over the sampled tokens
+            out["rollout/logp_mismatch"] = summed["_mismatch_sum"] / summed["_mismatch_n"]
+        out["train/shared_prompts"] = 1.0 if share else 0.0
+        out["train/logprob_vocab_chunk"] = float(self._vocab_chunk)
+        out["perf/over_budget_rows"] = D.all_reduce_sum([float(over_budget(lengths, budget))], self.dist)[0]
         out["_tokens"] = tokens_out
         return out
+
+    def _forward(self, mb: TokenBatch, share: bool, plain):
+        """(ForwardOut, share) of one micro-batch. When the model cannot do the shared-prompt pass or the vocabulary-
+        chunked head, it says so once and runs the plain way (same loss and gradient) for the rest of the run."""
+        chunk = self.__dict__.setdefault("_vocab_chunk", self.cfg.train.logprob_vocab_chunk)
+        try:
+            return run_forward(self.model, mb, self.dist.device, share, cache_model=plain, vocab_chunk=chunk), share
+        except SharedPromptUnsupported as exc:
+            self._log(f"train.share_prompts switched off: this model's forward does not support it ({exc})",
+                      "warning")
+            share = self.cfg.train.share_prompts = False
+        except HeadUnsupported as exc:
+            self._log(f"train.logprob_vocab_chunk switched off: {exc}; the full logits are used", "warning")
+            self._vocab_chunk = 0
+        return self._forward(mb, share, plain)
 
     # ------------------------------------------------------------------ events of a step
 
     def step_metrics(self, algorithm: str, ro, samples, train: dict, n_levels: int) -> dict:
         m = {k: v for k, v in train.items() if not k.startswith("_")}
-        m["optim/lr"] = self.cfg.optim.lr
+        m["optim/lr"] = self.optimizer.param_groups[0]["lr"]
+        m["reward/verify_timeouts"] = float(D.all_reduce_sum([self.score.take_timeouts()], self.dist)[0])
         if ro is None:  # sft: no sampling; every prompt gets the full expert solution
             lens = [len(s.prefix_ids) for s in samples]
             agg = D.all_reduce_sum([sum(lens), len(lens)], self.dist)
@@ -458,11 +523,11 @@ class Trainer:
                 self.sink.call("write_rollouts", step, all_records)
 
     def evaluate(self, step: int) -> float:
-        from .evaluate import accuracy, evaluate_benchmark
+        from .evaluate import accuracy, benchmark_metric, evaluate_benchmark
 
         cfg = self.cfg
         results = {}
-        with D.generation_mode(self.model, self.dist) as gen_model:
+        with self._generation_model() as gen_model, self.precision.autocast():
             for name, problems in self.benchmarks.items():
                 mine = problems[self.dist.rank::self.dist.world_size]
                 recs = evaluate_benchmark(gen_model, self.tokenizer, mine, engine=self.engine,
@@ -470,41 +535,49 @@ class Trainer:
                                           samples_per_problem=cfg.eval.samples_per_problem,
                                           temperature=cfg.eval.temperature,
                                           max_new_tokens=cfg.eval.max_new_tokens or cfg.rollout.max_new_tokens,
-                                          generator=self._generator("eval", step, name))
+                                          generator=self._generator("eval", step, name),
+                                          stop_ids=self.pipeline.stop_ids, batch_size=cfg.eval.batch_size)
                 results[name] = [r for part in D.gather_objects(recs, self.dist) for r in part]
+        timeouts = D.all_reduce_sum([self.score.take_timeouts()], self.dist)[0]
+        if timeouts:
+            self._log(f"eval step {step}: {int(timeouts)} answers ran past reward.timeout_s and scored 0", "warning")
         benches = {}
         for name, recs in results.items():
             rel = self.sink.call("write_eval_file", step, name, recs)
-            benches[name] = BenchmarkResult(accuracy=accuracy(recs), n=len(recs),
-                                            samples_per_problem=cfg.eval.samples_per_problem,
-                                            file=rel[0] if rel else "")
+            k, metric = benchmark_metric(recs, cfg.eval.samples_per_problem)
+            benches[name] = BenchmarkResult(accuracy=accuracy(recs), n=len(recs), samples_per_problem=k,
+                                            file=rel[0] if rel else "", metric=metric)
         avg = sum(b.accuracy for b in benches.values()) / max(len(benches), 1)
         self.sink.emit(Eval(benchmarks=benches, average=avg), step=step)
         self.eval_averages[step] = avg
-        self._log(f"eval step {step}: " + ", ".join(f"{k} {v.accuracy:.3f}" for k, v in benches.items())
+        self._log(f"eval step {step}: " + ", ".join(f"{k} {v.metric} {v.accuracy:.3f}" for k, v in benches.items())
                   + f" (average {avg:.3f})")
         return avg
 
     def save(self, step: int) -> None:
+        """Every rank writes its shard of model + optimizer into the temp folder; rank 0 adds the full model in Hugging
+        Face layout (gathered under FSDP2: the model, never the optimizer), the trainer state, and renames."""
         cfg = self.cfg
+        token = D.gather_objects(os.getpid(), self.dist)[0]  # rank 0's pid names the temp folder on every rank
+        tmp = ckpt.temp_dir(self.run_dir, step, token)
+        if self.dist.is_main:
+            ckpt.fresh_dir(tmp)
+        D.barrier(self.dist)
+        ckpt.save_sharded(self.model, self.optimizer, tmp / ckpt.SHARDED_DIR)
         full_sd = None
         if self.dist.strategy == "fsdp2":
-            from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
-                                                                 get_optimizer_state_dict)
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-            opts = StateDictOptions(full_state_dict=True, cpu_offload=True)
-            full_sd = get_model_state_dict(self.model, options=opts)
-            opt_state = get_optimizer_state_dict(self.model, self.optimizer, options=opts)
-        else:
-            opt_state = self.optimizer.state_dict()
+            full_sd = get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True,
+                                                                                  cpu_offload=True))
         if self.dist.is_main:
             export = None
             if cfg.checkpoint.onnx and self.n_params <= cfg.checkpoint.onnx_max_parameters:
                 export = self._onnx_export
-            state = ckpt.trainer_state(step, step * cfg.train.prompts_per_step, opt_state,
+            state = ckpt.trainer_state(step, step * cfg.train.prompts_per_step, None,
                                        {"eval_averages": self.eval_averages, "algorithm": cfg.algorithm})
             path, size, has_onnx = ckpt.save_checkpoint(self.run_dir, step, D.unwrap(self.model), self.tokenizer,
-                                                        state, state_dict=full_sd, export=export)
+                                                        state, state_dict=full_sd, export=export, tmp=tmp)
             rel = path.relative_to(self.run_dir).as_posix()
             self.sink.emit(Checkpoint(path=rel, onnx=f"{rel}/model.onnx" if has_onnx else None, bytes=size),
                            step=step)
@@ -529,7 +602,8 @@ class Trainer:
         n_levels = max(4, max(len(stages_for(a, cfg)) for a in (cfg.algorithm, "grpo")))
         self.sink.emit(RunStarted(config=cfg.to_dict(), total_steps=total, model=ModelInfo(self.model_name,
                                   self.n_params), device=self.dist.device, world_size=self.dist.world_size,
-                                  resumed_from_step=self.start_step if self.start_step else None),
+                                  resumed_from_step=self.start_step if self.start_step else None,
+                                  prompt_example=self.pipeline.prompt_example),
                        step=self.start_step)
         self.started = True
         hb = HeartbeatThread(self.sink, cfg.logging.heartbeat_s)
@@ -546,6 +620,10 @@ class Trainer:
                 hb.step = step
                 t0 = time.perf_counter()
                 algorithm = phase_algorithm(cfg, step)
+                if cfg.algorithm == "sft_then_rl" and cfg.train.sft_steps > 0 and step == cfg.train.sft_steps + 1:
+                    # a two-stage pipeline: RL starts from the SFT weights with a fresh optimizer at the RL rate
+                    self.optimizer = self._make_optimizer(cfg.optim.lr)
+                    self._log(f"step {step}: SFT phase over; grpo starts with a fresh AdamW (lr {cfg.optim.lr:g})")
                 hb.phase = "rollout"
                 items, ro, samples = self.rollout(step, algorithm)
                 t1 = time.perf_counter()
@@ -554,7 +632,10 @@ class Trainer:
                 want_tokens = cfg.logging.token_stats and step % cfg.logging.rollouts_every == 0
                 train = self.train_batch(batch, algorithm, want_tokens)
                 t2 = time.perf_counter()
+                sync_s = self.engine.sync_weights(D.unwrap(self.model))  # an engine with its own weights
                 metrics = self.step_metrics(algorithm, ro, samples, train, n_levels)
+                if sync_s is not None:
+                    metrics["perf/weight_sync_s"] = sync_s
                 self.write_step_files(step, items, ro, samples, train["_tokens"])
                 t_eval = t_ckpt = 0.0
                 if self.dist.enabled:
@@ -616,6 +697,8 @@ class Trainer:
         return [len(groups[s.prompt_index]) > 1 for s in samples]
 
     def _finish(self, status: str, exc: Optional[BaseException] = None) -> None:
+        if getattr(self, "pipeline", None) is not None:
+            self.pipeline.close()  # the math-verify workers
         error = None
         if exc is not None:
             error = ErrorInfo(type=type(exc).__name__, message=str(exc),

@@ -128,5 +128,5 @@ def measure_accuracy(model, tokenizer, problems, *, temperature: float = 1.0, ma
                                temperature=temperature, eos_token_id=tokenizer.eos_token_id,
                                pad_token_id=tokenizer.pad_token_id, generator=gen)
         for (p, _), out in zip(chunk, outs):
-            total += score(tokenizer.decode(out, skip_special_tokens=True), p.answer)[0]
+            total += score(tokenizer.decode(out, skip_special_tokens=True), p.answer, "exact")[0]
     return total / max(1, len(items))
