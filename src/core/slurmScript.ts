@@ -206,8 +206,8 @@ export function buildSbatchScript(req: SbatchScriptRequest, activateScript: stri
   for (const c of o.setupCommands) if (c.trim()) lines.push(c);
   lines.push(
     'export PYTHONUNBUFFERED=1',
-    '# torchrun passes these signals on to the trainer (torchrun --signals-to-handle, PyTorch 2.9+; older ones pass on',
-    '# INT and TERM only: use INT@<seconds> there) and gives it this long to save before it kills it.',
+    '# torchrun passes these signals on to the trainer (torchrun --signals-to-handle, PyTorch 2.9 and later) and gives',
+    '# it this long to save before it kills it.',
     `export PET_SIGNALS_TO_HANDLE=SIGTERM,SIGINT,SIGHUP,SIGQUIT${sig && !['INT', 'TERM', 'HUP', 'QUIT'].includes(sig.signal) ? `,SIG${sig.signal}` : ''}`,
     `export TORCH_ELASTIC_SHUTDOWN_TIMEOUT=${sig ? Math.max(30, sig.seconds - 10) : 60}`,
     '',
