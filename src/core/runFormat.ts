@@ -4,6 +4,8 @@
 // 1.1 adds rollout lines with `token_stats` (parallel arrays, read back here as 1's `tokens`), per-rollout summaries
 // (left out where token_stats holds them), the prompt once per prompt id in a rollouts file (withPrompts fills it in),
 // and the `anomaly` event; a 1 run reads as before.
+// A run submitted to Slurm also holds launch.json (its jobs; written by the extension, src/core/launchFile.ts) and
+// run.json's `slurm` (the job its trainer runs in).
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { TokenStats, expandTokenStats, isTokenStats } from './tokenStats';
@@ -36,6 +38,42 @@ export interface RunInfo {
   device: string;
   total_steps?: number | null;
   step?: number | null;
+  /** The Slurm job the trainer runs in; null or absent outside Slurm. */
+  slurm?: SlurmRunInfo | null;
+}
+
+export interface SlurmRunInfo {
+  job_id: string;
+  /** SLURM_RESTART_COUNT: how often the job was requeued. */
+  restart_count: number;
+  node_list: string;
+  cluster?: string | null;
+}
+
+export const LAUNCH_FORMAT = 'trapo-launch/1';
+
+/** One job submitted for a run (launch.json `jobs`). */
+export interface LaunchJob {
+  job_id: string;
+  submitted_at: number;
+  /** The sbatch script, relative to the run directory. */
+  script: string;
+  reason: 'start' | 'resume';
+  /** The job settings the script was written from. */
+  options?: Record<string, unknown>;
+}
+
+/** launch.json: the jobs submitted for a run (trainer/trapo/schemas/launch.schema.json). */
+export interface LaunchInfo {
+  format: typeof LAUNCH_FORMAT;
+  launcher: 'slurm';
+  run_id: string;
+  name: string;
+  algorithm?: string;
+  created_at: number;
+  config_file?: string | null;
+  total_steps?: number | null;
+  jobs: LaunchJob[];
 }
 
 interface EventBase {
@@ -342,6 +380,39 @@ export function isRunFormat(x: unknown): x is RunFormatVersion {
   return (RUN_FORMATS as readonly unknown[]).includes(x);
 }
 
+/** A Slurm job id ("123", "123_4"): it goes on squeue's and scancel's command lines. */
+const isJobId = (x: unknown): x is string => isStr(x) && /^\d+(_\d+)?$/.test(x);
+const SLURM_INFO_CHECKS = { job_id: isJobId, restart_count: isInt, node_list: isStr };
+const LAUNCH_JOB_CHECKS = {
+  job_id: isJobId,
+  submitted_at: isNum,
+  script: isStr,
+  reason: (x: unknown) => x === 'start' || x === 'resume',
+  options: (x: unknown) => x === undefined || isObj(x),
+};
+const LAUNCH_CHECKS = {
+  launcher: (x: unknown) => x === 'slurm',
+  run_id: isStr,
+  name: isStr,
+  created_at: isNum,
+  jobs: (x: unknown) => Array.isArray(x) && x.every((j) => isObj(j) && firstBad(j, LAUNCH_JOB_CHECKS) === undefined),
+};
+
+/** Parses launch.json. Throws RunFormatError naming the field at fault. */
+export function parseLaunchInfo(text: string, where = 'launch.json'): LaunchInfo {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (e) {
+    throw new RunFormatError(`${where}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!isObj(obj)) throw new RunFormatError(`${where}: not a JSON object`);
+  if (obj.format !== LAUNCH_FORMAT) throw new RunFormatError(`${where}: format is ${JSON.stringify(obj.format)}, expected "${LAUNCH_FORMAT}"`);
+  const bad = firstBad(obj, LAUNCH_CHECKS);
+  if (bad !== undefined) throw new RunFormatError(`${where}: missing or invalid "${bad}"`);
+  return obj as unknown as LaunchInfo;
+}
+
 /** Parses run.json. Throws RunFormatError naming the field at fault. */
 export function parseRunInfo(text: string, where = 'run.json'): RunInfo {
   let obj: unknown;
@@ -356,6 +427,10 @@ export function parseRunInfo(text: string, where = 'run.json'): RunInfo {
   }
   const bad = firstBad(obj, RUN_INFO_CHECKS);
   if (bad !== undefined) throw new RunFormatError(`${where}: missing or invalid "${bad}"`);
+  // An unreadable slurm field loses only the job's state, not the run.
+  if (obj.slurm !== undefined && obj.slurm !== null && !(isObj(obj.slurm) && firstBad(obj.slurm, SLURM_INFO_CHECKS) === undefined)) {
+    obj.slurm = null;
+  }
   return obj as unknown as RunInfo;
 }
 
@@ -485,6 +560,8 @@ export const runPaths = {
   checkpointEvalSummary: (runDir: string, step: number) => path.join(runDir, 'checkpoint_evals', `${pad6(step)}.json`),
   checkpointEvalFile: (runDir: string, step: number, benchmark: string) => path.join(runDir, 'checkpoint_evals', pad6(step), `${benchmark}.jsonl`),
   log: (runDir: string) => path.join(runDir, 'logs', 'trainer.log'),
+  launch: (runDir: string) => path.join(runDir, 'launch.json'),
+  slurmLog: (runDir: string, jobId: string) => path.join(runDir, 'logs', `slurm-${jobId}.out`),
 };
 
 export function pad6(step: number): string {

@@ -2,7 +2,9 @@
 // keeps per-run state that the trees, the status bar, the dashboard and the compare view read.
 //
 // - Discovery: every direct subfolder of a root that holds a run.json of format trapo-run/1 (or 1.1) is a run, whoever started
-//   it (VS Code, a terminal, torchrun, a cluster job writing to a shared folder).
+//   it (VS Code, a terminal, torchrun, a cluster job writing to a shared folder). A folder with launch.json but no
+//   run.json yet is a run submitted to Slurm whose trainer has not started: it shows from launch.json, and its job's
+//   state (setJobStatus, from the Slurm monitor) decides its status (src/core/jobStatus.ts).
 // - Change detection: fs.watch on the roots and on each run folder for low latency, plus a periodic poll that works
 //   where fs.watch does not (network file systems). Each poll stats first and reads only new bytes.
 // - Never blocks: a large file is read in slices of `maxBytesPerSlice`, yielding to the event loop between slices.
@@ -14,6 +16,7 @@ import {
   AnomalyEvent,
   CheckpointEvent,
   EvalEvent,
+  LaunchInfo,
   LogEvent,
   PhaseEvent,
   PromptAllocation,
@@ -22,6 +25,7 @@ import {
   RunInfo,
   RunStartedEvent,
   RunStatus,
+  parseLaunchInfo,
   parseRunInfo,
   runPaths,
 } from './runFormat';
@@ -32,6 +36,8 @@ import { CheckpointEvalEntry, checkpointEvalsStamp, readCheckpointEvals } from '
 import { SeriesStore } from './series';
 import { CrashProbe, CrashVerdict, detectCrash } from './crash';
 import { StepClock } from './time';
+import { RunJob, currentJob, jobVerdict, needsPolling } from './jobStatus';
+import type { JobStatus } from './slurm';
 
 export type DisplayStatus = RunStatus | 'crashed';
 
@@ -206,6 +212,12 @@ export interface RunState {
    * again and replaced what was held for it. Views that keep copies (the dashboard) read the run again.
    */
   readonly historyVersion: number;
+  /** launch.json of a run submitted to Slurm, else null. */
+  readonly launch: LaunchInfo | null;
+  /** The run's current Slurm job with its state, else null. */
+  readonly job: RunJob | null;
+  /** False for a submitted run whose trainer has not written run.json yet (`info` then comes from launch.json). */
+  readonly hasRunJson: boolean;
 }
 
 /** What a reader of events.jsonl had to leave out (shown in the Runs tree's tooltip and on the dashboard). */
@@ -307,12 +319,15 @@ class MutableRun implements RunState {
   loading = true;
   version = 0;
   historyVersion = 0;
+  launch: LaunchInfo | null = null;
+  job: RunJob | null = null;
 
   constructor(
     readonly id: string,
     readonly dir: string,
     readonly root: string,
     public info: RunInfo,
+    public hasRunJson = true,
   ) {
     this.writtenStatus = info.status;
     this.status = info.status;
@@ -326,6 +341,7 @@ interface Entry {
   tail: EventTail;
   runJsonStamp: string;
   checkpointEvalsStamp: string;
+  launchStamp: string;
   polling: Promise<void> | null;
   pollAgain: boolean;
   watcher: FSWatcher | null;
@@ -356,6 +372,8 @@ export class RunStore implements Disposable {
   private readonly invalidChanges = new Emitter<void>();
   /** Fires when `invalidRuns` changed (a run.json became unreadable, was fixed, or its folder went). */
   readonly onDidChangeInvalidRuns = this.invalidChanges.event;
+  /** Slurm's latest answer per job id (setJobStatus). */
+  private readonly jobStatuses = new Map<string, JobStatus>();
 
   constructor(options: RunStoreOptions) {
     this.roots = dedupe(options.roots.map((r) => path.resolve(r)));
@@ -469,7 +487,7 @@ export class RunStore implements Disposable {
         // A folder that is not a run itself may group runs one level down (an experiment's runs, e.g. the
         // comparison's runs/comparison/<algorithm>-seed<k>), so they show up without adding a root. New ones
         // there are found by the periodic rescan (fs.watch is on the roots and the run folders only).
-        if (!this.byDir.has(dir) && !(await exists(runPaths.runJson(dir)))) candidates.push(...(await subdirs(dir)));
+        if (!this.byDir.has(dir) && !(await isRunDir(dir))) candidates.push(...(await subdirs(dir)));
         for (const d of candidates) {
           if (seen.has(d)) continue;
           seen.add(d);
@@ -479,7 +497,7 @@ export class RunStore implements Disposable {
       }
     }
     for (const [dir, id] of [...this.byDir]) {
-      if (seen.has(dir) && (await exists(runPaths.runJson(dir)))) continue;
+      if (seen.has(dir) && (await isRunDir(dir))) continue;
       this.remove(id);
     }
     for (const dir of [...this.invalidRuns.keys()]) if (!seen.has(dir)) this.setInvalid(dir, undefined);
@@ -502,7 +520,8 @@ export class RunStore implements Disposable {
       stamp = `${st.mtimeMs}:${st.size}`;
       text = await fs.readFile(file, 'utf8');
     } catch {
-      return; // Not a run directory (or not yet).
+      // No run.json: a run submitted to Slurm whose trainer has not started yet shows from its launch.json.
+      return this.tryAddSubmitted(root, dir);
     }
     let info: RunInfo;
     try {
@@ -518,11 +537,29 @@ export class RunStore implements Disposable {
       return;
     }
     this.setInvalid(dir, undefined);
-    const run = new MutableRun(info.id, dir, root, info);
+    this.addEntry(new MutableRun(info.id, dir, root, info), stamp);
+  }
+
+  private async tryAddSubmitted(root: string, dir: string): Promise<void> {
+    let launch: LaunchInfo;
+    try {
+      launch = parseLaunchInfo(await fs.readFile(runPaths.launch(dir), 'utf8'), runPaths.launch(dir));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.setInvalid(dir, (err as Error).message);
+      return;
+    }
+    this.setInvalid(dir, undefined);
+    if (this.disposed || this.byDir.has(dir) || this.entries.has(launch.run_id)) return;
+    this.addEntry(new MutableRun(launch.run_id, dir, root, infoFromLaunch(launch), false), '');
+  }
+
+  private addEntry(run: MutableRun, runJsonStamp: string): void {
+    const { id: runId, dir } = run;
     const entry: Entry = {
       run,
       tail: new EventTail(runPaths.events(dir), { maxBytesPerPoll: this.opts.maxBytesPerSlice }),
-      runJsonStamp: stamp,
+      runJsonStamp,
+      launchStamp: '',
       checkpointEvalsStamp: '',
       polling: null,
       pollAgain: false,
@@ -530,11 +567,11 @@ export class RunStore implements Disposable {
       pending: [],
       checkpointsStamp: null,
     };
-    this.entries.set(info.id, entry);
-    this.byDir.set(dir, info.id);
+    this.entries.set(runId, entry);
+    this.byDir.set(dir, runId);
     this.watchRun(entry);
     this.changes.fire({ kind: 'added', run });
-    void this.pollRun(info.id);
+    void this.pollRun(runId);
   }
 
   private remove(id: string): void {
@@ -577,7 +614,8 @@ export class RunStore implements Disposable {
 
   private async pollOnce(entry: Entry): Promise<void> {
     const run = entry.run;
-    let changed = await this.reloadRunJson(entry);
+    let changed = await this.reloadLaunch(entry);
+    changed = (await this.reloadRunJson(entry)) || changed;
     changed = (await this.readNewEvents(entry)) || changed;
     changed = (await this.syncCheckpoints(entry)) || changed;
     changed = (await this.reloadCheckpointEvals(entry)) || changed;
@@ -628,6 +666,7 @@ export class RunStore implements Disposable {
       entry.runJsonStamp = stamp;
       if (info.id !== entry.run.id) return false; // Replaced by another run: the next scan sorts it out.
       entry.run.info = info;
+      entry.run.hasRunJson = true;
       if (info.total_steps != null && entry.run.runStarted === null) entry.run.totalSteps = info.total_steps;
       if (info.step != null && entry.run.step === null) entry.run.step = info.step;
       return true;
@@ -672,6 +711,44 @@ export class RunStore implements Disposable {
     entry.checkpointEvalsStamp = stamp;
     entry.run.checkpointEvals = entries;
     return true;
+  }
+
+  /** Rereads launch.json when it changed (a job was submitted). */
+  private async reloadLaunch(entry: Entry): Promise<boolean> {
+    const file = runPaths.launch(entry.run.dir);
+    try {
+      const st = await fs.stat(file);
+      const stamp = `${st.mtimeMs}:${st.size}`;
+      if (stamp === entry.launchStamp) return false;
+      const launch = parseLaunchInfo(await fs.readFile(file, 'utf8'), file);
+      entry.launchStamp = stamp;
+      entry.run.launch = launch;
+      return true;
+    } catch {
+      return false; // No launch.json (a run started directly), or mid-rewrite.
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------ Slurm jobs
+
+  /** The job ids whose state the runs still need (src/core/jobStatus.ts needsPolling). */
+  jobsToPoll(): string[] {
+    const ids = new Set<string>();
+    for (const { run } of this.entries.values()) if (run.job && needsPolling(run.writtenStatus, run.job)) ids.add(run.job.jobId);
+    return [...ids];
+  }
+
+  /** Slurm's answer for a job (from the monitor): the runs of that job are re-evaluated, changes fired. */
+  setJobStatus(status: JobStatus): void {
+    const old = this.jobStatuses.get(status.jobId);
+    this.jobStatuses.set(status.jobId, status);
+    if (old && old.state === status.state && old.reason === status.reason && old.source === status.source && old.restarts === status.restarts) return;
+    for (const entry of this.entries.values()) {
+      if (entry.run.job?.jobId !== status.jobId || this.disposed) continue;
+      const before = entry.run.status;
+      this.updateStatus(entry.run);
+      this.emitUpdate(entry, before);
+    }
   }
 
   /** Reads new bytes of events.jsonl in slices, yielding between them. Returns whether anything was applied. */
@@ -896,13 +973,28 @@ export class RunStore implements Disposable {
   }
 
   private updateStatus(run: MutableRun): void {
-    // run.json is rewritten after run_finished is appended; until then the event is the newer word.
+    // run.json is rewritten after run_finished is appended; until then the event is the newer word. A run.json
+    // rewritten after that event (a resume, which appends run_started only after its set-up) is the newer one.
     const lifecycle = run.lastLifecycle;
+    const resumedSince = lifecycle?.type === 'run_finished' && (run.info.updated_at ?? 0) > lifecycle.time;
     run.writtenStatus =
-      run.info.status === 'running' && lifecycle?.type === 'run_finished' ? lifecycle.status : run.info.status;
+      run.info.status === 'running' && lifecycle?.type === 'run_finished' && !resumedSince ? lifecycle.status : run.info.status;
     const signs = [run.lastEventTime, run.info.updated_at ?? null, run.info.created_at].filter(
       (x): x is number => typeof x === 'number',
     );
+    run.job = currentJob(run.dir, run.launch, run.hasRunJson ? run.info : null, (id) => this.jobStatuses.get(id));
+    const verdict = run.job ? jobVerdict(run.writtenStatus, run.job) : { kind: 'none' as const };
+    if (verdict.kind === 'active') {
+      // Queued or starting on Slurm: active, whatever an older run.json says; no pid or heartbeat to judge yet.
+      run.crash = { crashed: false };
+      run.status = 'running';
+      return;
+    }
+    if (verdict.kind === 'ended') {
+      run.crash = { crashed: true, reason: 'job-ended', detail: verdict.detail };
+      run.status = 'crashed';
+      return;
+    }
     run.crash = detectCrash(
       {
         status: run.writtenStatus,
@@ -978,6 +1070,31 @@ function checkpointEntry(dir: string, ev: CheckpointEvent & { step: number }): C
     dir: path.resolve(dir, ev.path),
     onnx: ev.onnx === null ? null : path.resolve(dir, ev.onnx),
     bytes: ev.bytes,
+  };
+}
+
+/** A run directory: it holds run.json, or launch.json of a submitted run whose trainer has not started. */
+async function isRunDir(dir: string): Promise<boolean> {
+  return (await exists(runPaths.runJson(dir))) || (await exists(runPaths.launch(dir)));
+}
+
+/** What launch.json tells about a run before its trainer writes run.json. */
+function infoFromLaunch(launch: LaunchInfo): RunInfo {
+  return {
+    format: 'trapo-run/1',
+    id: launch.run_id,
+    name: launch.name,
+    algorithm: launch.algorithm ?? '',
+    created_at: launch.created_at,
+    config: {},
+    status: 'running',
+    pid: null,
+    host: '',
+    trainer_version: '',
+    world_size: 1,
+    device: '',
+    total_steps: launch.total_steps ?? null,
+    step: null,
   };
 }
 

@@ -15,6 +15,7 @@ import { registerRunNotifications } from './notifications';
 import { RunManager } from './runManager';
 import { readSettings } from './settings';
 import { setUpTrainerEnvironment } from './setupEnvironment';
+import { SlurmRuns, slurmLogOf, stopSlurmRun, submitReviewedScript } from './slurmLauncher';
 import { StartDeps, resumeRun, startRun } from './startRun';
 import { registerStatusBar } from './statusBar';
 
@@ -30,12 +31,14 @@ export function registerRuns(
   const diagnostics = vscode.languages.createDiagnosticCollection('trapo');
   const setupOutput = vscode.window.createOutputChannel('TRAPO Setup');
   const logOutput = vscode.window.createOutputChannel('TRAPO Run Log');
-  context.subscriptions.push(manager, diagnostics, setupOutput, logOutput);
+  const slurmOutput = vscode.window.createOutputChannel('TRAPO Slurm');
+  const slurm = new SlurmRuns(store, slurmOutput);
+  context.subscriptions.push(manager, diagnostics, setupOutput, logOutput, slurmOutput, slurm);
   registerStatusBar(context, store, selection);
   registerRunNotifications(context, store);
   // Completion, hover and live diagnostics in *.trapo.* files share the collection with a start's problems.
   const configProblems = registerConfigLanguage(context, diagnostics);
-  const deps: StartDeps = { context, store, manager, configProblems, revealRun };
+  const deps: StartDeps = { context, store, manager, configProblems, revealRun, slurm };
   const m = manager;
 
   /** The run an argument names (tree node, {runId}, id string), else the selected run if it fits, else a pick. */
@@ -70,6 +73,8 @@ export function registerRuns(
     'trapo.stopRun': async (arg?: unknown) => {
       const run = await resolveRun(arg, (r) => r.status === 'running' || m.isManaged(r.id), 'stop');
       if (!run) return;
+      // A run on Slurm: scancel (--signal=INT first), whichever host its trainer runs on.
+      if (run.job && !m.isManaged(run.id)) return stopSlurmRun(slurm, store, run);
       const grace = readSettings().stopGracePeriodSeconds;
       const result = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Stopping ${run.info.name}`, cancellable: true },
@@ -102,6 +107,7 @@ export function registerRuns(
       const run = await resolveRun(arg, (r) => r.status !== 'running' && r.status !== 'finished', 'resume');
       if (run) await resumeRun(deps, run);
     },
+    'trapo.submitSlurmScript': (arg?: unknown) => submitReviewedScript(arg),
     'trapo.setUpTrainerEnvironment': (kind?: unknown) =>
       setUpTrainerEnvironment(context, setupOutput, kind === 'torch' || kind === 'vllm' ? kind : undefined),
     'trapo.refreshRuns': () => store.refresh(),
@@ -125,6 +131,12 @@ export function registerRuns(
         return;
       } catch {
         // No trainer.log: a run started outside VS Code logs where it was started. Show its log events instead.
+      }
+      // A Slurm job that has not started its trainer yet (or failed before it did) has only Slurm's own log.
+      const slurmLog = slurmLogOf(run);
+      if (slurmLog) {
+        await vscode.window.showTextDocument(vscode.Uri.file(slurmLog), { preview: true });
+        return;
       }
       logOutput.clear();
       logOutput.appendLine(`${log} does not exist (a run started outside VS Code logs where it was started).`);

@@ -3,16 +3,25 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Launcher } from '../core/launch';
+import { DEFAULT_JOB_OPTIONS, SlurmJobOptions } from '../core/slurmScript';
 
 export interface TrapoSettings {
   runsRoots: string[];
   pythonPath: string;
-  launcher: Launcher;
+  launcher: Launcher | 'slurm';
   torchrunPath: string;
   processesPerNode: number;
   heartbeatTimeoutSeconds: number;
   stopGracePeriodSeconds: number;
   keepTrainersRunningOnExit: boolean;
+  slurm: SlurmSettings;
+}
+
+export interface SlurmSettings {
+  /** The job settings a new job starts from (the quick pick edits them per job). */
+  job: SlurmJobOptions;
+  reviewScript: boolean;
+  pollIntervalSeconds: number;
 }
 
 export function readSettings(): TrapoSettings {
@@ -22,12 +31,40 @@ export function readSettings(): TrapoSettings {
   return {
     runsRoots: c.get<string[]>('runsRoots', ['runs']).filter((r) => typeof r === 'string' && r.trim() !== ''),
     pythonPath: trusted ? c.get<string>('pythonPath', '').trim() : '',
-    launcher: launcher === 'torchrun' ? 'torchrun' : 'python',
+    launcher: launcher === 'torchrun' || launcher === 'slurm' ? launcher : 'python',
     torchrunPath: trusted ? c.get<string>('torchrunPath', '').trim() : '',
     processesPerNode: Math.max(1, Math.floor(c.get<number>('processesPerNode', 1))),
     heartbeatTimeoutSeconds: Math.max(10, c.get<number>('heartbeatTimeoutSeconds', 120)),
     stopGracePeriodSeconds: Math.max(1, c.get<number>('stopGracePeriodSeconds', 30)),
     keepTrainersRunningOnExit: c.get<boolean>('keepTrainersRunningOnExit', false),
+    slurm: readSlurmSettings(c),
+  };
+}
+
+function readSlurmSettings(c: vscode.WorkspaceConfiguration): SlurmSettings {
+  const d = DEFAULT_JOB_OPTIONS;
+  const count = (key: string, fallback: number, min: number) => {
+    const v = c.get<number>(key, fallback);
+    return Number.isFinite(v) ? Math.max(min, Math.floor(v)) : fallback;
+  };
+  const lines = (key: string) => (c.get<unknown[]>(key, []) ?? []).filter((x): x is string => typeof x === 'string' && x.trim() !== '');
+  return {
+    job: {
+      partition: c.get<string>('slurm.partition', d.partition).trim(),
+      account: c.get<string>('slurm.account', d.account).trim(),
+      nodes: count('slurm.nodes', d.nodes, 1),
+      gpusPerNode: count('slurm.gpusPerNode', d.gpusPerNode, 0),
+      processesPerNode: count('processesPerNode', d.processesPerNode, 1),
+      cpusPerTask: count('slurm.cpusPerTask', d.cpusPerTask, 0),
+      time: c.get<string>('slurm.time', d.time).trim(),
+      extraDirectives: lines('slurm.extraDirectives'),
+      // Shell lines run on the cluster: not from an untrusted workspace's settings.
+      setupCommands: vscode.workspace.isTrusted ? lines('slurm.setupCommands') : [],
+      signal: c.get<string>('slurm.signal', d.signal).trim(),
+      requeue: c.get<boolean>('slurm.requeue', d.requeue),
+    },
+    reviewScript: c.get<boolean>('slurm.reviewScript', true),
+    pollIntervalSeconds: Math.max(2, c.get<number>('slurm.pollIntervalSeconds', 15)),
   };
 }
 

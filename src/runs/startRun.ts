@@ -21,6 +21,7 @@ import { describeFailedChoice, findTrainerPython, runProcess } from './python';
 import { RunManager, SpawnRequest } from './runManager';
 import { readSettings, runsRootFor } from './settings';
 import { walkthroughDone } from '../walkthrough';
+import { SlurmRuns, initialJobOptions, submitSlurmRun } from './slurmLauncher';
 
 export interface StartDeps {
   context: vscode.ExtensionContext;
@@ -29,6 +30,8 @@ export interface StartDeps {
   /** Puts a config's problems on their keys in the Problems view (src/config/configLanguage.ts). */
   configProblems: ConfigProblemReporter;
   revealRun(runId: string): Promise<void>;
+  /** Runs on Slurm (trapo.launcher: slurm). */
+  slurm?: SlurmRuns;
 }
 
 const CONFIG_GLOB = '**/*.trapo.{yaml,yml,json}';
@@ -109,6 +112,23 @@ export async function startRun(deps: StartDeps, arg?: unknown): Promise<void> {
   const name = typeof configName === 'string' && configName.trim() ? configName.trim() : runNameFromConfigFile(file);
   const runId = makeRunId(name, new Date(), randomBytes(2).toString('hex'));
   const runDir = path.join(root, runId);
+  if (settings.launcher === 'slurm') {
+    if (!deps.slurm) return;
+    const steps = (check.config.train as { steps?: unknown } | undefined)?.steps;
+    await submitSlurmRun(deps.slurm, deps.store, deps.revealRun, {
+      reason: 'start',
+      runId,
+      runDir,
+      cwd,
+      name,
+      algorithm: typeof check.config.algorithm === 'string' ? check.config.algorithm : 'trapo',
+      totalSteps: Number.isInteger(steps) ? (steps as number) : null,
+      python: found.choice.python.path,
+      configFile: file,
+      initial: await initialJobOptions(null),
+    });
+    return;
+  }
   const launch = buildLaunch({
     workspaceTrusted: vscode.workspace.isTrusted,
     python: found.choice.python.path,
@@ -162,6 +182,24 @@ export async function resumeRun(deps: StartDeps, run: RunState): Promise<void> {
   const { choice } = await findTrainerPython(deps.context, settings.pythonPath, vscode.Uri.file(run.dir), cwd, engine);
   if (!choice.ok) {
     offerSetUp(describeFailedChoice(choice), engine);
+    return;
+  }
+  // A run started on Slurm resumes on Slurm (a new job on the same run directory), as does any run when the
+  // launcher setting says slurm.
+  if (run.job || settings.launcher === 'slurm') {
+    if (!deps.slurm) return;
+    await submitSlurmRun(deps.slurm, deps.store, deps.revealRun, {
+      reason: 'resume',
+      runId: run.id,
+      runDir: run.dir,
+      cwd,
+      name: run.info.name,
+      algorithm: run.info.algorithm,
+      totalSteps: run.totalSteps,
+      python: choice.python.path,
+      configFile: null,
+      initial: await initialJobOptions(run.dir),
+    });
     return;
   }
   const launch = buildLaunch({

@@ -2,11 +2,17 @@
 // run); hidden when nothing runs. Clicking it opens the dashboard on that run.
 import * as vscode from 'vscode';
 import { preparingDetail, preparingOf, preparingText } from '../core/preparing';
+import { describeRunJob, jobActivity } from '../core/jobStatus';
 import { RunState, RunStore, etaSeconds } from '../core/runStore';
 import { formatDuration } from '../core/time';
 import type { RunSelection } from '../services';
 
 export function statusBarText(run: RunState): string {
+  // A Slurm job that is not training yet: what it waits for.
+  const activity = run.job ? jobActivity(run.writtenStatus, run.job) : null;
+  if (run.job && activity) {
+    return `${activity === 'starting' ? '$(loading~spin)' : '$(clock)'} TRAPO ${run.info.name} ${activity === 'starting' ? `starting (job ${run.job.jobId})` : describeRunJob(run.job)}`;
+  }
   const preparing = preparingOf(run);
   if (preparing) return `$(loading~spin) TRAPO ${preparingText(preparing)}`;
   const parts = [`$(sync~spin) TRAPO ${run.step ?? 0}${run.totalSteps !== null ? `/${run.totalSteps}` : ''}`];
@@ -31,7 +37,7 @@ export function registerStatusBar(context: vscode.ExtensionContext, store: RunSt
     }
     item.text = statusBarText(run);
     const preparing = preparingOf(run);
-    item.tooltip = `${run.info.name} (${run.id}): ${run.info.algorithm} on ${run.info.device}${preparing ? `, ${preparingDetail(preparing)}` : ''}. Click for the dashboard.`;
+    item.tooltip = `${run.info.name} (${run.id}): ${run.info.algorithm} on ${run.info.device || 'Slurm'}${run.job ? `, Slurm ${describeRunJob(run.job)}` : ''}${preparing ? `, ${preparingDetail(preparing)}` : ''}. Click for the dashboard.`;
     item.command = { command: 'trapo.openDashboard', title: 'Open Dashboard', arguments: [{ runId: run.id }] };
     item.show();
   };

@@ -9,6 +9,7 @@ import { DisplayStatus, RunState, RunStore, bestEvalAverage, etaSeconds, skipped
 import { runPaths } from '../core/runFormat';
 import { anomalyText, resumeText } from '../core/runText';
 import { visibleControls } from '../core/visibleText';
+import { describeRunJob, jobActivity } from '../core/jobStatus';
 import { formatDuration } from '../core/time';
 import { alertLines, alertMark } from '../core/alerts';
 
@@ -28,6 +29,22 @@ export function statusIcon(status: DisplayStatus): vscode.ThemeIcon {
       return new vscode.ThemeIcon('warning', new vscode.ThemeColor('list.warningForeground'));
     default: {
       const never: never = status;
+      return new vscode.ThemeIcon(String(never));
+    }
+  }
+}
+
+/** The icon of a Slurm job that is not training yet (queued, starting, suspended). */
+export function jobActivityIcon(activity: 'queued' | 'starting' | 'suspended'): vscode.ThemeIcon {
+  switch (activity) {
+    case 'queued':
+      return new vscode.ThemeIcon('clock', new vscode.ThemeColor('charts.yellow'));
+    case 'starting':
+      return new vscode.ThemeIcon('loading~spin', new vscode.ThemeColor('charts.blue'));
+    case 'suspended':
+      return new vscode.ThemeIcon('debug-pause');
+    default: {
+      const never: never = activity;
       return new vscode.ThemeIcon(String(never));
     }
   }
@@ -54,13 +71,17 @@ export class RunNode extends vscode.TreeItem {
       anomaly ? `⚠ ${run.nonFiniteLoss!.value} loss` : '',
       resumeText(run) ?? '',
       alertMark(run.anomalies),
+      run.job ? describeRunJob(run.job) : '',
     ]
       .filter(Boolean)
       .join(' · ');
     // A non-finite loss is an anomaly: the warning icon says so whatever the status (the status is in the tooltip).
-    this.iconPath = anomaly && run.status !== 'crashed' && run.status !== 'failed'
-      ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('list.warningForeground'))
-      : statusIcon(run.status);
+    const activity = run.job ? jobActivity(run.writtenStatus, run.job) : null;
+    this.iconPath = activity
+      ? jobActivityIcon(activity)
+      : anomaly && run.status !== 'crashed' && run.status !== 'failed'
+        ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('list.warningForeground'))
+        : statusIcon(run.status);
     this.contextValue = `run.${run.status}`;
     this.tooltip = runTooltip(run);
   }
@@ -85,7 +106,8 @@ function runTooltip(run: RunState): vscode.MarkdownString {
   if (eta !== null) line('ETA', formatDuration(eta));
   const best = bestEvalAverage(run);
   if (best) line('Best average', `${formatPercent(best.average)} at step ${best.step}`);
-  line('Device', `${run.info.device} × ${run.info.world_size} on ${run.info.host}`);
+  if (run.hasRunJson !== false) line('Device', `${run.info.device} × ${run.info.world_size} on ${run.info.host}`);
+  if (run.job) line('Slurm', `${describeRunJob(run.job)}${run.job.script ? ` · ${path.relative(run.dir, run.job.script)}` : ' · submitted outside VS Code'}`);
   if (run.runStarted) line('Model', `${run.runStarted.model.name} (${run.runStarted.model.parameters.toLocaleString()} parameters)`);
   if (run.finished?.error) line('Error', `${run.finished.error.type}: ${run.finished.error.message}`);
   const anomaly = anomalyText(run);

@@ -38,6 +38,8 @@ export interface SessionOptions {
   settings?: Record<string, unknown>;
   /** Label used in the scratch folder's name and in log lines. */
   label?: string;
+  /** More environment for code-server (and so the extension host and what it spawns), e.g. SLURM_CONF. */
+  env?: Record<string, string>;
 }
 
 export interface CspViolation {
@@ -163,6 +165,7 @@ export class Session {
       HF_HUB_OFFLINE: '1',
       TRANSFORMERS_OFFLINE: '1',
       CUDA_VISIBLE_DEVICES: '',
+      ...options.env,
     };
   }
 

@@ -100,6 +100,9 @@ def _load(path, overrides, run_dir=None, resume=False):
 
 
 def cmd_train(args) -> int:
+    from .signals import install_early_notice
+
+    install_early_notice()  # Slurm's time-limit notice must not kill the process while torch is imported
     overrides = list(args.set)
     if args.max_steps is not None:
         overrides.append(f"train.steps={args.max_steps}")

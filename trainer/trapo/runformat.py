@@ -14,8 +14,11 @@ Layout (see architecture.md §2 and the JSON Schemas in `trapo/schemas/`):
     <run dir>/checkpoints/<step:06d>/           Hugging Face layout + trainer state
     <run dir>/checkpoint_evals/                 evaluations asked for later (`trapo eval --run-dir`, checkpoint_evals.py)
     <run dir>/logs/trainer.log                  captured by whoever launched the process
+    <run dir>/launch.json                       jobs submitted to Slurm for the run (written by the submitter)
 
-One dataclass per event type. `RunWriter` is the only code that writes these files; it imports nothing heavy.
+One dataclass per event type. `RunWriter` is the only code that writes these files (launch.json aside: the
+extension writes it when it submits a job; `read_launch_json` reads it); it imports nothing heavy. Under Slurm,
+run.json records the job the trainer runs in (`slurm`), so that a job submitted from a terminal is known too.
 """
 
 from __future__ import annotations
@@ -386,6 +389,9 @@ class RunWriter:
             "total_steps": total_steps,
             "step": None,
         }
+        slurm = slurm_job_from_env()
+        if slurm is not None:  # only under Slurm: run.json outside it is as before
+            info["slurm"] = slurm
         writer = cls(run_dir, info, clock)
         writer._write_run_json()
         return writer
@@ -399,6 +405,12 @@ class RunWriter:
         # A trapo-run/1 run resumed by this trainer goes on in 1.1 (whose readers read its earlier 1 lines too).
         info.update({"status": "running", "pid": os.getpid(), "host": socket.gethostname(), "updated_at": clock(),
                      "format": RUN_FORMAT})
+
+        slurm = slurm_job_from_env()
+        if slurm is not None:
+            info["slurm"] = slurm
+        else:  # resumed outside Slurm: the job of an earlier run of it is not this process's
+            info.pop("slurm", None)
         writer = cls(run_dir, info, clock)
         writer._repair_torn_tail()
         writer._write_run_json()
@@ -530,6 +542,48 @@ def read_run_json(run_dir: Path) -> dict:
         raise FileNotFoundError(f"{run_dir} is not a run directory: run.json is missing") from None
     if info.get("format") not in RUN_FORMATS_READ:
         raise ValueError(f"{path}: format is {info.get('format')!r}, expected one of {', '.join(RUN_FORMATS_READ)}")
+    return info
+
+
+def slurm_job_from_env(env: Optional[Mapping[str, str]] = None) -> Optional[dict]:
+    """The Slurm job this process runs in (run.json `slurm`), from the variables Slurm sets; None outside Slurm."""
+    env = os.environ if env is None else env
+    job = env.get("SLURM_JOB_ID") or env.get("SLURM_JOBID")
+    if not job:
+        return None
+    array = env.get("SLURM_ARRAY_JOB_ID"), env.get("SLURM_ARRAY_TASK_ID")
+    restarts = env.get("SLURM_RESTART_COUNT", "0")
+    return {
+        "job_id": f"{array[0]}_{array[1]}" if all(array) else job,
+        "restart_count": int(restarts) if restarts.isdigit() else 0,
+        "node_list": env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST") or "",
+        "cluster": env.get("SLURM_CLUSTER_NAME") or None,
+    }
+
+
+LAUNCH_FORMAT = "trapo-launch/1"
+
+
+def read_launch_json(run_dir: Path) -> Optional[dict]:
+    """launch.json of a run submitted to Slurm (schemas/launch.schema.json), or None when the run has none.
+
+    Raises ValueError naming the field at fault when the file is not a launch file."""
+    path = Path(run_dir) / "launch.json"
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(info, dict) or info.get("format") != LAUNCH_FORMAT:
+        raise ValueError(f"{path}: format is {info.get('format') if isinstance(info, dict) else None!r}, "
+                         f"expected {LAUNCH_FORMAT!r}")
+    for key, kind in (("launcher", str), ("run_id", str), ("name", str), ("created_at", (int, float)), ("jobs", list)):
+        if not isinstance(info.get(key), kind):
+            raise ValueError(f"{path}: missing or invalid {key!r}")
+    for job in info["jobs"]:
+        if not (isinstance(job, dict) and isinstance(job.get("job_id"), str) and isinstance(job.get("script"), str)):
+            raise ValueError(f"{path}: a job without job_id or script: {job!r}")
     return info
 
 

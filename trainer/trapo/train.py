@@ -32,7 +32,7 @@ import signal
 import threading
 import time
 import traceback
-from collections import defaultdict
+from collections import defaultdict, deque
 from pathlib import Path
 from typing import Optional
 
@@ -41,6 +41,7 @@ import torch
 from . import checkpoint as ckpt
 from . import distributed as D
 from . import precision as P
+from . import signals
 from .batching import over_budget, plan_micro_batches
 from .forward import HeadUnsupported, SharedPromptUnsupported, checkpointing_on, forward as run_forward
 from .config import MICRO_GROUP_ALGORITHMS, Config
@@ -97,9 +98,17 @@ class Sink:
     """Rank 0's RunWriter behind a lock (the heartbeat thread writes too); other ranks write nothing."""
 
     def __init__(self, writer: Optional[RunWriter]):
-        # Re-entrant: the stop signal's handler logs from the main thread, which may be inside emit() at that moment.
+        # Signal handlers never take it: they leave notes (trapo/signals.py), written by the heartbeat thread.
         self.writer, self.lock = writer, threading.RLock()
         self.finished = False  # run_finished written: a heartbeat due just after it is not
+        # Log lines from signal handlers (trapo/signals.py note): written out by another thread or at the end.
+        self.notes: deque = deque()
+
+    def drain_notes(self):
+        """Emits the notes signal handlers left (never from a handler: it may run inside `with self.lock`)."""
+        while self.notes:
+            level, message = self.notes.popleft()
+            self.emit(Log(level=level, message=message))
 
     def emit(self, event, step=None):
         with self.lock:
@@ -125,6 +134,7 @@ class HeartbeatThread(threading.Thread):
 
     def run(self):
         while not self.stop_event.wait(self.every_s):
+            self.sink.drain_notes()
             self.sink.emit(Heartbeat(phase=self.phase), step=self.step)
 
 
@@ -804,6 +814,7 @@ class Trainer:
         if exc is not None:
             error = ErrorInfo(type=type(exc).__name__, message=str(exc),
                               traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        self.sink.drain_notes()
         self.sink.emit(RunFinished(status=status, error=error), step=None)
         self.sink.call("set_status", status)
         self.sink.call("close")
@@ -814,6 +825,8 @@ def install_sigint(trainer: Trainer) -> dict:
     finished, save the last finished step, end `stopped` (trapo/stopping.py). Second: stop now, without saving."""
 
     def handler(signum, frame):
+        if signals.is_twin():  # the same Stop delivered twice under Slurm (trapo/signals.py)
+            return
         if trainer.stop_requested:
             raise KeyboardInterrupt
         if trainer.stop.on_signal():
@@ -822,21 +835,25 @@ def install_sigint(trainer: Trainer) -> dict:
             what = "dropping the work in progress where nothing finished is lost"
         else:  # several processes: the ranks finish the step together
             what = "finishing this step"
-        trainer._log(f"interrupt: {what}, then saving the last finished step and stopping (Ctrl-C again to stop now, "
-                     f"without saving)", "warning")
+        signals.note(trainer, f"interrupt: {what}, then saving the last finished step and stopping (Ctrl-C again to "
+                              f"stop now, without saving)")
 
     if threading.current_thread() is not threading.main_thread():
         return {}
-    return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # Slurm's notice before the time limit (SIGUSR1) asks for the same stop, and never for "stop now".
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    return {**previous, **signals.install_notice(trainer)}
 
 
 def _interrupt_setup() -> dict:
     def handler(signum, frame):
+        if signals.is_twin():
+            return
         raise KeyboardInterrupt
 
     if threading.current_thread() is not threading.main_thread():
         return {}
-    return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, *signals.NOTICE_SIGNALS)}
 
 
 def run_training(cfg: Config, run_dir: Path, resume: bool = False, log=print) -> str:
@@ -846,6 +863,10 @@ def run_training(cfg: Config, run_dir: Path, resume: bool = False, log=print) ->
         # Until the trainer's own handler is in place, SIGINT and SIGTERM (the extension's Stop) interrupt the set-up.
         setup_handlers = _interrupt_setup()
         try:
+            if signals.early_notice() is not None:  # Slurm's time-limit notice came while Python started
+                log(f"[trapo] {signal.Signals(signals.early_notice()).name} (Slurm's notice before the time limit) "
+                    "came before the trainer started: stopping, nothing to save yet")
+                raise KeyboardInterrupt
             trainer = Trainer(cfg, run_dir, resume=resume, log=log)
         except KeyboardInterrupt:
             return "stopped"
