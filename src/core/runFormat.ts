@@ -8,7 +8,7 @@
 // run.json's `slurm` (the job its trainer runs in).
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { TokenStats, expandTokenStats, isTokenStats } from './tokenStats';
+import { TokenInfo, TokenStats, expandTokenStats, isTokenStats } from './tokenStats';
 import { decodeNumber } from '../shared/nonFinite';
 
 /** What the trainer writes now. */
@@ -193,12 +193,8 @@ export type RunEvent =
   | RunFinishedEvent;
 export type RunEventType = RunEvent['type'];
 
-export interface TokenInfo {
-  text: string;
-  logprob: number;
-  entropy: number;
-  prefix: boolean;
-}
+/** Declared in tokenStats.ts (which expands trapo-run/1.1's arrays into it); re-exported as part of the format. */
+export type { TokenInfo };
 export interface RolloutRecord {
   step: number;
   prompt_id: string;
