@@ -35,7 +35,7 @@ import {
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
 import zoomPlugin from 'chartjs-plugin-zoom';
-import { EmaState } from '../../src/core/ema';
+import { EmaState } from '../../src/shared/ema';
 import { BandKind, ColorAssigner, PALETTE, PALETTE_VARS, aggregateLines, displayNames, groupKeys, groupRuns, matchesRunFilter } from '../../src/shared/runGroups';
 import { CsvSeries, ToolName, chartCsv, chartPng, toolbar, zoomOptions } from './chartTools';
 import { minimumYRange, singleXRange } from '../../src/shared/chartRange';
