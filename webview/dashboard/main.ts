@@ -36,7 +36,7 @@ import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
 import zoomPlugin from 'chartjs-plugin-zoom';
 import { EmaState } from '../../src/shared/ema';
-import { BandKind, ColorAssigner, PALETTE, PALETTE_VARS, aggregateLines, displayNames, groupKeys, groupRuns, matchesRunFilter } from '../../src/shared/runGroups';
+import { BandKind, ColorAssigner, PALETTE, PALETTE_SIZE, PALETTE_VARS, aggregateLines, displayNames, groupKeys, groupRuns, matchesRunFilter } from '../../src/shared/runGroups';
 import { CsvSeries, ToolName, chartCsv, chartPng, toolbar, zoomOptions } from './chartTools';
 import { minimumYRange, singleXRange } from '../../src/shared/chartRange';
 import { NonFiniteToken, decodeNumbers, nonFiniteToken } from '../../src/shared/nonFinite';
@@ -135,9 +135,6 @@ function saveState(): void {
 }
 
 // ------------------------------------------------------------------------------------------------ theme
-
-/** VS Code's six chart colours (from the theme) and 14 more: 20 before a colour repeats. */
-const PALETTE_SIZE = PALETTE.length;
 
 interface Theme {
   palette: string[];
@@ -830,7 +827,7 @@ function rawLine(runId: string, p: Points): { x: number[]; y: number[] } {
   return { x, y };
 }
 
-function formatDuration(s: number): string {
+function formatCompactDuration(s: number): string {
   const sign = s < 0 ? '-' : '';
   s = Math.abs(s);
   if (s < 90) return `${sign}${Math.round(s)}s`;
@@ -886,7 +883,7 @@ function tooltipTitle(items: TooltipItem<'line'>[]): string {
   if (t !== undefined) {
     const start = data.get((item.dataset as LineDataset).runId ?? '')?.startTime;
     const clock = start !== undefined ? ` (${new Date((start + t) * 1000).toLocaleTimeString()})` : '';
-    parts.push(`${formatDuration(t)} after start${clock}`);
+    parts.push(`${formatCompactDuration(t)} after start${clock}`);
   }
   return parts.join(' · ');
 }
@@ -962,7 +959,7 @@ function optionsFor(spec: SlotSpec, key: string): ChartOptions<'line'> {
           font: tickFont,
           maxTicksLimit: 7,
           precision: ui.xAxis === 'step' ? 0 : undefined,
-          callback: (v) => (ui.xAxis === 'time' ? formatDuration(Number(v)) : formatNumber(Number(v))),
+          callback: (v) => (ui.xAxis === 'time' ? formatCompactDuration(Number(v)) : formatNumber(Number(v))),
         },
         grid: { color: theme.grid },
       },
