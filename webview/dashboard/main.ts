@@ -372,7 +372,12 @@ function wantedLayout(): { group: string; slots: LayoutSlot[] }[] {
   for (const id of ui.selected) {
     const rv = data.get(id);
     if (!rv) continue;
-    for (const n of rv.series.keys()) if (!seen.has(n)) seen.add(n), names.push(n);
+    for (const n of rv.series.keys()) {
+      if (!seen.has(n)) {
+        seen.add(n);
+        names.push(n);
+      }
+    }
     for (const b of rv.benchmarks.keys()) benches.add(b);
   }
   const byGroup = new Map<string, LayoutSlot[]>();
