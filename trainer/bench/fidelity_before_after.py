@@ -28,6 +28,7 @@ import trapo  # noqa: E402
 
 assert trapo.__file__.startswith(os.environ["OLD_TRAINER"] if WHICH == "old" else str(HERE)), trapo.__file__
 import realdata as R  # noqa: E402
+
 from trapo import task  # noqa: E402
 from trapo.models import load_policy  # noqa: E402
 

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trapo import compact_tokens  # noqa: E402
 from trapo.anomalies import AnomalyDetector, Thresholds  # noqa: E402
+from trapo.checkpoint_evals import benchmark_digest, write_benchmark  # noqa: E402
 from trapo.runformat import (  # noqa: E402
     Anomaly,
     BenchmarkResult,
@@ -50,8 +51,6 @@ from trapo.runformat import (  # noqa: E402
     StageRecord,
     TokenInfo,
 )
-
-from trapo.checkpoint_evals import benchmark_digest, write_benchmark  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "test" / "fixtures" / "runs"

@@ -66,9 +66,9 @@ def test_shared_prompt_equals_whole_sequences():
 def test_a_model_without_the_shared_pass_arguments_trains_the_plain_way(tiny_cfg, monkeypatch):
     """A forward that refuses the cache / logits_to_keep arguments (TypeError): the step falls back to whole sequences
     with a warning, once, and gives the same loss as a run configured without sharing."""
+    from trapo import distributed as D
     from trapo import forward as F
     from trapo.train import Trainer
-    from trapo import distributed as D
 
     tok = build_tiny_tokenizer()
     batch = _batch(len(tok))

@@ -4,6 +4,7 @@ data) with a fraction, throttled, ending where run_started begins."""
 from __future__ import annotations
 
 from conftest import validate_run_dir
+
 from trapo.progress import PhaseReporter
 from trapo.train import Trainer
 

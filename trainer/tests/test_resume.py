@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from conftest import validate_run_dir
+
 from trapo.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import torch
-
 from conftest import validate_run_dir
 
 ROOT = Path(__file__).resolve().parents[1]

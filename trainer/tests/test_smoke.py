@@ -4,8 +4,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import validate_run_dir
+
 from trapo.config import ALGORITHMS
 from trapo.runformat import read_rollouts
 from trapo.train import REQUIRED_METRICS, Trainer

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from conftest import validate_run_dir
+
 from trapo import train as train_mod
 from trapo.train import Trainer, install_sigint
 

@@ -153,6 +153,7 @@ def test_the_sampler_thread_samples_and_stops():
 
 def test_cpu_training_run_reports_host_metrics(tiny_cfg, tmp_path):
     from conftest import validate_run_dir
+
     from trapo.train import Trainer
 
     cfg = tiny_cfg(**{"algorithm": "grpo", "logging.system_metrics_s": 0.01, "anomalies.enabled": "false"})

@@ -149,9 +149,8 @@ def cmd_eval(args) -> int:
     from .evaluate import accuracy, benchmark_metric, evaluate_benchmark
     from .generation import make_engine
     from .pipeline import build_pipeline
-    from .runformat import dumps_line
-
     from .precision import resolve
+    from .runformat import dumps_line
 
     device = resolve_device(cfg.device)
     # evaluation only: the weights are loaded in the compute dtype (no master weights to keep)

@@ -20,8 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable, Optional
 
 from .runformat import EvalRecord, _plain, _write_lines, atomic_write_text
 
@@ -56,7 +56,7 @@ def benchmark_identity(name: str, problems: list) -> dict:
     return {"source": source, "digest": benchmark_digest(problems)}
 
 
-def read_summary(run_dir: Path, step: int) -> Optional[dict]:
+def read_summary(run_dir: Path, step: int) -> dict | None:
     try:
         data = json.loads(summary_path(run_dir, step).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -90,7 +90,7 @@ def write_benchmark(run_dir: Path, step: int, checkpoint: str, name: str, record
     return entry
 
 
-def step_of_checkpoint(path: Path) -> Optional[int]:
+def step_of_checkpoint(path: Path) -> int | None:
     """200 for <run>/checkpoints/000200, else None."""
     path = Path(path)
     if path.parent.name == "checkpoints" and path.name.isdigit():
@@ -98,7 +98,7 @@ def step_of_checkpoint(path: Path) -> Optional[int]:
     return None
 
 
-def run_dir_of_checkpoint(path: Path) -> Optional[Path]:
+def run_dir_of_checkpoint(path: Path) -> Path | None:
     path = Path(path).resolve()
     if path.parent.name == "checkpoints" and (path.parent.parent / "run.json").is_file():
         return path.parent.parent

@@ -9,7 +9,7 @@ Generation runs in batches of at most eval.batch_size sequences (the KV cache ho
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -33,9 +33,9 @@ def evaluate_benchmark(
     samples_per_problem: int,
     temperature: float,
     max_new_tokens: int,
-    generator: Optional[torch.Generator],
-    stop_ids: Optional[Sequence[int]] = None,
-    batch_size: Optional[int] = None,
+    generator: torch.Generator | None,
+    stop_ids: Sequence[int] | None = None,
+    batch_size: int | None = None,
 ) -> list[EvalRecord]:
     """`batch_size`: most sequences generated in one call (eval.batch_size; None = all at once)."""
     if not problems:

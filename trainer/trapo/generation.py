@@ -11,8 +11,8 @@ finished rows. Sampling draws from the given torch.Generator only, so results ar
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Collection, Iterator, Optional, Sequence
 
 import torch
 
@@ -20,7 +20,7 @@ import torch
 @dataclass
 class Completions:
     token_ids: list[list[int]]  # per prompt, the generated tokens (stop id included when produced)
-    logprobs: Optional[list[list[float]]] = None  # the engine's log-probability of each of them; None: not computed
+    logprobs: list[list[float]] | None = None  # the engine's log-probability of each of them; None: not computed
 
 
 class Generator(ABC):
@@ -49,7 +49,7 @@ class Generator(ABC):
         """`generate`, plus the engine's log-probabilities of the sampled tokens where the engine has them."""
         return Completions(self.generate(model, prompts, **kw))
 
-    def sync_weights(self, model) -> Optional[float]:
+    def sync_weights(self, model) -> float | None:
         """Bring the engine's own weights up to date (seconds taken); None: it uses the trainer's model directly."""
         return None
 

@@ -6,8 +6,6 @@ same shape; `aggregate` masks, sums and normalises them. Nothing here knows abou
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 
@@ -35,8 +33,8 @@ def luffy_shaped_loss(logp: torch.Tensor, advantages: torch.Tensor, gamma: float
 def policy_loss(
     logp: torch.Tensor,
     advantages: torch.Tensor,
-    old_logp: Optional[torch.Tensor] = None,
-    clip_eps: Optional[float] = None,
+    old_logp: torch.Tensor | None = None,
+    clip_eps: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """RL loss -A * r_t with r_t = pi / pi_old; pi_old = sg(pi) when not given (r = 1 in value: REINFORCE with the
     group-mean baseline). With `clip_eps`: PPO's max(-A r, -A clip(r, 1-eps, 1+eps)).
@@ -86,9 +84,9 @@ def token_weights(
     mask: torch.Tensor,
     mode: str,
     *,
-    max_length: Optional[int] = None,
-    num_sequences: Optional[float] = None,
-    num_tokens: Optional[float] = None,
+    max_length: int | None = None,
+    num_sequences: float | None = None,
+    num_tokens: float | None = None,
     world_size: int = 1,
 ) -> torch.Tensor:
     """Per-token weights w [B, T] (0 off the mask) such that the batch loss is sum(w * token_loss).

@@ -8,15 +8,15 @@ paper's text). A guided stage with ratio >= 1 is the full expert solution: one s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 
 @dataclass(frozen=True)
 class Stage:
     n: int
     ratio: float
-    threshold: Optional[float]  # None: never guided
+    threshold: float | None  # None: never guided
 
     @property
     def full_expert(self) -> bool:

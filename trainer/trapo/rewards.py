@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 METHODS = ("exact", "math_verify")
 
@@ -112,13 +112,13 @@ class Scorer:
             self.pool = VerifyPool(workers, timeout_s)
         self._taken = 0
 
-    def batch(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[float, Optional[str]]]:
+    def batch(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[float, str | None]]:
         if self.pool is None:
             return [_exact(t, str(g)) for t, g in pairs]
         return [(1.0 if v.correct else 0.0, v.extracted)
                 for v in self.pool.verify_many([(t, str(g)) for t, g in pairs])]
 
-    def __call__(self, text: str, ground_truth: str) -> tuple[float, Optional[str]]:
+    def __call__(self, text: str, ground_truth: str) -> tuple[float, str | None]:
         return self.batch([(text, ground_truth)])[0]
 
     def take_timeouts(self) -> int:

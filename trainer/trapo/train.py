@@ -34,30 +34,51 @@ import time
 import traceback
 from collections import defaultdict, deque
 from pathlib import Path
-from typing import Optional
 
 import torch
 
 from . import checkpoint as ckpt
+from . import compact_tokens, signals
 from . import distributed as D
 from . import precision as P
-from . import signals
+from .anomalies import AnomalyDetector, Thresholds
 from .batching import over_budget, plan_micro_batches
-from .forward import HeadUnsupported, SharedPromptUnsupported, checkpointing_on, forward as run_forward
 from .config import MICRO_GROUP_ALGORITHMS, Config
+from .forward import HeadUnsupported, SharedPromptUnsupported, checkpointing_on
+from .forward import forward as run_forward
 from .losses import k3_kl, luffy_shaped_loss, policy_loss, sft_loss, token_weights, trsft_loss
 from .micro_group import Stage, stage_plan
 from .mismatch import align_engine_logprobs, mismatch_sums, tis_weights
-from .stopping import StopControl, StopRequested
 from .progress import PhaseReporter
-from .rollout import (TokenBatch, assign_advantages, build_token_batch, expert_samples, make_prompt_item, mean,
-                      sample_step)
+from .rollout import (
+    TokenBatch,
+    assign_advantages,
+    build_token_batch,
+    expert_samples,
+    make_prompt_item,
+    sample_step,
+)
 from .rollout_stats import row_summaries, summary_fields
-from .runformat import (Anomaly, BenchmarkResult, Checkpoint, ErrorInfo, Eval, Heartbeat, Log, Metrics, ModelInfo,
-                        PrefixAllocation, PromptAllocation, RolloutRecord, RunFinished, RunStarted, RunWriter,
-                        StageRecord, read_events)
-from . import compact_tokens
-from .anomalies import AnomalyDetector, Thresholds
+from .runformat import (
+    Anomaly,
+    BenchmarkResult,
+    Checkpoint,
+    ErrorInfo,
+    Eval,
+    Heartbeat,
+    Log,
+    Metrics,
+    ModelInfo,
+    PrefixAllocation,
+    PromptAllocation,
+    RolloutRecord,
+    RunFinished,
+    RunStarted,
+    RunWriter,
+    StageRecord,
+    read_events,
+)
+from .stopping import StopControl, StopRequested
 from .system_metrics import SystemMetrics
 
 REQUIRED_METRICS = (
@@ -97,7 +118,7 @@ def _seed_for(*parts) -> int:
 class Sink:
     """Rank 0's RunWriter behind a lock (the heartbeat thread writes too); other ranks write nothing."""
 
-    def __init__(self, writer: Optional[RunWriter]):
+    def __init__(self, writer: RunWriter | None):
         # Signal handlers never take it: they leave notes (trapo/signals.py), written by the heartbeat thread.
         self.writer, self.lock = writer, threading.RLock()
         self.finished = False  # run_finished written: a heartbeat due just after it is not
@@ -239,7 +260,7 @@ class Trainer:
         self._items: dict[int, object] = {}
 
     @classmethod
-    def for_updates(cls, cfg: Config, model, dist_info: D.DistInfo) -> "Trainer":
+    def for_updates(cls, cfg: Config, model, dist_info: D.DistInfo) -> Trainer:
         """A trainer that only runs `train_batch` on given batches (tests, benchmarks): no data, no run dir."""
         self = cls.__new__(cls)
         self.cfg, self.dist, self.ref_model, self.stop = cfg, dist_info, None, StopControl(can_drop=False)
@@ -259,7 +280,7 @@ class Trainer:
     def stop_requested(self, value: bool) -> None:
         self.stop.requested = value
 
-    def _make_optimizer(self, lr: Optional[float] = None) -> torch.optim.Optimizer:
+    def _make_optimizer(self, lr: float | None = None) -> torch.optim.Optimizer:
         o = self.cfg.optim
         return torch.optim.AdamW(self.model.parameters(), lr=o.lr if lr is None else lr, betas=(o.beta1, o.beta2),
                                  eps=o.eps, weight_decay=o.weight_decay)
@@ -765,7 +786,7 @@ class Trainer:
             if self.system is not None:
                 self.system.stop()
 
-    def _health_detector(self) -> Optional[AnomalyDetector]:
+    def _health_detector(self) -> AnomalyDetector | None:
         """Rank 0's health rules (trapo.anomalies); on a resume, fed the run's history so far without firing."""
         a = self.cfg.anomalies
         if not (a.enabled and self.dist.is_main):
@@ -783,7 +804,7 @@ class Trainer:
             self.sink.emit(Anomaly(kind=f.kind, message=f.message, metric=f.metric, value=f.value,
                                    threshold=f.threshold), step=step)
 
-    def _stop(self, step: int, abandoned: Optional[str]) -> str:
+    def _stop(self, step: int, abandoned: str | None) -> str:
         """Ends the run `stopped` with `step`, the last finished step, saved (a resume continues from it)."""
         if abandoned:
             self._log(f"stop: {abandoned} was abandoned; saving step {step}, the last finished one", "warning")
@@ -799,7 +820,7 @@ class Trainer:
         self.ended_in_step = True
         return "stopped"
 
-    def _rl_on(self, samples) -> Optional[list]:
+    def _rl_on(self, samples) -> list | None:
         if not self.cfg.loss.filter_uniform_groups:
             return None
         groups: dict[int, set] = defaultdict(set)
@@ -807,7 +828,7 @@ class Trainer:
             groups[s.prompt_index].add(s.reward)
         return [len(groups[s.prompt_index]) > 1 for s in samples]
 
-    def _finish(self, status: str, exc: Optional[BaseException] = None) -> None:
+    def _finish(self, status: str, exc: BaseException | None = None) -> None:
         if getattr(self, "pipeline", None) is not None:
             self.pipeline.close()  # the math-verify workers
         error = None

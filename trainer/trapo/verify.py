@@ -26,21 +26,21 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Optional, Sequence
 
 
 @dataclass
 class Verdict:
     correct: bool
-    extracted: Optional[str]  # the answer math-verify found in the response (its matched text), for display
+    extracted: str | None  # the answer math-verify found in the response (its matched text), for display
     timed_out: bool = False
-    error: Optional[str] = None  # the checker itself failed (a worker died): scored 0
+    error: str | None = None  # the checker itself failed (a worker died): scored 0
 
 
-def verify_answer(text: str, ground_truth: str) -> tuple[bool, Optional[str]]:
+def verify_answer(text: str, ground_truth: str) -> tuple[bool, str | None]:
     """The reference's check, without math-verify's own (signal-based) timeouts: call it under a deadline."""
     from math_verify import parse, verify
 
@@ -92,7 +92,7 @@ class _Worker:
         self.proc = subprocess.Popen([sys.executable, "-m", "trapo.verify"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, env=env, start_new_session=True)
         self.conn = self.proc.stdout  # what `wait` watches
-        self.task: Optional[int] = None
+        self.task: int | None = None
         self.started = 0.0
         self.ready = False  # has imported math-verify (seconds on a loaded machine): deadlines start after that
         self.born = time.monotonic()
@@ -187,7 +187,7 @@ class VerifyPool:
 
     def _dispatch(self, pairs: Sequence[tuple[str, str]]) -> list[Verdict]:
         self._start()
-        results: list[Optional[Verdict]] = [None] * len(pairs)
+        results: list[Verdict | None] = [None] * len(pairs)
         pending = deque(range(len(pairs)))
         while pending or any(w.task is not None for w in self._workers):
             for w in self._workers:

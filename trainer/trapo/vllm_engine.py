@@ -31,7 +31,7 @@ import os
 import random
 import tempfile
 import time
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -124,8 +124,8 @@ class VllmGenerator(Generator):
     uses_trainer_model = False
 
     def __init__(self, model: torch.nn.Module, *, seed: int, dtype: torch.dtype, device: str,
-                 distributed: bool = False, gpu_memory_utilization: float = 0.3, kv_cache_gib: Optional[float] = None,
-                 max_model_len: Optional[int] = None, enforce_eager: Optional[bool] = None, sleep: bool = True,
+                 distributed: bool = False, gpu_memory_utilization: float = 0.3, kv_cache_gib: float | None = None,
+                 max_model_len: int | None = None, enforce_eager: bool | None = None, sleep: bool = True,
                  log: Callable[[str], None] = print):
         self.log = log
         self.on_gpu = device.startswith("cuda")
@@ -209,14 +209,14 @@ class VllmGenerator(Generator):
 
     def generate(self, model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float,
                  eos_token_id: int | Sequence[int], pad_token_id: int,
-                 generator: Optional[torch.Generator] = None) -> list[list[int]]:
+                 generator: torch.Generator | None = None) -> list[list[int]]:
         return self.generate_with_logprobs(model, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
                                            eos_token_id=eos_token_id, pad_token_id=pad_token_id,
                                            generator=generator).token_ids
 
     def generate_with_logprobs(self, model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float,
                                eos_token_id: int | Sequence[int], pad_token_id: int,
-                               generator: Optional[torch.Generator] = None) -> Completions:
+                               generator: torch.Generator | None = None) -> Completions:
         """One vLLM call for every prompt. Each prompt gets its own sampling seed, drawn from `generator` (the
         trainer seeds it from the run's seed, the rank and the step), so a rerun draws the same rollouts."""
         from vllm import SamplingParams
