@@ -22,7 +22,8 @@ def _metrics(run_dir):
     for line in (run_dir / "events.jsonl").read_text().splitlines():
         e = json.loads(line)
         if e["type"] == "metrics":
-            out[e["step"]] = {k: v for k, v in e["values"].items() if not k.startswith(("perf/", "system/"))}  # not deterministic
+            # perf/ and system/ are not deterministic
+            out[e["step"]] = {k: v for k, v in e["values"].items() if not k.startswith(("perf/", "system/"))}
     return out
 
 

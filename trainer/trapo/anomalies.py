@@ -22,6 +22,7 @@ import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeGuard
 
 KINDS = ("non_finite_loss", "entropy_collapse", "length_limit", "reward_up_benchmark_down")
 REWARD_METRICS = ("reward/unguided_mean", "reward/mean")
@@ -47,7 +48,7 @@ class Finding:
     threshold: float
 
 
-def _finite(x) -> bool:
+def _finite(x) -> TypeGuard[float]:
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
@@ -135,7 +136,8 @@ class AnomalyDetector:
             if len(self.entropy_first) < self.t.window:
                 self.entropy_first.append(float(ent))
             self.entropy_last.append(float(ent))
-            out += self._edge("entropy_collapse", entropy_collapsed(self.entropy_first, list(self.entropy_last), self.t))
+            collapsed = entropy_collapsed(self.entropy_first, list(self.entropy_last), self.t)
+            out += self._edge("entropy_collapse", collapsed)
         clip = values.get("response/clip_ratio")
         if _finite(clip):
             self.clip_last.append(float(clip))

@@ -90,7 +90,7 @@ def save_sharded(model, optimizer, path: Path) -> None:
 
     model_sd, optim_sd = get_state_dict(model, optimizer)
     with _one_process_is_fine():
-        dcp.save({"model": model_sd, "optimizer": optim_sd}, checkpoint_id=str(path))
+        dcp.save({"model": model_sd, "optimizer": optim_sd}, checkpoint_id=str(path))  # pyright: ignore[reportPrivateImportUsage]
 
 
 def load_sharded(model, optimizer, path: Path) -> None:
@@ -101,7 +101,7 @@ def load_sharded(model, optimizer, path: Path) -> None:
     model_sd, optim_sd = get_state_dict(model, optimizer)  # the optimizer's state is created (zero) to be filled
     state = {"model": model_sd, "optimizer": optim_sd}
     with _one_process_is_fine():
-        dcp.load(state, checkpoint_id=str(path))
+        dcp.load(state, checkpoint_id=str(path))  # pyright: ignore[reportPrivateImportUsage] (exported, not in __all__)
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"])
 
 

@@ -62,7 +62,8 @@ def read_summary(run_dir: Path, step: int) -> dict | None:
     except FileNotFoundError:
         return None
     except ValueError as err:
-        raise ValueError(f"{summary_path(run_dir, step)} is not valid JSON ({err}); move it away to start afresh")
+        where = summary_path(run_dir, step)
+        raise ValueError(f"{where} is not valid JSON ({err}); move it away to start afresh") from err
     if data.get("format") != FORMAT:
         raise ValueError(f"{summary_path(run_dir, step)}: format {data.get('format')!r}, expected {FORMAT!r}")
     return data

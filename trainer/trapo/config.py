@@ -46,7 +46,7 @@ def _f(default: Any, help: str, **constraints: Any) -> Any:
 
 
 def _copy(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.replace(value)
     if isinstance(value, list):
         return [_copy(v) for v in value]
@@ -135,7 +135,8 @@ class DataConfig:
 @dataclass
 class VllmConfig:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f("auto", "the engine's dtype; auto = the trainer's "
-                                                                  "compute dtype, model.compute_dtype (exact-match checks need float32)")
+                                                                  "compute dtype, model.compute_dtype (exact-match "
+                                                                  "checks need float32)")
     gpu_memory_utilization: float = _f(0.3, "GPU only: share of the GPU's memory vLLM may take for its weights and "
                                        "KV cache (the trainer needs the rest)", exclusive_minimum=0.0, maximum=1.0)
     kv_cache_gib: float | None = _f(None, "KV cache size in GiB; null = from gpu_memory_utilization on GPU, 1 GiB "
@@ -327,7 +328,8 @@ class Config:
         "trapo", "trapo (micro-groups + TrSFT), grpo, sft, sft_then_rl, luffy, prefix_context (prefix as context "
         "only), prefix_sft (plain SFT on prefixes: the ablation that collapses)")
     seed: int = _f(0, "seed of data order, sampling and initialisation", minimum=0)
-    device: str = _f("auto", "auto = cuda when available else cpu; or cpu, cuda, cuda:N", pattern=r"^(auto|cpu|cuda(:[0-9]+)?|mps)$")
+    device: str = _f("auto", "auto = cuda when available else cpu; or cpu, cuda, cuda:N",
+                     pattern=r"^(auto|cpu|cuda(:[0-9]+)?|mps)$")
     model: ModelConfig = _f(ModelConfig(), "policy model")
     data: DataConfig = _f(DataConfig(), "training data and benchmarks")
     rollout: RolloutConfig = _f(RolloutConfig(), "sampling of training rollouts")
@@ -388,7 +390,7 @@ def _convert(tp: Any, value: Any, key: str, meta: dict) -> Any:
         if not isinstance(value, list):
             raise ConfigError(key, f"expected {_type_name(tp)}, got {type(value).__name__}", f"write {key} as a list")
         return [_convert(typing.get_args(tp)[0], v, f"{key}[{i}]", meta) for i, v in enumerate(value)]
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _from_dict(tp, value, key)
     if tp is float and isinstance(value, str) and _FLOAT_RE.match(value.strip()):
         value = float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
@@ -425,7 +427,8 @@ def _check_range(key: str, value: Any, meta: dict) -> None:
 
 def _from_dict(cls: type, data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(prefix, f"expected a mapping, got {type(data).__name__} {data!r}", f"write {prefix or 'the config'} as key: value lines")
+        raise ConfigError(prefix, f"expected a mapping, got {type(data).__name__} {data!r}",
+                          f"write {prefix or 'the config'} as key: value lines")
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
@@ -433,7 +436,8 @@ def _from_dict(cls: type, data: Any, prefix: str) -> Any:
         key = f"{prefix}.{k}" if prefix else str(k)
         if k not in fields:
             close = _closest(str(k), list(fields))
-            hint = f"did you mean {(prefix + '.' if prefix else '') + close}?" if close else f"valid keys: {', '.join(fields)}"
+            hint = (f"did you mean {(prefix + '.' if prefix else '') + close}?" if close
+                    else f"valid keys: {', '.join(fields)}")
             raise ConfigError(key, "unknown key", f"remove it ({hint})")
         kwargs[k] = _convert(hints[k], v, key, dict(fields[k].metadata))
     return cls(**kwargs)
@@ -464,7 +468,8 @@ def read_config_file(path: str | os.PathLike) -> dict:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError("<root>", f"expected a mapping at the top of {p.name}", "write the config as key: value lines")
+        raise ConfigError("<root>", f"expected a mapping at the top of {p.name}",
+                          "write the config as key: value lines")
     return data
 
 
@@ -488,7 +493,8 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             if nxt is None:
                 nxt = node[part] = {}
             if not isinstance(nxt, dict):
-                raise ConfigError(".".join(parts[: i + 1]), "is not a section", f"--set a key inside a section, not {key}")
+                raise ConfigError(".".join(parts[: i + 1]), "is not a section",
+                                  f"--set a key inside a section, not {key}")
             node = nxt
         node[parts[-1]] = value
     return data
@@ -523,8 +529,8 @@ def validate(cfg: Config, check_files: bool = True) -> None:
             raise ConfigError(f"micro_group.stages[{i}].ratio", "a guided stage needs a prefix ratio > 0",
                               "set ratio > 0 or threshold: null")
         if st.ratio >= 1.0 and st.threshold is not None and st.n != 1:
-            raise ConfigError(f"micro_group.stages[{i}].n", "a full-expert stage has exactly one (not generated) sample",
-                              "set n: 1")
+            raise ConfigError(f"micro_group.stages[{i}].n",
+                              "a full-expert stage has exactly one (not generated) sample", "set n: 1")
         if cfg.micro_group.threshold_kind == "mean" and st.threshold is not None and st.threshold > 1.0:
             raise ConfigError(f"micro_group.stages[{i}].threshold", f"{st.threshold} is above 1 for a mean threshold",
                               "use a mean reward in [0, 1] or threshold_kind: count")
@@ -585,7 +591,7 @@ def _schema_of(tp: Any, meta: dict) -> dict:
         return {"enum": list(typing.get_args(tp))}
     if origin is list:
         return {"type": "array", "items": _schema_of(typing.get_args(tp)[0], {})}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _object_schema(tp)
     out = {"type": {bool: "boolean", int: "integer", float: "number", str: "string"}[tp]}
     for ours, theirs in (("minimum", "minimum"), ("maximum", "maximum"), ("exclusive_minimum", "exclusiveMinimum"),
@@ -610,7 +616,7 @@ def _object_schema(cls: type) -> dict:
 
 
 def _plain_default(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     if isinstance(value, list):
         return [_plain_default(v) for v in value]

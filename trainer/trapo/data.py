@@ -205,7 +205,8 @@ def experts_of(row: dict) -> tuple[str, list[str]]:
                              f"{type(answers).__name__} {str(answers)[:60]!r}")
         bad = [a for a in answers if _looks_printed(a)]
         if bad:
-            raise ValueError(f"column extra_info.answer_list: holds a printed dict/list, not a solution: {bad[0][:60]!r}")
+            raise ValueError("column extra_info.answer_list: holds a printed dict/list, not a solution: "
+                             f"{bad[0][:60]!r}")
         return "trapo", answers
     target = get_field(row, "target")
     if target is None:

@@ -10,6 +10,7 @@ Generation runs in batches of at most eval.batch_size sequences (the KV cache ho
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Literal, overload
 
 import torch
 
@@ -79,6 +80,12 @@ def benchmark_metric(records: list[EvalRecord], default_k: int) -> tuple[int, st
     return k, (f"avg@{k}" if k > 1 else "pass@1")
 
 
+@overload
+def load_benchmarks(specs: list[str], n_builtin: int, seed: int, skip_bad_rows: bool = False,
+                    with_reports: Literal[False] = False) -> dict[str, list]: ...
+@overload
+def load_benchmarks(specs: list[str], n_builtin: int, seed: int, skip_bad_rows: bool = False, *,
+                    with_reports: Literal[True]) -> tuple[dict[str, list], dict]: ...
 def load_benchmarks(specs: list[str], n_builtin: int, seed: int, skip_bad_rows: bool = False,
                     with_reports: bool = False):
     """{name: problems} from config entries: 'builtin' (the embedded graded sets) or files / save_to_disk folders

@@ -53,7 +53,7 @@ class Generator(ABC):
         """Bring the engine's own weights up to date (seconds taken); None: it uses the trainer's model directly."""
         return None
 
-    def release_memory(self) -> None:
+    def release_memory(self) -> None:  # noqa: B027 - a no-op unless an engine holds memory of its own (vLLM)
         """Rollouts of this step are done: an engine may free memory while the trainer trains."""
 
     def stream(self, model, prompt: list[int], *, max_new_tokens: int, temperature: float, stop_ids: Collection[int],
@@ -257,7 +257,8 @@ def make_engine(cfg, model, *, device: str, distributed: bool = False, fsdp: boo
 
 
 def generate(model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float,
-             eos_token_id: int | Sequence[int], pad_token_id: int, generator: torch.Generator | None = None) -> list[list[int]]:
+             eos_token_id: int | Sequence[int], pad_token_id: int,
+             generator: torch.Generator | None = None) -> list[list[int]]:
     """Module-level shortcut for the default engine."""
     return TorchGenerator().generate(model, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
                                      eos_token_id=eos_token_id, pad_token_id=pad_token_id, generator=generator)

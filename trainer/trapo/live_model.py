@@ -40,7 +40,8 @@ def check_engine(name: str) -> None:
         raise ServeError("bad_request", f"--engine {name!r}: use auto, torch or vllm")
     if name == "vllm" and "vllm" not in available_engines():
         raise ServeError("engine_unavailable", "engine vllm is not available here: this trainer has no vLLM engine "
-                         "or this Python has no vllm (bash scripts/setup-python.sh --vllm makes an environment with it)")
+                         "or this Python has no vllm (bash scripts/setup-python.sh --vllm makes an environment "
+                         "with it)")
 
 
 def make_live_engine(name: str, model, run_config: dict | None, device: str):

@@ -114,7 +114,7 @@ def build_pipeline(cfg: Config, tokenizer, model, *, train: bool = True, log: Ca
     first = problems[0] if problems else next((ps[0] for ps in benchmarks.values() if ps), None)
     example = build(tokenizer, first.question) if first is not None else None
     log(f"prompt: {style} style, reward: {method}, stop ids {stop_ids}, prefix cut: {cfg.micro_group.prefix_cut}")
-    if example is not None:
+    if first is not None and example is not None:
         log(f"first prompt ({first.id}): {example!r}")
     return Pipeline(style, build, Scorer(method, workers, cfg.reward.timeout_s), stop_ids, break_ids, problems,
                     benchmarks, reports, example)

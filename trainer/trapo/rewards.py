@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 METHODS = ("exact", "math_verify")
 
@@ -67,8 +68,8 @@ def _math_verify_here(text: str, ground_truth: str) -> tuple[float, str | None]:
     from math_verify import parse, verify
 
     main = threading.current_thread() is threading.main_thread()
-    kw_parse = {} if main else {"parsing_timeout": None}
-    kw_verify = {} if main else {"timeout_seconds": None}
+    kw_parse: dict[str, Any] = {} if main else {"parsing_timeout": None}
+    kw_verify: dict[str, Any] = {} if main else {"timeout_seconds": None}
     gold = parse("$" + ground_truth + "$", **kw_parse)
     pred = parse(text, **kw_parse)
     ok = bool(verify(gold, pred, **kw_verify)) if gold and pred else False

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -26,12 +27,15 @@ from .micro_group import (
     solution_index,
 )
 
+if TYPE_CHECKING:
+    from .task import Problem
+
 
 @dataclass
 class PromptItem:
     """A problem of this step, tokenized."""
 
-    problem: object  # trapo.task.Problem
+    problem: Problem
     prompt_text: str
     prompt_ids: list[int]
     solution_ids: list[list[int]]  # expert hints, tokenized without EOS, cut to the response budget on the right

