@@ -1,6 +1,7 @@
 // package.json's activation, walkthrough and config-file contributions: the extension activates only where it is
 // wanted, each walkthrough step completes on a context key the extension sets, and no second schema provider
-// (jsonValidation/yamlValidation) doubles the completions and problems of src/config/.
+// (jsonValidation/yamlValidation) doubles the completions and problems of src/config/; the Stop setting and the
+// README tell one process from several.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -41,4 +42,16 @@ test('walkthrough: five steps, each completed by a context key the extension set
   const start = w.steps.find((s: { id: string }) => s.id === 'startRun');
   const arg = /command:trapo\.startRun\?([^)]+)\)/.exec(start.description)![1];
   assert.deepEqual(JSON.parse(decodeURIComponent(arg)), { template: 'demo' });
+});
+
+test('Stop: the grace setting and the README say what a Stop does with one process and with several', () => {
+  // trainer/trapo/stopping.py: one process drops the work in progress; several (torchrun) finish the step first.
+  const grace: string = pkg.contributes.configuration.properties['trapo.stopGracePeriodSeconds'].description;
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const stop = /^- \*\*Stop\*\* \(SIGINT:[\s\S]*?(?=\n- )/m.exec(readme)?.[0].replace(/\s+/g, ' ');
+  assert.ok(stop, "README's Stop bullet");
+  for (const text of [grace, stop]) {
+    assert.match(text, /with one process [^;]*drops the [^;]*within seconds/);
+    assert.match(text, /with several \(torchrun\)[^;.]* finish[^;.]*the step in progress, an evaluation already under way included/);
+  }
 });
