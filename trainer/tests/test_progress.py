@@ -3,9 +3,17 @@ data) with a fraction, throttled, ending where run_started begins."""
 
 from __future__ import annotations
 
+import json
+
 from conftest import validate_run_dir
 from trapo.progress import PhaseReporter
+from trapo.runformat import schema_path
 from trapo.train import Trainer
+
+
+def _phase_fraction_description() -> str:
+    schema = json.loads(schema_path("events.schema.json").read_text())
+    return schema["$defs"]["phase"]["properties"]["fraction"]["description"]
 
 
 def test_phase_reporter_throttles_progress_but_never_a_new_phase_or_the_end():
@@ -42,6 +50,10 @@ def test_a_run_that_warms_the_tiny_model_up_reports_its_progress_before_run_star
     warm = [e["fraction"] for e in before if e["phase"] == "warmup"]
     assert warm[-1] == 1.0 and warm == sorted(warm) and len(warm) >= 2, warm
     assert "of at most 6" in next(e["message"] for e in before if e["phase"] == "warmup")
+    # Loading the model or the data has no fraction (no per-shard hook in transformers), as the schema says.
+    assert all(e["fraction"] is None for e in before if e["phase"] != "warmup")
+    described = _phase_fraction_description()
+    assert "load_model and load_data are always null" in described and "warmup has a fraction" in described
     assert list((tmp_path / "cache").glob("tiny-warmup-*/config.json")), "the warmed-up base went to the cache"
 
 
