@@ -55,3 +55,18 @@ test('Stop: the grace setting and the README say what a Stop does with one proce
     assert.match(text, /with several \(torchrun\)[^;.]* finish[^;.]*the step in progress, an evaluation already under way included/);
   }
 });
+
+test('config files: one naming rule (*.trapo.yaml|yml|json) for activation, Start TRAPO Run and editor support', async () => {
+  installVscodeStub();
+  const { CONFIG_SELECTOR, isConfigDocument } = await import('../../src/config/configLanguage');
+  const { CONFIG_GLOB } = await import('../../src/runs/startRun');
+  assert.equal(CONFIG_GLOB, '**/*.trapo.{yaml,yml,json}');
+  assert.deepEqual(CONFIG_SELECTOR, [{ pattern: CONFIG_GLOB }]);
+  assert.ok((pkg.activationEvents as string[]).includes(`workspaceContains:${CONFIG_GLOB}`));
+  const isConfig = (p: string) => isConfigDocument({ uri: { path: p } } as Parameters<typeof isConfigDocument>[0]);
+  for (const p of ['/w/demo.trapo.yaml', '/w/a.trapo.yml', '/w/b.trapo.json']) assert.ok(isConfig(p), p);
+  // What package.json's jsonValidation once matched (trapo*.json) is no config file: the README says how to name one.
+  for (const p of ['/w/trapo.json', '/w/trapo-run.yaml', '/w/demo.trapo.yaml.bak', '/w/x.trapo.toml']) assert.ok(!isConfig(p), p);
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+  assert.match(readme, /\*\*Config files\*\* \(`\*\.trapo\.yaml`, `\*\.trapo\.yml`, `\*\.trapo\.json`: the one naming rule/);
+});
