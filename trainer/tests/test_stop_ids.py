@@ -143,7 +143,8 @@ def test_a_benchmark_left_with_no_problem_is_refused_not_scored(tmp_path):
 
     model_dir = qwen_dir(tmp_path)
     model, tok, _ = load_policy(str(model_dir), device="cpu")
-    bench = write_jsonl(tmp_path / "valid.ops.jsonl", eval_rows("ops", [("What is 2 + 3?", "5"), ("What is 4 * 4?", "16")], 1))
+    problems = [("What is 2 + 3?", "5"), ("What is 4 * 4?", "16")]
+    bench = write_jsonl(tmp_path / "valid.ops.jsonl", eval_rows("ops", problems, 1))
     base = [f"model.name_or_path={model_dir}", f"data.benchmarks=[{bench}]", "rollout.max_new_tokens=64",
             "reward.workers=0"]
     pipe = build_pipeline(load_config(None, base), tok, model, train=False, log=lambda m: None)

@@ -60,5 +60,6 @@ def test_the_configs_on_a_shipped_base_do_not_promise_a_warm_up_wait():
 
     for name in _make_tiny_base().SHIPPED_CONFIGS:
         text = (ROOT / "trapo" / "configs" / name).read_text(encoding="utf-8")
-        stale = re.search(r"warm-up takes|cached after the first|warmed up once and cached|after the cached warm-up", text)
+        stale = re.search(r"warm-up takes|cached after the first|warmed up once and cached|after the cached warm-up",
+                          text)
         assert stale is None, f"{name}: {stale.group(0) if stale else ''}"
