@@ -3,7 +3,7 @@
 // made, a run started, the dashboard shown, a rollout opened, two checkpoints compared.
 import * as vscode from 'vscode';
 import type { RunStore } from './core/runStore';
-import { ROLLOUT_SCHEME } from './rollouts/rolloutUri';
+import { isPanelViewType, isRolloutLocation } from './core/walkthroughSteps';
 import { readSettings } from './runs/settings';
 import { findTrainerPython } from './runs/python';
 
@@ -26,14 +26,9 @@ export function walkthroughDone(step: WalkthroughStep): void {
   void vscode.commands.executeCommand('setContext', WALKTHROUGH_KEYS[step], true);
 }
 
-/** A rollout: the trapo-rollout documents, or a run's rollouts/<step>.jsonl file. */
-export function isRolloutDocument(uri: vscode.Uri): boolean {
-  return uri.scheme === ROLLOUT_SCHEME || (uri.scheme === 'file' && /[\\/]rollouts[\\/]\d+\.jsonl$/.test(uri.path));
-}
-
-/** A webview tab of one of our panels (TabInputWebview.viewType carries VS Code's prefix before our view type). */
+/** A webview tab of one of our panels. */
 function webviewTabOf(tab: vscode.Tab, viewType: string): boolean {
-  return tab.input instanceof vscode.TabInputWebview && (tab.input.viewType === viewType || tab.input.viewType.endsWith(`-${viewType}`));
+  return tab.input instanceof vscode.TabInputWebview && isPanelViewType(tab.input.viewType, viewType);
 }
 
 export function registerWalkthrough(context: vscode.ExtensionContext, store: RunStore): void {
@@ -49,7 +44,7 @@ export function registerWalkthrough(context: vscode.ExtensionContext, store: Run
     if (store.runs().some((r) => r.status === 'running')) walkthroughDone('startRun');
   };
   const checkDocument = (doc: vscode.TextDocument) => {
-    if (isRolloutDocument(doc.uri)) walkthroughDone('rollout');
+    if (isRolloutLocation(doc.uri)) walkthroughDone('rollout');
   };
   context.subscriptions.push(
     vscode.window.tabGroups.onDidChangeTabs(checkTabs),

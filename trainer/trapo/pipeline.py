@@ -107,6 +107,10 @@ def build_pipeline(cfg: Config, tokenizer, model, *, train: bool = True, log: Ca
         if rep.prompt_too_long:
             log(f"warning: benchmark {name}: {rep.prompt_too_long} problems over data.max_prompt_length "
                 f"({cfg.data.max_prompt_length} tokens) left out, as the reference does")
+        if not kept:  # an empty benchmark has no accuracy (0/0): refused, never written as 0 or NaN
+            key, fix = (("data.max_prompt_length", "raise data.max_prompt_length or leave the benchmark out")
+                        if rep.prompt_too_long else ("data.benchmarks", "fix the file or leave it out"))
+            raise ConfigError(key, f"benchmark {name}: {rep.summary()}: no problem left to evaluate", fix)
         benchmarks[name] = kept
         longest_eval = max(longest_eval, longest)
         reports.append(rep)
