@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { mulberry32 } from '../src/core/bootstrap';
 
-/** The metric names of architecture.md §2, and filler names in a few more namespaces up to `count`. */
+/** The trainer's metric names (docs/algorithm.md §8), and filler names in a few more namespaces up to `count`. */
 export function metricNames(count: number): string[] {
   const base = [
     'loss/total', 'loss/trsft', 'loss/policy', 'loss/entropy', 'reward/unguided_mean', 'reward/mean',

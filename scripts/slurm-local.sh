@@ -11,7 +11,7 @@
 # the ports are the same for every session on the machine.
 # Everything lives under $TRAPO_SLURM_DIR (default /tmp/trapo-slurm): slurm.conf, munge socket and logs, slurmctld
 # state, slurmd spool, the jobcomp file, pid files. Settings that worked on a 2-core machine without systemd
-# (../shared/design/scale.md §5): SlurmUser=root, the short host name on 127.0.0.1, task/none, select/cons_tres with
+# (docs/scale.md §4): SlurmUser=root, the short host name on 127.0.0.1, task/none, select/cons_tres with
 # CR_Core, no accounting database (sacct -c reads jobcomp/filetxt), MinJobAge=600 so that squeue still shows finished
 # jobs. proctrack/linuxproc, not pgid: torchrun starts its workers in sessions of their own, which pgid loses (they
 # survived their job); linuxproc follows the process tree, so scancel signals and kills the trainer processes too

@@ -1,4 +1,4 @@
-"""Stopping and lengths (reference-fidelity §4): every id of generation_config.eos_token_id stops a row and nothing
+"""Stopping and lengths (docs/algorithm.md §7.4): every id of generation_config.eos_token_id stops a row and nothing
 after it gets loss or reward; guided samples' prefix + continuation fit the response budget together; the prompt +
 response check against the model's context window."""
 

@@ -1,4 +1,4 @@
-"""What a run needs besides the model, resolved once from the config and the tokenizer (reference-fidelity §1-5, §7):
+"""What a run needs besides the model, resolved once from the config and the tokenizer (docs/algorithm.md §7):
 the training problems and benchmarks, the prompt, the reward, the stop ids, the prefix cut's break tokens, and the
 length checks that must pass before anything starts. Used by the trainer and by `python -m trapo eval`.
 """
@@ -125,7 +125,7 @@ def build_pipeline(cfg: Config, tokenizer, model, *, train: bool = True, log: Ca
 
 
 def _check_context(cfg: Config, model, longest_train: int, longest_eval: int, train: bool) -> None:
-    """prompt + response within the model's context window, before anything starts (reference-fidelity §4)."""
+    """prompt + response within the model's context window, before anything starts (docs/algorithm.md §7.4)."""
     from .models import context_window
 
     window = context_window(model) if model is not None else None

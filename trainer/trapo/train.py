@@ -1,6 +1,6 @@
 """The training loop: TRAPO and its baselines, one process or several under torchrun.
 
-How TRAPO departs from GRPO (shared/design/trapo-algorithm.md; defaults follow the paper's released code):
+How TRAPO departs from GRPO (docs/algorithm.md; defaults follow the paper's released code):
 
 - Kept from GRPO: a group of G = 8 samples per prompt, binary verifiable reward, advantage = R - group mean (no std
   division by default; `loss.group_std` turns it on), the same scalar on every token of a sample's continuation.
