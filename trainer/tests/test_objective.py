@@ -230,3 +230,13 @@ def test_k3_kl_to_the_reference_on_continuation_tokens():
     assert stats["loss/kl"] == pytest.approx(0.0125, abs=1e-6) and loss == pytest.approx(0.0125, abs=1e-6)
     # d k3 / dlogp = 1 - e^d = 1 - p_ref/p: 0.5, 0, -1; x 0.1/4 = 0.0125, 0, -0.025
     assert g_logp == _approx([[0.0125, 0.0], [-0.025, 0.0]])
+
+
+def test_every_trained_algorithm_has_an_objective():
+    from trapo.config import ALGORITHMS
+    from trapo.objective import OBJECTIVE_ALGORITHMS
+
+    # an algorithm added to the config without a case here would be refused by train_batch, not trained as grpo
+    assert set(OBJECTIVE_ALGORITHMS) == set(ALGORITHMS) - {"sft_then_rl"}
+    with pytest.raises(ValueError, match="no objective"):
+        prefix_loss_kind("bogus")

@@ -1,4 +1,4 @@
-"""train_batch's loss and gradients equal a direct computation of each algorithm's loss (trapo-algorithm.md §4-5).
+"""train_batch's loss and gradients equal a direct computation of each algorithm's loss (docs/algorithm.md §4).
 
 The reference runs the whole batch through the model in one pass and writes the loss out term by term, without
 trapo.objective or trapo.losses; train_batch runs micro-batches of 2 rows and accumulates their gradients. The

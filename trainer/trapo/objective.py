@@ -2,9 +2,9 @@
 
 `objective` takes the per-token log-probabilities and entropies of the training forward pass, the masks of the
 micro-batch (response, owned expert prefix, the model's own continuation) and the per-sequence advantages, and returns
-the micro-batch's loss with its parts (design: shared/design/trapo-algorithm.md §4-5). `spec_for` turns an algorithm
-and the `loss.*` config into the numbers the objective needs. Nothing here knows about models, batches or processes:
-the forward pass, micro-batching, backward and the optimizer stay in train.py, which calls this once per micro-batch.
+the micro-batch's loss with its parts (docs/algorithm.md §4). `spec_for` turns an algorithm and the `loss.*` config
+into the numbers the objective needs. Nothing here knows about models, batches or processes: the forward pass,
+micro-batching, backward and the optimizer stay in train.py (`Trainer.train_batch` calls this once per micro-batch).
 
 Per algorithm (the prefix term applies to owned expert-prefix tokens, the policy term to continuation tokens):
 
