@@ -275,7 +275,8 @@ describe('first run: a fresh workspace', () => {
       await openWalkthrough(s);
       const initial = await s.waitUntil('the set-up and start steps done', async () => {
         const st = await walkthroughSteps(s);
-        return st['Set up the trainer environment'] && st['Start the demo run'] ? st : undefined;
+        if (st['Set up the trainer environment'] && st['Start the demo run']) return st;
+        throw new Error(`steps now: ${JSON.stringify(st)}`); // what the timeout reports
       }, 30_000);
       assert.equal(initial['Open the dashboard'], false, JSON.stringify(initial));
       assert.equal(initial['Open a rollout'], false, JSON.stringify(initial));
@@ -297,7 +298,8 @@ describe('first run: a fresh workspace', () => {
       await openWalkthrough(s);
       const all = await s.waitUntil('every step done', async () => {
         const st = await walkthroughSteps(s);
-        return Object.keys(st).length === 5 && Object.values(st).every(Boolean) ? st : undefined;
+        if (Object.keys(st).length === 5 && Object.values(st).every(Boolean)) return st;
+        throw new Error(`steps now: ${JSON.stringify(st)}`);
       }, 30_000);
       process.stderr.write(`[first-run] walkthrough: ${JSON.stringify(all)}\n`);
       await s.screenshot('26-walkthrough-done');
