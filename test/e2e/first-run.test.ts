@@ -287,8 +287,10 @@ describe('first run: a fresh workspace', () => {
       await s.webviewFrame('#groups');
       assert.ok(demoDir, 'the demo run was started by the first test');
       await s.expandRow(s.treeRow('Runs', 'demo-trapo'));
+      // The first Rollouts group shown (warm-first's, expanded by the warm-up test, or the demo's), then its first step.
+      // A row's text runs its label and description together ("step 1" + "8 rollouts": "step 18 rollouts").
       await s.expandRow(s.treeRow('Runs', /^Rollouts/));
-      await s.treeRow('Runs', /^step 1\b.*rollouts/).click();
+      await s.treeRow('Runs', /^step \d+.*\d rollouts$/).click();
       await s.waitUntil('a rollout file in the editor', async () => /^\d{6}\.jsonl$/.test(await s.activeEditorTitle()), 15_000);
       await s.page.mouse.move(900, 880); // no tooltip under the mouse over the picks
       await s.runCommand('TRAPO: Compare Checkpoints', { query: 'TRAPO Compare Checkpoints' });
