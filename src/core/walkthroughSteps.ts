@@ -17,3 +17,14 @@ export function isRolloutLocation(uri: { scheme: string; path: string }): boolea
 export function isPanelViewType(tabViewType: string, ours: string): boolean {
   return tabViewType === ours || tabViewType.endsWith(`-${ours}`);
 }
+
+/** package.json's contributes.walkthroughs[0].id. */
+export const WALKTHROUGH_ID = 'trapo.gettingStarted';
+
+/**
+ * The id VS Code's walkthroughs service gives a step of ours ("<publisher>.<name>#<walkthrough>#<step>"), the
+ * argument of its `welcome.markStepComplete` command.
+ */
+export function walkthroughStepId(extensionId: string, stepId: string): string {
+  return `${extensionId}#${WALKTHROUGH_ID}#${stepId}`;
+}

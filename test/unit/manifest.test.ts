@@ -25,7 +25,11 @@ test('activation: no window-start events; run folders, config files, the walkthr
 test('walkthrough: five steps, each completed by a context key the extension sets, with media and live links', async () => {
   installVscodeStub();
   const { WALKTHROUGH_KEYS } = await import('../../src/walkthrough');
+  const { WALKTHROUGH_ID, walkthroughStepId } = await import('../../src/core/walkthroughSteps');
   const [w] = pkg.contributes.walkthroughs;
+  assert.equal(w.id, WALKTHROUGH_ID);
+  // The id welcome.markStepComplete takes: <publisher>.<name>#<walkthrough>#<step>, as VS Code builds it.
+  assert.equal(walkthroughStepId(`${pkg.publisher}.${pkg.name}`, 'setUp'), 'trapo-lab.trapo#trapo.gettingStarted#setUp');
   assert.equal(`onWalkthrough:${w.id}`, 'onWalkthrough:trapo.gettingStarted');
   assert.deepEqual(w.steps.map((s: { id: string }) => s.id), Object.keys(WALKTHROUGH_KEYS));
   for (const step of w.steps) {

@@ -36,7 +36,7 @@ test('a tab is our panel when its view type is ours, with or without VS Code\'s 
   assert.ok(!isPanelViewType('trapo.rolloutTable', 'trapo.dashboard'));
 });
 
-test('a running run completes "start a run"; a step\'s context key is set once; the rollout scheme is the documents\'', async () => {
+test('a running run completes "start a run"; a step\'s context key is set and the step marked complete once; the rollout scheme is the documents\'', async () => {
   installVscodeStub();
   const calls: unknown[][] = [];
   (commands as Record<string, unknown>).executeCommand = async (...args: unknown[]) => void calls.push(args);
@@ -64,6 +64,11 @@ test('a running run completes "start a run"; a step\'s context key is set once; 
   walkthroughDone('dashboard');
   assert.equal(started().length, 1, 'once per window');
   assert.equal(calls.filter((c) => c[1] === WALKTHROUGH_KEYS.dashboard).length, 1);
+  // Each step is also completed directly (VS Code 1.100 ignores a key already true when it registers the step).
+  assert.deepEqual(calls.filter((c) => c[0] === 'welcome.markStepComplete'), [
+    ['welcome.markStepComplete', 'trapo-lab.trapo#trapo.gettingStarted#startRun'],
+    ['welcome.markStepComplete', 'trapo-lab.trapo#trapo.gettingStarted#dashboard'],
+  ]);
   for (const d of context.subscriptions) d.dispose();
   store.dispose();
 });
