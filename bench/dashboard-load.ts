@@ -9,6 +9,12 @@
 //   node scripts/build.mjs && node --expose-gc --import tsx bench/dashboard-load.ts [runs=10] [metrics=40] [steps=10000] [--comparison]
 // --comparison: the runs are the comparison's shape (7 algorithms x seeds 0, 1, 2, ... with those names and configs),
 // and the cases are all of them grouped by algorithm (mean and min-max band per group) and all overlaid ungrouped.
+// --picker: a sweep for the run picker (default 100 runs x 40 metrics x 1000 steps: 7 algorithms x 5 seeds x 3
+// learning rates, every tenth still running): first paint with the newest run and with all runs grouped, then in the
+// open page the picker's render (100 new items; the same 100 updated, as on each status change) and its filter (name,
+// algorithm:, status:, a config key, two terms, cleared), each timed in the page from the event to the end of its
+// handler (filter and DOM update) and to the next frame (layout and paint), median of 5.
+//   node --expose-gc --import tsx bench/dashboard-load.ts --picker [runs=100] [metrics=40] [steps=1000]
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -20,7 +26,7 @@ import { runStoreSource } from '../src/dashboard/runStoreSource';
 import type { HostToWebviewMessage } from '../src/shared/dashboardProtocol';
 import { ORIGIN, launchChromium, openDashboardPage, percentile } from './dashboardPage';
 import { COMPARISON_ALGORITHMS, runId, writeFakeRun } from './fakeRuns';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 
 const MB = 1024 * 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -51,9 +57,18 @@ interface PaintResult {
   errors: number;
 }
 
-async function firstPaint(browser: Browser, store: RunStore, selected: string[] | undefined, maxPoints: number, extraState: Record<string, unknown> = {}): Promise<PaintResult> {
+async function firstPaint(
+  browser: Browser,
+  store: RunStore,
+  selected: string[] | undefined,
+  maxPoints: number,
+  extraState: Record<string, unknown> = {},
+  /** Runs in the painted page before it closes (with the snapshot's runs list). */
+  probe?: (page: Page, runs: unknown[], seq: number) => Promise<void>,
+): Promise<PaintResult> {
   let session: DashboardSession | undefined;
   let snapshotSeq = -1;
+  let snapshotRuns: unknown[] = [];
   let snapshotBuildMs = 0;
   let messageBytes = 0;
   let paintedAt = -1;
@@ -70,6 +85,7 @@ async function firstPaint(browser: Browser, store: RunStore, selected: string[] 
     settings: () => ({ smoothing: 0.6, maxPointsPerSeries: maxPoints }),
     post: (m: HostToWebviewMessage) => {
       if (m.type === 'snapshot') {
+        snapshotRuns = m.runs;
         snapshotSeq = m.seq;
         snapshotBuildMs = performance.now() - readyAt;
         messageBytes = JSON.stringify(m).length;
@@ -98,23 +114,92 @@ async function firstPaint(browser: Browser, store: RunStore, selected: string[] 
   const charts = await dp.page.locator('canvas').count();
   const pageHeapMB = ((await dp.page.evaluate('performance.memory.usedJSHeapSize')) as number) / MB;
   const violations = (await dp.violations()).length;
+  if (probe) await probe(dp.page, snapshotRuns, snapshotSeq);
   const result = { ms: paintedAt - t0, rendererCpuMs: (cpu1.process - cpu0.process) * 1000, mainThreadCpuMs: (cpu1.thread - cpu0.thread) * 1000, readyMs: readyAt - t0, snapshotBuildMs, messageBytes, charts, pageHeapMB, violations, errors: dp.errors.length };
   session.dispose();
   await dp.page.close();
   return result;
 }
 
+const PICKER_QUERIES = ['seed1', 'algorithm:trapo', 'status:running', 'optim.lr:0.001', 'algorithm:grpo seed:2', ''];
+
+/**
+ * The run picker in the painted page, timed in the page (JavaScript source, not a serialised function: tsx's
+ * helpers would not exist there): a `runs` message with new ids (every item created) and with the same runs (every
+ * item updated), then each filter query typed into the box. Median of `reps` per case, in ms.
+ */
+async function pickerTimes(page: Page, runs: unknown[], seq: number, reps = 5): Promise<string[]> {
+  const source = `(async () => {
+    const runs = ${JSON.stringify(runs)};
+    const queries = ${JSON.stringify(PICKER_QUERIES)};
+    const reps = ${reps};
+    let seq = ${seq};
+    const nextFrame = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+    const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+    const timed = async (act) => {
+      const sync = [], frame = [];
+      for (let k = 0; k < reps; k++) {
+        await nextFrame();
+        const t0 = performance.now();
+        act(k);
+        sync.push(performance.now() - t0);
+        await nextFrame();
+        frame.push(performance.now() - t0);
+      }
+      return { sync: median(sync), frame: median(frame) };
+    };
+    const post = (list) => window.dispatchEvent(new MessageEvent('message', { data: { type: 'runs', seq: ++seq, runs: list } }));
+    const items = () => document.querySelectorAll('#runs .run-item').length;
+    const out = {};
+    // new ids each time (alternating two sets): every item is made, the old ones removed
+    out.created = await timed((k) => post(runs.map((r) => ({ ...r, id: r.id + (k % 2 ? '-b' : '-c') }))));
+    out.createdItems = items();
+    post(runs);
+    await nextFrame();
+    out.updated = await timed(() => post(runs));
+    const box = document.getElementById('run-filter');
+    const count = document.getElementById('runs-count');
+    out.filters = [];
+    for (const q of queries) {
+      const t = await timed(() => { box.value = q; box.dispatchEvent(new Event('input')); });
+      const visible = [...document.querySelectorAll('#runs .run-item')].filter((e) => !e.hidden).length;
+      out.filters.push({ q, ...t, visible, count: count.textContent });
+    }
+    return out;
+  })()`;
+  type Timing = { sync: number; frame: number };
+  const r = (await page.evaluate(source)) as { created: Timing; createdItems: number; updated: Timing; filters: (Timing & { q: string; visible: number; count: string })[] };
+  const ms = (t: Timing) => `${t.sync.toFixed(1)} ms handler, ${t.frame.toFixed(1)} ms to the next frame`;
+  return [
+    `  picker render, ${runs.length} new items: ${ms(r.created)} (${r.createdItems} items in the list)`,
+    `  picker update, the same ${runs.length} runs again: ${ms(r.updated)}`,
+    ...r.filters.map((f) => `  picker filter ${JSON.stringify(f.q).padEnd(24)} ${ms(f)}; ${f.visible} items visible ("${f.count}")`),
+  ];
+}
+
 async function main(): Promise<void> {
-  const runs = Number(process.argv[2] ?? 10);
-  const metrics = Number(process.argv[3] ?? 40);
-  const steps = Number(process.argv[4] ?? 10000);
+  const picker = process.argv.includes('--picker');
+  const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+  const runs = Number(positional[0] ?? (picker ? 100 : 10));
+  const metrics = Number(positional[1] ?? 40);
+  const steps = Number(positional[2] ?? (picker ? 1000 : 10000));
   const comparison = process.argv.includes('--comparison');
   const root = mkdtempSync(path.join(os.tmpdir(), 'trapo-load-'));
   try {
     let t = performance.now();
     for (let i = 0; i < runs; i++) {
-      const shape = comparison ? { algorithm: COMPARISON_ALGORITHMS[i % COMPARISON_ALGORITHMS.length], seed: Math.floor(i / COMPARISON_ALGORITHMS.length) } : {};
-      writeFakeRun({ root, index: i, steps, metrics, evalEvery: comparison ? Math.max(1, Math.floor(steps / 4)) : 500, ...shape });
+      const algorithms = COMPARISON_ALGORITHMS.length;
+      const shape = picker
+        ? {
+            algorithm: COMPARISON_ALGORITHMS[i % algorithms],
+            seed: Math.floor(i / algorithms) % 5,
+            lr: [1e-4, 3e-4, 1e-3][Math.floor(i / (algorithms * 5)) % 3],
+            status: i % 10 === 9 ? ('running' as const) : ('finished' as const),
+          }
+        : comparison
+          ? { algorithm: COMPARISON_ALGORITHMS[i % algorithms], seed: Math.floor(i / algorithms) }
+          : {};
+      writeFakeRun({ root, index: i, steps, metrics, evalEvery: comparison || picker ? Math.max(1, Math.floor(steps / 4)) : 500, ...shape });
     }
     console.log(`generated ${runs} runs x ${metrics} metrics x ${steps} steps in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
@@ -137,7 +222,12 @@ async function main(): Promise<void> {
     const browser = await launchChromium();
     try {
       const all = store.runs().map((r) => r.id);
-      const cases: [string, string[] | undefined, number, Record<string, unknown>][] = comparison
+      const cases: [string, string[] | undefined, number, Record<string, unknown>][] = picker
+        ? [
+            [`default selection (newest run), ${runs} runs in the picker, decimated to 1200`, undefined, 1200, {}],
+            [`all ${runs} runs grouped by algorithm (mean and min-max band), decimated to 1200`, all, 1200, {}],
+          ]
+        : comparison
         ? [
             [`all ${runs} runs grouped by algorithm (mean and min-max band), decimated to 1200`, all, 1200, {}],
             [`all ${runs} runs overlaid, not grouped, decimated to 1200`, all, 1200, { groupBy: '' }],
@@ -156,6 +246,14 @@ async function main(): Promise<void> {
         console.log(`first paint, ${label}: median ${med((r) => r.ms).toFixed(0)} ms (runs: ${results.map((r) => r.ms.toFixed(0)).join(', ')} ms)   goal <= 500 ms`);
         console.log(`  renderer CPU time ${med((r) => r.rendererCpuMs).toFixed(0)} ms (main thread ${med((r) => r.mainThreadCpuMs).toFixed(0)} ms)`);
         console.log(`  ready after ${med((r) => r.readyMs).toFixed(0)} ms; snapshot built in ${med((r) => r.snapshotBuildMs).toFixed(0)} ms, ${(med((r) => r.messageBytes) / MB).toFixed(1)} MB of JSON; ${results[0].charts} charts created on screen (lazy); page JS heap ${med((r) => r.pageHeapMB).toFixed(0)} MB; CSP violations ${results[0].violations}; page errors ${results[0].errors}`);
+      }
+      if (picker) {
+        let lines: string[] = [];
+        await firstPaint(browser, store, undefined, 1200, {}, async (page, list, seq) => {
+          lines = await pickerTimes(page, list, seq);
+        });
+        console.log(`run picker with ${runs} runs (in the page of the default selection):`);
+        for (const line of lines) console.log(line);
       }
     } finally {
       await browser.close();

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { mulberry32 } from '../src/core/bootstrap';
 
-/** The metric names of architecture.md §2, and filler names in a few more namespaces up to `count`. */
+/** The trainer's metric names (docs/algorithm.md §8), and filler names in a few more namespaces up to `count`. */
 export function metricNames(count: number): string[] {
   const base = [
     'loss/total', 'loss/trsft', 'loss/policy', 'loss/entropy', 'reward/unguided_mean', 'reward/mean',
@@ -72,6 +72,8 @@ export interface FakeRunOptions {
   /** The comparison's shape: this algorithm and seed (run.json config, name `<algorithm>-seed<seed>`). */
   algorithm?: string;
   seed?: number;
+  /** optim.lr in the config of a run of the comparison's shape (default 3e-4). */
+  lr?: number;
 }
 
 /** The seven algorithms of the comparison (7 x 3 seeds = 21 runs). */
@@ -91,7 +93,7 @@ export function writeFakeRun(o: FakeRunOptions): string {
   const running = o.status === 'running';
   const algorithm = o.algorithm ?? ['trapo', 'grpo', 'luffy'][o.index % 3];
   const name = o.seed !== undefined ? `${algorithm}-seed${o.seed}` : `bench-${o.index} ${algorithm}`;
-  const config = o.seed !== undefined ? { algorithm, seed: o.seed, optim: { lr: 3e-4 }, train: { steps: o.steps, threads: 1 } } : {};
+  const config = o.seed !== undefined ? { algorithm, seed: o.seed, optim: { lr: o.lr ?? 3e-4 }, train: { steps: o.steps, threads: 1 } } : {};
   const info = {
     format: 'trapo-run/1.1', id, name,
     algorithm, created_at: createdAt, config, status: running ? 'running' : 'finished',

@@ -2,7 +2,11 @@
 // (`python -m trapo serve`, the extension's ServeClient) and through onnxruntime-node in process, side by side.
 //
 //   node --import tsx bench/live-prompt.ts [--tiny DIR] [--big DIR] [--max-tokens 64] [--threads N] [--rounds 3]
+//                                          [--device cpu|cuda|cuda:N|auto] [--python PY]
 //
+// --device: where the service runs the models (`trapo serve --device`; default cpu, so that figures of two machines
+// compare; cuda for the GPU figures: the checkpoints then load in the run's dtype or bf16). onnxruntime-node always
+// runs on the CPU.
 // --tiny: a checkpoint with model.onnx (default: the fixture of test/unit/ortGenerate.test.ts, $TMPDIR/trapo-ort-
 // fixture-v2; run that test first). --big: a random-weight model of Qwen2.5-0.5B's architecture, made by
 // `trainer/.venv/bin/python trainer/bench/make_live_models.py DIR` (service only: ONNX is exported below 30M
@@ -25,6 +29,7 @@ const BIG = flag('--big', undefined);
 const MAX = Number(flag('--max-tokens', '64'));
 const THREADS = Number(flag('--threads', String(Math.max(1, Math.floor(cpus().length / 2)))));
 const ROUNDS = Number(flag('--rounds', '3'));
+const DEVICE = flag('--device', 'cpu')!;
 const PYTHON = flag('--python', path.join(__dirname, '..', 'trainer', '.venv', 'bin', 'python'))!;
 const PROMPTS = [
   'What is 12 + 7? Please reason step by step, and put your final answer within \\boxed{}.',
@@ -82,7 +87,7 @@ async function ortRuns(): Promise<string[]> {
 
 async function serviceRuns(label: string, ckpt: string, withBoth: boolean): Promise<string[]> {
   const t0 = performance.now();
-  const proc = spawn(PYTHON, ['-m', 'trapo', 'serve', '--device', 'cpu', '--threads', String(THREADS)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc = spawn(PYTHON, ['-m', 'trapo', 'serve', '--device', DEVICE, '--threads', String(THREADS)], { stdio: ['pipe', 'pipe', 'pipe'] });
   const client = await ServeClient.start(proc);
   const ready = (performance.now() - t0) / 1000;
   const la = await client.load('a', ckpt);
@@ -106,7 +111,7 @@ async function serviceRuns(label: string, ckpt: string, withBoth: boolean): Prom
   }
   await client.shutdown();
   const out = [
-    `service (${label}): ready in ${ready.toFixed(1)} s (Python, torch, transformers imported); ${la.model.split('/').pop()} loaded in ${la.seconds.toFixed(2)} s` +
+    `service (${label}, ${client.ready.device}): ready in ${ready.toFixed(1)} s (Python, torch, transformers imported); ${la.model.split('/').pop()} loaded in ${la.seconds.toFixed(2)} s` +
       (lb ? `, second copy in ${lb.seconds.toFixed(2)} s` : '') + ` (${la.parameters.toLocaleString()} parameters, ${la.dtype})`,
     summary(`  ${label}, trainer service, one side`, single),
   ];
@@ -116,7 +121,7 @@ async function serviceRuns(label: string, ckpt: string, withBoth: boolean): Prom
 
 async function main(): Promise<void> {
   const lines: string[] = [];
-  lines.push(`live prompt: greedy, chat template, ${MAX} new tokens at most, ${PROMPTS.length} prompts x ${ROUNDS} rounds; ${cpus().length} CPUs, load average ${loadavg()[0].toFixed(1)} at start`);
+  lines.push(`live prompt: greedy, chat template, ${MAX} new tokens at most, ${PROMPTS.length} prompts x ${ROUNDS} rounds; service on --device ${DEVICE}; ${cpus().length} CPUs, load average ${loadavg()[0].toFixed(1)} at start`);
   lines.push(...(await ortRuns()));
   lines.push(...(await serviceRuns('tiny', TINY, true)));
   if (BIG) lines.push(...(await serviceRuns('0.5B random', BIG, false)));

@@ -4,7 +4,7 @@
 #   - code-server 4.100.3 (a real VS Code 1.100.3 from npm) in its own folder, outside node_modules:
 #     $TRAPO_E2E_DIR/code-server (default .e2e/code-server in the repository, gitignored).
 # No network access other than npm and Debian is needed: @vscode/ripgrep's postinstall would download ripgrep from
-# GitHub, so its cache is seeded with Debian's rg first (see ../shared/design/vscode-testing.md).
+# GitHub, so its cache is seeded with Debian's rg first (see docs/architecture.md §8.5).
 # Progress goes to stderr; the last line on stdout is `CODE_SERVER=<path of code-server's entry script>`.
 set -euo pipefail
 

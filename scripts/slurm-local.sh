@@ -4,10 +4,14 @@
 #   bash scripts/slurm-local.sh start    # install (Debian's slurm-wlm 22.05) and start it unless Slurm answers already
 #   bash scripts/slurm-local.sh stop     # stop exactly the daemons this script started (by its pid files)
 #   bash scripts/slurm-local.sh status   # says whether Slurm answers, and which daemons are ours
+#   bash scripts/slurm-local.sh can-start  # exit 0 when `start` can work here; else one line saying why, exit 3
 #
+# `start` and `stop` take no lock: the tests hold the machine-wide lock $TRAPO_SLURM_LOCK (default
+# /tmp/trapo-slurm.lock) from before `start` to after `stop` (test/helpers/slurmCluster.ts), since this directory and
+# the ports are the same for every session on the machine.
 # Everything lives under $TRAPO_SLURM_DIR (default /tmp/trapo-slurm): slurm.conf, munge socket and logs, slurmctld
 # state, slurmd spool, the jobcomp file, pid files. Settings that worked on a 2-core machine without systemd
-# (../shared/design/scale.md §5): SlurmUser=root, the short host name on 127.0.0.1, task/none, select/cons_tres with
+# (docs/scale.md §4): SlurmUser=root, the short host name on 127.0.0.1, task/none, select/cons_tres with
 # CR_Core, no accounting database (sacct -c reads jobcomp/filetxt), MinJobAge=600 so that squeue still shows finished
 # jobs. proctrack/linuxproc, not pgid: torchrun starts its workers in sessions of their own, which pgid loses (they
 # survived their job); linuxproc follows the process tree, so scancel signals and kills the trainer processes too
@@ -40,12 +44,18 @@ alive_pid() {   # alive_pid FILE NAME: the pid in FILE when that process lives a
   [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$name" && echo "$pid"
 }
 
-install_packages() {
+missing_packages() {   # the Debian packages whose commands are not on the PATH
   local missing=()
   command -v munged >/dev/null 2>&1 || missing+=(munge)
   command -v slurmctld >/dev/null 2>&1 || missing+=(slurmctld)
   command -v slurmd >/dev/null 2>&1 || missing+=(slurmd)
   command -v sbatch >/dev/null 2>&1 || missing+=(slurm-client)
+  echo "${missing[*]}"
+}
+
+install_packages() {
+  local missing
+  read -ra missing <<<"$(missing_packages)"
   [ ${#missing[@]} -eq 0 ] && return 0
   [ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing[*]}; install them as root: apt-get install --no-install-recommends ${missing[*]}"
   log "apt-get install ${missing[*]}"
@@ -149,6 +159,25 @@ start() {
   echo "TRAPO_SLURM_STARTED=1"
 }
 
+can_start() {
+  # A Slurm that answers already (ours, or one whose configuration the clients find) needs neither root nor packages.
+  if command -v sinfo >/dev/null 2>&1; then
+    if alive_pid "$PIDS/slurmctld.pid" slurmctld >/dev/null && SLURM_CONF="$CONF" answers; then return 0; fi
+    if { [ -n "${SLURM_CONF:-}" ] && [ -e "$SLURM_CONF" ]; } || [ -e "$SYS_CONF" ]; then answers && return 0; fi
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    echo "not root (the one-node Slurm runs munged, slurmctld and slurmd as root) and no Slurm answers here"
+    exit 3
+  fi
+  local missing
+  missing=$(missing_packages)
+  if [ -n "$missing" ] && ! command -v apt-get >/dev/null 2>&1; then
+    echo "Debian's Slurm packages are missing ($missing) and there is no apt-get to install them"
+    exit 3
+  fi
+  return 0
+}
+
 stop() {
   local name pid
   for name in slurmd slurmctld munged; do
@@ -179,5 +208,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  can-start) can_start ;;
+  *) echo "usage: $0 start|stop|status|can-start" >&2; exit 2 ;;
 esac

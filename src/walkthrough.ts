@@ -3,7 +3,7 @@
 // made, a run started, the dashboard shown, a rollout opened, two checkpoints compared.
 import * as vscode from 'vscode';
 import type { RunStore } from './core/runStore';
-import { ROLLOUT_SCHEME } from './rollouts/rolloutUri';
+import { isPanelViewType, isRolloutLocation, walkthroughStepId } from './core/walkthroughSteps';
 import { readSettings } from './runs/settings';
 import { findTrainerPython } from './runs/python';
 
@@ -18,25 +18,46 @@ export const WALKTHROUGH_KEYS = {
 export type WalkthroughStep = keyof typeof WALKTHROUGH_KEYS;
 
 const done = new Set<WalkthroughStep>();
+/** `<publisher>.<name>` (package.json), replaced by the running extension's own id at registration. */
+let extensionId = 'trapo-lab.trapo';
 
-/** Marks a step done (once per window; VS Code keeps a completed step completed). */
+/** Marks a step done (once per window; VS Code keeps a completed step completed, in the profile). */
 export function walkthroughDone(step: WalkthroughStep): void {
   if (done.has(step)) return;
   done.add(step);
   void vscode.commands.executeCommand('setContext', WALKTHROUGH_KEYS[step], true);
+  void markStepComplete(step);
 }
 
-/** A rollout: the trapo-rollout documents, or a run's rollouts/<step>.jsonl file. */
-export function isRolloutDocument(uri: vscode.Uri): boolean {
-  return uri.scheme === ROLLOUT_SCHEME || (uri.scheme === 'file' && /[\\/]rollouts[\\/]\d+\.jsonl$/.test(uri.path));
+/**
+ * The context key alone is not enough in VS Code 1.100: its walkthroughs service is made only when something first
+ * asks for it (the Get Started page, Welcome: Open Walkthrough...), and a step whose `onContext` key is already true
+ * when the service registers it is recorded as seen but never completed, nor completed by any later change of that
+ * key. So the step is also completed directly, with the workbench's `welcome.markStepComplete` (which makes the
+ * service if need be). Right after the service is made our walkthrough may not be registered yet (registration waits
+ * up to 5 s on the experiment service) and the command fails: one more try once that wait is over. A VS Code without
+ * the command leaves the context key to do it.
+ */
+async function markStepComplete(step: WalkthroughStep): Promise<void> {
+  const id = walkthroughStepId(extensionId, step);
+  for (const wait of [0, 6000]) {
+    if (wait) await new Promise((resolve) => setTimeout(resolve, wait));
+    try {
+      await vscode.commands.executeCommand('welcome.markStepComplete', id);
+      return;
+    } catch {
+      // Unknown step (not registered yet) or no such command: try again, then leave it to the context key.
+    }
+  }
 }
 
-/** A webview tab of one of our panels (TabInputWebview.viewType carries VS Code's prefix before our view type). */
+/** A webview tab of one of our panels. */
 function webviewTabOf(tab: vscode.Tab, viewType: string): boolean {
-  return tab.input instanceof vscode.TabInputWebview && (tab.input.viewType === viewType || tab.input.viewType.endsWith(`-${viewType}`));
+  return tab.input instanceof vscode.TabInputWebview && isPanelViewType(tab.input.viewType, viewType);
 }
 
 export function registerWalkthrough(context: vscode.ExtensionContext, store: RunStore): void {
+  if (context.extension?.id) extensionId = context.extension.id;
   const checkTabs = () => {
     for (const group of vscode.window.tabGroups.all) {
       for (const tab of group.tabs) {
@@ -49,7 +70,7 @@ export function registerWalkthrough(context: vscode.ExtensionContext, store: Run
     if (store.runs().some((r) => r.status === 'running')) walkthroughDone('startRun');
   };
   const checkDocument = (doc: vscode.TextDocument) => {
-    if (isRolloutDocument(doc.uri)) walkthroughDone('rollout');
+    if (isRolloutLocation(doc.uri)) walkthroughDone('rollout');
   };
   context.subscriptions.push(
     vscode.window.tabGroups.onDidChangeTabs(checkTabs),

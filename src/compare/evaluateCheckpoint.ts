@@ -16,6 +16,7 @@ import { describeFailedChoice, findTrainerPython } from '../runs/python';
 import { readSettings } from '../runs/settings';
 import { offerSetUp, refuseUntrusted } from '../runs/startRun';
 import { checkpointOf, listCheckpoints, pick } from './checkpointPick';
+import { runConfigOf, runEngineOf } from './runConfigOf';
 
 const running = new Set<string>();
 const OTHER_FILES = 'Other benchmark files…';
@@ -50,8 +51,7 @@ export async function evaluateCheckpoint(
     void vscode.window.showInformationMessage(`TRAPO: ${ref.label} is being evaluated already.`);
     return;
   }
-  const run = safeStore()?.getByDir(ref.runDir);
-  const config = (run?.info.config ?? {}) as { data?: { benchmarks?: unknown }; eval?: { samples_per_problem?: unknown; temperature?: unknown } };
+  const config = runConfigOf(ref.runDir) as { data?: { benchmarks?: unknown }; eval?: { samples_per_problem?: unknown; temperature?: unknown } };
   const benchmarks = await chooseBenchmarks(ref, config.data?.benchmarks);
   if (!benchmarks) return;
   const runSamples = typeof config.eval?.samples_per_problem === 'number' ? config.eval.samples_per_problem : undefined;
@@ -66,9 +66,9 @@ export async function evaluateCheckpoint(
 
   const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(ref.runDir));
   const cwd = folder?.uri.fsPath ?? ref.runDir;
-  const { choice } = await findTrainerPython(context, readSettings().pythonPath, vscode.Uri.file(ref.runDir), cwd);
+  const { choice, engine } = await evaluationPython(context, ref.runDir, cwd);
   if (!choice.ok) {
-    offerSetUp(describeFailedChoice(choice));
+    offerSetUp(describeFailedChoice(choice), engine);
     return;
   }
   const req: EvalRequest = { checkpointDir: ckpt, runDir: ref.runDir, step: ref.step, benchmarks, samplesPerProblem: samples === runSamples ? undefined : samples };
@@ -78,6 +78,17 @@ export async function evaluateCheckpoint(
   } finally {
     running.delete(key);
   }
+}
+
+/**
+ * The trainer's Python for evaluating a checkpoint of the run: `trapo eval` generates with the run's own
+ * rollout.engine (and refuses a vllm run in a Python without vLLM), so a vllm run gets the vLLM environment, as
+ * Start and Resume do.
+ */
+export async function evaluationPython(context: vscode.ExtensionContext, runDir: string, cwd: string) {
+  const engine = runEngineOf(runDir);
+  const { choice } = await findTrainerPython(context, readSettings().pythonPath, vscode.Uri.file(runDir), cwd, engine);
+  return { choice, engine };
 }
 
 function safeStore() {

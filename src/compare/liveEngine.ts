@@ -4,7 +4,11 @@
 //            the run's device) when a Python that can import trapo is found;
 //   service  the trainer's service only;    onnx  onnxruntime-node only.
 // The service is `python -m trapo serve`, spawned where the extension host runs: under Remote-SSH that is the remote
-// machine with the run and its GPU, and only JSON lines of text cross to the window.
+// machine with the run and its GPU, and only JSON lines of text cross to the window. It always generates with the
+// torch engine, also for a run trained with rollout.engine: vllm: a vLLM engine per checkpoint, each reserving the
+// run's rollout.vllm.gpu_memory_utilization of the GPU, would not fit twice in one process, and vLLM's batch call
+// returns the whole answer at once where the torch engine streams it token by token. (Evaluate Checkpoint does use
+// the run's engine: evaluateCheckpoint.ts.)
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -14,6 +18,7 @@ import type { CompareSide, LiveInfo, PromptMode, Side } from '../shared/compareP
 import { describeFailedChoice, findTrainerPython } from '../runs/python';
 import { readSettings } from '../runs/settings';
 import { OrtBackend } from './ortBackend';
+import { runEngineOf } from './runConfigOf';
 
 export type LiveEngineSetting = 'auto' | 'service' | 'onnx';
 
@@ -25,6 +30,16 @@ export interface LiveChoice {
 
 const SERVICE_MODES: PromptMode[] = ['training', 'chat', 'raw'];
 const ONNX_MODES: PromptMode[] = ['chat', 'raw'];
+
+/** The service's command line after the Python: the torch engine always (see the top of this file). */
+export const SERVE_ARGS = ['-m', 'trapo', 'serve', '--device', 'auto', '--engine', 'torch'] as const;
+
+/** What the panel says answers the live prompt through the service, naming the torch engine for a vLLM run. */
+export function serviceNote(python: string, runEngines: readonly ('torch' | 'vllm')[]): string {
+  const base = `the trainer's Python (${python}), where the run is, on its GPU when there is one, with the torch engine`;
+  if (!runEngines.includes('vllm')) return base;
+  return `${base} (the run generated with vLLM in training; the live prompt does not: two vLLM engines would not fit beside each other, and the torch engine streams token by token)`;
+}
 
 function unavailable(reason: string): LiveChoice {
   return { info: { engine: null, unavailable: reason, note: '', promptModes: [] } };
@@ -64,7 +79,8 @@ export async function chooseLiveEngine(
   const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(dirs.a));
   const cwd = folder?.uri.fsPath ?? path.dirname(dirs.a);
   const settings = readSettings();
-  const { choice } = await findTrainerPython(context, settings.pythonPath, vscode.Uri.file(dirs.a), cwd);
+  // torch, whatever the runs' rollout.engine: the torch environment, or the vLLM one (which has torch too)
+  const { choice } = await findTrainerPython(context, settings.pythonPath, vscode.Uri.file(dirs.a), cwd, 'torch');
   if (!choice.ok) {
     return unavailable(
       `The live prompt needs a Python that can import the trainer (tried ${describeFailedChoice(choice)}). Run TRAPO: Set Up Trainer Environment, or set trapo.pythonPath` +
@@ -73,8 +89,8 @@ export async function chooseLiveEngine(
   }
   const python = choice.python.path;
   const start = () => {
-    output.appendLine(`[live prompt] starting ${python} -m trapo serve (in ${cwd})`);
-    const proc = spawn(python, ['-m', 'trapo', 'serve', '--device', 'auto'], {
+    output.appendLine(`[live prompt] starting ${python} ${SERVE_ARGS.join(' ')} (in ${cwd})`);
+    const proc = spawn(python, [...SERVE_ARGS], {
       cwd,
       env: { ...process.env, PYTHONUNBUFFERED: '1', TOKENIZERS_PARALLELISM: 'false' },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -84,7 +100,7 @@ export async function chooseLiveEngine(
   };
   const labels = { a: sides.a.label, b: sides.b.label };
   return {
-    info: { engine: 'service', unavailable: null, note: `the trainer's Python (${python}), where the run is, on its GPU when there is one`, promptModes: SERVICE_MODES },
+    info: { engine: 'service', unavailable: null, note: serviceNote(python, [runEngineOf(sides.a.runDir), runEngineOf(sides.b.runDir)]), promptModes: SERVICE_MODES },
     backend: () => new ServiceBackend(start, dirs, labels),
   };
 }

@@ -1,5 +1,5 @@
 // Crash detection (pure; no vscode). A process killed hard (SIGKILL, OOM killer, node lost) cannot write its final
-// status, so run.json keeps saying "running". A reader infers "crashed" (architecture.md §2):
+// status, so run.json keeps saying "running". A reader infers "crashed" (docs/architecture.md §7.4):
 //   - the run was started on this host and its pid no longer exists, or
 //   - the process cannot be seen (another host, or no pid) and the newest sign of life (heartbeat, any event, a
 //     rewrite of run.json) is older than the threshold.

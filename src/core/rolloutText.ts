@@ -8,7 +8,7 @@
 import type { RolloutRecord, TokenInfo } from './runFormat';
 import { normalizeLineBreaks, normalizeParts } from './visibleText';
 
-/** TrSFT's trust-region threshold when the run config does not set one (trapo-algorithm.md: alpha = 0.1). */
+/** TrSFT's trust-region threshold when the run config does not set one (docs/algorithm.md §4.1: alpha = 0.1). */
 export const DEFAULT_TRSFT_ALPHA = 0.1;
 
 export interface Span {

@@ -1,5 +1,5 @@
 // The run directory format `trapo-run/1.1` (and the `trapo-run/1` it extends) as TypeScript types and parsers. No
-// `vscode` import. Specified in architecture.md §2; the JSON Schemas in trainer/trapo/schemas/ are the source of truth
+// `vscode` import. Specified in trainer/trapo/schemas/README.md; the JSON Schemas beside it are the source of truth
 // and the fixture runs under test/fixtures/runs/ (written by the Python writer) are parsed by test/unit/runFormat.test.ts.
 // 1.1 adds rollout lines with `token_stats` (parallel arrays, read back here as 1's `tokens`), per-rollout summaries
 // (left out where token_stats holds them), the prompt once per prompt id in a rollouts file (withPrompts fills it in),
@@ -538,7 +538,7 @@ export async function readJsonLines<T>(file: string, parse: (line: string) => T 
   return { records, skipped };
 }
 
-/** Paths inside a run directory (architecture.md §2). */
+/** Paths inside a run directory (trainer/trapo/schemas/README.md §1). */
 export const runPaths = {
   runJson: (runDir: string) => path.join(runDir, 'run.json'),
   events: (runDir: string) => path.join(runDir, 'events.jsonl'),

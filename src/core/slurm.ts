@@ -2,7 +2,7 @@
 // and a monitor that polls the jobs the run store still needs to know about. Commands run through an injected
 // runner, so that tests feed it fake squeue/sacct outputs.
 //
-// Reading a job's state (../shared/design/scale.md §5):
+// Reading a job's state (docs/scale.md §4):
 //   - `squeue -h -t all -j IDS -O JobID:|,State:|,Reason:|,RestartCnt:` knows pending, running and, for MinJobAge
 //     seconds (300 by default), finished jobs, and how often each was requeued; it answers "Invalid job id
 //     specified" (exit 1) when it knows none of IDS. A squeue without that field gets `-o %i|%T|%r`.

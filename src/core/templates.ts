@@ -38,6 +38,9 @@ name: demo
 algorithm: trapo
 model:
   name_or_path: tiny
+  warmup:                 # the shipped demo's warm-up: its warmed-up base ships with the trainer (no wait)
+    target_accuracy: 0.4
+    level2_share: 0.5
 data:
   train: builtin:arithmetic
   benchmarks: [builtin]

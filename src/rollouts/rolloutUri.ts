@@ -1,8 +1,9 @@
 // URIs of read-only rollout documents: trapo-rollout:/<run name>/step <n>/<prompt id> · sample <k>?run=…&step=…&prompt=…&sample=…
 // The path is for the tab title; the query carries what identifies the rollout.
 import * as vscode from 'vscode';
+import { ROLLOUT_DOCUMENT_SCHEME } from '../core/walkthroughSteps';
 
-export const ROLLOUT_SCHEME = 'trapo-rollout';
+export const ROLLOUT_SCHEME = ROLLOUT_DOCUMENT_SCHEME;
 
 export interface RolloutRef {
   runDir: string;

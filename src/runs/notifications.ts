@@ -3,6 +3,7 @@
 // anomaly: Open Dashboard, Stop Run).
 import * as vscode from 'vscode';
 import { ANOMALY_TITLES, AlertWatch } from '../core/alerts';
+import { NonFiniteLossWatch } from '../core/lossWarning';
 import type { RunChange, RunStore } from '../core/runStore';
 import { anomalyText, resumeSentence } from '../core/runText';
 import { visibleControls } from '../core/visibleText';
@@ -26,34 +27,25 @@ function notifyAlerts(watch: AlertWatch, change: RunChange): void {
 
 export function registerRunNotifications(context: vscode.ExtensionContext, store: RunStore): void {
   const seenRunning = new Set<string>();
-  /** Runs whose first read (all they had on disk) has not been reported yet. */
-  const firstRead = new Set<string>();
-  const warnedLoss = new Set<string>();
+  const lossWatch = new NonFiniteLossWatch();
   const alerts = new AlertWatch();
   context.subscriptions.push(
     store.onDidChange((change) => {
       notifyAlerts(alerts, change);
+      const diverged = lossWatch.warn(change);
       if (change.kind === 'removed') {
         seenRunning.delete(change.id);
-        firstRead.delete(change.id);
-        warnedLoss.delete(change.id);
         return;
       }
       const run = change.run;
       const name = visibleControls(run.info.name);
-      if (change.kind === 'added') firstRead.add(run.id);
       if (run.loading) return;
-      const initial = firstRead.delete(run.id) && change.kind === 'updated';
-      if (run.nonFiniteLoss && !warnedLoss.has(run.id)) {
-        warnedLoss.add(run.id);
-        // Only when it came while we watched: a run that diverged long ago is marked in the tree, not announced.
-        if (!initial && change.kind === 'updated' && run.status === 'running') {
-          const message = `TRAPO run ${name}: ${anomalyText(run)}. The training has likely diverged (lower the learning rate, check the data).`;
-          void vscode.window.showWarningMessage(message, 'Open Dashboard', 'Stop Run').then((choice) => {
-            if (choice === 'Open Dashboard') void vscode.commands.executeCommand('trapo.openDashboard', { runId: run.id });
-            if (choice === 'Stop Run') void vscode.commands.executeCommand('trapo.stopRun', { runId: run.id });
-          });
-        }
+      if (diverged) {
+        const message = `TRAPO run ${name}: ${anomalyText(run)}. The training has likely diverged (lower the learning rate, check the data).`;
+        void vscode.window.showWarningMessage(message, 'Open Dashboard', 'Stop Run').then((choice) => {
+          if (choice === 'Open Dashboard') void vscode.commands.executeCommand('trapo.openDashboard', { runId: run.id });
+          if (choice === 'Stop Run') void vscode.commands.executeCommand('trapo.stopRun', { runId: run.id });
+        });
       }
       if (run.status === 'running') {
         seenRunning.add(run.id);

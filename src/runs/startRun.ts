@@ -34,7 +34,8 @@ export interface StartDeps {
   slurm?: SlurmRuns;
 }
 
-const CONFIG_GLOB = '**/*.trapo.{yaml,yml,json}';
+/** The one naming rule of config files (src/config/configLanguage.ts, package.json's activation use it too). */
+export const CONFIG_GLOB = '**/*.trapo.{yaml,yml,json}';
 const CONFIG_EXCLUDE = '**/{node_modules,.venv,.git,runs}/**';
 
 let schemaPromise: Promise<ValidateFunction> | undefined;

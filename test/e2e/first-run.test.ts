@@ -275,7 +275,8 @@ describe('first run: a fresh workspace', () => {
       await openWalkthrough(s);
       const initial = await s.waitUntil('the set-up and start steps done', async () => {
         const st = await walkthroughSteps(s);
-        return st['Set up the trainer environment'] && st['Start the demo run'] ? st : undefined;
+        if (st['Set up the trainer environment'] && st['Start the demo run']) return st;
+        throw new Error(`steps now: ${JSON.stringify(st)}`); // what the timeout reports
       }, 30_000);
       assert.equal(initial['Open the dashboard'], false, JSON.stringify(initial));
       assert.equal(initial['Open a rollout'], false, JSON.stringify(initial));
@@ -286,8 +287,10 @@ describe('first run: a fresh workspace', () => {
       await s.webviewFrame('#groups');
       assert.ok(demoDir, 'the demo run was started by the first test');
       await s.expandRow(s.treeRow('Runs', 'demo-trapo'));
+      // The first Rollouts group shown (warm-first's, expanded by the warm-up test, or the demo's), then its first step.
+      // A row's text runs its label and description together ("step 1" + "8 rollouts": "step 18 rollouts").
       await s.expandRow(s.treeRow('Runs', /^Rollouts/));
-      await s.treeRow('Runs', /^step 1\b.*rollouts/).click();
+      await s.treeRow('Runs', /^step \d+.*\d rollouts$/).click();
       await s.waitUntil('a rollout file in the editor', async () => /^\d{6}\.jsonl$/.test(await s.activeEditorTitle()), 15_000);
       await s.page.mouse.move(900, 880); // no tooltip under the mouse over the picks
       await s.runCommand('TRAPO: Compare Checkpoints', { query: 'TRAPO Compare Checkpoints' });
@@ -297,7 +300,8 @@ describe('first run: a fresh workspace', () => {
       await openWalkthrough(s);
       const all = await s.waitUntil('every step done', async () => {
         const st = await walkthroughSteps(s);
-        return Object.keys(st).length === 5 && Object.values(st).every(Boolean) ? st : undefined;
+        if (Object.keys(st).length === 5 && Object.values(st).every(Boolean)) return st;
+        throw new Error(`steps now: ${JSON.stringify(st)}`);
       }, 30_000);
       process.stderr.write(`[first-run] walkthrough: ${JSON.stringify(all)}\n`);
       await s.screenshot('26-walkthrough-done');

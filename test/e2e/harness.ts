@@ -1,5 +1,5 @@
 // End-to-end harness: a real VS Code (code-server 4.100.3) on loopback with the packaged extension installed, driven
-// by playwright-core through Debian's chromium. How and why: ../../../shared/design/vscode-testing.md.
+// by playwright-core through Debian's chromium. How and why: docs/architecture.md §8.5.
 //
 // Everything a session starts runs in its own process group and is ended as a group; HOME, TMPDIR and the XDG folders
 // point into a scratch folder, so nothing leaks into the real home folder.

@@ -123,6 +123,18 @@ test('both templates are valid configs of the trainer\'s schema', { skip: !haveS
   }
 });
 
+test('the built-in demo template warms up as the shipped demo does, so it gets the shipped warmed-up base', async () => {
+  const { DEMO_FALLBACK } = await import('../../src/core/templates');
+  const shipped = path.join(repo, 'trainer', 'trapo', 'configs', 'demo.trapo.yaml');
+  const fallback = parseConfigText(DEMO_FALLBACK, 'demo.trapo.yaml');
+  const demo = parseConfigText(fs.readFileSync(shipped, 'utf8'), 'demo.trapo.yaml');
+  assert.ok(fallback.ok && demo.ok);
+  const warmup = (c: Record<string, unknown>) => (c.model as { warmup?: unknown }).warmup;
+  assert.deepEqual(warmup(fallback.config), warmup(demo.config));
+  assert.ok(warmup(demo.config), 'the shipped demo names its warm-up');
+  assert.equal((fallback.config.seed ?? 0), (demo.config.seed ?? 0));
+});
+
 test('template file names do not overwrite', async () => {
   const { freeFileName } = await import('../../src/core/templates');
   const taken = new Set(['demo.trapo.yaml', 'demo-2.trapo.yaml']);

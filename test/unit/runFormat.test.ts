@@ -148,6 +148,18 @@ describe('parseEventLine', () => {
     }
   });
 
+  it('reads an eval accuracy or average as a finite number only, as the schema says (unlike a metric value)', () => {
+    // The trainer refuses a benchmark with no problem before it starts (trainer/tests/test_stop_ids.py), so it never
+    // writes a non-finite accuracy; a line with one is malformed here as in events.schema.json (test_runformat.py).
+    const bench = { accuracy: 0.5, n: 2, samples_per_problem: 1, file: 'evals/000001/ops.jsonl' };
+    const line = (accuracy: unknown, average: unknown) =>
+      JSON.stringify({ v: 1, type: 'eval', time: 1, step: 1, benchmarks: { ops: { ...bench, accuracy } }, average });
+    assert.equal(parseEventLine(line(0.5, 0.5)).kind, 'event');
+    for (const [accuracy, average] of [['NaN', 0.5], [0.5, 'NaN'], ['Infinity', 0.5], [null, 0.5]]) {
+      assert.equal(parseEventLine(line(accuracy, average)).kind, 'malformed', `${accuracy} / ${average}`);
+    }
+  });
+
   it('reads metric values one by one: non-finite tokens are numbers, a bad value costs only itself', () => {
     const line = '{"v":1,"type":"metrics","time":1,"step":1,"values":{"loss/total":"NaN","loss/kl":"Infinity","loss/policy":"-Infinity","reward/mean":0.5,"perf/x":null,"perf/y":"1.0","perf/z":[1]}}';
     const parsed = parseEventLine(line);

@@ -1,4 +1,4 @@
-"""Before/after figures of reference-fidelity.md, on the same inputs, printed as JSON.
+"""Before/after figures of docs/algorithm.md §7 (real data as the reference does it), on the same inputs, as JSON.
 
     git archive <old commit> trainer/trapo | tar -x -C /tmp/old      # the trainer before (e.g. main)
     WHICH=old OLD_TRAINER=/tmp/old/trainer AIME=/path/to/valid.aime.parquet python bench/fidelity_before_after.py
@@ -39,7 +39,7 @@ if not (qwen / "config.json").exists():
     R.build_qwen_like(qwen)
 model, tok, _ = load_policy(str(qwen), device="cpu")
 
-# §1 training data: the hint texts of the LUFFY and TRAPO layouts, the no-thought row
+# §7.1 training data: the hint texts of the LUFFY and TRAPO layouts, the no-thought row
 for layout, rows in (("luffy", R.luffy_rows()), ("trapo", R.trapo_rows())):
     f = R.write_parquet(tmp / f"{layout}.parquet", rows)
     ps = task.load_parquet_problems(f)
@@ -50,7 +50,7 @@ for layout, rows in (("luffy", R.luffy_rows()), ("trapo", R.trapo_rows())):
     out[f"s1_{layout}_hints_with_think_tag"] = sum("<think>" in s or "</think>" in s for p in ps for s in p.solutions)
     out[f"s1_{layout}_hints_with_literal_backslash_n"] = sum("\\n" in s for p in ps for s in p.solutions)
 
-# §2 the prompt of the first row
+# §7.2 the prompt of the first row
 q = R.PROBLEMS[0]["question"]
 if WHICH == "old":
     from trapo.prompting import build_prompt
@@ -61,7 +61,7 @@ else:
 
     out["s2_prompt"] = prompt_builder(resolve_prompt_style("auto", builtin_data=False))(tok, q)
 
-# §3 the reward table (hand verdicts) with the trainer's reward on real data
+# §7.3 the reward table (hand verdicts) with the trainer's reward on real data
 _src = (HERE / "tests" / "test_reward_table.py").read_text()
 _ns = {}
 exec(_src[_src.index("TABLE = ["):_src.index("# math-verify reads every box")], _ns)
@@ -85,7 +85,7 @@ from math_verify import parse, verify  # noqa: E402
 mv = [bool(verify(parse("$" + g + "$"), parse(t))) for t, g, _ in TABLE]
 out["s3_agree_with_math_verify"] = sum((r == 1.0) == m for r, m in zip(got, mv))
 
-# §4 lengths and stopping: 64 unguided rows of the random Qwen2 at T=1 with a budget of 160; guided rows' totals
+# §7.4 lengths and stopping: 64 unguided rows of the random Qwen2 at T=1 with a budget of 160; guided rows' totals
 from trapo.generation import TorchGenerator  # noqa: E402
 from trapo.micro_group import Stage  # noqa: E402
 from trapo.rollout import make_prompt_item, sample_step  # noqa: E402
@@ -120,7 +120,7 @@ out["s4_guided_over_budget"] = sum(len(s.prefix_ids) + len(s.completion_ids) > 1
 if WHICH == "new":
     sc1.close()
 
-# §5 prefix cuts on the fixtures' hints with this byte-level tokenizer
+# §7.5 prefix cuts on the fixtures' hints with this byte-level tokenizer
 cuts = []
 for p in R.PROBLEMS:
     for h in p["hints"]:
@@ -136,7 +136,7 @@ for p in R.PROBLEMS:
                 cuts.append(prefix_cut_ids(ids + [tok.eos_token_id], r, break_token_ids(tok.get_vocab())))
 out["s5_cuts"] = cuts
 
-# §7 the reference's AIME24 file
+# §7.7 the reference's AIME24 file
 from trapo.evaluate import load_benchmarks  # noqa: E402
 
 b = load_benchmarks([os.environ["AIME"]], 4, seed=0)

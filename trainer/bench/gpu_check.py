@@ -1,4 +1,4 @@
-"""GPU check: one command that prints what a real-scale run needs to know about this GPU (shared/design/scale.md §4).
+"""GPU check: one command that prints what a real-scale run needs to know about this GPU (docs/scale.md §3).
 
     cd trainer && python bench/gpu_check.py --out OUT          # on a GPU: well under 8 minutes on an H200
     cd trainer && python bench/gpu_check.py --small --out OUT  # CPU, a small model, end to end (a pytest test)

@@ -1,4 +1,4 @@
-"""Loading real data (reference-fidelity §1, §7): both training layouts, JSONL, a save_to_disk folder, hints = the
+"""Loading real data (docs/algorithm.md §7.1, §7.7): both training layouts, JSONL, a save_to_disk folder, hints = the
 thought only, bad rows, and benchmarks whose repeated rows are one problem with k samples."""
 
 import json

@@ -1,4 +1,4 @@
-"""Loss scale as the reference (reference-fidelity §6): the constant normalisation's divisor, the entropy bonus per
+"""Loss scale as the reference (docs/algorithm.md §7.6): the constant normalisation's divisor, the entropy bonus per
 micro-batch, and sft_then_rl's RL phase on a fresh optimizer."""
 
 import json

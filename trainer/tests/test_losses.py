@@ -1,4 +1,4 @@
-"""Loss terms with hand-computed expectations (shared/design/trapo-algorithm.md §3-4)."""
+"""Loss terms with hand-computed expectations (docs/algorithm.md §3-4)."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Stage decisions, prefix cuts and SFT-owner masks (shared/design/trapo-algorithm.md §2)."""
+"""Stage decisions, prefix cuts and SFT-owner masks (docs/algorithm.md §2)."""
 
 from trapo.micro_group import (
     Stage,

@@ -1,4 +1,4 @@
-"""The reference's prefix cut on token ids (reference-fidelity §5), one hand case per edge where it differs from the
+"""The reference's prefix cut on token ids (docs/algorithm.md §7.5), one hand case per edge where it differs from the
 trainer's earlier text rule (`micro_group.prefix_cut: text`, tests in test_micro_group.py).
 
 Token ids here: 1 = an ordinary token, 9 = a break token (its text contains "\\n\\n"), 8 = "\\n" alone, 2 = EOS. A hint

@@ -23,6 +23,7 @@ from realdata import (
 from trapo.__main__ import main
 from trapo.micro_group import break_token_ids, prefix_cut_ids
 from trapo.prompting import reference_prompt
+from trapo.runformat import read_rollouts
 
 BUDGET = 48
 LAYOUTS = {
@@ -71,7 +72,7 @@ def test_three_steps_on_each_layout(tmp_path, capsys, layout, model_kind):
     log = capsys.readouterr().out
     assert "4 rows; 3 kept" in log and "1 without a usable thought" in log  # filtered and counted
     events = [json.loads(x) for x in (run / "events.jsonl").read_text().splitlines()]
-    started = events[0]
+    started = next(e for e in events if e["type"] != "phase")  # the preparation's phase events come first
     assert started["type"] == "run_started"
     tok = _tokenizer(model)
     first_question = started["prompt_example"].split("<|im_start|>user\n")[1].split("\n")[0]
@@ -82,7 +83,7 @@ def test_three_steps_on_each_layout(tmp_path, capsys, layout, model_kind):
     by_question = {p["question"]: p for p in PROBLEMS}
     checked = 0
     for step in (1, 2, 3):
-        for r in map(json.loads, (run / "rollouts" / f"{step:06d}.jsonl").read_text().splitlines()):
+        for r in read_rollouts(run / "rollouts" / f"{step:06d}.jsonl"):  # prompts filled in (trapo-run/1.1)
             problem = by_question[r["prompt"].split("<|im_start|>user\n")[1].split("\n")[0]]
             hints = problem["hints"] if layout.startswith("trapo") else problem["hints"][:1]
             if r["prefix_ratio"] == 0:

@@ -1,7 +1,7 @@
 """The answer-equivalence table (verdicts written by hand) and math-verify's per-answer deadline.
 
 Every row: a response, the ground truth as the data gives it, and whether a grader should call the response correct.
-The rewards on real data come from math-verify (reference-fidelity §3); `KNOWN_MISSES` are the rows where
+The rewards on real data come from math-verify (docs/algorithm.md §7.3); `KNOWN_MISSES` are the rows where
 math-verify's verdict differs from the hand verdict, kept so that a change of either shows up here.
 """
 

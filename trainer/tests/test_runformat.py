@@ -15,12 +15,15 @@ import jsonschema
 import pytest
 
 from trapo.runformat import (
+    BenchmarkResult,
     Checkpoint,
+    Eval,
     Heartbeat,
     Metrics,
     RunFinished,
     RunWriter,
     decode_number,
+    event_to_dict,
     read_events,
     read_rollouts,
     read_run_json,
@@ -147,6 +150,21 @@ def test_writer_round_trip_and_atomic_run_json(tmp_path):
     info = read_run_json(tmp_path / "r")
     assert info["status"] == "finished" and info["format"] == "trapo-run/1.1"
     assert not list((tmp_path / "r").glob(".run.json.tmp-*")), "temp file left behind"
+
+
+def test_eval_accuracy_is_always_a_finite_number():
+    # Unlike a metric, an accuracy has no non-finite token in the schema (the TypeScript reader refuses one too,
+    # test/unit/runFormat.test.ts): the only 0/0, a benchmark with no problem, is refused before the run starts
+    # (tests/test_stop_ids.py). A "NaN" written anyway would cost the whole eval line.
+    def line(accuracy: float, average: float) -> dict:
+        bench = BenchmarkResult(accuracy=accuracy, n=2, samples_per_problem=1, file="evals/000001/ops.jsonl")
+        return event_to_dict(Eval(benchmarks={"ops": bench}, average=average), step=1, now=1.0)
+
+    EVENT.validate(line(0.5, 0.5))
+    for accuracy, average in ((float("nan"), 0.5), (0.5, float("nan")), (float("inf"), 0.5)):
+        bad = line(accuracy, average)
+        assert "NaN" in json.dumps(bad) or "Infinity" in json.dumps(bad)
+        assert not EVENT.is_valid(bad), bad
 
 
 def test_create_refuses_an_existing_run(tmp_path):

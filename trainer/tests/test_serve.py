@@ -110,6 +110,29 @@ def test_an_engine_that_is_not_there_is_refused_at_start():
             Service(_Lines(), device="cpu", engine="vllm")
 
 
+@pytest.mark.parametrize("engine", ["torch", "auto"])
+def test_a_vllm_runs_checkpoint_is_served_by_the_torch_engine(tmp_path, engine):
+    """The live prompt always generates with the torch engine (the extension passes --engine torch; auto is torch
+    too), also for a run trained with rollout.engine: vllm: it streams token by token, where two vLLM engines (one per
+    slot, each at the run's gpu_memory_utilization) would not fit in one process."""
+    run = tmp_path / "run"
+    ckpt = model_dirs.tiny_checkpoint(run / "checkpoints" / "000010")
+    (run / "run.json").write_text(json.dumps({"config": {"rollout": {"engine": "vllm"}}}), encoding="utf-8")
+    c = Client(engine=engine)
+    try:
+        m = c.request("load", slot="a", checkpoint=str(ckpt))
+        assert m["type"] == "ok", m
+        slot = c.service.slots["a"]
+        assert slot.run_config["rollout"]["engine"] == "vllm", "the run's config was read"
+        assert isinstance(slot.engine, TorchGenerator)
+        got = c.until_final(c.send("generate", slots=["a"], prompt="1+1", max_tokens=6, prompt_mode="raw"))
+        assert got[-1]["type"] == "ok", got[-1]
+        done = [x for x in got if x["type"] == "done"][0]
+        assert done["tokens"] >= 1 and done["first_token_seconds"] is not None
+    finally:
+        c.close()
+
+
 def test_bad_requests_are_answered_and_the_service_reads_on(client):
     client.raw("this is not json")
     m = client.next()

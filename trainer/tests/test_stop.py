@@ -23,7 +23,7 @@ def _metrics(run_dir):
     out = {}
     for e in validate_run_dir(run_dir):
         if e["type"] == "metrics":
-            out[e["step"]] = {k: v for k, v in e["values"].items() if not k.startswith("perf/")}
+            out[e["step"]] = {k: v for k, v in e["values"].items() if not k.startswith(("perf/", "system/"))}  # not deterministic
     return out
 
 

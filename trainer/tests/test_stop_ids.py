@@ -1,4 +1,4 @@
-"""Stopping and lengths (reference-fidelity §4): every id of generation_config.eos_token_id stops a row and nothing
+"""Stopping and lengths (docs/algorithm.md §7.4): every id of generation_config.eos_token_id stops a row and nothing
 after it gets loss or reward; guided samples' prefix + continuation fit the response budget together; the prompt +
 response check against the model's context window."""
 
@@ -131,3 +131,33 @@ def test_context_window_is_checked_before_anything_starts(tmp_path):
     assert len(pipe.problems) == 3 and pipe.stop_ids == [tok.eos_token_id, tok.convert_tokens_to_ids("<|endoftext|>")]
     assert any("1 without a usable thought" in m for m in logs)
     pipe.close()
+
+
+def test_a_benchmark_left_with_no_problem_is_refused_not_scored(tmp_path):
+    # An empty benchmark has no accuracy (0 / 0): it would show as 0% (or "NaN", which the eval event's schema
+    # refuses), so the pipeline refuses it before anything starts, naming the key that emptied it.
+    from trapo.config import ConfigError, load_config
+    from trapo.models import load_policy
+    from trapo.pipeline import build_pipeline
+    from realdata import eval_rows, qwen_dir, write_jsonl
+
+    model_dir = qwen_dir(tmp_path)
+    model, tok, _ = load_policy(str(model_dir), device="cpu")
+    problems = [("What is 2 + 3?", "5"), ("What is 4 * 4?", "16")]
+    bench = write_jsonl(tmp_path / "valid.ops.jsonl", eval_rows("ops", problems, 1))
+    base = [f"model.name_or_path={model_dir}", f"data.benchmarks=[{bench}]", "rollout.max_new_tokens=64",
+            "reward.workers=0"]
+    pipe = build_pipeline(load_config(None, base), tok, model, train=False, log=lambda m: None)
+    assert [len(ps) for ps in pipe.benchmarks.values()] == [2]
+    pipe.close()
+    with pytest.raises(ConfigError, match=r"^config error: data.max_prompt_length: benchmark ops: .*2 prompt over "
+                                          r"max_prompt_length: no problem left to evaluate; fix: raise "
+                                          r"data.max_prompt_length"):
+        build_pipeline(load_config(None, base + ["data.max_prompt_length=5"]), tok, model, train=False,
+                       log=lambda m: None)
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"text": "no problem column"}] * 2)
+    cfg = load_config(None, [f"model.name_or_path={model_dir}", f"data.benchmarks=[{bad}]", "data.skip_bad_rows=true",
+                             "rollout.max_new_tokens=64", "reward.workers=0"])
+    with pytest.raises(ConfigError, match=r"^config error: data.benchmarks: benchmark bad: .*2 skipped as bad.*: no "
+                                          r"problem left to evaluate"):
+        build_pipeline(cfg, tok, model, train=False, log=lambda m: None)

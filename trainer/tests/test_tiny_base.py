@@ -53,3 +53,14 @@ def test_the_package_ships_the_bases():
     assert "bases/*/*" in data
     for f in models.SHIPPED_BASES.rglob("*"):
         assert f.is_dir() or len(f.relative_to(models.SHIPPED_BASES).parts) == 2, f"{f} is not matched by bases/*/*"
+
+
+def test_the_configs_on_a_shipped_base_do_not_promise_a_warm_up_wait():
+    # Their base ships: no "takes a few minutes once, then it is cached" in the text a user reads first.
+    import re
+
+    for name in _make_tiny_base().SHIPPED_CONFIGS:
+        text = (ROOT / "trapo" / "configs" / name).read_text(encoding="utf-8")
+        stale = re.search(r"warm-up takes|cached after the first|warmed up once and cached|after the cached warm-up",
+                          text)
+        assert stale is None, f"{name}: {stale.group(0) if stale else ''}"

@@ -5,7 +5,7 @@ one line naming the key and the fix before any heavy import. The JSON Schema the
 (`trapo/schemas/config.schema.json`, also contributed to VS Code for completion) is generated from these dataclasses
 by `build_schema()`; a test keeps the file and the dataclasses in sync.
 
-Defaults follow the reference code of the paper (see shared/design/trapo-algorithm.md): stages n = 4, 2, 1, 1 with
+Defaults follow the reference code of the paper (see docs/algorithm.md §2, §9): stages n = 4, 2, 1, 1 with
 prefix ratios 0, 0.25, 0.5, 1.0 and count thresholds -, 2, 4, 7; alpha 0.1; no std division; constant L_max
 normalisation; entropy coefficient 0.001; no KL. The paper's text (ratios 0.2/0.5/1.0, mean-return thresholds
 0.5/0.7/0.9) is `micro_group.threshold_kind: mean` plus the stage list in `PAPER_STAGES`.

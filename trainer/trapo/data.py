@@ -1,6 +1,6 @@
 """Real data: training rows in the TRAPO / LUFFY layouts and benchmark files in the reference's evaluation layout.
 
-Sources (reference-fidelity.md §1, §7): a parquet file, a JSONL file with the same fields, or a folder written by
+Sources (docs/algorithm.md §7.1, §7.7): a parquet file, a JSONL file with the same fields, or a folder written by
 Hugging Face `datasets`' `save_to_disk` (a Dataset, or a DatasetDict whose "train" split is used).
 
 Training layouts, both read without guessing:

@@ -1,4 +1,4 @@
-"""Loss terms as pure tensor functions (shared/design/trapo-algorithm.md §3-4).
+"""Loss terms as pure tensor functions (docs/algorithm.md §3-4).
 
 Per-token functions take log-probabilities `logp` of the chosen tokens ([B, T]) and return per-token losses of the
 same shape; `aggregate` masks, sums and normalises them. Nothing here knows about models or batches.

@@ -1,4 +1,4 @@
-"""Micro-group sampling decisions as pure functions (shared/design/trapo-algorithm.md §2).
+"""Micro-group sampling decisions as pure functions (docs/algorithm.md §2).
 
 Per prompt and step, the group is drawn in stages (n, ratio, threshold). Stage i is guided (its samples continue an
 expert prefix of `ratio` of the solution) when the prompt is still doing badly: the correct count S of all earlier

@@ -79,7 +79,8 @@ def build_warm_tiny(warmup: dict | None, seed: int, cache_dir: str | Path | None
                     progress=None) -> Path:
     """The directory of the warmed-up tiny model: the shipped one for its settings, else the cached one (built and
     cached on first use). `progress(fraction, message)` is called after each warm-up step; the fraction counts steps
-    against the most the warm-up may take (it usually stops earlier, at its target accuracy)."""
+    against the most the warm-up may take (it usually stops earlier, at its target accuracy), and with 1.0 at its
+    end, early or not."""
     from .tiny import build_tiny_model
     from .tokenizer_tiny import build_tiny_tokenizer
     from .warmup import resolve_warmup, run_warmup
@@ -104,7 +105,10 @@ def build_warm_tiny(warmup: dict | None, seed: int, cache_dir: str | Path | None
         progress(step / max(1, total), f"warming up the tiny base model: step {step} of at most {total}")
 
     with torch.random.fork_rng(devices=[]):
-        run_warmup(model, tokenizer, settings, seed=seed, log=log, on_step=on_step if progress else None)
+        losses = run_warmup(model, tokenizer, settings, seed=seed, log=log, on_step=on_step if progress else None)
+    if progress:  # a warm-up that reached its target accuracy early ends short of `total`: say it is done
+        early = " (target accuracy reached)" if len(losses) < total else ""
+        progress(1.0, f"warmed up the tiny base model in {len(losses)} steps{early}")
     _save_dir_atomically(model, tokenizer, target)
     return target
 

@@ -1,4 +1,4 @@
-"""What a run needs besides the model, resolved once from the config and the tokenizer (reference-fidelity §1-5, §7):
+"""What a run needs besides the model, resolved once from the config and the tokenizer (docs/algorithm.md §7):
 the training problems and benchmarks, the prompt, the reward, the stop ids, the prefix cut's break tokens, and the
 length checks that must pass before anything starts. Used by the trainer and by `python -m trapo eval`.
 """
@@ -107,6 +107,10 @@ def build_pipeline(cfg: Config, tokenizer, model, *, train: bool = True, log: Ca
         if rep.prompt_too_long:
             log(f"warning: benchmark {name}: {rep.prompt_too_long} problems over data.max_prompt_length "
                 f"({cfg.data.max_prompt_length} tokens) left out, as the reference does")
+        if not kept:  # an empty benchmark has no accuracy (0/0): refused, never written as 0 or NaN
+            key, fix = (("data.max_prompt_length", "raise data.max_prompt_length or leave the benchmark out")
+                        if rep.prompt_too_long else ("data.benchmarks", "fix the file or leave it out"))
+            raise ConfigError(key, f"benchmark {name}: {rep.summary()}: no problem left to evaluate", fix)
         benchmarks[name] = kept
         longest_eval = max(longest_eval, longest)
         reports.append(rep)
@@ -121,7 +125,7 @@ def build_pipeline(cfg: Config, tokenizer, model, *, train: bool = True, log: Ca
 
 
 def _check_context(cfg: Config, model, longest_train: int, longest_eval: int, train: bool) -> None:
-    """prompt + response within the model's context window, before anything starts (reference-fidelity §4)."""
+    """prompt + response within the model's context window, before anything starts (docs/algorithm.md §7.4)."""
     from .models import context_window
 
     window = context_window(model) if model is not None else None

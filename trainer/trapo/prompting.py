@@ -1,5 +1,5 @@
-"""Prompts: the reference's own chat text (default for real data) or the tokenizer's chat template (reference-fidelity
-§2).
+"""Prompts: the reference's own chat text (default for real data) or the tokenizer's chat template (docs/algorithm.md
+§7.2).
 
 - `reference`: what the reference code writes itself, whatever the tokenizer: a system message "You are a helpful
   assistant.", the user message `{problem}` + a newline + the instruction, then the assistant header, in Qwen's

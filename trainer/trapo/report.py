@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .runformat import decode_number
 
-# Table 1 and Table 2 of the paper (5-benchmark averages, Qwen2.5-Math-7B; shared/design/trapo-algorithm.md §4, §6).
+# Table 1 and Table 2 of the paper (5-benchmark averages, Qwen2.5-Math-7B; docs/algorithm.md §6).
 PAPER_TABLE1 = {"sft": 50.3, "grpo": 50.4, "sft_then_rl": 54.3, "luffy": 55.5, "trapo": 56.6}
 PAPER_TABLE2 = {"grpo": 50.4, "prefix_context": 52.7, "prefix_sft": 32.3, "luffy": 53.6, "trapo": 56.6}
 TABLE1_ROWS = [("sft", "SFT"), ("grpo", "GRPO"), ("sft_then_rl", "SFT-then-RL"), ("luffy", "LUFFY"),

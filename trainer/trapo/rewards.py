@@ -1,4 +1,4 @@
-"""Rewards: R in {0, 1} from the final answer (architecture §3, algorithm §3, reference-fidelity §3). No format reward.
+"""Rewards: R in {0, 1} from the final answer (docs/algorithm.md §3, §7.3). No format reward.
 
 - "math_verify": the reference's checker for every answer, integers included:
   `verify(parse("$" + ground_truth + "$"), parse(response))`, run under a per-answer deadline (trapo.verify) so that

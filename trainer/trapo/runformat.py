@@ -5,7 +5,7 @@ see trapo.compact_tokens) in place of an object per token; per-rollout summaries
 `mean_entropy`, `outside_trust_region`), written when there is no `token_stats` to derive them from; the prompt text
 once per prompt id in a rollouts file (on its first line: the samples of a group share it); the `anomaly` event.
 
-Layout (see architecture.md §2 and the JSON Schemas in `trapo/schemas/`):
+Layout (see `trapo/schemas/README.md` and the JSON Schemas beside it):
 
     <run dir>/run.json                          rewritten atomically (temp file, fsync, rename)
     <run dir>/events.jsonl                      append-only, one JSON object a line, flushed per line

@@ -1,6 +1,6 @@
 """The training loop: TRAPO and its baselines, one process or several under torchrun.
 
-How TRAPO departs from GRPO (shared/design/trapo-algorithm.md; defaults follow the paper's released code):
+How TRAPO departs from GRPO (docs/algorithm.md; defaults follow the paper's released code):
 
 - Kept from GRPO: a group of G = 8 samples per prompt, binary verifiable reward, advantage = R - group mean (no std
   division by default; `loss.group_std` turns it on), the same scalar on every token of a sample's continuation.
@@ -47,9 +47,9 @@ from .batching import over_budget, plan_micro_batches
 from .config import MICRO_GROUP_ALGORITHMS, Config
 from .forward import HeadUnsupported, SharedPromptUnsupported, checkpointing_on
 from .forward import forward as run_forward
-from .losses import k3_kl, luffy_shaped_loss, policy_loss, sft_loss, token_weights, trsft_loss
 from .micro_group import Stage, stage_plan
-from .mismatch import align_engine_logprobs, mismatch_sums, tis_weights
+from .mismatch import align_engine_logprobs, mismatch_sums
+from .objective import LOSS_KEYS, loss_mask, objective, prefix_loss_kind, spec_for
 from .progress import PhaseReporter
 from .rollout import (
     PromptItem,
@@ -375,14 +375,13 @@ class Trainer:
     def train_batch(self, batch: TokenBatch, algorithm: str, want_tokens: bool) -> dict:
         """Forward/backward over micro-batches, clip, one AdamW step per epoch. Returns summed stats."""
         cfg, lc = self.cfg, self.cfg.loss
-        prefix_kind = {"trapo": "trsft", "prefix_sft": "sft", "sft": "sft", "luffy": "luffy"}.get(algorithm)
-        loss_mask = batch.continuation | (batch.prefix_owned if prefix_kind else torch.zeros_like(batch.continuation))
-        glob = D.all_reduce_sum([len(batch), float(loss_mask.sum()), float(batch.response.sum()),
+        lmask = loss_mask(batch.continuation, batch.prefix_owned, prefix_loss_kind(algorithm))
+        glob = D.all_reduce_sum([len(batch), float(lmask.sum()), float(batch.response.sum()),
                                  float(batch.prefix_owned.sum())], self.dist)
         n_seq, n_tok, n_resp, n_own = glob
-        mode = "token" if algorithm == "sft" else lc.normalization
-        l_max = lc.max_length or cfg.rollout.max_new_tokens
         world = self.dist.world_size
+        spec = spec_for(algorithm, lc, max_length=lc.max_length or cfg.rollout.max_new_tokens, num_sequences=n_seq,
+                        num_tokens=n_tok, num_response=n_resp, world_size=world)
         share = cfg.train.share_prompts and batch.prompt_len is not None
         plain = D.unwrap(self.model)
         self.__dict__.setdefault("_vocab_chunk", cfg.train.logprob_vocab_chunk)
@@ -422,57 +421,26 @@ class Trainer:
                     logp, ent = fw.logp, fw.entropy
                     eng = None if mb.engine_logprobs is None else align_engine_logprobs(fw.response, mb.engine_logprobs)
                     own, cont, resp = fw.prefix_owned, fw.continuation, fw.response
-                    adv = mb.advantages.to(dev).unsqueeze(-1)
-                    lmask = cont | own if prefix_kind else cont
-                    w = token_weights(lmask, mode, max_length=l_max, num_sequences=n_seq, num_tokens=n_tok,
-                                      world_size=world)
-                    if prefix_kind == "trsft":
-                        pre_tl = trsft_loss(logp, lc.alpha)
-                    elif prefix_kind == "sft":
-                        pre_tl = sft_loss(logp)
-                    elif prefix_kind == "luffy":
-                        pre_tl = luffy_shaped_loss(logp, adv, lc.luffy_gamma)
-                    else:
-                        pre_tl = torch.zeros_like(logp)
                     if epoch == 0:
                         old_logp[k] = logp.detach()
-                    clip = lc.clip_eps if lc.ppo_clip else None
-                    pol_tl, clipped = policy_loss(logp, adv, None if epoch == 0 else old_logp[k], clip)
-                    if eng is not None and lc.tis_cap is not None:  # truncated importance sampling
-                        pol_tl = pol_tl * tis_weights(old_logp[k], eng[0], eng[1], lc.tis_cap)
-                    pre_term = (w * pre_tl * own).sum() if prefix_kind else logp.new_zeros(())
-                    pol_term = (w * pol_tl * cont).sum()
-                    if lc.entropy_normalization == "micro_batch":
-                        # the reference: each micro-batch's token mean (summed over micro-batches, averaged over
-                        # processes; the loss is scaled by `world` below and the gradients averaged)
-                        ent_mean = (ent * resp).sum() / max(float(resp.sum()), 1.0) / world
-                    else:
-                        ent_mean = (ent * resp).sum() / max(n_resp, 1.0)
-                    ent_term = -(0.0 if algorithm == "sft" else lc.entropy_coef) * ent_mean  # sft: plain CE
-                    loss = pre_term + pol_term + ent_term
-                    kl_term = logp.new_zeros(())
+                    ref_logp = None
                     if self.ref_model is not None:
                         with torch.no_grad(), self.precision.autocast():
-                            ref = run_forward(self.ref_model, mb, dev, share, vocab_chunk=self._vocab_chunk)
-                            ref_logp = ref.logp
-                        kl_term = lc.kl_coef * (w * k3_kl(logp, ref_logp) * cont).sum()
-                        loss = loss + kl_term
+                            ref_logp = run_forward(self.ref_model, mb, dev, share, vocab_chunk=self._vocab_chunk).logp
+                    loss, terms = objective(spec, logp, ent, resp, own, cont, mb.advantages.to(dev),
+                                            old_logp=None if epoch == 0 else old_logp[k], ref_logp=ref_logp,
+                                            engine_logp=None if eng is None else eng[0],
+                                            engine_mask=None if eng is None else eng[1])
                     if k >= n_real:  # a pass only to keep FSDP2's collectives in step (see above)
                         (loss * 0.0).backward()
                         continue
                     (loss * world).backward()
-                stats["_clipped"] += (clipped & cont).sum().item()
+                stats["_clipped"] += terms["_clipped"].item()
                 if epoch == 0:
-                    p = logp.detach().exp()
-                    stats["loss/trsft"] += pre_term.item()
-                    stats["loss/policy"] += pol_term.item()
-                    stats["loss/entropy"] += ent_term.item()
-                    stats["loss/kl"] += kl_term.item()
-                    stats["loss/total"] += loss.item()
-                    stats["_ent_sum"] += (ent.detach() * resp).sum().item()
+                    for key in LOSS_KEYS + ("_ent_sum", "_outside"):  # the first epoch's sums (_clipped: all)
+                        stats[key] += terms[key].item()
                     for row, summary in zip(r, row_summaries(logp, ent, resp, n_prefix[list(r)], lc.alpha)):
                         rows_out[row] = summary
-                    stats["_outside"] += ((p < lc.alpha) & own).sum().item()
                     if eng is not None:
                         diff_sum, n_engine = mismatch_sums(logp, *eng)
                         stats["_mismatch_sum"] += diff_sum

