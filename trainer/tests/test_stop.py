@@ -23,7 +23,8 @@ def _metrics(run_dir):
     out = {}
     for e in validate_run_dir(run_dir):
         if e["type"] == "metrics":
-            out[e["step"]] = {k: v for k, v in e["values"].items() if not k.startswith(("perf/", "system/"))}  # not deterministic
+            # perf/ and system/ are not deterministic
+            out[e["step"]] = {k: v for k, v in e["values"].items() if not k.startswith(("perf/", "system/"))}
     return out
 
 

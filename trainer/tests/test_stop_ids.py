@@ -136,10 +136,11 @@ def test_context_window_is_checked_before_anything_starts(tmp_path):
 def test_a_benchmark_left_with_no_problem_is_refused_not_scored(tmp_path):
     # An empty benchmark has no accuracy (0 / 0): it would show as 0% (or "NaN", which the eval event's schema
     # refuses), so the pipeline refuses it before anything starts, naming the key that emptied it.
+    from realdata import eval_rows, qwen_dir, write_jsonl
+
     from trapo.config import ConfigError, load_config
     from trapo.models import load_policy
     from trapo.pipeline import build_pipeline
-    from realdata import eval_rows, qwen_dir, write_jsonl
 
     model_dir = qwen_dir(tmp_path)
     model, tok, _ = load_policy(str(model_dir), device="cpu")
