@@ -24,7 +24,8 @@ bash scripts/setup-node.sh || { echo "npm install failed"; exit 1; }
 bash scripts/setup-python.sh || { echo "trainer environment setup failed"; exit 1; }
 
 run_suite "build" node scripts/build.mjs
-run_suite "typecheck" npm run --silent typecheck
+# eslint (layering, exhaustive switches, unused code), prettier --check, tsc, dead exports, ruff, pyright: scripts/lint.sh
+run_suite "lint (eslint, prettier, typecheck, dead exports, ruff, pyright)" npm run --silent lint
 run_suite "unit tests (node:test)" bash -c 'node --import tsx --test test/unit/*.test.ts'
 run_suite "trainer tests (pytest)" bash -c 'cd trainer && .venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 tests'
 if [ "${TRAPO_SKIP_VLLM:-0}" != "1" ]; then

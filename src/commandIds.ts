@@ -1,4 +1,5 @@
-// Every command id of package.json `contributes.commands`, in one place. No `vscode` import: unit tests read it.
+// Every command id of package.json `contributes.commands`, in one place, and the type of their handlers (the feature
+// modules import it from here, not from extension.ts, which imports them). No `vscode` import: unit tests read it.
 export const COMMAND_IDS = [
   'trapo.startRun',
   'trapo.stopRun',
@@ -25,3 +26,7 @@ export const COMMAND_IDS = [
 ] as const;
 
 export type CommandId = (typeof COMMAND_IDS)[number];
+
+/** What a feature module returns to activate(): the handlers of the commands it implements. */
+export type CommandHandler = (...args: unknown[]) => unknown;
+export type CommandHandlers = Partial<Record<CommandId, CommandHandler>>;

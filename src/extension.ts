@@ -1,7 +1,7 @@
-// activate() only wires things together: each feature module returns the command handlers it implements.
-// A command declared in package.json with no implementation yet says so plainly when run.
+// activate() only wires things together: each feature module returns the command handlers it implements, and every
+// command of package.json must have one (test/unit/commands.test.ts activates the extension against a stub).
 import * as vscode from 'vscode';
-import { COMMAND_IDS, CommandId } from './commandIds';
+import { COMMAND_IDS, CommandHandlers } from './commandIds';
 import { registerRollouts, storeRuns } from './rollouts';
 import { registerRolloutTable } from './rolloutTable';
 import { registerCompare } from './compare';
@@ -11,14 +11,10 @@ import { createRunStore } from './runs/runStoreHost';
 import { registerTrees } from './trees';
 import { registerWalkthrough } from './walkthrough';
 
-export type CommandHandler = (...args: unknown[]) => unknown;
-export type CommandHandlers = Partial<Record<CommandId, CommandHandler>>;
-
 export function activate(context: vscode.ExtensionContext): void {
   // The run store is created once; other features reach it through services.ts (getRunStore, getRunSelection).
   const { store, selection } = createRunStore(context);
-  // Prompt nodes open rollout documents once `trapo.openRollout` is implemented (asked at each click).
-  const trees = registerTrees(context, store, selection, () => handlers['trapo.openRollout'] !== undefined);
+  const trees = registerTrees(context, store, selection);
   const handlers: CommandHandlers = {
     ...registerRuns(context, store, selection, trees.revealRun),
     ...trees.handlers,
@@ -26,7 +22,6 @@ export function activate(context: vscode.ExtensionContext): void {
     ...registerRolloutTable(context, storeRuns),
     ...registerCompare(context, storeRuns),
     ...registerDashboard(context),
-    // Features register here, e.g. ...registerRuns(context), ...registerDashboard(context, store).
   };
   registerCommands(context, handlers);
   registerWalkthrough(context, store);
@@ -34,15 +29,11 @@ export function activate(context: vscode.ExtensionContext): void {
 
 export function registerCommands(context: vscode.ExtensionContext, handlers: CommandHandlers): void {
   for (const id of COMMAND_IDS) {
-    const handler = handlers[id] ?? notImplemented(id);
+    const handler = handlers[id];
+    // A programming error, not a user's: activation fails loudly (and the commands test with it).
+    if (handler === undefined) throw new Error(`TRAPO: no feature implements the command ${id}`);
     context.subscriptions.push(vscode.commands.registerCommand(id, handler));
   }
-}
-
-function notImplemented(id: CommandId): CommandHandler {
-  return () => {
-    void vscode.window.showInformationMessage(`TRAPO: "${id}" is not implemented in this version yet.`);
-  };
 }
 
 export function deactivate(): Promise<void> {

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { BenchmarkComparison, BenchmarkMeta, CheckpointRef, averageComparison, compareEvals, loadCheckpointEvals } from '../core/compare';
 import { LiveSession } from '../core/liveSession';
 import { runPaths } from '../core/runFormat';
-import { AverageRow, BenchmarkRow, CompareSide, HostMessage, InitMessage, Side, parseCompareWebviewMessage } from '../shared/compareProtocol';
+import { AverageRow, BenchmarkRow, CompareSide, HostMessage, CompareInitMessage, Side, parseCompareWebviewMessage } from '../shared/compareProtocol';
 import { compareHtml, compareNonce } from './compareHtml';
 import { evalUri } from './evalDocuments';
 import { chooseLiveEngine } from './liveEngine';
@@ -31,7 +31,7 @@ export type MetaOf = (ref: CheckpointRef) => { trainer: BenchmarkMeta; checkpoin
 
 export class ComparePanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
-  private init: InitMessage | undefined;
+  private init: CompareInitMessage | undefined;
   private rows: BenchmarkComparison[] = [];
   private files: Record<Side, Map<string, string | undefined>> = { a: new Map(), b: new Map() };
   private live: LiveSession | undefined;

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { RunLister } from '../rollouts';
 import type { CheckpointRef } from '../core/compare';
-import { EvalProgress, EvalRequest, evalArgs, parseEvalLine } from '../core/evalProgress';
+import { EvalProgress, EvalRequest, evalArgs, parseEvalProgressLine } from '../core/evalProgress';
 import { runPaths } from '../core/runFormat';
 import { escalateStop } from '../core/stopProcess';
 import { getRunSelection, getRunStore } from '../services';
@@ -146,7 +146,7 @@ async function runEvaluation(python: string, cwd: string, req: EvalRequest, ref:
           const lines = out.split('\n');
           out = lines.pop() ?? '';
           for (const line of lines) {
-            const parsed = parseEvalLine(line);
+            const parsed = parseEvalProgressLine(line);
             const r = parsed && progress.update(parsed);
             if (r) report.report(r);
             else if (line.trim()) output.appendLine(line);

@@ -2,7 +2,7 @@
 // "Compare with…" on one checkpoint node (pick the other). Evaluate Checkpoint: palette or a checkpoint node.
 import * as vscode from 'vscode';
 import * as path from 'node:path';
-import type { CommandHandlers } from '../extension';
+import type { CommandHandlers } from '../commandIds';
 import type { RunLister } from '../rollouts';
 import { BenchmarkMeta, CheckpointRef } from '../core/compare';
 import { getRunStore } from '../services';

@@ -2,8 +2,8 @@
 // change since the previous evaluation of that benchmark.
 import type { EvalEntry } from './runStore';
 import type { CheckpointEvalEntry } from './checkpointEvals';
+import { AVERAGE_BENCHMARK } from '../shared/dashboardProtocol';
 
-export const AVERAGE = 'average';
 /** The average over the benchmarks of each Evaluate Checkpoint summary (kept apart: other benchmarks, settings). */
 export const CHECKPOINT_AVERAGE = 'average · Evaluate Checkpoint';
 
@@ -57,9 +57,9 @@ export function benchmarkSummaries(evals: readonly EvalEntry[], checkpointEvals:
     }
   }
   const names = [...byName.keys()];
-  if (evals.length > 0 && !byName.has(AVERAGE)) {
-    for (const e of evals) add(AVERAGE, { step: e.step, accuracy: e.average, n: null, samplesPerProblem: null, file: null, source: 'trainer' });
-    names.push(AVERAGE);
+  if (evals.length > 0 && !byName.has(AVERAGE_BENCHMARK)) {
+    for (const e of evals) add(AVERAGE_BENCHMARK, { step: e.step, accuracy: e.average, n: null, samplesPerProblem: null, file: null, source: 'trainer' });
+    names.push(AVERAGE_BENCHMARK);
   }
   if (checkpointEvals.length > 0 && !byName.has(CHECKPOINT_AVERAGE)) {
     for (const e of checkpointEvals) {

@@ -36,7 +36,7 @@ export type EvalLine =
 const TYPES = new Set(['start', 'progress', 'benchmark', 'result', 'cancelled']);
 
 /** One line of the command's stdout, or undefined when it is not a progress line. */
-export function parseEvalLine(line: string): EvalLine | undefined {
+export function parseEvalProgressLine(line: string): EvalLine | undefined {
   try {
     const o: unknown = JSON.parse(line);
     if (typeof o === 'object' && o !== null && TYPES.has((o as { type?: string }).type ?? '')) return o as EvalLine;

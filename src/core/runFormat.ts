@@ -8,19 +8,15 @@
 // run.json's `slurm` (the job its trainer runs in).
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { TokenStats, expandTokenStats, isTokenStats } from './tokenStats';
+import { TokenInfo, TokenStats, expandTokenStats, isTokenStats } from './tokenStats';
 import { decodeNumber } from '../shared/nonFinite';
 
-/** What the trainer writes now. */
-export const RUN_FORMAT = 'trapo-run/1.1';
-/** Every version this reader understands. */
+/** Every version this reader understands (the trainer writes the last: trainer/trapo/__init__.py RUN_FORMAT). */
 export const RUN_FORMATS = ['trapo-run/1', 'trapo-run/1.1'] as const;
 export type RunFormatVersion = (typeof RUN_FORMATS)[number];
 export const EVENT_VERSION = 1;
 
 export type RunStatus = 'running' | 'finished' | 'failed' | 'stopped';
-export const ALGORITHMS = ['trapo', 'grpo', 'sft', 'sft_then_rl', 'luffy', 'prefix_context', 'prefix_sft'] as const;
-export type Algorithm = (typeof ALGORITHMS)[number];
 
 export interface RunInfo {
   format: RunFormatVersion;
@@ -193,12 +189,8 @@ export type RunEvent =
   | RunFinishedEvent;
 export type RunEventType = RunEvent['type'];
 
-export interface TokenInfo {
-  text: string;
-  logprob: number;
-  entropy: number;
-  prefix: boolean;
-}
+/** Declared in tokenStats.ts (which expands trapo-run/1.1's arrays into it); re-exported as part of the format. */
+export type { TokenInfo };
 export interface RolloutRecord {
   step: number;
   prompt_id: string;

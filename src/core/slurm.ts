@@ -85,10 +85,6 @@ export function phaseOf(state: string): JobPhase {
   }
 }
 
-export function isActivePhase(phase: JobPhase): boolean {
-  return phase === 'pending' || phase === 'running' || phase === 'completing' || phase === 'suspended';
-}
-
 function status(jobId: string, rawState: string, reason: string | null, exitCode: string | null, source: JobStatus['source'], restarts: number | null = null): JobStatus {
   const state = (rawState.trim().split(/\s+/)[0] ?? '').replace(/\+$/, '').toUpperCase();
   const phase = phaseOf(state);

@@ -16,8 +16,6 @@ export type StopOutcome =
   | 'not-delivered'
   | 'survived-sigkill';
 
-export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGKILL'] as const;
-
 export interface StopOptions {
   /** Milliseconds to wait for the exit to be reported after SIGKILL. */
   killWaitMs?: number;

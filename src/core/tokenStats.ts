@@ -4,7 +4,14 @@
 // logprob and entropy are little-endian float16 in base64; text_len (base64, a byte a token) counts Unicode code
 // points of prefix + completion per token (0 for a token not in that text, whose own text may be in `special`);
 // `text`, when present, lists every token's text instead. The rollout's summaries follow from these arrays.
-import type { TokenInfo } from './runFormat';
+
+/** One token of a rollout as trapo-run/1 wrote it (and as `expandTokenStats` gives trapo-run/1.1's back). */
+export interface TokenInfo {
+  text: string;
+  logprob: number;
+  entropy: number;
+  prefix: boolean;
+}
 
 export interface TokenStats {
   n: number;

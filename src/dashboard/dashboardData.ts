@@ -13,7 +13,7 @@ import {
 } from '../shared/dashboardProtocol';
 
 /** One evaluation as the run store keeps it (from an `eval` event). */
-export interface EvalEntry {
+export interface DashboardEvalEntry {
   step: number;
   time: number;
   benchmarks: Record<string, { accuracy: number }>;
@@ -25,7 +25,7 @@ export interface DashboardSource {
   /** All known runs, newest first. */
   listRuns(): RunSummary[];
   getSeries(runId: string): SeriesStore | undefined;
-  getEvals(runId: string): readonly EvalEntry[] | undefined;
+  getEvals(runId: string): readonly DashboardEvalEntry[] | undefined;
   /** Unix seconds of the run's first event, if any. */
   getStartTime(runId: string): number | null;
   /**
@@ -78,7 +78,7 @@ export function timeOrigin(source: DashboardSource, runId: string): number {
 }
 
 /** Benchmark accuracy lines (and the average) from evaluations `from` on; times relative to `origin`. */
-export function benchmarkPayloads(evals: readonly EvalEntry[], from = 0, origin = 0): BenchmarkPayload[] {
+export function benchmarkPayloads(evals: readonly DashboardEvalEntry[], from = 0, origin = 0): BenchmarkPayload[] {
   const byName = new Map<string, BenchmarkPayload>();
   const add = (name: string, step: number, time: number, accuracy: number) => {
     let b = byName.get(name);

@@ -13,7 +13,7 @@ import { getRunSelection, getRunStore } from '../services';
 
 export const DASHBOARD_VIEW_TYPE = 'trapo.dashboard';
 
-function readSettings(): DashboardSettings {
+function readDashboardSettings(): DashboardSettings {
   const c = vscode.workspace.getConfiguration('trapo.dashboard');
   const smoothing = c.get<number>('smoothing', 0.6);
   const maxPoints = c.get<number>('maxPointsPerSeries', 1200);
@@ -62,7 +62,7 @@ export class DashboardPanel implements vscode.Disposable {
     this.session = new DashboardSession({
       source: runStoreSource(store),
       post: (m) => void webview.postMessage(m),
-      settings: readSettings,
+      settings: readDashboardSettings,
       // With no remembered selection: the run selected in the Runs view (else the newest running, else newest run).
       preferredRunId: selectedRunId,
       onBadMessage: (reason) => console.warn(`TRAPO dashboard: ignored a webview message: ${reason}`),

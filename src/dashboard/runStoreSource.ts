@@ -3,7 +3,7 @@ import { RunState, RunStore, skippedTotal } from '../core/runStore';
 import { alertLines } from '../core/alerts';
 import type { RunSummary } from '../shared/dashboardProtocol';
 import type { ConfigValue } from '../shared/runGroups';
-import type { DashboardSource, EvalEntry } from './dashboardData';
+import type { DashboardSource, DashboardEvalEntry } from './dashboardData';
 import { flattenConfig, varyingConfig } from './runConfig';
 
 export function runSummary(run: RunState): RunSummary {
@@ -52,7 +52,7 @@ export function runStoreSource(store: RunStore): DashboardSource {
   return {
     listRuns: () => listRuns(store),
     getSeries: (id) => store.get(id)?.metrics,
-    getEvals: (id) => store.get(id)?.evals as readonly EvalEntry[] | undefined,
+    getEvals: (id) => store.get(id)?.evals as readonly DashboardEvalEntry[] | undefined,
     // The wall-time axis counts from the run's creation (run.json created_at), the same origin for every resume.
     getStartTime: (id) => store.get(id)?.info.created_at ?? null,
     getHistoryVersion: (id) => store.get(id)?.historyVersion ?? 0,

@@ -2,7 +2,7 @@
 // a picker, and optionally a step (a rollouts node, a chart point) whose rows the table starts filtered to.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { CommandHandlers } from '../extension';
+import type { CommandHandlers } from '../commandIds';
 import { RunLister, pickRun } from '../rollouts';
 import { getRunStore } from '../services';
 import { RolloutTablePanel } from './panel';

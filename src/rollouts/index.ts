@@ -2,7 +2,7 @@
 // the next/previous sample of a group and to the same prompt at the next/previous step.
 import * as vscode from 'vscode';
 import * as path from 'node:path';
-import type { CommandHandlers } from '../extension';
+import type { CommandHandlers } from '../commandIds';
 import { filterRollouts, parseRolloutQuery, RolloutIndex } from '../core/rolloutIndex';
 import { runPaths } from '../core/runFormat';
 import { oneLineVisible, visibleControls } from '../core/visibleText';

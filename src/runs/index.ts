@@ -8,7 +8,7 @@ import { runPaths } from '../core/runFormat';
 import { describeStop } from '../core/stopProcess';
 import { visibleControls } from '../core/visibleText';
 import { resumeSentence, resumeText } from '../core/runText';
-import type { CommandHandlers } from '../extension';
+import type { CommandHandlers } from '../commandIds';
 import { registerConfigLanguage } from '../config/configLanguage';
 import type { RunSelection } from '../services';
 import { registerRunNotifications } from './notifications';

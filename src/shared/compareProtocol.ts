@@ -97,7 +97,7 @@ export interface LiveInfo {
   promptModes: PromptMode[];
 }
 
-export interface InitMessage {
+export interface CompareInitMessage {
   type: 'init';
   a: CompareSide;
   b: CompareSide;
@@ -135,9 +135,9 @@ export interface ErrorMessage {
   generation: number | null;
   message: string;
 }
-export type HostMessage = InitMessage | LiveStatusMessage | TokenMessage | DoneMessage | ErrorMessage;
+export type HostMessage = CompareInitMessage | LiveStatusMessage | TokenMessage | DoneMessage | ErrorMessage;
 
-export interface ReadyMessage {
+export interface CompareReadyMessage {
   type: 'ready';
   version: number;
 }
@@ -162,7 +162,7 @@ export interface CancelMessage {
 export interface PrepareMessage {
   type: 'prepare';
 }
-export type WebviewMessage = ReadyMessage | OpenDiffMessage | GenerateMessage | CancelMessage | PrepareMessage;
+export type WebviewMessage = CompareReadyMessage | OpenDiffMessage | GenerateMessage | CancelMessage | PrepareMessage;
 
 export const MAX_LIVE_TOKENS = 4096;
 

@@ -87,6 +87,7 @@ export interface BenchmarkPayload {
   accuracy: WireNumber[];
 }
 
+/** The benchmark name of the eval events' `average` (in the dashboard's charts and the Benchmarks view). */
 export const AVERAGE_BENCHMARK = 'average';
 /** The group of the benchmark charts (the webview puts `eval/*` metrics in it too). */
 export const BENCHMARK_GROUP = 'eval';
@@ -177,7 +178,7 @@ export type HostToWebviewMessage = SnapshotMessage | AppendMessage | RunDataMess
 
 // ----------------------------------------------------------------------------------------------- webview -> host
 
-export interface ReadyMessage {
+export interface DashboardReadyMessage {
   type: 'ready';
   version: number;
   /** The restored UI state (vscode.getState), so the host can honour the previous selection. */
@@ -212,7 +213,7 @@ export interface OpenRolloutTableMessage {
   runId: string;
   step: number;
 }
-export type WebviewToHostMessage = ReadyMessage | SelectRunsMessage | RenderedMessage | ExportMessage | OpenRolloutTableMessage;
+export type WebviewToHostMessage = DashboardReadyMessage | SelectRunsMessage | RenderedMessage | ExportMessage | OpenRolloutTableMessage;
 
 /** Largest export the host accepts (a PNG of a full-size chart is a few hundred kB; CSV of 21 runs a few MB). */
 export const MAX_EXPORT_CHARS = 64 << 20;
@@ -233,7 +234,7 @@ export function parseWebviewMessage(msg: unknown): { ok: true; message: WebviewT
       if (msg.version !== DASHBOARD_PROTOCOL_VERSION) {
         return { ok: false, reason: `ready: protocol version ${String(msg.version)}, expected ${DASHBOARD_PROTOCOL_VERSION}` };
       }
-      const message: ReadyMessage = { type: 'ready', version: DASHBOARD_PROTOCOL_VERSION, state: parseUiState(msg.state) };
+      const message: DashboardReadyMessage = { type: 'ready', version: DASHBOARD_PROTOCOL_VERSION, state: parseUiState(msg.state) };
       const firstScreen = parseFirstScreen(msg.firstScreen);
       if (firstScreen) message.firstScreen = firstScreen;
       return { ok: true, message };

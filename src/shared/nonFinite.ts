@@ -7,12 +7,6 @@ export type NonFiniteToken = 'NaN' | 'Infinity' | '-Infinity';
 /** A number as JSON carries it: a finite number, or the token of a non-finite one. */
 export type WireNumber = number | NonFiniteToken;
 
-export const NON_FINITE_TOKENS: readonly NonFiniteToken[] = ['NaN', 'Infinity', '-Infinity'];
-
-export function isNonFiniteToken(x: unknown): x is NonFiniteToken {
-  return x === 'NaN' || x === 'Infinity' || x === '-Infinity';
-}
-
 /** The number a JSON value stands for: a number, or a non-finite token; undefined for anything else (null too). */
 export function decodeNumber(x: unknown): number | undefined {
   if (typeof x === 'number') return x;

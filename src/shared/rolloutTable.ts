@@ -51,7 +51,7 @@ export interface TableRun {
   dir: string;
 }
 
-export interface InitMessage {
+export interface TableInitMessage {
   type: 'init';
   run: TableRun;
   /** A filter to start with (step:12 from a chart point), else empty. */
@@ -75,7 +75,7 @@ export interface QueryMessage {
   type: 'query';
   query: string;
 }
-export type TableHostMessage = InitMessage | RowsMessage | QueryMessage;
+export type TableHostMessage = TableInitMessage | RowsMessage | QueryMessage;
 
 export interface RowRef {
   step: number;

@@ -2,7 +2,8 @@
 // since the previous evaluation; under it the evaluations by step, each opening its per-problem results.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { AVERAGE, BenchmarkPoint, BenchmarkSummary, CHECKPOINT_AVERAGE, benchmarkSummaries, formatChange, formatPercent } from '../core/benchmarks';
+import { AVERAGE_BENCHMARK } from '../shared/dashboardProtocol';
+import { BenchmarkPoint, BenchmarkSummary, CHECKPOINT_AVERAGE, benchmarkSummaries, formatChange, formatPercent } from '../core/benchmarks';
 import type { RunState } from '../core/runStore';
 import { SelectedRunTreeProvider } from './selectedRunTree';
 import { visibleControls } from '../core/visibleText';
@@ -11,10 +12,10 @@ export class BenchmarkNode extends vscode.TreeItem {
   readonly kind = 'benchmark';
   constructor(readonly run: RunState, readonly summary: BenchmarkSummary) {
     super(
-      summary.name === AVERAGE ? 'Average' : summary.name === CHECKPOINT_AVERAGE ? 'Average (Evaluate Checkpoint)' : visibleControls(summary.name),
+      summary.name === AVERAGE_BENCHMARK ? 'Average' : summary.name === CHECKPOINT_AVERAGE ? 'Average (Evaluate Checkpoint)' : visibleControls(summary.name),
       vscode.TreeItemCollapsibleState.Collapsed,
     );
-    const average = summary.name === AVERAGE || summary.name === CHECKPOINT_AVERAGE;
+    const average = summary.name === AVERAGE_BENCHMARK || summary.name === CHECKPOINT_AVERAGE;
     this.id = `bench:${run.id}/${summary.name}`;
     const parts = [
       formatPercent(summary.latest.accuracy),

@@ -3,9 +3,8 @@
 import * as vscode from 'vscode';
 import type { RunStore } from '../core/runStore';
 import type { RunSelection } from '../services';
-import type { CommandHandlers } from '../extension';
+import type { CommandHandlers } from '../commandIds';
 import { BenchmarksTreeProvider } from './benchmarksTree';
-import { openPromptRollouts } from './openRollout';
 import { PrefixTreeProvider } from './prefixTree';
 import { RunNode, RunsTreeNode, RunsTreeProvider } from './runsTree';
 
@@ -22,8 +21,6 @@ export function registerTrees(
   context: vscode.ExtensionContext,
   store: RunStore,
   selection: RunSelection,
-  /** Whether `trapo.openRollout` (rollout documents) is implemented; asked at each click. */
-  rolloutDocuments: () => boolean,
 ): Trees {
   const runs = new RunsTreeProvider(store);
   const prefix = new PrefixTreeProvider(store, selection);
@@ -103,7 +100,8 @@ export function registerTrees(
           void vscode.window.showWarningMessage('TRAPO: Open Prompt Rollouts needs a prompt of the Prefix Allocation view.');
           return;
         }
-        await openPromptRollouts(run, step, promptId, rolloutDocuments());
+        // The rollouts feature opens the prompt's first sample as a rollout document.
+        await vscode.commands.executeCommand('trapo.openRollout', { runDir: run.dir, step, promptId, sample: 0 });
       },
     },
     async revealRun(runId: string) {

@@ -11,7 +11,7 @@ import { RunStore } from '../../src/core/runStore';
 import { CHECKPOINT_AVERAGE, benchmarkSummaries } from '../../src/core/benchmarks';
 import { averageComparison, compareEvals, findEvalRecord, loadCheckpointEvals, EvalSet } from '../../src/core/compare';
 import { stratifiedPairedBootstrap } from '../../src/core/bootstrap';
-import { EvalProgress, evalArgs, parseEvalLine } from '../../src/core/evalProgress';
+import { EvalProgress, evalArgs, parseEvalProgressLine } from '../../src/core/evalProgress';
 import type { EvalRecord } from '../../src/core/runFormat';
 import { tempDir } from '../helpers/runDir';
 
@@ -143,7 +143,7 @@ describe('Evaluate Checkpoint command line and progress', () => {
       '{"type": "progress", "benchmark": "ops2", "done": 4, "total": 4, "problems_done": 8, "problems": 8}',
       '{"type": "result", "step": 4, "benchmarks": {}, "average": 0.5}',
     ];
-    const reports = lines.map(parseEvalLine).filter((x) => x !== undefined).map((l) => p.update(l!)!);
+    const reports = lines.map(parseEvalProgressLine).filter((x) => x !== undefined).map((l) => p.update(l!)!);
     assert.deepEqual(reports.map((r) => r.message), [
       '2 benchmarks, 8 problems × 4 samples on cpu',
       'ops1: 2/4 problems',
@@ -154,6 +154,6 @@ describe('Evaluate Checkpoint command line and progress', () => {
     ]);
     assert.deepEqual(reports.map((r) => r.increment), [0, 25, 25, 0, 50, 0]);
     assert.equal(p.result?.average, 0.5);
-    assert.deepEqual(p.update(parseEvalLine('{"type": "cancelled", "step": 4, "finished": ["ops1"]}')!), { message: 'cancelled; kept 1 finished benchmark', increment: 0 });
+    assert.deepEqual(p.update(parseEvalProgressLine('{"type": "cancelled", "step": 4, "finished": ["ops1"]}')!), { message: 'cancelled; kept 1 finished benchmark', increment: 0 });
   });
 });

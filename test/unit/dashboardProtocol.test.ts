@@ -13,7 +13,7 @@ import {
   parseWebviewMessage,
   prefixLevel,
 } from '../../src/shared/dashboardProtocol';
-import { DashboardSource, EvalEntry, benchmarkPayloads, buildRunData, defaultSelection, jointIndices, pointBudget, runIdFromArg } from '../../src/dashboard/dashboardData';
+import { DashboardSource, DashboardEvalEntry, benchmarkPayloads, buildRunData, defaultSelection, jointIndices, pointBudget, runIdFromArg } from '../../src/dashboard/dashboardData';
 import { Clock, DashboardSession, splitFirstScreen, splitNames } from '../../src/dashboard/dashboardSession';
 
 function run(id: string, createdAt: number, status: RunSummary['status'] = 'finished'): RunSummary {
@@ -23,7 +23,7 @@ function run(id: string, createdAt: number, status: RunSummary['status'] = 'fini
 class FakeSource implements DashboardSource {
   runs: RunSummary[] = [];
   series = new Map<string, SeriesStore>();
-  evals = new Map<string, EvalEntry[]>();
+  evals = new Map<string, DashboardEvalEntry[]>();
   private listeners: ((c: { runId?: string }) => void)[] = [];
   listRuns() {
     return this.runs;
@@ -151,7 +151,7 @@ describe('dashboard data builders', () => {
   });
 
   it('turns evaluations into one accuracy line per benchmark plus the average', () => {
-    const evals: EvalEntry[] = [
+    const evals: DashboardEvalEntry[] = [
       { step: 10, time: 1, benchmarks: { easy: { accuracy: 0.5 }, hard: { accuracy: 0.1 } }, average: 0.3 },
       { step: 20, time: 2, benchmarks: { easy: { accuracy: 0.75 }, hard: { accuracy: 0.25 } }, average: 0.5 },
     ];

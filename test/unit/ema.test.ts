@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { debiasedEma, EmaState } from '../../src/core/ema';
+import { debiasedEma, EmaState } from '../../src/shared/ema';
 
 const close = (a: number, b: number, eps = 1e-12) => assert.ok(Math.abs(a - b) <= eps, `${a} != ${b}`);
 

@@ -1,11 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, appendFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, appendFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RolloutIndex, RolloutIndexError, filterRollouts, parseRolloutQuery } from '../../src/core/rolloutIndex';
 import { formatRolloutQuery } from '../../src/shared/rolloutQuery';
-import { readFileSync } from 'node:fs';
 import { rollout, line } from './rolloutFixtures';
 
 const dir = mkdtempSync(join(tmpdir(), 'trapo-rollout-index-'));

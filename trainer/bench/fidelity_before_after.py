@@ -8,6 +8,7 @@ Inputs: the fixtures of tests/realdata.py (rows in both layouts, a random Qwen2 
 the reward table of tests/test_reward_table.py, and the reference's AIME24 evaluation file (its data/ folder).
 """
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -19,8 +20,6 @@ if WHICH == "old":
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE / "tests"))
 os.environ["HF_HUB_OFFLINE"] = "1"
-import logging
-
 logging.getLogger("math_verify").setLevel(logging.ERROR)
 import torch  # noqa: E402
 
@@ -28,6 +27,7 @@ import trapo  # noqa: E402
 
 assert trapo.__file__.startswith(os.environ["OLD_TRAINER"] if WHICH == "old" else str(HERE)), trapo.__file__
 import realdata as R  # noqa: E402
+
 from trapo import task  # noqa: E402
 from trapo.models import load_policy  # noqa: E402
 

@@ -118,7 +118,8 @@ def trl_worker(args) -> None:
                             for p in problems])
 
     def correctness(completions, answer, **_):
-        return [score(c[0]["content"] if isinstance(c, list) else c, a, "exact")[0] for c, a in zip(completions, answer)]
+        texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
+        return [score(t, a, "exact")[0] for t, a in zip(texts, answer)]
 
     wanted = dict(output_dir=str(Path(args.work) / "trl-out"), per_device_train_batch_size=args.prompts * args.group,
                   gradient_accumulation_steps=1, num_generations=args.group, max_completion_length=args.max_new_tokens,

@@ -28,9 +28,9 @@ def main() -> int:
     ap.add_argument("out", type=Path)
     args = ap.parse_args()
     import torch
+    from model_dirs import ENDOFTEXT, IM_END, bpe_tokenizer
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from model_dirs import ENDOFTEXT, IM_END, bpe_tokenizer
     from trapo.tokenizer_tiny import save_tokenizer
 
     target = args.out / "qwen2.5-0.5b-random"

@@ -123,8 +123,8 @@ def main() -> int:
     print()
     print("| measure | torch engine | vLLM engine |")
     print("|---|---|---|")
-    print(f"| tokens/s, one stage of {len(rows)} rows x {args.max_new_tokens} tokens | {torch_tps:.0f} | {vllm_tps:.0f} "
-          f"({vllm_tps / torch_tps:.2f}x) |")
+    print(f"| tokens/s, one stage of {len(rows)} rows x {args.max_new_tokens} tokens | {torch_tps:.0f} "
+          f"| {vllm_tps:.0f} ({vllm_tps / torch_tps:.2f}x) |")
     print(f"| engine start (s) | - | {start_s:.1f} |")
     print(f"| weight sync per step (s, mean of {len(syncs)}) | - | {statistics.mean(syncs):.2f} |")
     if args.demo_steps:

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trapo import compact_tokens  # noqa: E402
 from trapo.anomalies import AnomalyDetector, Thresholds  # noqa: E402
+from trapo.checkpoint_evals import benchmark_digest, write_benchmark  # noqa: E402
 from trapo.runformat import (  # noqa: E402
     Anomaly,
     BenchmarkResult,
@@ -50,8 +51,6 @@ from trapo.runformat import (  # noqa: E402
     StageRecord,
     TokenInfo,
 )
-
-from trapo.checkpoint_evals import benchmark_digest, write_benchmark  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "test" / "fixtures" / "runs"
@@ -103,7 +102,8 @@ def tokens_of(text: str, rng: random.Random, prefix: bool) -> list:
     # these fixtures, the pieces are the words of trapo-run/1's fixtures: the same random draws, the same values)
     for piece in re.findall(r"\n|[^ \n]+ *| +", text):
         lp = -rng.random() * (3.5 if prefix else 1.5)
-        out.append(TokenInfo(text=piece, logprob=half(round(lp, 4)), entropy=half(round(rng.random() * 2, 4)), prefix=prefix))
+        entropy = half(round(rng.random() * 2, 4))
+        out.append(TokenInfo(text=piece, logprob=half(round(lp, 4)), entropy=entropy, prefix=prefix))
     return out
 
 
@@ -147,7 +147,8 @@ def simulate_step(writer: RunWriter, step: int, rng: random.Random, skill: float
                 prefix = expert if full else (expert[:cut] if guided else "")
                 completion = "" if full else (f"... so the result is \\boxed{{{answer if ok else int(answer) + 1}}}.")
                 group.append(
-                    dict(stage=s, sample=sample, ok=ok, prefix=prefix, completion=completion, owner=guided and k == n - 1, ratio=ratio_used if guided else 0.0)
+                    dict(stage=s, sample=sample, ok=ok, prefix=prefix, completion=completion,
+                         owner=guided and k == n - 1, ratio=ratio_used if guided else 0.0)
                 )
                 sample += 1
             stages.append(StageRecord(n=n, ratio=ratio, guided=guided, correct=correct, correct_before=correct_so_far))
@@ -209,8 +210,10 @@ def eval_records(b: int, name: str, rng: random.Random, skill: float) -> list:
         samples = []
         for _ in range(2):
             ok = rng.random() < max(0.05, skill - 0.15 * b)
-            samples.append(EvalSample(completion=f"... \\boxed{{{answer if ok else 0}}}", extracted=answer if ok else "0", correct=ok))
-        records.append(EvalRecord(problem_id=f"{name}-{i:03d}", prompt=prompt, answer=answer, samples=samples, accuracy=sum(s.correct for s in samples) / 2))
+            completion = f"... \\boxed{{{answer if ok else 0}}}"
+            samples.append(EvalSample(completion=completion, extracted=answer if ok else "0", correct=ok))
+        records.append(EvalRecord(problem_id=f"{name}-{i:03d}", prompt=prompt, answer=answer, samples=samples,
+                                  accuracy=sum(s.correct for s in samples) / 2))
     return records
 
 
@@ -223,8 +226,9 @@ def write_eval(writer: RunWriter, step: int, rng: random.Random, skill: float) -
     for b, name in enumerate(BENCHMARKS):
         records = eval_records(b, name, rng, skill)
         rel, count = writer.write_eval_file(step, name, records)
-        results[name] = BenchmarkResult(accuracy=sum(r.accuracy for r in records) / count, n=count, samples_per_problem=2, file=rel,
-                                        source=f"builtin:{name}", digest=digest_of(records))
+        results[name] = BenchmarkResult(accuracy=sum(r.accuracy for r in records) / count, n=count,
+                                        samples_per_problem=2, file=rel, source=f"builtin:{name}",
+                                        digest=digest_of(records))
     average = sum(r.accuracy for r in results.values()) / len(results)
     writer.emit(Eval(benchmarks=results, average=average), step=step)
 
@@ -246,8 +250,8 @@ def write_checkpoint_evals(run_dir: Path, step: int, seed: int, skill: float) ->
     for b, name, source in [(0, "arith-easy", "builtin:arith-easy"), (3, "arith-extra", "data/arith-extra.jsonl")]:
         clock.tick(30.0)
         records = eval_records(b, name, rng, skill)
-        meta = {"samples_per_problem": 2, "temperature": 0.6, "max_new_tokens": 64, "source": source, "digest": digest_of(records),
-                "model": "tiny", "device": "cpu", "engine": "TorchGenerator"}
+        meta = {"samples_per_problem": 2, "temperature": 0.6, "max_new_tokens": 64, "source": source,
+                "digest": digest_of(records), "model": "tiny", "device": "cpu", "engine": "TorchGenerator"}
         write_benchmark(run_dir, step, f"checkpoints/{step:06d}", name, records, meta, clock=clock)
 
 
@@ -257,7 +261,8 @@ def make_run(out: Path, run_id: str, algorithm: str, steps: int, *, end: str, se
     clock = Clock(T0 + seed * 3600)
     run_dir = out / run_id
     cfg = config_for(algorithm, steps)
-    writer = RunWriter.create(run_dir, name=run_id.split("-", 2)[2].rsplit("-", 1)[0], algorithm=algorithm, config=cfg, total_steps=steps, clock=clock)
+    writer = RunWriter.create(run_dir, name=run_id.split("-", 2)[2].rsplit("-", 1)[0], algorithm=algorithm, config=cfg,
+                              total_steps=steps, clock=clock)
     writer.update(pid=999999, host="fixture-host", **({"format": "trapo-run/1"} if legacy else {}))
     health = AnomalyDetector(Thresholds(window=4))
     (run_dir / "logs" / "trainer.log").write_text(f"[fixture] trainer log of {run_id}\nstep 1 ...\n", encoding="utf-8")
@@ -265,10 +270,11 @@ def make_run(out: Path, run_id: str, algorithm: str, steps: int, *, end: str, se
     if with_tokens:  # one run shows the preparation before its first step (at the start's clock time)
         writer.emit(PhaseProgress(phase="load_model", fraction=None, message="loading model tiny"), step=None)
         for f in (0.0, 0.4, 1.0):
-            writer.emit(PhaseProgress(phase="warmup", fraction=f, message=f"warming up: step {int(f * 1500)} of at most 1500"),
-                        step=None)
+            message = f"warming up: step {int(f * 1500)} of at most 1500"
+            writer.emit(PhaseProgress(phase="warmup", fraction=f, message=message), step=None)
         writer.emit(PhaseProgress(phase="load_data", fraction=None, message="loading the training problems"), step=None)
-    writer.emit(RunStarted(config=cfg, total_steps=steps, model=ModelInfo(name="tiny", parameters=812544), device="cpu", world_size=1, resumed_from_step=None), step=0)
+    writer.emit(RunStarted(config=cfg, total_steps=steps, model=ModelInfo(name="tiny", parameters=812544), device="cpu",
+                           world_size=1, resumed_from_step=None), step=0)
     writer.emit(Log(level="info", message="fixture run <b>not HTML</b> & \"quoted\""), step=0)
     last = steps if end in ("finished", "stopped") else steps // 2
     for step in range(1, last + 1):
@@ -289,8 +295,11 @@ def make_run(out: Path, run_id: str, algorithm: str, steps: int, *, end: str, se
     elif end == "failed":
         # the loss went NaN before the failure: the health rule says so (the metrics event cannot carry a NaN)
         for f in health.on_step({"loss/total": float("nan"), "loss/policy": 0.01}):
-            writer.emit(Anomaly(kind=f.kind, message=f.message, metric=f.metric, value=f.value, threshold=f.threshold), step=last)
-        err = ErrorInfo(type="RuntimeError", message="CUDA out of memory (fixture)", traceback="Traceback (most recent call last):\n  File \"train.py\", line 1\nRuntimeError: CUDA out of memory (fixture)\n")
+            writer.emit(Anomaly(kind=f.kind, message=f.message, metric=f.metric, value=f.value, threshold=f.threshold),
+                        step=last)
+        err = ErrorInfo(type="RuntimeError", message="CUDA out of memory (fixture)",
+                        traceback="Traceback (most recent call last):\n  File \"train.py\", line 1\n"
+                                  "RuntimeError: CUDA out of memory (fixture)\n")
         writer.emit(RunFinished(status="failed", error=err), step=last)
         writer.set_status("failed")
     elif end == "crashed":
@@ -315,9 +324,10 @@ def write_formats(out: Path) -> None:
             toks = tokens_of(prefix, rng, True) + tokens_of(completion, rng, False)
             if completion:  # an end-of-sequence token: decoded on its own, not part of the completion text
                 toks.append(TokenInfo(text="<|im_end|>", logprob=half(-0.01), entropy=half(0.1), prefix=False))
-            rollouts.append(RolloutRecord(step=1, prompt_id=pid, sample=k, stage=k, level=k, prompt=prompt, prefix=prefix,
-                                          completion=completion, reward=1.0, advantage=0.25, answer=answer,
-                                          extracted=answer, sft_owner=k > 0, prefix_ratio=cut / len(expert), tokens=toks))
+            rollouts.append(RolloutRecord(step=1, prompt_id=pid, sample=k, stage=k, level=k, prompt=prompt,
+                                          prefix=prefix, completion=completion, reward=1.0, advantage=0.25,
+                                          answer=answer, extracted=answer, sft_owner=k > 0,
+                                          prefix_ratio=cut / len(expert), tokens=toks))
     # byte-level tokens that split a character decode to U+FFFD each: the texts no longer line up with the completion
     split = dataclasses.replace(rollouts[0], sample=3, completion="é!", tokens=[
         TokenInfo(text="\ufffd", logprob=half(-3.0), entropy=half(1.5), prefix=False),
@@ -327,9 +337,10 @@ def write_formats(out: Path) -> None:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    (out / "trapo-run-1.jsonl").write_text("".join(dumps_line(x) for x in rollout_lines(rollouts, legacy=True)), encoding="utf-8")
-    (out / "trapo-run-1.1.jsonl").write_text("".join(dumps_line(x) for x in rollout_lines(compact(r) for r in rollouts)),
-                                             encoding="utf-8")
+    (out / "trapo-run-1.jsonl").write_text("".join(dumps_line(x) for x in rollout_lines(rollouts, legacy=True)),
+                                           encoding="utf-8")
+    compact_lines = rollout_lines(compact(r) for r in rollouts)
+    (out / "trapo-run-1.1.jsonl").write_text("".join(dumps_line(x) for x in compact_lines), encoding="utf-8")
 
 
 def main() -> None:
@@ -344,7 +355,8 @@ def main() -> None:
     make_run(args.out, "20261118-090000-fixture-grpo-a002", "grpo", 20, end="finished", seed=2, with_tokens=False)
     write_checkpoint_evals(args.out / "20261118-080000-fixture-trapo-a001", 20, seed=11, skill=0.8)
     write_checkpoint_evals(args.out / "20261118-090000-fixture-grpo-a002", 20, seed=12, skill=0.6)
-    make_run(args.out, "20261118-100000-fixture-crashed-a003", "trapo", 20, end="crashed", seed=3, with_tokens=False, legacy=True)
+    make_run(args.out, "20261118-100000-fixture-crashed-a003", "trapo", 20, end="crashed", seed=3, with_tokens=False,
+             legacy=True)
     make_run(args.out, "20261118-110000-fixture-failed-a004", "luffy", 10, end="failed", seed=4, with_tokens=False,
              diverged=True)
     write_formats(args.formats_out)

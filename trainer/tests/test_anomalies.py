@@ -6,8 +6,8 @@ import json
 import math
 
 import pytest
-
 from conftest import validate_run_dir
+
 from trapo.anomalies import KINDS, AnomalyDetector, Thresholds, scan_events
 from trapo.config import AnomaliesConfig
 from trapo.runformat import read_events

@@ -3,9 +3,9 @@
 import json
 
 import torch
+from conftest import validate_run_dir
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from conftest import validate_run_dir
 from trapo import checkpoint as ckpt
 from trapo.train import Trainer
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from test_runformat import validate_run_dir
+
 from trapo import eval_command
 from trapo.__main__ import main
 from trapo.checkpoint_evals import benchmark_digest, read_summary

@@ -9,8 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from trapo.config import (PAPER_STAGES, REFERENCE_STAGES, Config, ConfigError, build_schema, load_config,
-                          schema_file)
+from trapo.config import PAPER_STAGES, Config, ConfigError, build_schema, load_config, schema_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "trapo" / "configs").glob("*.yaml"))

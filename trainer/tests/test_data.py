@@ -4,10 +4,18 @@ thought only, bad rows, and benchmarks whose repeated rows are one problem with 
 import json
 
 import pytest
+from realdata import (
+    NO_THOUGHT,
+    PROBLEMS,
+    eval_rows,
+    luffy_rows,
+    trapo_rows,
+    write_jsonl,
+    write_parquet,
+    write_saved_dataset,
+)
 
 from trapo.data import DataError, benchmark_name, load_benchmark, load_training, thought_of
-from realdata import (NO_THOUGHT, PROBLEMS, eval_rows, luffy_rows, trapo_rows, write_jsonl, write_parquet,
-                      write_saved_dataset)
 
 HINTS_BOTH = [p["hints"] for p in PROBLEMS]
 HINTS_FIRST = [p["hints"][:1] for p in PROBLEMS]

@@ -46,6 +46,7 @@ def _update(rank: int, world: int, port: int, strategy: str, out_dir: str) -> No
                       MASTER_PORT=str(port))
     torch.set_num_threads(1)
     from conftest import tiny_config
+
     from trapo.tiny import build_tiny_model
     from trapo.tokenizer_tiny import build_tiny_tokenizer
 

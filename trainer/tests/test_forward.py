@@ -66,14 +66,15 @@ def test_shared_prompt_equals_whole_sequences():
 def test_a_model_without_the_shared_pass_arguments_trains_the_plain_way(tiny_cfg, monkeypatch):
     """A forward that refuses the cache / logits_to_keep arguments (TypeError): the step falls back to whole sequences
     with a warning, once, and gives the same loss as a run configured without sharing."""
+    from trapo import distributed as D
     from trapo import forward as F
     from trapo.train import Trainer
-    from trapo import distributed as D
 
     tok = build_tiny_tokenizer()
     batch = _batch(len(tok))
     plain_cfg = tiny_cfg(**{"train.share_prompts": "false"})
-    want = Trainer.for_updates(plain_cfg, build_tiny_model(tok, seed=0), D.DistInfo()).train_batch(batch, "trapo", False)
+    plain = Trainer.for_updates(plain_cfg, build_tiny_model(tok, seed=0), D.DistInfo())
+    want = plain.train_batch(batch, "trapo", False)
 
     def refuse(*a, **k):
         raise TypeError("forward() got an unexpected keyword argument 'logits_to_keep'")

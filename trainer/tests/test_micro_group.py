@@ -1,7 +1,15 @@
 """Stage decisions, prefix cuts and SFT-owner masks (docs/algorithm.md §2)."""
 
-from trapo.micro_group import (Stage, decide_stages, guidance_level, is_guided, prefix_cut, sft_owner_mask,
-                               solution_index, stage_plan)
+from trapo.micro_group import (
+    Stage,
+    decide_stages,
+    guidance_level,
+    is_guided,
+    prefix_cut,
+    sft_owner_mask,
+    solution_index,
+    stage_plan,
+)
 
 REF = [Stage(4, 0.0, None), Stage(2, 0.25, 2), Stage(1, 0.5, 4), Stage(1, 1.0, 7)]
 PAPER = [Stage(4, 0.0, None), Stage(2, 0.2, 0.5), Stage(1, 0.5, 0.7), Stage(1, 1.0, 0.9)]

@@ -17,8 +17,10 @@ TRAINER = Path(__file__).resolve().parents[1]
 
 def _samples():
     # prompt [1, 2, 3]; row 0: prefix [4, 5] + completion [6, 7]; row 1: completion [8]; row 2: full expert [4, 5, 0]
-    mk = lambda i, pre, comp, lp, full=False: Sample(0, i, 0, bool(pre), 0.5 if pre else 0.0, [1, 2, 3], pre, comp,
-                                                     True, full, False, engine_logprobs=lp)
+    def mk(i, pre, comp, lp, full=False):
+        return Sample(0, i, 0, bool(pre), 0.5 if pre else 0.0, [1, 2, 3], pre, comp, True, full, False,
+                      engine_logprobs=lp)
+
     return [mk(0, [4, 5], [6, 7], [-0.5, -0.25]), mk(1, [], [8], [-1.0]), mk(2, [4, 5, 0], [], None, True)]
 
 

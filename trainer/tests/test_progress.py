@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from conftest import validate_run_dir
+
 from trapo.progress import PhaseReporter
 from trapo.runformat import schema_path
 from trapo.train import Trainer

@@ -9,9 +9,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 import yaml
+from realdata import (
+    PROBLEMS,
+    eval_rows,
+    luffy_rows,
+    qwen_dir,
+    trapo_rows,
+    write_jsonl,
+    write_parquet,
+    write_saved_dataset,
+)
 
-from realdata import (PROBLEMS, eval_rows, luffy_rows, qwen_dir, trapo_rows, write_jsonl, write_parquet,
-                      write_saved_dataset)
 from trapo.__main__ import main
 from trapo.micro_group import break_token_ids, prefix_cut_ids
 from trapo.prompting import reference_prompt

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from conftest import validate_run_dir
+
 from trapo.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +22,8 @@ def _metrics(run_dir):
     for line in (run_dir / "events.jsonl").read_text().splitlines():
         e = json.loads(line)
         if e["type"] == "metrics":
-            out[e["step"]] = {k: v for k, v in e["values"].items() if not k.startswith(("perf/", "system/"))}  # not deterministic
+            # perf/ and system/ are not deterministic
+            out[e["step"]] = {k: v for k, v in e["values"].items() if not k.startswith(("perf/", "system/"))}
     return out
 
 

@@ -1,6 +1,6 @@
-"""The run format trapo-run/1.1 (and the 1 it extends) on the Python side: the writer's output validates against the shipped schemas, and
-the committed fixtures (read by the TypeScript tests) are exactly what the writer produces today, so a field renamed
-on this side only fails here."""
+"""The run format trapo-run/1.1 (and the 1 it extends) on the Python side: the writer's output validates against the
+shipped schemas, and the committed fixtures (read by the TypeScript tests) are exactly what the writer produces today,
+so a field renamed on this side only fails here."""
 
 from __future__ import annotations
 
@@ -126,7 +126,8 @@ def test_committed_fixtures_equal_a_fresh_generation(tmp_path):
 
 def test_writer_round_trip_and_atomic_run_json(tmp_path):
     clock = iter(range(100, 1000)).__next__
-    w = RunWriter.create(tmp_path / "r", name="t", algorithm="grpo", config={"a": 1}, total_steps=3, clock=lambda: float(clock()))
+    w = RunWriter.create(tmp_path / "r", name="t", algorithm="grpo", config={"a": 1}, total_steps=3,
+                         clock=lambda: float(clock()))
     w.emit(Metrics(values={"loss/total": 1.5, "reward/mean": float("nan"), "x/int": 3, "loss/kl": float("inf"),
                            "loss/policy": float("-inf"), "x/none": None}), step=1)
     w.emit(Checkpoint(path="checkpoints/000001", onnx=None, bytes=10), step=1)
@@ -227,7 +228,8 @@ def test_token_stats_read_back_as_the_old_per_token_objects():
 def test_token_stats_encoding_edges():
     from trapo import compact_tokens
 
-    stats = compact_tokens.encode(["a", "b", "<eos>"], [-0.5, float("-inf"), float("nan")], [1e6, 0.0, 2.0], 1, "a", "b")
+    stats = compact_tokens.encode(["a", "b", "<eos>"], [-0.5, float("-inf"), float("nan")], [1e6, 0.0, 2.0], 1,
+                                  "a", "b")
     assert stats["text_len"] == "AQEA" and stats["special"] == {"2": "<eos>"}  # bytes 1, 1, 0
     toks = compact_tokens.decode(stats, "a", "b")
     assert [t["text"] for t in toks] == ["a", "b", "<eos>"] and [t["prefix"] for t in toks] == [True, False, False]

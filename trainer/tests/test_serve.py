@@ -12,13 +12,13 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import model_dirs
 import pytest
 import torch
 
-import model_dirs
 from trapo.generation import TorchGenerator
-from trapo.models import load_policy
 from trapo.live_model import IncrementalText, ServeError, available_engines, live_prompt_ids, stop_ids
+from trapo.models import load_policy
 from trapo.serve import Service
 
 TRAINER = Path(__file__).resolve().parents[1]
@@ -38,7 +38,7 @@ class _Lines:
     """What the service writes, one parsed JSON object a line, in a queue."""
 
     def __init__(self):
-        self.q: "queue.Queue[dict]" = queue.Queue()
+        self.q: queue.Queue[dict] = queue.Queue()
         self.buf = ""
 
     def write(self, s: str) -> None:
@@ -54,7 +54,7 @@ class _Lines:
 class Client:
     def __init__(self, **kw):
         self.out = _Lines()
-        self.inq: "queue.Queue" = queue.Queue()
+        self.inq: queue.Queue = queue.Queue()
         self.service = Service(self.out, device="cpu", log=lambda m: None, **kw)
         self.thread = threading.Thread(target=self.service.serve_lines, args=(iter(self.inq.get, None),), daemon=True)
         self.thread.start()

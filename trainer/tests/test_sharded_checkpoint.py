@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import torch
-
 from conftest import validate_run_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +34,8 @@ def _metrics(run_dir: Path) -> dict:
     out = {}
     for e in validate_run_dir(run_dir):
         if e["type"] == "metrics":
-            out[e["step"]] = {k: v for k, v in e["values"].items() if not k.startswith(("perf/", "system/"))}  # timing and host load: not deterministic
+            # timing and host load: not deterministic
+            out[e["step"]] = {k: v for k, v in e["values"].items() if not k.startswith(("perf/", "system/"))}
     return out
 
 

@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import validate_run_dir, validator
+
 from trapo import signals
 from trapo.runformat import RunWriter, read_launch_json, slurm_job_from_env
-from trapo.train import Trainer, install_sigint
+from trapo.train import install_sigint
 
 ROOT = Path(__file__).resolve().parents[1]
 

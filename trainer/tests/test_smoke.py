@@ -4,8 +4,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import validate_run_dir
+
 from trapo.config import ALGORITHMS
 from trapo.runformat import read_rollouts
 from trapo.train import REQUIRED_METRICS, Trainer
@@ -83,7 +83,8 @@ def test_trapo_rollouts_follow_the_stage_plan(tiny_cfg, tmp_path):
         assert summary["mean_entropy"] == pytest.approx(sum(t["entropy"] for t in toks) / len(toks))
     assert all(t["prefix"] for t in compact_tokens.decode(full["token_stats"], full["prefix"], full["completion"]))
     # the same step without token stats: the trainer's own summaries (full precision) agree with those of the arrays
-    Trainer(tiny_cfg(**{"train.steps": 1, "eval.at_start": "true", "rollout.max_new_tokens": 80}), tmp_path / "plain", log=lambda m: None).run()
+    plain_cfg = tiny_cfg(**{"train.steps": 1, "eval.at_start": "true", "rollout.max_new_tokens": 80})
+    Trainer(plain_cfg, tmp_path / "plain", log=lambda m: None).run()
     plain = read_rollouts(tmp_path / "plain" / "rollouts" / "000001.jsonl")
     with_stats = read_rollouts(run_dir / "rollouts" / "000001.jsonl")
     assert [x["completion"] for x in plain] == [x["completion"] for x in with_stats]  # same seed, same samples
@@ -120,7 +121,7 @@ def test_setup_failure_is_recorded(tmp_path):
     from trapo.config import load_config
 
     cfg = load_config(None, ["device=cpu", f"model.name_or_path={tmp_path / 'no-model'}"], check_files=False)
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - whichever error a missing model raises: the test is that it is recorded
         Trainer(cfg, tmp_path / "run", log=lambda m: None)
     events = validate_run_dir(tmp_path / "run")
     assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "failed"

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from conftest import validate_run_dir
+
 from trapo import train as train_mod
 from trapo.train import Trainer, install_sigint
 
@@ -22,7 +23,8 @@ def _metrics(run_dir):
     out = {}
     for e in validate_run_dir(run_dir):
         if e["type"] == "metrics":
-            out[e["step"]] = {k: v for k, v in e["values"].items() if not k.startswith(("perf/", "system/"))}  # not deterministic
+            # perf/ and system/ are not deterministic
+            out[e["step"]] = {k: v for k, v in e["values"].items() if not k.startswith(("perf/", "system/"))}
     return out
 
 
@@ -89,7 +91,8 @@ def test_sigint_during_a_training_pass_drops_the_step_before_its_optimizer_step(
     events = validate_run_dir(run_dir)
     assert [e["step"] for e in events if e["type"] == "metrics"] == [1]
     assert [e["step"] for e in events if e["type"] == "checkpoint"] == [1]
-    assert any("the training pass of step 2 was abandoned" in e.get("message", "") for e in events if e["type"] == "log")
+    logs = [e.get("message", "") for e in events if e["type"] == "log"]
+    assert any("the training pass of step 2 was abandoned" in m for m in logs)
     after = list(trainer.model.parameters())
     assert all((a == b).all() for a, b in zip(params["before"], after)), "no optimizer step was taken"
 

@@ -7,10 +7,9 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
-import torch
+from test_generation import EOS, PAD, CountingLM
 from transformers import GenerationConfig
 
-from test_generation import EOS, PAD, CountingLM
 from trapo.generation import Generator, TorchGenerator
 from trapo.micro_group import Stage
 from trapo.models import stop_token_ids
@@ -106,10 +105,11 @@ def test_prefix_and_continuation_share_the_response_budget():
 
 
 def test_context_window_is_checked_before_anything_starts(tmp_path):
+    from realdata import qwen_dir, trapo_rows, write_parquet
+
     from trapo.config import ConfigError, load_config
     from trapo.models import load_policy
     from trapo.pipeline import build_pipeline
-    from realdata import qwen_dir, trapo_rows, write_parquet
 
     model_dir = qwen_dir(tmp_path)
     data = write_parquet(tmp_path / "train.parquet", trapo_rows())
@@ -136,10 +136,11 @@ def test_context_window_is_checked_before_anything_starts(tmp_path):
 def test_a_benchmark_left_with_no_problem_is_refused_not_scored(tmp_path):
     # An empty benchmark has no accuracy (0 / 0): it would show as 0% (or "NaN", which the eval event's schema
     # refuses), so the pipeline refuses it before anything starts, naming the key that emptied it.
+    from realdata import eval_rows, qwen_dir, write_jsonl
+
     from trapo.config import ConfigError, load_config
     from trapo.models import load_policy
     from trapo.pipeline import build_pipeline
-    from realdata import eval_rows, qwen_dir, write_jsonl
 
     model_dir = qwen_dir(tmp_path)
     model, tok, _ = load_policy(str(model_dir), device="cpu")

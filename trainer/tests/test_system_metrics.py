@@ -97,13 +97,15 @@ def test_gpu_by_uuid_and_nvml_errors(monkeypatch):
     broken.nvmlInit = lambda: (_ for _ in ()).throw(NVMLError("Driver Not Loaded"))
     logs = []
     sm = SystemMetrics(5.0, "cuda:0", logs.append, import_nvml=lambda: broken, torch_cuda=FakeCuda())
-    assert sm.gpu is None and logs[0] == "system metrics: no GPU utilisation or memory: NVML unavailable: NVMLError: Driver Not Loaded"
+    assert sm.gpu is None
+    assert logs[0] == "system metrics: no GPU utilisation or memory: NVML unavailable: NVMLError: Driver Not Loaded"
 
 
 def test_without_nvidia_ml_py_on_a_gpu_one_line_and_the_rest():
     logs = []
     sm = SystemMetrics(5.0, "cuda:0", logs.append, import_nvml=no_module("pynvml"), torch_cuda=FakeCuda())
-    assert logs == ["system metrics: no GPU utilisation or memory: nvidia-ml-py is not installed (pip install nvidia-ml-py)"]
+    assert logs == ["system metrics: no GPU utilisation or memory: nvidia-ml-py is not installed "
+                    "(pip install nvidia-ml-py)"]
     sm.sample_now()
     out = sm.collect(force=True)
     assert "system/gpu_util_pct" not in out and out["system/torch_max_allocated_gb"] == pytest.approx(5.0)
@@ -153,6 +155,7 @@ def test_the_sampler_thread_samples_and_stops():
 
 def test_cpu_training_run_reports_host_metrics(tiny_cfg, tmp_path):
     from conftest import validate_run_dir
+
     from trapo.train import Trainer
 
     cfg = tiny_cfg(**{"algorithm": "grpo", "logging.system_metrics_s": 0.01, "anomalies.enabled": "false"})

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from trapo import models
 from trapo.config import load_config

@@ -106,14 +106,15 @@ def test_refuses_a_prompt_past_max_model_len(tiny):
         greedy(engine, model, [[5] * (engine.max_model_len - 4)], tok.eos_token_id, n=8)
 
 
-# ------------------------------------------------------------------------------- a Qwen2 with a byte-level BPE tokenizer
+# ------------------------------------------------------------------------ a Qwen2 with a byte-level BPE tokenizer
 
 
 def bpe_tokenizer():
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    corpus = [f"Problem {i}: what is {i} + {2 * i}? The answer is {3 * i}.\n\nWe add {i} and {2 * i}." for i in range(300)]
+    corpus = [f"Problem {i}: what is {i} + {2 * i}? The answer is {3 * i}.\n\nWe add {i} and {2 * i}."
+              for i in range(300)]
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()

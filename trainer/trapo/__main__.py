@@ -149,9 +149,8 @@ def cmd_eval(args) -> int:
     from .evaluate import accuracy, benchmark_metric, evaluate_benchmark
     from .generation import make_engine
     from .pipeline import build_pipeline
-    from .runformat import dumps_line
-
     from .precision import resolve
+    from .runformat import dumps_line
 
     device = resolve_device(cfg.device)
     # evaluation only: the weights are loaded in the compute dtype (no master weights to keep)
@@ -165,7 +164,8 @@ def cmd_eval(args) -> int:
         return EXIT_BAD_CONFIG
     out = {"model": name, "benchmarks": {}}
     try:
-        engine = make_engine(cfg, model, device=device, log=lambda m: print(f"[trapo] {m}", file=sys.stderr, flush=True))
+        engine = make_engine(cfg, model, device=device,
+                             log=lambda m: print(f"[trapo] {m}", file=sys.stderr, flush=True))
         for bench, problems in pipe.benchmarks.items():
             recs = evaluate_benchmark(model, tok, problems, engine=engine, build_prompt=pipe.build_prompt,
                                       score=pipe.scorer, samples_per_problem=cfg.eval.samples_per_problem,

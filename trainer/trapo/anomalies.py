@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import TypeGuard
 
 KINDS = ("non_finite_loss", "entropy_collapse", "length_limit", "reward_up_benchmark_down")
 REWARD_METRICS = ("reward/unguided_mean", "reward/mean")
@@ -43,11 +44,11 @@ class Finding:
     kind: str
     message: str
     metric: str
-    value: Optional[float]
+    value: float | None
     threshold: float
 
 
-def _finite(x) -> bool:
+def _finite(x) -> TypeGuard[float]:
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
@@ -63,7 +64,7 @@ def non_finite(values: dict) -> list[str]:
                   and not math.isfinite(v))
 
 
-def entropy_collapsed(first: list[float], last: list[float], t: Thresholds) -> Optional[Finding]:
+def entropy_collapsed(first: list[float], last: list[float], t: Thresholds) -> Finding | None:
     """`first`/`last`: entropy of the run's first and last `window` steps (full windows only)."""
     if len(first) < t.window or len(last) < t.window:
         return None
@@ -75,7 +76,7 @@ def entropy_collapsed(first: list[float], last: list[float], t: Thresholds) -> O
                    "policy/entropy", now, t.entropy_collapse_fraction * base)
 
 
-def at_length_limit(last: list[float], t: Thresholds) -> Optional[Finding]:
+def at_length_limit(last: list[float], t: Thresholds) -> Finding | None:
     if len(last) < t.window:
         return None
     now = _mean(last)
@@ -86,8 +87,8 @@ def at_length_limit(last: list[float], t: Thresholds) -> Optional[Finding]:
                    "response/clip_ratio", now, t.clip_ratio_max)
 
 
-def reward_up_benchmark_down(bench_before: float, bench_now: float, reward_before: Optional[float],
-                             reward_now: Optional[float], reward_metric: str, t: Thresholds) -> Optional[Finding]:
+def reward_up_benchmark_down(bench_before: float, bench_now: float, reward_before: float | None,
+                             reward_now: float | None, reward_metric: str, t: Thresholds) -> Finding | None:
     if reward_before is None or reward_now is None:
         return None
     drop, rise = bench_before - bench_now, reward_now - reward_before
@@ -109,10 +110,10 @@ class AnomalyDetector:
         self.entropy_last: deque = deque(maxlen=w)
         self.clip_last: deque = deque(maxlen=w)
         self.reward_last: dict[str, deque] = {m: deque(maxlen=w) for m in REWARD_METRICS}
-        self.last_eval: Optional[tuple[float, dict]] = None  # (average, reward means at that evaluation)
+        self.last_eval: tuple[float, dict] | None = None  # (average, reward means at that evaluation)
         self.active: set = set()
 
-    def _edge(self, kind: str, finding: Optional[Finding]) -> list[Finding]:
+    def _edge(self, kind: str, finding: Finding | None) -> list[Finding]:
         """A finding counts when its rule was not active before; a rule with no finding is cleared."""
         if finding is None:
             self.active.discard(kind)
@@ -135,7 +136,8 @@ class AnomalyDetector:
             if len(self.entropy_first) < self.t.window:
                 self.entropy_first.append(float(ent))
             self.entropy_last.append(float(ent))
-            out += self._edge("entropy_collapse", entropy_collapsed(self.entropy_first, list(self.entropy_last), self.t))
+            collapsed = entropy_collapsed(self.entropy_first, list(self.entropy_last), self.t)
+            out += self._edge("entropy_collapse", collapsed)
         clip = values.get("response/clip_ratio")
         if _finite(clip):
             self.clip_last.append(float(clip))
@@ -179,7 +181,7 @@ class AnomalyDetector:
                 self.active.add(e["kind"])
 
 
-def scan_events(events: Iterable[dict], thresholds: Thresholds) -> list[tuple[Optional[int], Finding]]:
+def scan_events(events: Iterable[dict], thresholds: Thresholds) -> list[tuple[int | None, Finding]]:
     """The anomalies a run's events show, in order, as the trainer would have emitted them: (step, finding)."""
     detector, found = AnomalyDetector(thresholds), []
     for e in events:

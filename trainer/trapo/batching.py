@@ -16,11 +16,11 @@ tokens. The gradient is the same whatever the grouping: the loss weights are glo
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 
 def plan_micro_batches(lengths: Sequence[int], max_rows: int, overhead_tokens: int = 0,
-                       by_length: bool = True, max_tokens: Optional[int] = None) -> list[list[int]]:
+                       by_length: bool = True, max_tokens: int | None = None) -> list[list[int]]:
     """Row indices of each micro-batch. Without `by_length`: consecutive rows, `max_rows` at a time (the old way).
 
     `max_tokens`: no micro-batch holds more than this many padded tokens (rows x its longest row), except a row longer
@@ -64,7 +64,7 @@ def plan_micro_batches(lengths: Sequence[int], max_rows: int, overhead_tokens: i
     return plans
 
 
-def over_budget(lengths: Sequence[int], max_tokens: Optional[int]) -> int:
+def over_budget(lengths: Sequence[int], max_tokens: int | None) -> int:
     """Rows longer than the token budget on their own (each is a micro-batch above the budget)."""
     return 0 if max_tokens is None else sum(1 for x in lengths if x > max_tokens)
 

@@ -18,8 +18,9 @@ import os
 import random
 import shutil
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import torch
 
@@ -89,7 +90,7 @@ def save_sharded(model, optimizer, path: Path) -> None:
 
     model_sd, optim_sd = get_state_dict(model, optimizer)
     with _one_process_is_fine():
-        dcp.save({"model": model_sd, "optimizer": optim_sd}, checkpoint_id=str(path))
+        dcp.save({"model": model_sd, "optimizer": optim_sd}, checkpoint_id=str(path))  # pyright: ignore[reportPrivateImportUsage]
 
 
 def load_sharded(model, optimizer, path: Path) -> None:
@@ -100,7 +101,7 @@ def load_sharded(model, optimizer, path: Path) -> None:
     model_sd, optim_sd = get_state_dict(model, optimizer)  # the optimizer's state is created (zero) to be filled
     state = {"model": model_sd, "optimizer": optim_sd}
     with _one_process_is_fine():
-        dcp.load(state, checkpoint_id=str(path))
+        dcp.load(state, checkpoint_id=str(path))  # pyright: ignore[reportPrivateImportUsage] (exported, not in __all__)
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"])
 
 
@@ -119,9 +120,9 @@ def save_checkpoint(
     tokenizer,
     trainer_state: dict,
     *,
-    state_dict: Optional[dict] = None,
-    export: Optional[Callable[[Path], Optional[Path]]] = None,
-    tmp: Optional[Path] = None,
+    state_dict: dict | None = None,
+    export: Callable[[Path], Path | None] | None = None,
+    tmp: Path | None = None,
 ) -> tuple[Path, int, bool]:
     """Write checkpoints/<step>/ atomically. Returns (final path, bytes, whether model.onnx was written).
 
@@ -157,7 +158,7 @@ def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(out)
 
 
-def latest_checkpoint(run_dir: Path) -> Optional[Path]:
+def latest_checkpoint(run_dir: Path) -> Path | None:
     found = list_checkpoints(run_dir)
     return found[-1][1] if found else None
 
@@ -166,7 +167,7 @@ def load_trainer_state(path: Path) -> dict:
     return torch.load(Path(path) / STATE_FILE, map_location="cpu", weights_only=False)
 
 
-def prune_checkpoints(run_dir: Path, keep_last: int, best_step: Optional[int]) -> list[int]:
+def prune_checkpoints(run_dir: Path, keep_last: int, best_step: int | None) -> list[int]:
     """Delete all but the last `keep_last` and the best one; returns the deleted steps."""
     found = list_checkpoints(run_dir)
     keep = {s for s, _ in found[-keep_last:]}
@@ -185,13 +186,13 @@ def prune_checkpoints(run_dir: Path, keep_last: int, best_step: Optional[int]) -
     return deleted
 
 
-def best_step(eval_averages: dict[int, float], saved_steps: list[int]) -> Optional[int]:
+def best_step(eval_averages: dict[int, float], saved_steps: list[int]) -> int | None:
     """The saved step with the highest benchmark average evaluated at that same step (ties: the earlier)."""
     scored = [(eval_averages[s], -s) for s in saved_steps if s in eval_averages]
     return -max(scored)[1] if scored else None
 
 
-def trainer_state(step: int, data_position: int, optimizer_state: Any, extra: dict, rng: Optional[dict] = None) -> dict:
+def trainer_state(step: int, data_position: int, optimizer_state: Any, extra: dict, rng: dict | None = None) -> dict:
     """`optimizer_state` None: the optimizer is in the sharded folder (SHARDED_DIR). `rng`: the RNG state to record
     (the one taken when the step ended), else the state now."""
     state = {"step": step, "data_position": data_position, "optimizer": optimizer_state,

@@ -20,8 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable, Optional
 
 from .runformat import EvalRecord, _plain, _write_lines, atomic_write_text
 
@@ -56,13 +56,14 @@ def benchmark_identity(name: str, problems: list) -> dict:
     return {"source": source, "digest": benchmark_digest(problems)}
 
 
-def read_summary(run_dir: Path, step: int) -> Optional[dict]:
+def read_summary(run_dir: Path, step: int) -> dict | None:
     try:
         data = json.loads(summary_path(run_dir, step).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except ValueError as err:
-        raise ValueError(f"{summary_path(run_dir, step)} is not valid JSON ({err}); move it away to start afresh")
+        where = summary_path(run_dir, step)
+        raise ValueError(f"{where} is not valid JSON ({err}); move it away to start afresh") from err
     if data.get("format") != FORMAT:
         raise ValueError(f"{summary_path(run_dir, step)}: format {data.get('format')!r}, expected {FORMAT!r}")
     return data
@@ -90,7 +91,7 @@ def write_benchmark(run_dir: Path, step: int, checkpoint: str, name: str, record
     return entry
 
 
-def step_of_checkpoint(path: Path) -> Optional[int]:
+def step_of_checkpoint(path: Path) -> int | None:
     """200 for <run>/checkpoints/000200, else None."""
     path = Path(path)
     if path.parent.name == "checkpoints" and path.name.isdigit():
@@ -98,7 +99,7 @@ def step_of_checkpoint(path: Path) -> Optional[int]:
     return None
 
 
-def run_dir_of_checkpoint(path: Path) -> Optional[Path]:
+def run_dir_of_checkpoint(path: Path) -> Path | None:
     path = Path(path).resolve()
     if path.parent.name == "checkpoints" and (path.parent.parent / "run.json").is_file():
         return path.parent.parent

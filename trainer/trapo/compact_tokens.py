@@ -28,7 +28,7 @@ from __future__ import annotations
 import base64
 import math
 import struct
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 HALF_MAX = 65504.0
 
@@ -45,7 +45,7 @@ def unpack_half(text: str) -> list[float]:
     return list(struct.unpack(f"<{len(raw) // 2}e", raw))
 
 
-def text_lengths(texts: Sequence[str], response: str) -> Optional[tuple[list[int], dict]]:
+def text_lengths(texts: Sequence[str], response: str) -> tuple[list[int], dict] | None:
     """Lengths of the token texts in `response` (prefix + completion) when they follow each other in it; a token whose
     text is not at the cursor covers 0 characters and is listed in `special` (with its text, when it has one).
     None when, at the end, some of `response` was not covered (the texts do not line up: store them whole)."""

@@ -20,7 +20,7 @@ import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 ALGORITHMS = ("trapo", "grpo", "sft", "sft_then_rl", "luffy", "prefix_context", "prefix_sft")
 MICRO_GROUP_ALGORITHMS = ("trapo", "prefix_context", "prefix_sft")
@@ -46,7 +46,7 @@ def _f(default: Any, help: str, **constraints: Any) -> Any:
 
 
 def _copy(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.replace(value)
     if isinstance(value, list):
         return [_copy(v) for v in value]
@@ -63,9 +63,9 @@ class StageConfig:
     n: int = _f(1, "samples drawn for the prompt in this stage", minimum=1)
     ratio: float = _f(0.0, "expert-prefix ratio when the stage is guided (0 = never guided, 1.0 = the whole expert "
                       "solution, which is not generated)", minimum=0.0, maximum=1.0)
-    threshold: Optional[float] = _f(None, "guided when the prompt's correct count so far is below this (threshold_kind "
-                                    "count) or its mean reward so far is below it (mean); null = never guided",
-                                    minimum=0.0)
+    threshold: float | None = _f(None, "guided when the prompt's correct count so far is below this (threshold_kind "
+                                 "count) or its mean reward so far is below it (mean); null = never guided",
+                                 minimum=0.0)
 
 
 REFERENCE_STAGES = [StageConfig(4, 0.0, None), StageConfig(2, 0.25, 2), StageConfig(1, 0.5, 4), StageConfig(1, 1.0, 7)]
@@ -99,7 +99,7 @@ class ModelConfig:
         "auto", "what the forward and backward passes compute in; auto = bfloat16 on a GPU that has it, else float32 "
         "(never finer than model.dtype). bfloat16 with float32 weights is mixed precision: autocast on one device or "
         "DDP, FSDP2's MixedPrecisionPolicy(param_dtype bf16, reduce_dtype fp32) under fsdp2; works on CPU too")
-    cache_dir: Optional[str] = _f(None, "where the warmed-up tiny model is cached; null = ~/.cache/trapo")
+    cache_dir: str | None = _f(None, "where the warmed-up tiny model is cached; null = ~/.cache/trapo")
     warmup: WarmupConfig = _f(WarmupConfig(), "tiny model only: the warm-up SFT that makes the base model "
                               "(solves some, not most, training problems); cached after the first run")
     gradient_checkpointing: bool = _f(False, "recompute activations in the backward pass (saves memory on big "
@@ -126,8 +126,8 @@ class DataConfig:
                                                           "boxed instruction); template = the tokenizer's chat "
                                                           "template on one user message; auto = reference on real "
                                                           "data, template on builtin:arithmetic")
-    max_prompt_length: Optional[int] = _f(1024, "prompts longer than this many tokens are filtered out and counted "
-                                          "(reference: 1024); null = no limit", minimum=1)
+    max_prompt_length: int | None = _f(1024, "prompts longer than this many tokens are filtered out and counted "
+                                       "(reference: 1024); null = no limit", minimum=1)
     skip_bad_rows: bool = _f(False, "skip and count rows whose expert or ground truth cannot be read (and corrupt "
                              "JSONL lines) instead of stopping with an error naming the row")
 
@@ -135,17 +135,18 @@ class DataConfig:
 @dataclass
 class VllmConfig:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f("auto", "the engine's dtype; auto = the trainer's "
-                                                                  "compute dtype, model.compute_dtype (exact-match checks need float32)")
+                                                                  "compute dtype, model.compute_dtype (exact-match "
+                                                                  "checks need float32)")
     gpu_memory_utilization: float = _f(0.3, "GPU only: share of the GPU's memory vLLM may take for its weights and "
                                        "KV cache (the trainer needs the rest)", exclusive_minimum=0.0, maximum=1.0)
-    kv_cache_gib: Optional[float] = _f(None, "KV cache size in GiB; null = from gpu_memory_utilization on GPU, 1 GiB "
-                                       "on CPU", exclusive_minimum=0.0)
+    kv_cache_gib: float | None = _f(None, "KV cache size in GiB; null = from gpu_memory_utilization on GPU, 1 GiB "
+                                    "on CPU", exclusive_minimum=0.0)
     sleep: bool = _f(True, "GPU only: free vLLM's KV cache and weights while the trainer trains (sleep level 2; the "
                      "weight sync refills them); on CPU vLLM has no sleep mode: skipped with one log line")
-    max_model_len: Optional[int] = _f(None, "longest prompt + prefix + response the engine takes; null = the model "
-                                      "config's max_position_embeddings", minimum=1)
-    enforce_eager: Optional[bool] = _f(None, "true = no torch.compile / CUDA graphs (fast start); null = eager on "
-                                       "CPU, compiled on GPU")
+    max_model_len: int | None = _f(None, "longest prompt + prefix + response the engine takes; null = the model "
+                                   "config's max_position_embeddings", minimum=1)
+    enforce_eager: bool | None = _f(None, "true = no torch.compile / CUDA graphs (fast start); null = eager on "
+                                    "CPU, compiled on GPU")
 
 
 @dataclass
@@ -168,9 +169,9 @@ class RewardConfig:
                                                           "truth after normalisation; auto = exact when the "
                                                           "training data and every benchmark are builtin, else "
                                                           "math_verify")
-    workers: Optional[int] = _f(None, "math-verify worker processes (answers past the deadline are killed with their "
-                                "worker); 0 = in the main thread under a signal deadline; null = min(4, CPUs / 2)",
-                                minimum=0)
+    workers: int | None = _f(None, "math-verify worker processes (answers past the deadline are killed with their "
+                             "worker); 0 = in the main thread under a signal deadline; null = min(4, CPUs / 2)",
+                             minimum=0)
     timeout_s: float = _f(10.0, "per-answer deadline of math-verify; an answer past it scores 0 and is counted in "
                           "reward/verify_timeouts", exclusive_minimum=0.0)
 
@@ -203,8 +204,8 @@ class LossConfig:
         "(Dr.GRPO as the reference: each process sums its tokens over L_max, gradients are averaged); constant_mean "
         "= L_max x the number of sequences (the trainer's earlier scale, N times smaller); token = the token count; "
         "sequence = the number of sequences, each sequence's tokens averaged first")
-    max_length: Optional[int] = _f(None, "L_max of the constant normalisation; null = the longest response a sample "
-                                   "can have (rollout.max_new_tokens)", minimum=1)
+    max_length: int | None = _f(None, "L_max of the constant normalisation; null = the longest response a sample "
+                                "can have (rollout.max_new_tokens)", minimum=1)
     group_std: bool = _f(False, "divide advantages by the group's population std (+ std_eps); reference: off")
     std_eps: float = _f(1e-6, "epsilon added to the group std", exclusive_minimum=0.0)
     ppo_clip: bool = _f(False, "clip the importance ratio to [1-clip_eps, 1+clip_eps] (useful with update_epochs > "
@@ -223,9 +224,9 @@ class LossConfig:
     luffy_gamma: float = _f(0.1, "luffy's policy shaping p/(p+gamma) on expert tokens", exclusive_minimum=0.0)
     filter_uniform_groups: bool = _f(False, "drop groups whose rewards are all equal from the RL loss (they have "
                                      "zero advantage anyway; counted in metrics either way)")
-    tis_cap: Optional[float] = _f(None, "truncated importance sampling for the rollout engine's mismatch "
-                                  "(rollout.engine vllm): each continuation token's RL loss times min(p_trainer / "
-                                  "p_engine, tis_cap); null = off", minimum=1.0)
+    tis_cap: float | None = _f(None, "truncated importance sampling for the rollout engine's mismatch "
+                               "(rollout.engine vllm): each continuation token's RL loss times min(p_trainer / "
+                               "p_engine, tis_cap); null = off", minimum=1.0)
 
 
 @dataclass
@@ -236,8 +237,8 @@ class OptimConfig:
     eps: float = _f(1e-8, "AdamW epsilon", exclusive_minimum=0.0)
     weight_decay: float = _f(0.01, "AdamW weight decay", minimum=0.0)
     grad_clip: float = _f(1.0, "clip the global gradient norm to this; 0 = no clipping", minimum=0.0)
-    sft_lr: Optional[float] = _f(None, "sft_then_rl only: learning rate of the SFT phase; null = lr. The RL phase "
-                                 "starts with a fresh AdamW at lr", exclusive_minimum=0.0)
+    sft_lr: float | None = _f(None, "sft_then_rl only: learning rate of the SFT phase; null = lr. The RL phase "
+                              "starts with a fresh AdamW at lr", exclusive_minimum=0.0)
 
 
 @dataclass
@@ -254,7 +255,7 @@ class TrainConfig:
     share_prompts: bool = _f(True, "run each prompt once per micro-batch and its samples' responses on its KV cache "
                              "(fewer tokens per pass; same loss and gradient); off while model.gradient_checkpointing "
                              "is on")
-    max_tokens_per_micro_batch: Optional[int] = _f(
+    max_tokens_per_micro_batch: int | None = _f(
         None, "most tokens in one forward/backward pass, counted as rows x the longest row (padding included; with "
         "share_prompts the response tokens); micro_batch_size still caps the rows. null = rows alone. A row longer "
         "than this gets a micro-batch of its own (counted in perf/over_budget_rows)", minimum=1)
@@ -263,7 +264,7 @@ class TrainConfig:
         "vocabulary entries, recomputed in the backward pass, so no [rows, tokens, vocabulary] tensor exists (about "
         "12 bytes x this per token); 0 = the model's full logits (about 20 bytes per token x vocabulary)", minimum=0)
     sft_steps: int = _f(50, "sft_then_rl only: steps of the SFT phase before switching to grpo", minimum=0)
-    threads: Optional[int] = _f(None, "torch CPU threads; null = torch's default", minimum=1)
+    threads: int | None = _f(None, "torch CPU threads; null = torch's default", minimum=1)
 
 
 @dataclass
@@ -274,7 +275,7 @@ class EvalConfig:
                                   "rows repeat k times gets k samples instead (the reference's avg@k layout)",
                                   minimum=1)
     temperature: float = _f(0.6, "evaluation sampling temperature (reference: 0.6); 0 = greedy", minimum=0.0)
-    max_new_tokens: Optional[int] = _f(None, "null = rollout.max_new_tokens", minimum=1)
+    max_new_tokens: int | None = _f(None, "null = rollout.max_new_tokens", minimum=1)
     batch_size: int = _f(256, "most sequences (problems x samples) generated at once: a benchmark is evaluated in "
                          "batches of this size, which bounds the KV cache", minimum=1)
 
@@ -322,12 +323,13 @@ class DistributedConfig:
 
 @dataclass
 class Config:
-    name: Optional[str] = _f(None, "run name (in the run id and run.json); null = the algorithm")
+    name: str | None = _f(None, "run name (in the run id and run.json); null = the algorithm")
     algorithm: Literal["trapo", "grpo", "sft", "sft_then_rl", "luffy", "prefix_context", "prefix_sft"] = _f(
         "trapo", "trapo (micro-groups + TrSFT), grpo, sft, sft_then_rl, luffy, prefix_context (prefix as context "
         "only), prefix_sft (plain SFT on prefixes: the ablation that collapses)")
     seed: int = _f(0, "seed of data order, sampling and initialisation", minimum=0)
-    device: str = _f("auto", "auto = cuda when available else cpu; or cpu, cuda, cuda:N", pattern=r"^(auto|cpu|cuda(:[0-9]+)?|mps)$")
+    device: str = _f("auto", "auto = cuda when available else cpu; or cpu, cuda, cuda:N",
+                     pattern=r"^(auto|cpu|cuda(:[0-9]+)?|mps)$")
     model: ModelConfig = _f(ModelConfig(), "policy model")
     data: DataConfig = _f(DataConfig(), "training data and benchmarks")
     rollout: RolloutConfig = _f(RolloutConfig(), "sampling of training rollouts")
@@ -388,7 +390,7 @@ def _convert(tp: Any, value: Any, key: str, meta: dict) -> Any:
         if not isinstance(value, list):
             raise ConfigError(key, f"expected {_type_name(tp)}, got {type(value).__name__}", f"write {key} as a list")
         return [_convert(typing.get_args(tp)[0], v, f"{key}[{i}]", meta) for i, v in enumerate(value)]
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _from_dict(tp, value, key)
     if tp is float and isinstance(value, str) and _FLOAT_RE.match(value.strip()):
         value = float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
@@ -425,7 +427,8 @@ def _check_range(key: str, value: Any, meta: dict) -> None:
 
 def _from_dict(cls: type, data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(prefix, f"expected a mapping, got {type(data).__name__} {data!r}", f"write {prefix or 'the config'} as key: value lines")
+        raise ConfigError(prefix, f"expected a mapping, got {type(data).__name__} {data!r}",
+                          f"write {prefix or 'the config'} as key: value lines")
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
@@ -433,13 +436,14 @@ def _from_dict(cls: type, data: Any, prefix: str) -> Any:
         key = f"{prefix}.{k}" if prefix else str(k)
         if k not in fields:
             close = _closest(str(k), list(fields))
-            hint = f"did you mean {(prefix + '.' if prefix else '') + close}?" if close else f"valid keys: {', '.join(fields)}"
+            hint = (f"did you mean {(prefix + '.' if prefix else '') + close}?" if close
+                    else f"valid keys: {', '.join(fields)}")
             raise ConfigError(key, "unknown key", f"remove it ({hint})")
         kwargs[k] = _convert(hints[k], v, key, dict(fields[k].metadata))
     return cls(**kwargs)
 
 
-def _closest(word: str, options: list) -> Optional[str]:
+def _closest(word: str, options: list) -> str | None:
     import difflib
 
     hits = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
@@ -464,7 +468,8 @@ def read_config_file(path: str | os.PathLike) -> dict:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError("<root>", f"expected a mapping at the top of {p.name}", "write the config as key: value lines")
+        raise ConfigError("<root>", f"expected a mapping at the top of {p.name}",
+                          "write the config as key: value lines")
     return data
 
 
@@ -488,13 +493,14 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             if nxt is None:
                 nxt = node[part] = {}
             if not isinstance(nxt, dict):
-                raise ConfigError(".".join(parts[: i + 1]), "is not a section", f"--set a key inside a section, not {key}")
+                raise ConfigError(".".join(parts[: i + 1]), "is not a section",
+                                  f"--set a key inside a section, not {key}")
             node = nxt
         node[parts[-1]] = value
     return data
 
 
-def load_config(path: Optional[str | os.PathLike] = None, overrides: Optional[list[str]] = None,
+def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None,
                 check_files: bool = True) -> Config:
     data = read_config_file(path) if path is not None else {}
     data = apply_overrides(data, overrides or [])
@@ -523,8 +529,8 @@ def validate(cfg: Config, check_files: bool = True) -> None:
             raise ConfigError(f"micro_group.stages[{i}].ratio", "a guided stage needs a prefix ratio > 0",
                               "set ratio > 0 or threshold: null")
         if st.ratio >= 1.0 and st.threshold is not None and st.n != 1:
-            raise ConfigError(f"micro_group.stages[{i}].n", "a full-expert stage has exactly one (not generated) sample",
-                              "set n: 1")
+            raise ConfigError(f"micro_group.stages[{i}].n",
+                              "a full-expert stage has exactly one (not generated) sample", "set n: 1")
         if cfg.micro_group.threshold_kind == "mean" and st.threshold is not None and st.threshold > 1.0:
             raise ConfigError(f"micro_group.stages[{i}].threshold", f"{st.threshold} is above 1 for a mean threshold",
                               "use a mean reward in [0, 1] or threshold_kind: count")
@@ -585,7 +591,7 @@ def _schema_of(tp: Any, meta: dict) -> dict:
         return {"enum": list(typing.get_args(tp))}
     if origin is list:
         return {"type": "array", "items": _schema_of(typing.get_args(tp)[0], {})}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _object_schema(tp)
     out = {"type": {bool: "boolean", int: "integer", float: "number", str: "string"}[tp]}
     for ours, theirs in (("minimum", "minimum"), ("maximum", "maximum"), ("exclusive_minimum", "exclusiveMinimum"),
@@ -610,7 +616,7 @@ def _object_schema(cls: type) -> dict:
 
 
 def _plain_default(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     if isinstance(value, list):
         return [_plain_default(v) for v in value]

@@ -25,9 +25,10 @@ from __future__ import annotations
 import json
 import re
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any
 
 from .task import Problem
 
@@ -54,7 +55,7 @@ class LoadReport:
     bad_rows: int = 0  # skipped (skip_bad_rows): expert or ground truth missing or malformed
     bad_lines: int = 0  # JSONL lines that are not JSON objects (skipped with skip_bad_rows)
     prompt_too_long: int = 0  # filtered later, once the tokenizer is known (data.max_prompt_length)
-    first_bad: Optional[str] = None  # the first skipped row's reason
+    first_bad: str | None = None  # the first skipped row's reason
 
     def summary(self) -> str:
         parts = [f"{self.rows} rows", f"{self.kept} kept"]
@@ -72,7 +73,7 @@ class LoadReport:
 # ---------------------------------------------------------------------------------------------------- reading
 
 
-def read_rows(path: str | Path, skip_bad_lines: bool = False, report: Optional[LoadReport] = None) -> list[dict]:
+def read_rows(path: str | Path, skip_bad_lines: bool = False, report: LoadReport | None = None) -> list[dict]:
     """Rows of a parquet file, a JSONL/JSON file or a `save_to_disk` folder, as plain dicts (nested columns too)."""
     path = Path(path)
     if not path.exists():
@@ -167,7 +168,7 @@ def get_field(row: dict, dotted: str) -> Any:
     return cur
 
 
-def _first_present(row: dict, keys: list[str]) -> tuple[Optional[str], Any]:
+def _first_present(row: dict, keys: list[str]) -> tuple[str | None, Any]:
     for k in keys:
         v = get_field(row, k)
         if v is not None and not (isinstance(v, str) and v == ""):
@@ -204,7 +205,8 @@ def experts_of(row: dict) -> tuple[str, list[str]]:
                              f"{type(answers).__name__} {str(answers)[:60]!r}")
         bad = [a for a in answers if _looks_printed(a)]
         if bad:
-            raise ValueError(f"column extra_info.answer_list: holds a printed dict/list, not a solution: {bad[0][:60]!r}")
+            raise ValueError("column extra_info.answer_list: holds a printed dict/list, not a solution: "
+                             f"{bad[0][:60]!r}")
         return "trapo", answers
     target = get_field(row, "target")
     if target is None:
@@ -328,7 +330,7 @@ def load_benchmark(path: str | Path, *, skip_bad_rows: bool = False) -> tuple[li
     report.rows = len(rows)
     if not rows:
         raise DataError(f"{path}: no rows")
-    grouped: "OrderedDict[tuple[str, str], Problem]" = OrderedDict()
+    grouped: OrderedDict[tuple[str, str], Problem] = OrderedDict()
     for i, row in enumerate(rows):
         try:
             pkey, prompt = _first_present(row, ["problem", "question", "prompt"])
@@ -374,8 +376,8 @@ def benchmark_name(path: str | Path, problems: Iterable[Problem]) -> str:
     return p.name if p.is_dir() else p.stem
 
 
-def filter_long_prompts(problems: list[Problem], prompt_length: Callable[[Problem], int], max_length: Optional[int],
-                        report: Optional[LoadReport] = None) -> list[Problem]:
+def filter_long_prompts(problems: list[Problem], prompt_length: Callable[[Problem], int], max_length: int | None,
+                        report: LoadReport | None = None) -> list[Problem]:
     """Problems whose prompt has at most `max_length` tokens (None: all); the others are counted in `report`."""
     if max_length is None:
         return problems

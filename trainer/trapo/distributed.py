@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,13 +85,14 @@ def wrap_model(model: torch.nn.Module, info: DistInfo, compute_dtype: torch.dtyp
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if hasattr(model, "module") and not hasattr(model, "save_pretrained") else model
+    inner = model.module if hasattr(model, "module") and not hasattr(model, "save_pretrained") else model
+    return inner  # pyright: ignore[reportReturnType] (DDP's .module, typed by nn.Module.__getattr__)
 
 
 def no_sync(model: torch.nn.Module, last: bool):
     """Skip gradient all-reduce on all but the last micro-batch (DDP); FSDP2 reduces every backward."""
     if hasattr(model, "no_sync") and not last:
-        return model.no_sync()
+        return model.no_sync()  # pyright: ignore[reportCallIssue] (DDP's, typed by nn.Module.__getattr__)
     return contextlib.nullcontext()
 
 
@@ -105,7 +107,7 @@ def generation_mode(model: torch.nn.Module, info: DistInfo):
         # gathered here, on every rank in the same order; after that a forward needs no collective, and a rank with
         # nothing to generate (fewer eval problems than ranks) does not leave its peers waiting.
         sharded = [m for m in model.modules() if isinstance(m, FSDPModule)]
-        model.set_reshard_after_forward(False, recurse=True)
+        model.set_reshard_after_forward(False, recurse=True)  # pyright: ignore[reportCallIssue] (FSDPModule's)
         for m in sharded:
             m.unshard()
         try:
@@ -113,12 +115,12 @@ def generation_mode(model: torch.nn.Module, info: DistInfo):
         finally:
             for m in sharded:
                 m.reshard()
-            model.set_reshard_after_forward(True, recurse=True)
+            model.set_reshard_after_forward(True, recurse=True)  # pyright: ignore[reportCallIssue] (FSDPModule's)
     else:
         yield unwrap(model)
 
 
-def all_reduce_sum(values: list[float], info: DistInfo) -> list[float]:
+def all_reduce_sum(values: Sequence[float], info: DistInfo) -> list[float]:
     if not info.enabled:
         return list(values)
     t = torch.tensor(values, dtype=torch.float64, device=info.device if info.device.startswith("cuda") else "cpu")

@@ -10,8 +10,8 @@ they go). With `--progress`, one JSON object a line on stdout as it goes:
     {"type": "result", "step": 200, "benchmarks": {...}, "average": 0.5}
 
 SIGINT (the extension's Cancel) interrupts the decode loop at once: the benchmark in progress is dropped, the
-finished ones stay written, and the command exits 130 after a {"type": "cancelled", ...} line. A bad argument exits 2 with one line, before any model
-is loaded.
+finished ones stay written, and the command exits 130 after a {"type": "cancelled", ...} line. A bad argument exits 2
+with one line, before any model is loaded.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def eval_pipeline(cfg, tok, model):
     cfg.data.prompt = resolve_prompt_style(cfg.data.prompt, builtin_train)
     cfg.reward.method = resolve_method(cfg.reward.method,
                                        builtin_train and all(b == "builtin" for b in cfg.data.benchmarks))
-    return build_pipeline(cfg, tok, model, train=False, log=lambda m: print(f"[trapo] {m}", file=sys.stderr, flush=True))
+    return build_pipeline(cfg, tok, model, train=False,
+                          log=lambda m: print(f"[trapo] {m}", file=sys.stderr, flush=True))
 
 
 def eval_into_run(args) -> int:
@@ -138,13 +139,15 @@ def _evaluate(cfg, ckpt: Path, run_dir: Path, step: int, chunk: int, emit, done:
             for start in range(0, len(problems), size):
                 part = problems[start:start + size]
                 records += evaluate_benchmark(model, tok, part, engine=engine, build_prompt=pipe.build_prompt,
-                                              score=pipe.scorer, samples_per_problem=k, temperature=cfg.eval.temperature,
+                                              score=pipe.scorer, samples_per_problem=k,
+                                              temperature=cfg.eval.temperature,
                                               max_new_tokens=max_new, generator=gen, stop_ids=pipe.stop_ids,
                                               batch_size=cfg.eval.batch_size)
                 emit({"type": "progress", "benchmark": bench, "done": len(records), "total": len(problems),
                       "problems_done": finished + len(records), "problems": total})
             meta = {"samples_per_problem": k, "temperature": cfg.eval.temperature, "max_new_tokens": max_new,
-                    **benchmark_identity(bench, problems), "model": name, "device": device, "engine": type(engine).__name__}
+                    **benchmark_identity(bench, problems), "model": name, "device": device,
+                    "engine": type(engine).__name__}
             entry = write_benchmark(run_dir, step, rel_ckpt, bench, records, meta)
             finished += len(problems)
             done[bench] = entry

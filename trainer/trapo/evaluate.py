@@ -9,7 +9,8 @@ Generation runs in batches of at most eval.batch_size sequences (the KV cache ho
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Literal, overload
 
 import torch
 
@@ -33,9 +34,9 @@ def evaluate_benchmark(
     samples_per_problem: int,
     temperature: float,
     max_new_tokens: int,
-    generator: Optional[torch.Generator],
-    stop_ids: Optional[Sequence[int]] = None,
-    batch_size: Optional[int] = None,
+    generator: torch.Generator | None,
+    stop_ids: Sequence[int] | None = None,
+    batch_size: int | None = None,
 ) -> list[EvalRecord]:
     """`batch_size`: most sequences generated in one call (eval.batch_size; None = all at once)."""
     if not problems:
@@ -79,6 +80,12 @@ def benchmark_metric(records: list[EvalRecord], default_k: int) -> tuple[int, st
     return k, (f"avg@{k}" if k > 1 else "pass@1")
 
 
+@overload
+def load_benchmarks(specs: list[str], n_builtin: int, seed: int, skip_bad_rows: bool = False,
+                    with_reports: Literal[False] = False) -> dict[str, list]: ...
+@overload
+def load_benchmarks(specs: list[str], n_builtin: int, seed: int, skip_bad_rows: bool = False, *,
+                    with_reports: Literal[True]) -> tuple[dict[str, list], dict]: ...
 def load_benchmarks(specs: list[str], n_builtin: int, seed: int, skip_bad_rows: bool = False,
                     with_reports: bool = False):
     """{name: problems} from config entries: 'builtin' (the embedded graded sets) or files / save_to_disk folders

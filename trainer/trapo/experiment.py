@@ -20,6 +20,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from .report import ALGORITHM_ORDER, load_run, write_report
 
@@ -112,7 +113,7 @@ def run_experiment(root: Path, *, config: Path = DEFAULT_CONFIG, algorithms: lis
     out(f"[experiment] {len(runs)} runs ({len(algorithms)} algorithms x {len(seeds)} seeds) under {root}; "
         f"{len(runs) - len(todo)} already finished; {jobs} at a time, {threads} thread(s) each; config {config}")
     t0 = time.time()
-    active: dict[str, tuple[PlannedRun, subprocess.Popen, float, object]] = {}
+    active: dict[str, tuple[PlannedRun, subprocess.Popen, float, TextIO]] = {}
     failed: list[str] = []
     stopping = False
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+
 import torch
 
 from .generation import cache_argument
@@ -77,7 +78,7 @@ def _stats_head(plain, targets: torch.Tensor, mask: torch.Tensor, chunk: int):
         made["out"] = out
         return out
 
-    head.forward = stats_forward
+    head.forward = stats_forward  # pyright: ignore[reportAttributeAccessIssue] (replaced for this pass, restored after)
     try:
         yield made
     finally:
@@ -125,6 +126,7 @@ def forward_shared_prompt(model, mb: TokenBatch, device, cache_model=None, vocab
 
     plain = cache_model if cache_model is not None else model
     b = len(mb)
+    assert mb.prompt_len is not None and mb.prompt_index is not None, "build_token_batch sets both"
     plen = mb.prompt_len.tolist()
     total = mb.attention_mask.sum(dim=1).tolist()
     rlen = [t - p for t, p in zip(total, plen)]

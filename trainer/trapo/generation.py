@@ -11,8 +11,8 @@ finished rows. Sampling draws from the given torch.Generator only, so results ar
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Collection, Iterator, Optional, Sequence
 
 import torch
 
@@ -20,7 +20,7 @@ import torch
 @dataclass
 class Completions:
     token_ids: list[list[int]]  # per prompt, the generated tokens (stop id included when produced)
-    logprobs: Optional[list[list[float]]] = None  # the engine's log-probability of each of them; None: not computed
+    logprobs: list[list[float]] | None = None  # the engine's log-probability of each of them; None: not computed
 
 
 class Generator(ABC):
@@ -49,11 +49,11 @@ class Generator(ABC):
         """`generate`, plus the engine's log-probabilities of the sampled tokens where the engine has them."""
         return Completions(self.generate(model, prompts, **kw))
 
-    def sync_weights(self, model) -> Optional[float]:
+    def sync_weights(self, model) -> float | None:
         """Bring the engine's own weights up to date (seconds taken); None: it uses the trainer's model directly."""
         return None
 
-    def release_memory(self) -> None:
+    def release_memory(self) -> None:  # noqa: B027 - a no-op unless an engine holds memory of its own (vLLM)
         """Rollouts of this step are done: an engine may free memory while the trainer trains."""
 
     def stream(self, model, prompt: list[int], *, max_new_tokens: int, temperature: float, stop_ids: Collection[int],
@@ -257,7 +257,8 @@ def make_engine(cfg, model, *, device: str, distributed: bool = False, fsdp: boo
 
 
 def generate(model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float,
-             eos_token_id: int | Sequence[int], pad_token_id: int, generator: torch.Generator | None = None) -> list[list[int]]:
+             eos_token_id: int | Sequence[int], pad_token_id: int,
+             generator: torch.Generator | None = None) -> list[list[int]]:
     """Module-level shortcut for the default engine."""
     return TorchGenerator().generate(model, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
                                      eos_token_id=eos_token_id, pad_token_id=pad_token_id, generator=generator)

@@ -9,7 +9,6 @@ import gc
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 
 class ServeError(Exception):
@@ -41,10 +40,11 @@ def check_engine(name: str) -> None:
         raise ServeError("bad_request", f"--engine {name!r}: use auto, torch or vllm")
     if name == "vllm" and "vllm" not in available_engines():
         raise ServeError("engine_unavailable", "engine vllm is not available here: this trainer has no vLLM engine "
-                         "or this Python has no vllm (bash scripts/setup-python.sh --vllm makes an environment with it)")
+                         "or this Python has no vllm (bash scripts/setup-python.sh --vllm makes an environment "
+                         "with it)")
 
 
-def make_live_engine(name: str, model, run_config: Optional[dict], device: str):
+def make_live_engine(name: str, model, run_config: dict | None, device: str):
     """The engine one slot generates with (the one place it is chosen). torch (and auto): the trainer's
     TorchGenerator, stateless and shared, which streams token by token. vllm: the trainer's factory
     (`trapo.generation.make_engine(cfg, model, device=...)`, with the run's config and rollout.engine vllm), one engine
@@ -73,7 +73,7 @@ def _torch_engine():
     return default_generator()
 
 
-def training_prompt(tokenizer, question: str, run_config: Optional[dict]) -> str:
+def training_prompt(tokenizer, question: str, run_config: dict | None) -> str:
     """The prompt exactly as the trainer builds it for a problem (its chat template and instruction). The run's
     config is passed for a prompt builder that depends on it; today's builder does not."""
     from .prompting import build_prompt
@@ -82,7 +82,7 @@ def training_prompt(tokenizer, question: str, run_config: Optional[dict]) -> str
     return build_prompt(tokenizer, question)
 
 
-def live_prompt_ids(tokenizer, text: str, mode: str, run_config: Optional[dict]) -> tuple[str, list[int]]:
+def live_prompt_ids(tokenizer, text: str, mode: str, run_config: dict | None) -> tuple[str, list[int]]:
     """(prompt text, token ids). training: as the trainer builds a problem's prompt; chat: the checkpoint's chat
     template around the text as the user's message; raw: the text itself."""
     if mode == "training":
@@ -115,7 +115,7 @@ def stop_ids(model, tokenizer) -> list[int]:
     return sorted(ids)
 
 
-def run_config_of(checkpoint: Path) -> Optional[dict]:
+def run_config_of(checkpoint: Path) -> dict | None:
     """The config in run.json of the run a checkpoint belongs to (<run>/checkpoints/<step>), or None."""
     run_json = checkpoint.resolve().parent.parent / "run.json"
     try:

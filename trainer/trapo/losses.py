@@ -6,8 +6,6 @@ same shape; `aggregate` masks, sums and normalises them. Nothing here knows abou
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 
@@ -35,8 +33,8 @@ def luffy_shaped_loss(logp: torch.Tensor, advantages: torch.Tensor, gamma: float
 def policy_loss(
     logp: torch.Tensor,
     advantages: torch.Tensor,
-    old_logp: Optional[torch.Tensor] = None,
-    clip_eps: Optional[float] = None,
+    old_logp: torch.Tensor | None = None,
+    clip_eps: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """RL loss -A * r_t with r_t = pi / pi_old; pi_old = sg(pi) when not given (r = 1 in value: REINFORCE with the
     group-mean baseline). With `clip_eps`: PPO's max(-A r, -A clip(r, 1-eps, 1+eps)).
@@ -62,7 +60,7 @@ def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
 
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """log softmax(logits)[target] per position, computed in float32 without materialising the full log-softmax twice."""
+    """log softmax(logits)[target] per position, in float32, without materialising the full log-softmax twice."""
     logits = logits.float()
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
@@ -86,9 +84,9 @@ def token_weights(
     mask: torch.Tensor,
     mode: str,
     *,
-    max_length: Optional[int] = None,
-    num_sequences: Optional[float] = None,
-    num_tokens: Optional[float] = None,
+    max_length: int | None = None,
+    num_sequences: float | None = None,
+    num_tokens: float | None = None,
     world_size: int = 1,
 ) -> torch.Tensor:
     """Per-token weights w [B, T] (0 off the mask) such that the batch loss is sum(w * token_loss).

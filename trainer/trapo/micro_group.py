@@ -8,15 +8,15 @@ paper's text). A guided stage with ratio >= 1 is the full expert solution: one s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 
 @dataclass(frozen=True)
 class Stage:
     n: int
     ratio: float
-    threshold: Optional[float]  # None: never guided
+    threshold: float | None  # None: never guided
 
     @property
     def full_expert(self) -> bool:
@@ -86,7 +86,7 @@ def guidance_level(outcomes: Sequence[StageOutcome]) -> int:
 
 
 def solution_index(stage: Stage, n_solutions: int) -> int:
-    """Stages with a partial prefix use expert solution 0; the full-expert sample uses a second one when there is one."""
+    """Stages with a partial prefix use expert solution 0; the full-expert sample uses a second one if there is one."""
     return 1 if stage.full_expert and n_solutions > 1 else 0
 
 
@@ -142,7 +142,8 @@ def break_token_ids(vocab: dict[str, int], paragraph_break: str = "\n\n") -> fro
 
 
 def prefix_cut(pieces: Sequence[str], ratio: float, lookahead: float = 0.3, paragraph_break: str = "\n\n") -> int:
-    """The trainer's earlier cut, rule `text` (`pieces`: the hint's decoded tokens, no EOS). Number of expert tokens in the prefix of `ratio` of the solution, `pieces` being the solution's decoded tokens.
+    """The trainer's earlier cut, rule `text` (`pieces`: the hint's decoded tokens, no EOS). Number of expert tokens
+    in the prefix of `ratio` of the solution, `pieces` being the solution's decoded tokens.
 
     Cut at k = floor(ratio * L) tokens; if a paragraph break ends at or after that cut and its token lies before
     floor((ratio + lookahead) * L), move the cut to the end of that break (prefixes end on paragraph boundaries);

@@ -11,12 +11,12 @@ sampled tokens differ slightly from the trainer's. Pure functions on tensors:
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 
 
-def align_engine_logprobs(response: torch.Tensor, engine_logprobs: Sequence[Optional[Sequence[float]]]
+def align_engine_logprobs(response: torch.Tensor, engine_logprobs: Sequence[Sequence[float] | None]
                           ) -> tuple[torch.Tensor, torch.Tensor]:
     """(values [B, R] float32, mask [B, R] bool) in the coordinates of `response` [B, R] (bool). A row whose entry is
     None (not generated: a full-expert sample) has an empty mask."""

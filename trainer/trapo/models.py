@@ -101,6 +101,7 @@ def build_warm_tiny(warmup: dict | None, seed: int, cache_dir: str | Path | None
     total = int(settings["steps"])
 
     def on_step(step: int, _model) -> None:
+        assert progress is not None  # on_step is passed only with a progress callback
         progress(step / max(1, total), f"warming up the tiny base model: step {step} of at most {total}")
 
     with torch.random.fork_rng(devices=[]):
@@ -146,8 +147,8 @@ def _load_hf(path: str, device: str, dtype: torch.dtype, cache_dir: str | None):
     return model.to(device), tokenizer
 
 
-def load_policy(name_or_path: str, *, device: str, dtype: str = "auto", seed: int = 0, warmup: dict | None = None,
-                cache_dir: str | None = None, log=None, progress=None):
+def load_policy(name_or_path: str, *, device: str, dtype: str | torch.dtype = "auto", seed: int = 0,
+                warmup: dict | None = None, cache_dir: str | None = None, log=None, progress=None):
     """(model, tokenizer, display name).
 
     "tiny": the embedded Qwen2 model; with `warmup` (a dict of warm-up settings, {} for the defaults, or

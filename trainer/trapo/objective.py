@@ -22,7 +22,6 @@ sft_then_rl has no objective of its own: each step trains `sft` or `grpo` (train
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 
@@ -42,7 +41,7 @@ class ObjectiveSpec:
     """What `objective` needs besides the tensors. Counts are those of the whole (global) batch, so that the
     micro-batches' losses add up to the batch's."""
 
-    prefix_loss: Optional[str]  # "trsft", "sft", "luffy" or None (no loss on prefix tokens)
+    prefix_loss: str | None  # "trsft", "sft", "luffy" or None (no loss on prefix tokens)
     normalization: str  # constant, constant_mean, token or sequence (losses.token_weights)
     max_length: int  # L_max of the constant normalisations
     num_sequences: float
@@ -51,14 +50,14 @@ class ObjectiveSpec:
     world_size: int = 1
     alpha: float = 0.1
     luffy_gamma: float = 0.1
-    clip_eps: Optional[float] = None  # PPO clip; None = off
+    clip_eps: float | None = None  # PPO clip; None = off
     entropy_coef: float = 0.001
     entropy_normalization: str = "micro_batch"  # or "batch"
     kl_coef: float = 0.0
-    tis_cap: Optional[float] = None
+    tis_cap: float | None = None
 
 
-def prefix_loss_kind(algorithm: str) -> Optional[str]:
+def prefix_loss_kind(algorithm: str) -> str | None:
     """The loss on owned prefix tokens of `algorithm` (None: prefix tokens are context only)."""
     if algorithm not in OBJECTIVE_ALGORITHMS:
         hint = " (train each phase: sft or grpo)" if algorithm == "sft_then_rl" else ""
@@ -66,7 +65,7 @@ def prefix_loss_kind(algorithm: str) -> Optional[str]:
     return PREFIX_LOSS.get(algorithm)
 
 
-def loss_mask(continuation: torch.Tensor, prefix_owned: torch.Tensor, prefix_loss: Optional[str]) -> torch.Tensor:
+def loss_mask(continuation: torch.Tensor, prefix_owned: torch.Tensor, prefix_loss: str | None) -> torch.Tensor:
     """The tokens that carry a loss: the continuation, plus the owned prefix when the algorithm trains it."""
     return continuation | prefix_owned if prefix_loss else continuation
 
@@ -105,10 +104,10 @@ def objective(
     continuation: torch.Tensor,
     advantages: torch.Tensor,
     *,
-    old_logp: Optional[torch.Tensor] = None,
-    ref_logp: Optional[torch.Tensor] = None,
-    engine_logp: Optional[torch.Tensor] = None,
-    engine_mask: Optional[torch.Tensor] = None,
+    old_logp: torch.Tensor | None = None,
+    ref_logp: torch.Tensor | None = None,
+    engine_logp: torch.Tensor | None = None,
+    engine_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """(loss, stats) of one micro-batch.
 
@@ -132,6 +131,7 @@ def objective(
     pol_tl, clipped = policy_loss(logp, adv, old_logp, spec.clip_eps)
     if engine_logp is not None and spec.tis_cap is not None:  # truncated importance sampling
         behaviour = old_logp if old_logp is not None else logp.detach()  # the trainer's first-epoch log-probs
+        assert engine_mask is not None, "engine_logp comes with engine_mask (the tokens the engine generated)"
         pol_tl = pol_tl * tis_weights(behaviour, engine_logp, engine_mask, spec.tis_cap)
     pre_term = (w * pre_tl * prefix_owned).sum() if spec.prefix_loss else logp.new_zeros(())
     pol_term = (w * pol_tl * continuation).sum()

@@ -112,7 +112,7 @@ def onnx_greedy(onnx_path: str | Path, prompt_ids: list[int], max_new_tokens: in
     seq = list(prompt_ids)
     out: list[int] = []
     for _ in range(max_new_tokens):
-        logits = sess.run(["logits"], {"input_ids": np.array([seq], dtype=np.int64)})[0]
+        logits = np.asarray(sess.run(["logits"], {"input_ids": np.array([seq], dtype=np.int64)})[0])
         nxt = int(logits[0, -1].argmax())
         out.append(nxt)
         seq.append(nxt)

@@ -5,8 +5,8 @@ length checks that must pass before anything starts. Used by the trainer and by 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 from . import data as D
 from .config import Config, ConfigError
@@ -20,11 +20,11 @@ class Pipeline:
     build_prompt: Callable  # (tokenizer, question) -> prompt text
     scorer: Scorer
     stop_ids: list[int]
-    break_ids: Optional[frozenset]  # prefix rule `reference` only
+    break_ids: frozenset | None  # prefix rule `reference` only
     problems: list = field(default_factory=list)  # training problems (empty for eval only)
     benchmarks: dict = field(default_factory=dict)  # name -> problems
     reports: list = field(default_factory=list)  # LoadReport of every file read
-    prompt_example: Optional[str] = None  # the first training (else benchmark) row's prompt, as the model sees it
+    prompt_example: str | None = None  # the first training (else benchmark) row's prompt, as the model sees it
 
     def close(self) -> None:
         self.scorer.close()
@@ -46,7 +46,7 @@ def _prompt_lengths(tokenizer, build: Callable, problems: list, chunk: int = 512
     return out
 
 
-def _keep_short(problems: list, lengths: list[int], limit: Optional[int], report: D.LoadReport) -> tuple[list, int]:
+def _keep_short(problems: list, lengths: list[int], limit: int | None, report: D.LoadReport) -> tuple[list, int]:
     """Problems whose prompt fits `limit` (counted in the report) and the longest prompt kept."""
     if limit is None:
         return problems, max(lengths, default=0)
@@ -57,7 +57,7 @@ def _keep_short(problems: list, lengths: list[int], limit: Optional[int], report
 
 
 def build_pipeline(cfg: Config, tokenizer, model, *, train: bool = True, log: Callable[[str], None] = print,
-                   model_path: Optional[str] = None) -> Pipeline:
+                   model_path: str | None = None) -> Pipeline:
     """Load and check everything; raises ConfigError (one line naming the key) for what the config must fix."""
     from . import models, task
     from .evaluate import load_benchmarks
@@ -118,7 +118,7 @@ def build_pipeline(cfg: Config, tokenizer, model, *, train: bool = True, log: Ca
     first = problems[0] if problems else next((ps[0] for ps in benchmarks.values() if ps), None)
     example = build(tokenizer, first.question) if first is not None else None
     log(f"prompt: {style} style, reward: {method}, stop ids {stop_ids}, prefix cut: {cfg.micro_group.prefix_cut}")
-    if example is not None:
+    if first is not None and example is not None:
         log(f"first prompt ({first.id}): {example!r}")
     return Pipeline(style, build, Scorer(method, workers, cfg.reward.timeout_s), stop_ids, break_ids, problems,
                     benchmarks, reports, example)

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
-from .runformat import PhaseProgress
+from .runformat import PhaseProgress, PreparePhase
 
 
 class PhaseReporter:
@@ -16,11 +16,11 @@ class PhaseReporter:
     def __init__(self, emit: Callable[[PhaseProgress], None], clock: Callable[[], float] = time.monotonic,
                  min_delta: float = 0.01, min_interval_s: float = 2.0):
         self.emit, self.clock, self.min_delta, self.min_interval_s = emit, clock, min_delta, min_interval_s
-        self.phase: Optional[str] = None
-        self.fraction: Optional[float] = None
+        self.phase: PreparePhase | None = None
+        self.fraction: float | None = None
         self.last_time = float("-inf")
 
-    def __call__(self, phase: str, fraction: Optional[float], message: str) -> None:
+    def __call__(self, phase: PreparePhase, fraction: float | None, message: str) -> None:
         if fraction is not None:
             fraction = min(1.0, max(0.0, float(fraction)))
         now = self.clock()

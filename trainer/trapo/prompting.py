@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 REFERENCE_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 REFERENCE_SYSTEM = "You are a helpful assistant."

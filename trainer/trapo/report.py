@@ -220,7 +220,7 @@ def table2(results: list[RunResult]) -> str:
         rs = [r for r in by.get(alg, []) if all(b in r.final for b in benches)]
 
         def tail(metric: str, scale: float = 1.0, digits: int = 2) -> str:
-            vals = [v for v in (r.tail_mean(metric) for r in rs) if v is not None]
+            vals = [v for v in (r.tail_mean(metric) for r in rs) if v is not None]  # noqa: B023 - called in this iteration
             return _fmt(vals, scale=scale, digits=digits) if vals else "n/a"
 
         avg = _fmt([_average(r.final, benches) for r in rs]) if rs else "n/a"

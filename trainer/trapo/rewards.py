@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 METHODS = ("exact", "math_verify")
 
@@ -67,8 +68,8 @@ def _math_verify_here(text: str, ground_truth: str) -> tuple[float, str | None]:
     from math_verify import parse, verify
 
     main = threading.current_thread() is threading.main_thread()
-    kw_parse = {} if main else {"parsing_timeout": None}
-    kw_verify = {} if main else {"timeout_seconds": None}
+    kw_parse: dict[str, Any] = {} if main else {"parsing_timeout": None}
+    kw_verify: dict[str, Any] = {} if main else {"timeout_seconds": None}
     gold = parse("$" + ground_truth + "$", **kw_parse)
     pred = parse(text, **kw_parse)
     ok = bool(verify(gold, pred, **kw_verify)) if gold and pred else False
@@ -112,13 +113,13 @@ class Scorer:
             self.pool = VerifyPool(workers, timeout_s)
         self._taken = 0
 
-    def batch(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[float, Optional[str]]]:
+    def batch(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[float, str | None]]:
         if self.pool is None:
             return [_exact(t, str(g)) for t, g in pairs]
         return [(1.0 if v.correct else 0.0, v.extracted)
                 for v in self.pool.verify_many([(t, str(g)) for t, g in pairs])]
 
-    def __call__(self, text: str, ground_truth: str) -> tuple[float, Optional[str]]:
+    def __call__(self, text: str, ground_truth: str) -> tuple[float, str | None]:
         return self.batch([(text, ground_truth)])[0]
 
     def take_timeouts(self) -> int:

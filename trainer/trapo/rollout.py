@@ -9,25 +9,38 @@ GRPO is the single stage (G, 0, never); LUFFY is (G-1, 0, never) + (1, 1.0, alwa
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
-from .micro_group import (Stage, StageOutcome, break_token_ids, guidance_level, is_guided, prefix_cut, prefix_cut_ids,
-                          sft_owner_mask, solution_index)
+from .micro_group import (
+    Stage,
+    StageOutcome,
+    break_token_ids,
+    guidance_level,
+    is_guided,
+    prefix_cut,
+    prefix_cut_ids,
+    sft_owner_mask,
+    solution_index,
+)
+
+if TYPE_CHECKING:
+    from .task import Problem
 
 
 @dataclass
 class PromptItem:
     """A problem of this step, tokenized."""
 
-    problem: object  # trapo.task.Problem
+    problem: Problem
     prompt_text: str
     prompt_ids: list[int]
     solution_ids: list[list[int]]  # expert hints, tokenized without EOS, cut to the response budget on the right
     solution_pieces: list[list[str]]  # their per-token decoded text (prefix rule `text` only; else empty lists)
-    sft_ids: Optional[list[list[int]]] = None  # what `sft` trains on when not the hints (real data: full solutions)
+    sft_ids: list[list[int]] | None = None  # what `sft` trains on when not the hints (real data: full solutions)
 
 
 @dataclass
@@ -46,9 +59,9 @@ class Sample:
     prefix_text: str = ""
     completion_text: str = ""
     reward: float = 0.0
-    extracted: Optional[str] = None
+    extracted: str | None = None
     advantage: float = 0.0
-    engine_logprobs: Optional[list[float]] = None  # the rollout engine's log-probability of each completion token
+    engine_logprobs: list[float] | None = None  # the rollout engine's log-probability of each completion token
 
 
 @dataclass
@@ -60,7 +73,7 @@ class StepRollouts:
     generation_calls: int = 0
 
 
-def make_prompt_item(tokenizer, problem, build_prompt: Callable, max_response: Optional[int] = None,
+def make_prompt_item(tokenizer, problem, build_prompt: Callable, max_response: int | None = None,
                      with_pieces: bool = True) -> PromptItem:
     """Tokenize a problem: its prompt, its hints cut to `max_response` tokens on the right (the reference cuts
     hints to max_response_length), and, where the problem has them, its SFT targets cut the same way."""
@@ -84,16 +97,16 @@ def sample_step(
     stages: Sequence[Stage],
     *,
     engine,
-    score: Callable[[str, str], tuple[float, Optional[str]]],
+    score: Callable[[str, str], tuple[float, str | None]],
     max_new_tokens: int,
     temperature: float,
-    generator: Optional[torch.Generator],
+    generator: torch.Generator | None,
     threshold_kind: str = "count",
     lookahead: float = 0.3,
     paragraph_break: str = "\n\n",
-    stop_ids: Optional[Sequence[int]] = None,
+    stop_ids: Sequence[int] | None = None,
     prefix_rule: str = "text",
-    break_ids: Optional[frozenset] = None,
+    break_ids: frozenset | None = None,
 ) -> StepRollouts:
     """`max_new_tokens` is the response budget: a guided sample's prefix and its continuation together are cut to
     it, and the reward sees the cut text. Every id of `stop_ids` (default: the tokenizer's eos) ends a
@@ -206,12 +219,12 @@ class TokenBatch:
     prefix_any: torch.Tensor  # [B, T-1] every expert token (owned or not)
     continuation: torch.Tensor  # [B, T-1] the model's own tokens (RL loss)
     advantages: torch.Tensor  # [B] float
-    old_logp: Optional[torch.Tensor] = None  # [B, T-1], for PPO clipping over several epochs
-    prompt_len: Optional[torch.Tensor] = None  # [B] long: tokens of the prompt (the response starts there)
-    prompt_index: Optional[torch.Tensor] = None  # [B] long: rows with equal values share the same prompt
-    engine_logprobs: Optional[list] = None  # per row, the engine's log-probabilities of its completion (or None)
+    old_logp: torch.Tensor | None = None  # [B, T-1], for PPO clipping over several epochs
+    prompt_len: torch.Tensor | None = None  # [B] long: tokens of the prompt (the response starts there)
+    prompt_index: torch.Tensor | None = None  # [B] long: rows with equal values share the same prompt
+    engine_logprobs: list | None = None  # per row, the engine's log-probabilities of its completion (or None)
 
-    def take(self, rows: Sequence[int]) -> "TokenBatch":
+    def take(self, rows: Sequence[int]) -> TokenBatch:
         """These rows, in this order, cut to the longest of them (right padding: trailing columns only)."""
         idx = torch.as_tensor(list(rows), dtype=torch.long)
         t = max(int(self.attention_mask[idx].sum(dim=1).max()), 2) if len(idx) else 2
@@ -231,7 +244,7 @@ class TokenBatch:
         return self.input_ids.shape[0]
 
 
-def build_token_batch(samples: Sequence[Sample], pad_token_id: int, rl_on: Optional[Sequence[bool]] = None) -> TokenBatch:
+def build_token_batch(samples: Sequence[Sample], pad_token_id: int, rl_on: Sequence[bool] | None = None) -> TokenBatch:
     """Tensors for the training forward pass. `rl_on[i]` False drops sample i's continuation from the RL mask."""
     seqs = [s.prompt_ids + s.prefix_ids + s.completion_ids for s in samples]
     longest = max(len(x) for x in seqs)
@@ -260,7 +273,7 @@ def build_token_batch(samples: Sequence[Sample], pad_token_id: int, rl_on: Optio
 
 
 def expert_samples(items: Sequence[PromptItem], eos: int, all_solutions: bool = True,
-                   max_response: Optional[int] = None) -> list[Sample]:
+                   max_response: int | None = None) -> list[Sample]:
     """Full expert solutions as samples (for `sft`): every token is an owned prefix token. The SFT targets where
     the item has them (real data: the full solutions), else the hints; EOS appended, cut to `max_response`."""
     out = []

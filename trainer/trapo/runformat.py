@@ -12,7 +12,8 @@ Layout (see `trapo/schemas/README.md` and the JSON Schemas beside it):
     <run dir>/rollouts/<step:06d>.jsonl         one rollout a line
     <run dir>/evals/<step:06d>/<benchmark>.jsonl  one evaluated problem a line
     <run dir>/checkpoints/<step:06d>/           Hugging Face layout + trainer state
-    <run dir>/checkpoint_evals/                 evaluations asked for later (`trapo eval --run-dir`, checkpoint_evals.py)
+    <run dir>/checkpoint_evals/                 evaluations asked for later (`trapo eval --run-dir`,
+                                                checkpoint_evals.py)
     <run dir>/logs/trainer.log                  captured by whoever launched the process
     <run dir>/launch.json                       jobs submitted to Slurm for the run (written by the submitter)
 
@@ -30,9 +31,10 @@ import os
 import secrets
 import socket
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Literal, Mapping, Optional, Union
+from typing import Any, ClassVar, Literal
 
 from . import RUN_FORMAT, RUN_FORMATS_READ, __version__
 
@@ -59,8 +61,8 @@ class RunStarted:
     model: ModelInfo
     device: str
     world_size: int
-    resumed_from_step: Optional[int] = None
-    prompt_example: Optional[str] = None  # the first training row's prompt as the model sees it
+    resumed_from_step: int | None = None
+    prompt_example: str | None = None  # the first training row's prompt as the model sees it
 
 
 @dataclass
@@ -104,9 +106,9 @@ class BenchmarkResult:
     n: int
     samples_per_problem: int
     file: str
-    metric: Optional[str] = None  # what `accuracy` is: "avg@k" (k samples a problem) or "pass@1"
-    source: Optional[str] = None  # the benchmark's file as configured, or builtin:<name>
-    digest: Optional[str] = None  # checkpoint_evals.benchmark_digest of its problems: pairs them across runs
+    metric: str | None = None  # what `accuracy` is: "avg@k" (k samples a problem) or "pass@1"
+    source: str | None = None  # the benchmark's file as configured, or builtin:<name>
+    digest: str | None = None  # checkpoint_evals.benchmark_digest of its problems: pairs them across runs
 
 
 @dataclass
@@ -120,7 +122,7 @@ class Eval:
 class Checkpoint:
     TYPE: ClassVar[str] = "checkpoint"
     path: str
-    onnx: Optional[str]
+    onnx: str | None
     bytes: int
 
 
@@ -137,7 +139,7 @@ class PhaseProgress:
 
     TYPE: ClassVar[str] = "phase"
     phase: PreparePhase
-    fraction: Optional[float]
+    fraction: float | None
     message: str
 
 
@@ -159,7 +161,7 @@ class Anomaly:
     kind: AnomalyKind
     message: str
     metric: str
-    value: Optional[float]
+    value: float | None
     threshold: float
 
 
@@ -174,11 +176,11 @@ class ErrorInfo:
 class RunFinished:
     TYPE: ClassVar[str] = "run_finished"
     status: Literal["finished", "failed", "stopped"]
-    error: Optional[ErrorInfo] = None
+    error: ErrorInfo | None = None
 
 
-Event = Union[RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, PhaseProgress, Log, Anomaly,
-              RunFinished]
+Event = (RunStarted | Metrics | PrefixAllocation | Rollouts | Eval | Checkpoint | Heartbeat | PhaseProgress | Log
+         | Anomaly | RunFinished)
 EVENT_TYPES: tuple = (RunStarted, Metrics, PrefixAllocation, Rollouts, Eval, Checkpoint, Heartbeat, PhaseProgress, Log,
                       Anomaly,
                       RunFinished)
@@ -208,22 +210,22 @@ class RolloutRecord:
     reward: float
     advantage: float
     answer: str
-    extracted: Optional[str]
+    extracted: str | None
     sft_owner: bool
     prefix_ratio: float = 0.0
     # trapo-run/1.1 summaries (not written when token_stats is, which holds them), before the per-token data
-    completion_tokens: Optional[int] = None  # tokens the model generated (EOS included when produced)
-    prefix_tokens: Optional[int] = None  # expert tokens given
-    mean_entropy: Optional[float] = None  # mean policy entropy over the response tokens (nats)
-    outside_trust_region: Optional[float] = None  # share of prefix tokens with p < loss.alpha; absent without prefix
-    tokens: Optional[list] = None  # list[TokenInfo]: trapo-run/1's form, still accepted; the trainer writes token_stats
-    token_stats: Optional[dict] = None  # parallel arrays (trapo.compact_tokens.encode)
+    completion_tokens: int | None = None  # tokens the model generated (EOS included when produced)
+    prefix_tokens: int | None = None  # expert tokens given
+    mean_entropy: float | None = None  # mean policy entropy over the response tokens (nats)
+    outside_trust_region: float | None = None  # share of prefix tokens with p < loss.alpha; absent without prefix
+    tokens: list | None = None  # list[TokenInfo]: trapo-run/1's form, still accepted; the trainer writes token_stats
+    token_stats: dict | None = None  # parallel arrays (trapo.compact_tokens.encode)
 
 
 @dataclass
 class EvalSample:
     completion: str
-    extracted: Optional[str]
+    extracted: str | None
     correct: bool
 
 
@@ -243,14 +245,14 @@ class EvalRecord:
 NON_FINITE_TOKENS = ("NaN", "Infinity", "-Infinity")
 
 
-def encode_float(x: float) -> Union[float, str]:
+def encode_float(x: float) -> float | str:
     """A float as the format writes it: itself when finite, else "NaN", "Infinity" or "-Infinity"."""
     if math.isfinite(x):
         return x
     return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
 
 
-def decode_number(x: Any) -> Optional[float]:
+def decode_number(x: Any) -> float | None:
     """The number a value of the format stands for (the non-finite tokens included), or None when it is none."""
     if isinstance(x, bool):
         return None
@@ -281,12 +283,13 @@ def _plain(obj: Any) -> Any:
         return [_plain(v) for v in obj]
     if isinstance(obj, float) and not math.isfinite(obj):
         return encode_float(obj)  # JSON has no NaN/Infinity: their tokens keep every line parseable
-    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
-        return _plain(obj.item())
+    item = getattr(obj, "item", None)
+    if callable(item):  # numpy / torch scalars
+        return _plain(item())
     return obj
 
 
-def event_to_dict(event: Event, step: Optional[int], now: Optional[float] = None) -> dict:
+def event_to_dict(event: Event, step: int | None, now: float | None = None) -> dict:
     body = _plain(event)
     if isinstance(event, Metrics):
         # A value is a number or a non-finite token; anything else (None, a string) is not a metric and is left out.
@@ -299,7 +302,7 @@ def dumps_line(obj: Any) -> str:
     return json.dumps(_plain(obj), ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
 
 
-def make_run_id(name: str, now: Optional[float] = None) -> str:
+def make_run_id(name: str, now: float | None = None) -> str:
     """Sortable and unique: 20261125-142501-<name>-3f9a."""
     t = time.gmtime(time.time() if now is None else now)
     safe = "".join(c if (c.isalnum() or c in "_.-") else "-" for c in name).strip("-") or "run"
@@ -361,10 +364,10 @@ class RunWriter:
         config: dict,
         world_size: int = 1,
         device: str = "cpu",
-        total_steps: Optional[int] = None,
-        run_id: Optional[str] = None,
+        total_steps: int | None = None,
+        run_id: str | None = None,
         clock: Callable[[], float] = time.time,
-    ) -> "RunWriter":
+    ) -> RunWriter:
         run_dir = Path(run_dir)
         if (run_dir / "run.json").exists():
             raise FileExistsError(f"{run_dir} already holds a run (run.json exists); use --resume to continue it")
@@ -397,7 +400,7 @@ class RunWriter:
         return writer
 
     @classmethod
-    def open_existing(cls, run_dir: Path, clock: Callable[[], float] = time.time, **updates: Any) -> "RunWriter":
+    def open_existing(cls, run_dir: Path, clock: Callable[[], float] = time.time, **updates: Any) -> RunWriter:
         """Reopens a run to resume it: status back to running, events appended to the same file."""
         run_dir = Path(run_dir)
         info = read_run_json(run_dir)
@@ -443,7 +446,7 @@ class RunWriter:
         if not self._events.closed:
             self._events.close()
 
-    def __enter__(self) -> "RunWriter":
+    def __enter__(self) -> RunWriter:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -451,7 +454,7 @@ class RunWriter:
 
     # -- events
 
-    def emit(self, event: Event, step: Optional[int] = None) -> dict:
+    def emit(self, event: Event, step: int | None = None) -> dict:
         """Appends one event line and flushes it. Returns the line as written."""
         line = event_to_dict(event, step, self.clock())
         self._events.write(json.dumps(line, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n")
@@ -545,7 +548,7 @@ def read_run_json(run_dir: Path) -> dict:
     return info
 
 
-def slurm_job_from_env(env: Optional[Mapping[str, str]] = None) -> Optional[dict]:
+def slurm_job_from_env(env: Mapping[str, str] | None = None) -> dict | None:
     """The Slurm job this process runs in (run.json `slurm`), from the variables Slurm sets; None outside Slurm."""
     env = os.environ if env is None else env
     job = env.get("SLURM_JOB_ID") or env.get("SLURM_JOBID")
@@ -564,7 +567,7 @@ def slurm_job_from_env(env: Optional[Mapping[str, str]] = None) -> Optional[dict
 LAUNCH_FORMAT = "trapo-launch/1"
 
 
-def read_launch_json(run_dir: Path) -> Optional[dict]:
+def read_launch_json(run_dir: Path) -> dict | None:
     """launch.json of a run submitted to Slurm (schemas/launch.schema.json), or None when the run has none.
 
     Raises ValueError naming the field at fault when the file is not a launch file."""
@@ -590,7 +593,7 @@ def read_launch_json(run_dir: Path) -> Optional[dict]:
 def read_events(run_dir: Path) -> tuple[list, int]:
     """All parseable event lines and the count of skipped (malformed or torn) lines."""
     events, skipped = [], 0
-    with open(Path(run_dir) / "events.jsonl", "r", encoding="utf-8", errors="replace") as fh:
+    with open(Path(run_dir) / "events.jsonl", encoding="utf-8", errors="replace") as fh:
         for line in fh:
             if not line.strip():
                 continue

@@ -44,12 +44,23 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, TextIO
+from typing import Any, TextIO
 
-from .live_model import (IncrementalText, ServeError, available_engines, check_engine, free_memory,
-                         is_out_of_memory, live_prompt_ids, make_live_engine, run_config_of, stop_ids)
+from .live_model import (
+    IncrementalText,
+    ServeError,
+    available_engines,
+    check_engine,
+    free_memory,
+    is_out_of_memory,
+    live_prompt_ids,
+    make_live_engine,
+    run_config_of,
+    stop_ids,
+)
 
 PROTOCOL = 1
 SLOTS = ("a", "b")
@@ -66,7 +77,7 @@ class Slot:
     parameters: int
     dtype: str
     stop_ids: list[int]
-    run_config: Optional[dict]
+    run_config: dict | None
     load_seconds: float
     engine: Any = None
 
@@ -74,7 +85,7 @@ class Slot:
 # --------------------------------------------------------------------------------------------- requests
 
 
-def _int(req: dict, key: str, default: Optional[int], lo: int, hi: int) -> int:
+def _int(req: dict, key: str, default: int | None, lo: int, hi: int) -> int:
     v = req.get(key, default)
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
         raise ServeError("bad_request", f"{req.get('op')}: {key} must be an integer in {lo}..{hi}, got {v!r}")
@@ -136,8 +147,8 @@ def check_request(req: Any) -> dict:
 class Service:
     """The service: a reader (the caller's thread, `serve_lines`) and one worker thread that runs the requests."""
 
-    def __init__(self, out: TextIO, *, device: str = "auto", engine: str = "auto", log: Callable[[str], None] = None,
-                 loader: Optional[Callable[..., tuple]] = None):
+    def __init__(self, out: TextIO, *, device: str = "auto", engine: str = "auto",
+                 log: Callable[[str], None] | None = None, loader: Callable[..., tuple] | None = None):
         from .distributed import resolve_device
 
         self.out = out
@@ -147,7 +158,7 @@ class Service:
         self._loader = loader
         self.slots: dict[str, Slot] = {}
         check_engine(engine)
-        self._jobs: "queue.Queue[Optional[dict]]" = queue.Queue()
+        self._jobs: queue.Queue[dict | None] = queue.Queue()
         self._cancelled: set = set()
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -345,7 +356,7 @@ class Service:
         self._cancelled.discard(rid)
         self.send({"id": rid, "type": "ok", "seconds": round(time.perf_counter() - t0, 4)})
 
-    def _done(self, rid, live: "_Live", t0: float) -> None:
+    def _done(self, rid, live: _Live, t0: float) -> None:
         rest = live.text.flush()
         if rest:
             self.send({"id": rid, "type": "token", "slot": live.slot, "text": rest})
@@ -367,11 +378,11 @@ class _Live:
     stops: set
     prompt_tokens: int
     tokens: int = 0
-    first: Optional[float] = None
-    stopped: Optional[str] = None
-    error: Optional[dict] = field(default=None)
+    first: float | None = None
+    stopped: str | None = None
+    error: dict | None = field(default=None)
 
-    def finish(self, why: str, error: Optional[dict] = None) -> None:
+    def finish(self, why: str, error: dict | None = None) -> None:
         self.stopped = why
         self.error = error
         self.stream.close()
@@ -421,7 +432,7 @@ def protocol_stdout() -> TextIO:
     return os.fdopen(fd, "w", encoding="utf-8", buffering=1, newline="\n")
 
 
-def main(device: str = "auto", engine: str = "auto", threads: Optional[int] = None) -> int:
+def main(device: str = "auto", engine: str = "auto", threads: int | None = None) -> int:
     out = protocol_stdout()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
@@ -434,6 +445,6 @@ def main(device: str = "auto", engine: str = "auto", threads: Optional[int] = No
         out.write(json.dumps({"type": "error", "id": None, "code": err.code, "message": err.message}) + "\n")
         out.flush()
         return 2
-    stdin = open(sys.stdin.fileno(), "r", encoding="utf-8", errors="replace", closefd=False)
+    stdin = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
     service.serve_lines(stdin)
     return 0

@@ -27,7 +27,7 @@ NOTICE_SIGNALS = tuple(getattr(signal, name) for name in ("SIGUSR1", "SIGUSR2") 
 TWIN_WINDOW_S = 2.0
 
 _early = {"notice": None}
-_last_interrupt = {"time": None}
+_last_interrupt: dict[str, float | None] = {"time": None}
 
 
 def under_slurm() -> bool:

@@ -15,8 +15,8 @@ Nothing here imports torch: the signal handler only sets a flag, or raises insid
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 class StopRequested(BaseException):

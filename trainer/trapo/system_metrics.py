@@ -27,12 +27,13 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 GB = 1024 ** 3
 
 
-def cuda_index(device: str) -> Optional[int]:
+def cuda_index(device: str) -> int | None:
     """The CUDA ordinal of a device string ('cuda' -> 0, 'cuda:2' -> 2), or None when it is not a CUDA device."""
     if not device.startswith("cuda"):
         return None
@@ -59,7 +60,7 @@ class NvmlSource:
         self.nvml, self.handle = nvml, handle
 
     @classmethod
-    def open(cls, index: int, import_nvml: Callable[[], Any]) -> tuple[Optional["NvmlSource"], Optional[str]]:
+    def open(cls, index: int, import_nvml: Callable[[], Any]) -> tuple[NvmlSource | None, str | None]:
         try:
             nvml = import_nvml()
         except ImportError:
@@ -94,7 +95,7 @@ class PsutilSource:
         self.process.cpu_percent(None)  # the first call only starts the measurement
 
     @classmethod
-    def open(cls, import_psutil: Callable[[], Any]) -> tuple[Optional["PsutilSource"], Optional[str]]:
+    def open(cls, import_psutil: Callable[[], Any]) -> tuple[PsutilSource | None, str | None]:
         try:
             return cls(import_psutil()), None
         except ImportError:
@@ -148,10 +149,10 @@ class SystemMetrics:
         self.samples: list[dict] = []
         self.last_report = clock()
         self.stop_event = threading.Event()
-        self.thread: Optional[threading.Thread] = None
+        self.thread: threading.Thread | None = None
         index = cuda_index(device)
-        self.gpu: Optional[NvmlSource] = None
-        self.torch: Optional[TorchCudaSource] = None
+        self.gpu: NvmlSource | None = None
+        self.torch: TorchCudaSource | None = None
         if index is not None:
             self.gpu, why = NvmlSource.open(index, import_nvml)
             if why:
@@ -188,7 +189,7 @@ class SystemMetrics:
             with self.lock:
                 self.samples.append(values)
 
-    def start(self) -> "SystemMetrics":
+    def start(self) -> SystemMetrics:
         if self.every_s > 0 and self.has_sources and self.thread is None:
             self.sample_now()
             self.thread = threading.Thread(target=self._loop, daemon=True, name="trapo-system-metrics")

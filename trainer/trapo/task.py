@@ -5,9 +5,10 @@ The embedded task stands in for the paper's math data on a CPU. A problem is an 
 number of operations (1..4). Every problem carries TWO different, correct, step-by-step expert solutions whose
 paragraphs are separated by "\\n\\n" and that end in `\\boxed{answer}`:
 
-- solution 0 ("one operation a paragraph"):  "3 * 4 = 12\\n\\n7 - 2 = 5\\n\\n5 + 12 = 17\\n\\nThe answer is \\boxed{17}."
-- solution 1 ("rewrite the expression"):     "7 - 2 + 3 * 4 = 7 - 2 + 12\\n\\n7 - 2 + 12 = 5 + 12\\n\\n5 + 12 = 17\\n\\n"
-                                              "So the answer is \\boxed{17}."
+- solution 0 ("one operation a paragraph"):  "3 * 4 = 12\\n\\n7 - 2 = 5\\n\\n5 + 12 = 17\\n\\n"
+                                              "The answer is \\boxed{17}."
+- solution 1 ("rewrite the expression"):     "7 - 2 + 3 * 4 = 7 - 2 + 12\\n\\n7 - 2 + 12 = 5 + 12\\n\\n"
+                                              "5 + 12 = 17\\n\\nSo the answer is \\boxed{17}."
 
 Every intermediate value lies in 0..20 (problems that leave that range are redrawn), so answers are small
 non-negative integers, the table of arithmetic facts a tiny model must learn stays small, and responses stay short
@@ -112,7 +113,7 @@ def _is_held_out(question: str) -> bool:
 
 
 def _in_range(tokens: list) -> bool:
-    for after, (_, _, _, v) in solve_steps(tokens):
+    for _after, (_, _, _, v) in solve_steps(tokens):
         if v < 0 or v > MAX_VALUE:
             return False
     return True

@@ -18,8 +18,6 @@ per-token log-probabilities and entropies that the TRAPO losses weight one by on
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 
 
@@ -114,9 +112,9 @@ def chunked_logprob_entropy(
     weight: torch.Tensor,
     targets: torch.Tensor,
     *,
-    bias: Optional[torch.Tensor] = None,
+    bias: torch.Tensor | None = None,
     chunk: int = 8192,
-    compute_dtype: Optional[torch.dtype] = None,
+    compute_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(log p(target), entropy), each fp32 [N], of the softmax of `hidden @ weight.T + bias` over the vocabulary.
 

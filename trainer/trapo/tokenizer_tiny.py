@@ -23,7 +23,8 @@ SPECIAL_TOKENS = [BOS, PAD, IM_START, IM_END]
 
 # transformers' Qwen2Tokenizer pre-tokenisation (GPT-4 style; every digit its own piece)
 QWEN2_PRETOKENIZE_REGEX = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|"""
+    r"""\s+(?!\S)|\s+"""
 )
 
 CHAT_TEMPLATE = (

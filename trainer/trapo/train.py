@@ -34,30 +34,54 @@ import time
 import traceback
 from collections import defaultdict, deque
 from pathlib import Path
-from typing import Optional
+from typing import Any, Literal
 
 import torch
 
 from . import checkpoint as ckpt
+from . import compact_tokens, signals
 from . import distributed as D
 from . import precision as P
-from . import signals
+from .anomalies import AnomalyDetector, Thresholds
 from .batching import over_budget, plan_micro_batches
-from .forward import HeadUnsupported, SharedPromptUnsupported, checkpointing_on, forward as run_forward
 from .config import MICRO_GROUP_ALGORITHMS, Config
+from .forward import HeadUnsupported, SharedPromptUnsupported, checkpointing_on
+from .forward import forward as run_forward
 from .micro_group import Stage, stage_plan
 from .mismatch import align_engine_logprobs, mismatch_sums
 from .objective import LOSS_KEYS, loss_mask, objective, prefix_loss_kind, spec_for
-from .stopping import StopControl, StopRequested
 from .progress import PhaseReporter
-from .rollout import (TokenBatch, assign_advantages, build_token_batch, expert_samples, make_prompt_item, mean,
-                      sample_step)
+from .rollout import (
+    PromptItem,
+    TokenBatch,
+    assign_advantages,
+    build_token_batch,
+    expert_samples,
+    make_prompt_item,
+    sample_step,
+)
 from .rollout_stats import row_summaries, summary_fields
-from .runformat import (Anomaly, BenchmarkResult, Checkpoint, ErrorInfo, Eval, Heartbeat, Log, Metrics, ModelInfo,
-                        PrefixAllocation, PromptAllocation, RolloutRecord, RunFinished, RunStarted, RunWriter,
-                        StageRecord, read_events)
-from . import compact_tokens
-from .anomalies import AnomalyDetector, Thresholds
+from .runformat import (
+    Anomaly,
+    BenchmarkResult,
+    Checkpoint,
+    ErrorInfo,
+    Eval,
+    Heartbeat,
+    Log,
+    Metrics,
+    ModelInfo,
+    Phase,
+    PrefixAllocation,
+    PromptAllocation,
+    RolloutRecord,
+    RunFinished,
+    RunStarted,
+    RunWriter,
+    StageRecord,
+    read_events,
+)
+from .stopping import StopControl, StopRequested
 from .system_metrics import SystemMetrics
 
 REQUIRED_METRICS = (
@@ -97,7 +121,7 @@ def _seed_for(*parts) -> int:
 class Sink:
     """Rank 0's RunWriter behind a lock (the heartbeat thread writes too); other ranks write nothing."""
 
-    def __init__(self, writer: Optional[RunWriter]):
+    def __init__(self, writer: RunWriter | None):
         # Signal handlers never take it: they leave notes (trapo/signals.py), written by the heartbeat thread.
         self.writer, self.lock = writer, threading.RLock()
         self.finished = False  # run_finished written: a heartbeat due just after it is not
@@ -129,7 +153,9 @@ class Sink:
 class HeartbeatThread(threading.Thread):
     def __init__(self, sink: Sink, every_s: float):
         super().__init__(daemon=True, name="trapo-heartbeat")
-        self.sink, self.every_s, self.phase, self.step = sink, every_s, "rollout", None
+        self.sink, self.every_s = sink, every_s
+        self.phase: Phase = "rollout"
+        self.step: int | None = None
         self.stop_event = threading.Event()
 
     def run(self):
@@ -160,8 +186,8 @@ class Trainer:
         self.sink = Sink(None)
         self.resuming = resume and (self.run_dir / "run.json").exists()  # appending to an existing run's events
         if self.dist.is_main:
-            info = dict(config=cfg.to_dict(), world_size=self.dist.world_size, device=self.dist.device,
-                        total_steps=cfg.train.steps)
+            info: dict[str, Any] = dict(config=cfg.to_dict(), world_size=self.dist.world_size,
+                                        device=self.dist.device, total_steps=cfg.train.steps)
             if resume and (self.run_dir / "run.json").exists():
                 self.sink = Sink(RunWriter.open_existing(self.run_dir, **info))
             else:
@@ -191,7 +217,8 @@ class Trainer:
             latest = ckpt.latest_checkpoint(self.run_dir)
         warm = {k: v for k, v in vars(cfg.model.warmup).items()}
         src = str(latest) if latest is not None else cfg.model.name_or_path
-        self.phases("load_model", None, f"loading {'checkpoint ' + latest.name if latest is not None else 'model ' + src}")
+        what = "checkpoint " + latest.name if latest is not None else "model " + src
+        self.phases("load_model", None, f"loading {what}")
         # the base model is the same for every training seed (seed 0), as one base model is in the paper
         model, self.tokenizer, self.model_name = models.load_policy(
             src, device=self.dist.device, dtype=self.precision.stored, seed=0, warmup=warm,
@@ -206,8 +233,9 @@ class Trainer:
         if cfg.model.gradient_checkpointing:
             models.enable_gradient_checkpointing(model)
         self._log(f"precision: {self.precision.describe()}")
-        if P.low_precision_storage_warning(self.precision):
-            self._log(P.low_precision_storage_warning(self.precision), "warning")
+        storage_warning = P.low_precision_storage_warning(self.precision)
+        if storage_warning:
+            self._log(storage_warning, "warning")
         self.ref_model = None
         if cfg.loss.kl_coef > 0:
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
@@ -236,10 +264,10 @@ class Trainer:
         from .checkpoint_evals import benchmark_identity
 
         self.benchmark_ids = {name: benchmark_identity(name, p) for name, p in self.benchmarks.items()}
-        self._items: dict[int, object] = {}
+        self._items: dict[int, PromptItem] = {}
 
     @classmethod
-    def for_updates(cls, cfg: Config, model, dist_info: D.DistInfo) -> "Trainer":
+    def for_updates(cls, cfg: Config, model, dist_info: D.DistInfo) -> Trainer:
         """A trainer that only runs `train_batch` on given batches (tests, benchmarks): no data, no run dir."""
         self = cls.__new__(cls)
         self.cfg, self.dist, self.ref_model, self.stop = cfg, dist_info, None, StopControl(can_drop=False)
@@ -259,7 +287,7 @@ class Trainer:
     def stop_requested(self, value: bool) -> None:
         self.stop.requested = value
 
-    def _make_optimizer(self, lr: Optional[float] = None) -> torch.optim.Optimizer:
+    def _make_optimizer(self, lr: float | None = None) -> torch.optim.Optimizer:
         o = self.cfg.optim
         return torch.optim.AdamW(self.model.parameters(), lr=o.lr if lr is None else lr, betas=(o.beta1, o.beta2),
                                  eps=o.eps, weight_decay=o.weight_decay)
@@ -271,7 +299,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ helpers
 
-    def _log(self, message: str, level: str = "info") -> None:
+    def _log(self, message: str, level: Literal["debug", "info", "warning", "error"] = "info") -> None:
         if self.dist.is_main:
             self.log_fn(f"[trapo] {message}")
             if getattr(self, "started", False):  # run_started stays the first event of each invocation
@@ -307,7 +335,7 @@ class Trainer:
             cache[epoch] = order
         return cache[epoch]
 
-    def item(self, idx: int):
+    def item(self, idx: int) -> PromptItem:
         if idx not in self._items:
             self._items[idx] = make_prompt_item(self.tokenizer, self.problems[idx], self.build_prompt,
                                                 max_response=self.cfg.rollout.max_new_tokens,
@@ -365,7 +393,7 @@ class Trainer:
                 self._said_no_sharing = True
             share = False
         # With shared prompts a row costs its response (its prompt is run once per micro-batch): bucket by that.
-        lengths = [t - int(p) for t, p in zip(batch.lengths(), batch.prompt_len)] if share else batch.lengths()
+        lengths = [t - int(p) for t, p in zip(batch.lengths(), batch.prompt_len)] if share else batch.lengths()  # pyright: ignore[reportArgumentType] (share needs prompt_len)
         budget = cfg.train.max_tokens_per_micro_batch
         rows = plan_micro_batches(lengths, cfg.train.micro_batch_size, cfg.train.micro_batch_overhead_tokens,
                                   by_length=cfg.train.bucket_by_length, max_tokens=budget)
@@ -424,7 +452,7 @@ class Trainer:
                             tokens_out[row] = (lp_cpu[j][m].tolist(), ent_cpu[j][m].tolist())
             clip_to = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float("inf")
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip_to)
-            grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
+            grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm  # pyright: ignore[reportAttributeAccessIssue] (a DTensor's)
             self.optimizer.step()
             stats["optim/grad_norm"] = float(grad_norm)
         keys = ["loss/trsft", "loss/policy", "loss/entropy", "loss/kl", "loss/total", "_ent_sum", "_outside",
@@ -441,7 +469,7 @@ class Trainer:
         out["train/shared_prompts"] = 1.0 if share else 0.0
         out["train/logprob_vocab_chunk"] = float(self._vocab_chunk)
         out["perf/over_budget_rows"] = D.all_reduce_sum([float(over_budget(lengths, budget))], self.dist)[0]
-        out["_tokens"] = tokens_out
+        out["_tokens"] = tokens_out  # pyright: ignore[reportArgumentType] (taken out of the metrics by the caller)
         self.last_row_summaries = rows_out  # per rollout, for write_step_files
         out["_response_tokens"] = n_resp
         return out
@@ -558,8 +586,9 @@ class Trainer:
                                             **self.benchmark_ids.get(name, {}))
         avg = sum(b.accuracy for b in benches.values()) / max(len(benches), 1)
         self.sink.emit(Eval(benchmarks=benches, average=avg), step=step)
-        if getattr(self, "health", None) is not None:
-            self._report_anomalies(self.health.on_eval(avg), step)
+        health = getattr(self, "health", None)
+        if health is not None:
+            self._report_anomalies(health.on_eval(avg), step)
         self.eval_averages[step] = avg
         self._log(f"eval step {step}: " + ", ".join(f"{k} {v.metric} {v.accuracy:.3f}" for k, v in benches.items())
                   + f" (average {avg:.3f})")
@@ -733,7 +762,7 @@ class Trainer:
             if self.system is not None:
                 self.system.stop()
 
-    def _health_detector(self) -> Optional[AnomalyDetector]:
+    def _health_detector(self) -> AnomalyDetector | None:
         """Rank 0's health rules (trapo.anomalies); on a resume, fed the run's history so far without firing."""
         a = self.cfg.anomalies
         if not (a.enabled and self.dist.is_main):
@@ -751,7 +780,7 @@ class Trainer:
             self.sink.emit(Anomaly(kind=f.kind, message=f.message, metric=f.metric, value=f.value,
                                    threshold=f.threshold), step=step)
 
-    def _stop(self, step: int, abandoned: Optional[str]) -> str:
+    def _stop(self, step: int, abandoned: str | None) -> str:
         """Ends the run `stopped` with `step`, the last finished step, saved (a resume continues from it)."""
         if abandoned:
             self._log(f"stop: {abandoned} was abandoned; saving step {step}, the last finished one", "warning")
@@ -767,7 +796,7 @@ class Trainer:
         self.ended_in_step = True
         return "stopped"
 
-    def _rl_on(self, samples) -> Optional[list]:
+    def _rl_on(self, samples) -> list | None:
         if not self.cfg.loss.filter_uniform_groups:
             return None
         groups: dict[int, set] = defaultdict(set)
@@ -775,7 +804,7 @@ class Trainer:
             groups[s.prompt_index].add(s.reward)
         return [len(groups[s.prompt_index]) > 1 for s in samples]
 
-    def _finish(self, status: str, exc: Optional[BaseException] = None) -> None:
+    def _finish(self, status: Literal["finished", "failed", "stopped"], exc: BaseException | None = None) -> None:
         if getattr(self, "pipeline", None) is not None:
             self.pipeline.close()  # the math-verify workers
         error = None

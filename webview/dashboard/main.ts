@@ -35,8 +35,8 @@ import {
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
 import zoomPlugin from 'chartjs-plugin-zoom';
-import { EmaState } from '../../src/core/ema';
-import { BandKind, ColorAssigner, PALETTE, PALETTE_VARS, aggregateLines, displayNames, groupKeys, groupRuns, matchesRunFilter } from '../../src/shared/runGroups';
+import { EmaState } from '../../src/shared/ema';
+import { BandKind, ColorAssigner, PALETTE, PALETTE_SIZE, PALETTE_VARS, aggregateLines, displayNames, groupKeys, groupRuns, matchesRunFilter } from '../../src/shared/runGroups';
 import { CsvSeries, ToolName, chartCsv, chartPng, toolbar, zoomOptions } from './chartTools';
 import { minimumYRange, singleXRange } from '../../src/shared/chartRange';
 import { NonFiniteToken, decodeNumbers, nonFiniteToken } from '../../src/shared/nonFinite';
@@ -135,9 +135,6 @@ function saveState(): void {
 }
 
 // ------------------------------------------------------------------------------------------------ theme
-
-/** VS Code's six chart colours (from the theme) and 14 more: 20 before a colour repeats. */
-const PALETTE_SIZE = PALETTE.length;
 
 interface Theme {
   palette: string[];
@@ -375,7 +372,12 @@ function wantedLayout(): { group: string; slots: LayoutSlot[] }[] {
   for (const id of ui.selected) {
     const rv = data.get(id);
     if (!rv) continue;
-    for (const n of rv.series.keys()) if (!seen.has(n)) seen.add(n), names.push(n);
+    for (const n of rv.series.keys()) {
+      if (!seen.has(n)) {
+        seen.add(n);
+        names.push(n);
+      }
+    }
     for (const b of rv.benchmarks.keys()) benches.add(b);
   }
   const byGroup = new Map<string, LayoutSlot[]>();
@@ -830,7 +832,7 @@ function rawLine(runId: string, p: Points): { x: number[]; y: number[] } {
   return { x, y };
 }
 
-function formatDuration(s: number): string {
+function formatCompactDuration(s: number): string {
   const sign = s < 0 ? '-' : '';
   s = Math.abs(s);
   if (s < 90) return `${sign}${Math.round(s)}s`;
@@ -886,7 +888,7 @@ function tooltipTitle(items: TooltipItem<'line'>[]): string {
   if (t !== undefined) {
     const start = data.get((item.dataset as LineDataset).runId ?? '')?.startTime;
     const clock = start !== undefined ? ` (${new Date((start + t) * 1000).toLocaleTimeString()})` : '';
-    parts.push(`${formatDuration(t)} after start${clock}`);
+    parts.push(`${formatCompactDuration(t)} after start${clock}`);
   }
   return parts.join(' · ');
 }
@@ -962,7 +964,7 @@ function optionsFor(spec: SlotSpec, key: string): ChartOptions<'line'> {
           font: tickFont,
           maxTicksLimit: 7,
           precision: ui.xAxis === 'step' ? 0 : undefined,
-          callback: (v) => (ui.xAxis === 'time' ? formatDuration(Number(v)) : formatNumber(Number(v))),
+          callback: (v) => (ui.xAxis === 'time' ? formatCompactDuration(Number(v)) : formatNumber(Number(v))),
         },
         grid: { color: theme.grid },
       },

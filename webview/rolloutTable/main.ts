@@ -149,7 +149,13 @@ function cellText(row: number, c: TableColumn): string {
       const v = table.value(row, c);
       return Number.isNaN(v) ? '–' : `${(100 * v).toFixed(0)}%`;
     }
-    default:
+    case 'step':
+    case 'sample':
+    case 'stage':
+    case 'level':
+    case 'reward':
+    case 'entropy':
+    case 'length':
       return fmt(table.value(row, c));
   }
 }

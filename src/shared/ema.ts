@@ -10,7 +10,7 @@
 // every finite value so far equals the first, the value itself is the output. Past a constant prefix the result is
 // the debiased EMA, which on that prefix is the constant mathematically, so nothing else changes.
 //
-// DOM-free and vscode-free: imported by the extension host and bundled into the dashboard webview.
+// DOM-free and vscode-free (src/shared): bundled into the dashboard webview, and unit-tested in Node.
 
 /** Checks a smoothing weight; TensorBoard's slider allows [0, 1), 0 meaning no smoothing. */
 export function checkSmoothingWeight(weight: number): void {
