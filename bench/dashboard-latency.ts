@@ -53,10 +53,13 @@ async function main(): Promise<void> {
           seqMaxStep.set(m.seq, max);
           const now = performance.now();
           postedAt.set(m.seq, now);
-          for (const d of m.data) for (const s of d.series) if (s.name === 'loss/total') for (const st of s.steps) {
-            const t = appendedAt.get(st);
-            if (t !== undefined) hostPart.push(now - t);
-          }
+          for (const d of m.data)
+            for (const s of d.series)
+              if (s.name === 'loss/total')
+                for (const st of s.steps) {
+                  const t = appendedAt.get(st);
+                  if (t !== undefined) hostPart.push(now - t);
+                }
         }
         void dp.post(m);
       },
@@ -66,10 +69,11 @@ async function main(): Promise<void> {
       if (firstRendered && postedAt.has(seq)) pagePart.push(now - postedAt.get(seq)!);
       firstRendered = true;
       let max = -1;
-      for (const [s, step] of seqMaxStep) if (s <= seq) {
-        max = Math.max(max, step);
-        seqMaxStep.delete(s);
-      }
+      for (const [s, step] of seqMaxStep)
+        if (s <= seq) {
+          max = Math.max(max, step);
+          seqMaxStep.delete(s);
+        }
       for (let step = drawnUpTo + 1; step <= max; step++) {
         const t = appendedAt.get(step);
         if (t !== undefined) latencies.push(now - t);
@@ -95,13 +99,20 @@ async function main(): Promise<void> {
     while (drawnUpTo < history + count && performance.now() < deadline) await sleep(20);
     const violations = await dp.violations();
     const p = (q: number) => percentile(latencies, q).toFixed(1);
-    console.log(`dashboard latency: ${latencies.length}/${count} events drawn, one line every ${intervalMs} ms, run with ${history} steps of history, ${metrics} metrics`);
+    console.log(
+      `dashboard latency: ${latencies.length}/${count} events drawn, one line every ${intervalMs} ms, run with ${history} steps of history, ${metrics} metrics`,
+    );
     console.log(`  p50 ${p(50)} ms   p95 ${p(95)} ms   p99 ${p(99)} ms   max ${p(100)} ms   (goal p95 <= 250 ms)`);
     const h = (q: number) => percentile(hostPart, q).toFixed(1);
     console.log(`  of which host side (append -> message posted): p50 ${h(50)} ms   p95 ${h(95)} ms`);
     const w = (q: number) => percentile(pagePart, q).toFixed(1);
     console.log(`  of which page side (message posted -> rendered ack, bridge both ways): p50 ${w(50)} ms   p95 ${w(95)} ms`);
-    console.log(`  machine load average at the end: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} (${os.cpus().length} cores)`);
+    console.log(
+      `  machine load average at the end: ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')} (${os.cpus().length} cores)`,
+    );
     console.log(`  CSP violations ${violations.length}, page errors ${dp.errors.length}`);
   } finally {
     session?.dispose();

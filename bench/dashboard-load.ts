@@ -115,7 +115,18 @@ async function firstPaint(
   const pageHeapMB = ((await dp.page.evaluate('performance.memory.usedJSHeapSize')) as number) / MB;
   const violations = (await dp.violations()).length;
   if (probe) await probe(dp.page, snapshotRuns, snapshotSeq);
-  const result = { ms: paintedAt - t0, rendererCpuMs: (cpu1.process - cpu0.process) * 1000, mainThreadCpuMs: (cpu1.thread - cpu0.thread) * 1000, readyMs: readyAt - t0, snapshotBuildMs, messageBytes, charts, pageHeapMB, violations, errors: dp.errors.length };
+  const result = {
+    ms: paintedAt - t0,
+    rendererCpuMs: (cpu1.process - cpu0.process) * 1000,
+    mainThreadCpuMs: (cpu1.thread - cpu0.thread) * 1000,
+    readyMs: readyAt - t0,
+    snapshotBuildMs,
+    messageBytes,
+    charts,
+    pageHeapMB,
+    violations,
+    errors: dp.errors.length,
+  };
   session.dispose();
   await dp.page.close();
   return result;
@@ -168,7 +179,12 @@ async function pickerTimes(page: Page, runs: unknown[], seq: number, reps = 5): 
     return out;
   })()`;
   type Timing = { sync: number; frame: number };
-  const r = (await page.evaluate(source)) as { created: Timing; createdItems: number; updated: Timing; filters: (Timing & { q: string; visible: number; count: string })[] };
+  const r = (await page.evaluate(source)) as {
+    created: Timing;
+    createdItems: number;
+    updated: Timing;
+    filters: (Timing & { q: string; visible: number; count: string })[];
+  };
   const ms = (t: Timing) => `${t.sync.toFixed(1)} ms handler, ${t.frame.toFixed(1)} ms to the next frame`;
   return [
     `  picker render, ${runs.length} new items: ${ms(r.created)} (${r.createdItems} items in the list)`,
@@ -217,7 +233,9 @@ async function main(): Promise<void> {
     const typedMB = store.runs().reduce((a, r) => a + r.metrics.byteLength, 0) / MB;
     const points = store.runs().reduce((a, r) => a + r.metrics.names().reduce((b, n) => b + r.metrics.get(n)!.length, 0), 0);
     console.log(`host store: ${store.runs().length} runs, ${points.toLocaleString()} points read in ${loadS.toFixed(1)} s`);
-    console.log(`  memory growth after GC: ${storeMB.toFixed(1)} MB (heap + array buffers; typed arrays alone ${typedMB.toFixed(1)} MB; RSS +${rssMB.toFixed(0)} MB)   goal <= 300 MB`);
+    console.log(
+      `  memory growth after GC: ${storeMB.toFixed(1)} MB (heap + array buffers; typed arrays alone ${typedMB.toFixed(1)} MB; RSS +${rssMB.toFixed(0)} MB)   goal <= 300 MB`,
+    );
 
     const browser = await launchChromium();
     try {
@@ -228,24 +246,28 @@ async function main(): Promise<void> {
             [`all ${runs} runs grouped by algorithm (mean and min-max band), decimated to 1200`, all, 1200, {}],
           ]
         : comparison
-        ? [
-            [`all ${runs} runs grouped by algorithm (mean and min-max band), decimated to 1200`, all, 1200, {}],
-            [`all ${runs} runs overlaid, not grouped, decimated to 1200`, all, 1200, { groupBy: '' }],
-            [`all ${runs} runs grouped, 95% interval and each run drawn too`, all, 1200, { band: 'ci95', showRuns: true }],
-          ]
-        : [
-            ['default selection (newest run), decimated to 1200', undefined, 1200, {}],
-            [`all ${runs} runs overlaid, decimated to 1200`, all, 1200, {}],
-            ['default selection, full resolution (no decimation), for contrast', undefined, steps, {}],
-          ];
+          ? [
+              [`all ${runs} runs grouped by algorithm (mean and min-max band), decimated to 1200`, all, 1200, {}],
+              [`all ${runs} runs overlaid, not grouped, decimated to 1200`, all, 1200, { groupBy: '' }],
+              [`all ${runs} runs grouped, 95% interval and each run drawn too`, all, 1200, { band: 'ci95', showRuns: true }],
+            ]
+          : [
+              ['default selection (newest run), decimated to 1200', undefined, 1200, {}],
+              [`all ${runs} runs overlaid, decimated to 1200`, all, 1200, {}],
+              ['default selection, full resolution (no decimation), for contrast', undefined, steps, {}],
+            ];
       await firstPaint(browser, store, undefined, 1200); // warm-up: browser process, caches
       for (const [label, selected, maxPoints, extra] of cases) {
         const results: PaintResult[] = [];
         for (let k = 0; k < 3; k++) results.push(await firstPaint(browser, store, selected, maxPoints, extra));
         const med = (f: (r: PaintResult) => number) => percentile(results.map(f), 50);
-        console.log(`first paint, ${label}: median ${med((r) => r.ms).toFixed(0)} ms (runs: ${results.map((r) => r.ms.toFixed(0)).join(', ')} ms)   goal <= 500 ms`);
+        console.log(
+          `first paint, ${label}: median ${med((r) => r.ms).toFixed(0)} ms (runs: ${results.map((r) => r.ms.toFixed(0)).join(', ')} ms)   goal <= 500 ms`,
+        );
         console.log(`  renderer CPU time ${med((r) => r.rendererCpuMs).toFixed(0)} ms (main thread ${med((r) => r.mainThreadCpuMs).toFixed(0)} ms)`);
-        console.log(`  ready after ${med((r) => r.readyMs).toFixed(0)} ms; snapshot built in ${med((r) => r.snapshotBuildMs).toFixed(0)} ms, ${(med((r) => r.messageBytes) / MB).toFixed(1)} MB of JSON; ${results[0].charts} charts created on screen (lazy); page JS heap ${med((r) => r.pageHeapMB).toFixed(0)} MB; CSP violations ${results[0].violations}; page errors ${results[0].errors}`);
+        console.log(
+          `  ready after ${med((r) => r.readyMs).toFixed(0)} ms; snapshot built in ${med((r) => r.snapshotBuildMs).toFixed(0)} ms, ${(med((r) => r.messageBytes) / MB).toFixed(1)} MB of JSON; ${results[0].charts} charts created on screen (lazy); page JS heap ${med((r) => r.pageHeapMB).toFixed(0)} MB; CSP violations ${results[0].violations}; page errors ${results[0].errors}`,
+        );
       }
       if (picker) {
         let lines: string[] = [];
@@ -260,7 +282,12 @@ async function main(): Promise<void> {
       store.dispose();
     }
     void runId;
-    console.log(`machine load average at the end: ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} (${os.cpus().length} cores)`);
+    console.log(
+      `machine load average at the end: ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')} (${os.cpus().length} cores)`,
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -69,11 +69,24 @@ async function main(): Promise<void> {
     const evilShown = await dp.page.getByText('<img src=x onerror=alert(1)>', { exact: false }).count();
     const state = await dp.page.evaluate('globalThis.__vscodeState()');
     const violations = await dp.violations();
-    console.log(JSON.stringify({
-      screenshots: [outDir + '-step.png', outDir + '-time-scrolled.png', outDir + '-prefix.png', outDir + '-light.png'],
-      runs: store.runs().length, cards, chartsCreated: charts, imgElements: imgs, markupNameShownAsText: evilShown > 0,
-      cspViolations: violations.length, violations, pageErrors: dp.errors, savedState: state,
-    }, null, 2));
+    console.log(
+      JSON.stringify(
+        {
+          screenshots: [outDir + '-step.png', outDir + '-time-scrolled.png', outDir + '-prefix.png', outDir + '-light.png'],
+          runs: store.runs().length,
+          cards,
+          chartsCreated: charts,
+          imgElements: imgs,
+          markupNameShownAsText: evilShown > 0,
+          cspViolations: violations.length,
+          violations,
+          pageErrors: dp.errors,
+          savedState: state,
+        },
+        null,
+        2,
+      ),
+    );
   } finally {
     await browser.close();
     store.dispose();

@@ -108,7 +108,10 @@ export async function openDashboardPage(browser: Browser, opts: OpenOptions): Pr
     },
     post: (message) =>
       // The message travels as one JSON string argument and is parsed in the page (VS Code serialises too).
-      page.evaluate((json: string) => (globalThis as unknown as { postMessage(m: unknown, o: string): void }).postMessage(JSON.parse(json), '*'), JSON.stringify(message)),
+      page.evaluate(
+        (json: string) => (globalThis as unknown as { postMessage(m: unknown, o: string): void }).postMessage(JSON.parse(json), '*'),
+        JSON.stringify(message),
+      ),
     violations: () => page.evaluate('globalThis.__csp.slice()') as Promise<string[]>,
   };
 }

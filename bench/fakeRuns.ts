@@ -8,11 +8,29 @@ import { mulberry32 } from '../src/core/bootstrap';
 /** The trainer's metric names (docs/algorithm.md §8), and filler names in a few more namespaces up to `count`. */
 export function metricNames(count: number): string[] {
   const base = [
-    'loss/total', 'loss/trsft', 'loss/policy', 'loss/entropy', 'reward/unguided_mean', 'reward/mean',
-    'prefix/level_0', 'prefix/level_1', 'prefix/level_2', 'prefix/level_3', 'prefix/mean_ratio',
-    'trsft/outside_trust_region', 'groups/all_correct', 'groups/all_wrong', 'response/mean_length',
-    'response/clip_ratio', 'policy/entropy', 'optim/grad_norm', 'optim/lr', 'perf/step_s', 'perf/rollout_s',
-    'perf/train_s', 'perf/tokens_per_s',
+    'loss/total',
+    'loss/trsft',
+    'loss/policy',
+    'loss/entropy',
+    'reward/unguided_mean',
+    'reward/mean',
+    'prefix/level_0',
+    'prefix/level_1',
+    'prefix/level_2',
+    'prefix/level_3',
+    'prefix/mean_ratio',
+    'trsft/outside_trust_region',
+    'groups/all_correct',
+    'groups/all_wrong',
+    'response/mean_length',
+    'response/clip_ratio',
+    'policy/entropy',
+    'optim/grad_norm',
+    'optim/lr',
+    'perf/step_s',
+    'perf/rollout_s',
+    'perf/train_s',
+    'perf/tokens_per_s',
   ];
   const names = base.slice(0, count);
   for (let i = 0; names.length < count; i++) names.push(`extra${i % 4}/metric_${i}`);
@@ -37,22 +55,53 @@ export function fakeMetrics(names: string[], step: number, total: number, rand: 
   for (const n of names) {
     let v: number;
     switch (n) {
-      case 'loss/total': v = 1.2 * Math.exp(-3 * p) + 0.2 + noise(0.15); break;
-      case 'loss/trsft': v = 0.8 * Math.exp(-2 * p) + noise(0.1); break;
-      case 'loss/policy': v = noise(0.02); break;
-      case 'loss/entropy': v = -0.001 * (1 + noise(0.5)); break;
-      case 'reward/unguided_mean': v = Math.max(0, reward - 0.1); break;
-      case 'reward/mean': v = reward; break;
-      case 'prefix/level_0': v = Math.max(0, l0); break;
-      case 'prefix/level_1': v = Math.max(0, l1); break;
-      case 'prefix/level_2': v = Math.max(0, l2); break;
-      case 'prefix/level_3': v = Math.max(0, l3); break;
-      case 'prefix/mean_ratio': v = 0.6 * (1 - p) + noise(0.05); break;
-      case 'optim/lr': v = 1e-5 * Math.min(1, step / 50); break;
-      case 'optim/grad_norm': v = 1 + noise(0.6) + (rand() < 0.003 ? 20 : 0); break;
-      case 'response/mean_length': v = 200 + 300 * p + noise(40); break;
-      case 'perf/tokens_per_s': v = 4000 + noise(500); break;
-      default: v = Math.sin(step / 200 + n.length) + noise(0.3);
+      case 'loss/total':
+        v = 1.2 * Math.exp(-3 * p) + 0.2 + noise(0.15);
+        break;
+      case 'loss/trsft':
+        v = 0.8 * Math.exp(-2 * p) + noise(0.1);
+        break;
+      case 'loss/policy':
+        v = noise(0.02);
+        break;
+      case 'loss/entropy':
+        v = -0.001 * (1 + noise(0.5));
+        break;
+      case 'reward/unguided_mean':
+        v = Math.max(0, reward - 0.1);
+        break;
+      case 'reward/mean':
+        v = reward;
+        break;
+      case 'prefix/level_0':
+        v = Math.max(0, l0);
+        break;
+      case 'prefix/level_1':
+        v = Math.max(0, l1);
+        break;
+      case 'prefix/level_2':
+        v = Math.max(0, l2);
+        break;
+      case 'prefix/level_3':
+        v = Math.max(0, l3);
+        break;
+      case 'prefix/mean_ratio':
+        v = 0.6 * (1 - p) + noise(0.05);
+        break;
+      case 'optim/lr':
+        v = 1e-5 * Math.min(1, step / 50);
+        break;
+      case 'optim/grad_norm':
+        v = 1 + noise(0.6) + (rand() < 0.003 ? 20 : 0);
+        break;
+      case 'response/mean_length':
+        v = 200 + 300 * p + noise(40);
+        break;
+      case 'perf/tokens_per_s':
+        v = 4000 + noise(500);
+        break;
+      default:
+        v = Math.sin(step / 200 + n.length) + noise(0.3);
     }
     out[n] = Number(v.toPrecision(6));
   }
@@ -95,17 +144,38 @@ export function writeFakeRun(o: FakeRunOptions): string {
   const name = o.seed !== undefined ? `${algorithm}-seed${o.seed}` : `bench-${o.index} ${algorithm}`;
   const config = o.seed !== undefined ? { algorithm, seed: o.seed, optim: { lr: o.lr ?? 3e-4 }, train: { steps: o.steps, threads: 1 } } : {};
   const info = {
-    format: 'trapo-run/1.1', id, name,
-    algorithm, created_at: createdAt, config, status: running ? 'running' : 'finished',
-    pid: running ? process.pid : null, host: os.hostname(), trainer_version: 'bench', world_size: 1, device: 'cpu',
-    total_steps: o.steps, step: running ? 0 : o.steps,
+    format: 'trapo-run/1.1',
+    id,
+    name,
+    algorithm,
+    created_at: createdAt,
+    config,
+    status: running ? 'running' : 'finished',
+    pid: running ? process.pid : null,
+    host: os.hostname(),
+    trainer_version: 'bench',
+    world_size: 1,
+    device: 'cpu',
+    total_steps: o.steps,
+    step: running ? 0 : o.steps,
   };
   writeFileSync(path.join(dir, 'run.json'), JSON.stringify(info, null, 2));
   const names = metricNames(o.metrics);
   const rand = rng(1000 + o.index);
   const fd = openSync(path.join(dir, 'events.jsonl'), 'w');
-  let buf = JSON.stringify({ v: 1, type: 'run_started', time: createdAt, step: 0, config: {}, total_steps: o.steps,
-    model: { name: 'tiny', parameters: 812544 }, device: 'cpu', world_size: 1, resumed_from_step: null }) + '\n';
+  let buf =
+    JSON.stringify({
+      v: 1,
+      type: 'run_started',
+      time: createdAt,
+      step: 0,
+      config: {},
+      total_steps: o.steps,
+      model: { name: 'tiny', parameters: 812544 },
+      device: 'cpu',
+      world_size: 1,
+      resumed_from_step: null,
+    }) + '\n';
   const benches = ['arith_easy', 'arith_medium', 'arith_hard'];
   for (let s = 1; s <= o.steps; s++) {
     const t = createdAt + s * dt;
@@ -126,7 +196,8 @@ export function writeFakeRun(o: FakeRunOptions): string {
       buf = '';
     }
   }
-  if (!running) buf += JSON.stringify({ v: 1, type: 'run_finished', time: createdAt + (o.steps + 1) * dt, step: o.steps, status: 'finished', error: null }) + '\n';
+  if (!running)
+    buf += JSON.stringify({ v: 1, type: 'run_finished', time: createdAt + (o.steps + 1) * dt, step: o.steps, status: 'finished', error: null }) + '\n';
   writeSync(fd, buf);
   closeSync(fd);
   return dir;

@@ -112,7 +112,8 @@ async function serviceRuns(label: string, ckpt: string, withBoth: boolean): Prom
   await client.shutdown();
   const out = [
     `service (${label}, ${client.ready.device}): ready in ${ready.toFixed(1)} s (Python, torch, transformers imported); ${la.model.split('/').pop()} loaded in ${la.seconds.toFixed(2)} s` +
-      (lb ? `, second copy in ${lb.seconds.toFixed(2)} s` : '') + ` (${la.parameters.toLocaleString()} parameters, ${la.dtype})`,
+      (lb ? `, second copy in ${lb.seconds.toFixed(2)} s` : '') +
+      ` (${la.parameters.toLocaleString()} parameters, ${la.dtype})`,
     summary(`  ${label}, trainer service, one side`, single),
   ];
   if (withBoth) out.push(summary(`  ${label}, trainer service, both sides at once`, both));
@@ -121,7 +122,9 @@ async function serviceRuns(label: string, ckpt: string, withBoth: boolean): Prom
 
 async function main(): Promise<void> {
   const lines: string[] = [];
-  lines.push(`live prompt: greedy, chat template, ${MAX} new tokens at most, ${PROMPTS.length} prompts x ${ROUNDS} rounds; service on --device ${DEVICE}; ${cpus().length} CPUs, load average ${loadavg()[0].toFixed(1)} at start`);
+  lines.push(
+    `live prompt: greedy, chat template, ${MAX} new tokens at most, ${PROMPTS.length} prompts x ${ROUNDS} rounds; service on --device ${DEVICE}; ${cpus().length} CPUs, load average ${loadavg()[0].toFixed(1)} at start`,
+  );
   lines.push(...(await ortRuns()));
   lines.push(...(await serviceRuns('tiny', TINY, true)));
   if (BIG) lines.push(...(await serviceRuns('0.5B random', BIG, false)));

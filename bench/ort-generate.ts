@@ -34,15 +34,21 @@ async function main(): Promise<void> {
     const r = await model.generate(p, { maxTokens });
     tokens += r.ids.length;
     seconds += r.seconds;
-    console.log(`  ${r.ids.length} tokens in ${r.seconds.toFixed(3)} s (${(r.ids.length / r.seconds).toFixed(0)} tokens/s, prompt ${r.promptIds.length} tokens, stopped: ${r.stopped}) ${JSON.stringify(r.text.slice(0, 60))}`);
+    console.log(
+      `  ${r.ids.length} tokens in ${r.seconds.toFixed(3)} s (${(r.ids.length / r.seconds).toFixed(0)} tokens/s, prompt ${r.promptIds.length} tokens, stopped: ${r.stopped}) ${JSON.stringify(r.text.slice(0, 60))}`,
+    );
   }
-  console.log(`greedy          ${tokens} tokens in ${seconds.toFixed(2)} s = ${(tokens / seconds).toFixed(0)} tokens/s (max ${maxTokens} new tokens a prompt; load average ${loadavg()[0].toFixed(1)} on ${cpus().length} CPUs)`);
+  console.log(
+    `greedy          ${tokens} tokens in ${seconds.toFixed(2)} s = ${(tokens / seconds).toFixed(0)} tokens/s (max ${maxTokens} new tokens a prompt; load average ${loadavg()[0].toFixed(1)} on ${cpus().length} CPUs)`,
+  );
   const other = await OrtModel.load(dir, undefined, threads);
   const t1 = performance.now();
   const pair = await Promise.all([model, other].map((m) => m.generate(prompts[0], { maxTokens })));
   const pairS = (performance.now() - t1) / 1000;
   const pairTokens = pair[0].ids.length + pair[1].ids.length;
-  console.log(`two at once     ${pairTokens} tokens in ${pairS.toFixed(2)} s = ${(pairTokens / pairS).toFixed(0)} tokens/s together (${(pair[0].ids.length / pair[0].seconds).toFixed(0)} + ${(pair[1].ids.length / pair[1].seconds).toFixed(0)})`);
+  console.log(
+    `two at once     ${pairTokens} tokens in ${pairS.toFixed(2)} s = ${(pairTokens / pairS).toFixed(0)} tokens/s together (${(pair[0].ids.length / pair[0].seconds).toFixed(0)} + ${(pair[1].ids.length / pair[1].seconds).toFixed(0)})`,
+  );
   await model.dispose();
   await other.dispose();
 }

@@ -24,7 +24,8 @@ const arg = (name: string, dflt: string) => {
 };
 const targetBytes = Number(arg('--bytes', '1e9'));
 const formats = arg('--format', 'both') === 'both' ? (['1', '1.1'] as const) : ([arg('--format', '1.1')] as ('1' | '1.1')[]);
-const fileOf = (format: string) => arg('--file', join(tmpdir(), `trapo-bench-rollouts-v${format}${process.argv.includes('--short') ? '-short' : ''}-${targetBytes}.jsonl`));
+const fileOf = (format: string) =>
+  arg('--file', join(tmpdir(), `trapo-bench-rollouts-v${format}${process.argv.includes('--short') ? '-short' : ''}-${targetBytes}.jsonl`));
 
 const short = process.argv.includes('--short');
 
@@ -34,7 +35,12 @@ function record(i: number): RolloutRecord {
   const prefixTokens = i % 3 === 0 ? 0 : short ? 16 : 60;
   const tokens = [];
   for (let t = 0; t < prefixTokens + words; t++) {
-    tokens.push({ text: t < prefixTokens ? ` e${t % 10}` : ` w${t % 10}`, logprob: -((t * 7919) % 1000) / 300, entropy: ((t * 104729) % 1000) / 400, prefix: t < prefixTokens });
+    tokens.push({
+      text: t < prefixTokens ? ` e${t % 10}` : ` w${t % 10}`,
+      logprob: -((t * 7919) % 1000) / 300,
+      entropy: ((t * 104729) % 1000) / 400,
+      prefix: t < prefixTokens,
+    });
   }
   return {
     step: 1,
@@ -88,7 +94,9 @@ async function main(): Promise<void> {
   // Bytes per rollout of the same 4,000 rollouts in both formats.
   const sample = Array.from({ length: 4000 }, (_, i) => record(i));
   const per = (f: '1' | '1.1') => sample.reduce((a, r) => a + Buffer.byteLength(lineOf(r, f)), 0) / sample.length;
-  console.log(`bytes per rollout (these synthetic lines, ${(sample.reduce((a, r) => a + (r.tokens?.length ?? 0), 0) / sample.length).toFixed(0)} tokens each): trapo-run/1 ${per('1').toFixed(0)}, trapo-run/1.1 ${per('1.1').toFixed(0)} (${(per('1') / per('1.1')).toFixed(2)}x); the trainer's own: trainer/bench/rollout_bytes.py`);
+  console.log(
+    `bytes per rollout (these synthetic lines, ${(sample.reduce((a, r) => a + (r.tokens?.length ?? 0), 0) / sample.length).toFixed(0)} tokens each): trapo-run/1 ${per('1').toFixed(0)}, trapo-run/1.1 ${per('1.1').toFixed(0)} (${(per('1') / per('1.1')).toFixed(2)}x); the trainer's own: trainer/bench/rollout_bytes.py`,
+  );
   for (const format of formats) await bench(format);
   console.log(`load average ${loadavg()[0].toFixed(1)} on ${cpus().length} CPUs at the end`);
 }
@@ -141,10 +149,14 @@ async function bench(format: '1' | '1.1'): Promise<void> {
   const mb = size / 1e6;
   const best = Math.min(...runs.map((r) => r.wall));
   console.log(`index (3 runs)  ${runs.map((r) => `${r.wall.toFixed(2)} s = ${(mb / r.wall).toFixed(0)} MB/s`).join('; ')} (goal >= 300 MB/s)`);
-  console.log(`index best      ${(mb / best).toFixed(0)} MB/s wall; ${runs.map((r) => (mb / r.cpu).toFixed(0)).join(' / ')} MB per CPU-second; load average ${loadavg()[0].toFixed(1)} on ${cpus().length} CPUs`);
+  console.log(
+    `index best      ${(mb / best).toFixed(0)} MB/s wall; ${runs.map((r) => (mb / r.cpu).toFixed(0)).join(' / ')} MB per CPU-second; load average ${loadavg()[0].toFixed(1)} on ${cpus().length} CPUs`,
+  );
   console.log(`rollouts/s     ${(index.count / best / 1e6).toFixed(2)} million indexed per second (${(size / index.count).toFixed(0)} bytes a line)`);
   console.log(`open 1 rollout  ${opens.map((x) => x.toFixed(1)).join(' / ')} ms (last / middle / early line; goal <= 200 ms; includes group lookup)`);
-  console.log(`memory          max RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB; RSS ${(rssBefore / 1e6).toFixed(0)} -> ${(rssAfter / 1e6).toFixed(0)} MB over three indexings; heap after ${(heapAfter / 1e6).toFixed(0)} MB`);
+  console.log(
+    `memory          max RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB; RSS ${(rssBefore / 1e6).toFixed(0)} -> ${(rssAfter / 1e6).toFixed(0)} MB over three indexings; heap after ${(heapAfter / 1e6).toFixed(0)} MB`,
+  );
   if (withSummaries) console.log(withSummaries);
   if (!process.argv.includes('--keep') && !process.argv.includes('--file')) unlinkSync(file);
 }

@@ -46,8 +46,27 @@ function writeRun(dir: string): number {
         return acc;
       }, []);
       const reward = rand() < 0.4 ? 1 : 0;
-      const line: Record<string, unknown> = { step, prompt_id: pid, sample, stage, level: 2, ...(sample === 0 ? { prompt } : {}), prefix, completion, reward, advantage: reward - 0.4, answer: String(a + g * 3), extracted: String(a + g * 3), sft_owner: stage === 3, prefix_ratio: stage / 4 };
-      line.token_stats = encodeTokenStats(tokens.map((t) => ({ text: t.text, logprob: -rand() * 2, entropy: rand(), prefix: t.prefix })), prefix, completion);
+      const line: Record<string, unknown> = {
+        step,
+        prompt_id: pid,
+        sample,
+        stage,
+        level: 2,
+        ...(sample === 0 ? { prompt } : {}),
+        prefix,
+        completion,
+        reward,
+        advantage: reward - 0.4,
+        answer: String(a + g * 3),
+        extracted: String(a + g * 3),
+        sft_owner: stage === 3,
+        prefix_ratio: stage / 4,
+      };
+      line.token_stats = encodeTokenStats(
+        tokens.map((t) => ({ text: t.text, logprob: -rand() * 2, entropy: rand(), prefix: t.prefix })),
+        prefix,
+        completion,
+      );
       lines.push(JSON.stringify(line));
     }
     const text = lines.join('\n') + '\n';
@@ -63,7 +82,9 @@ async function main(): Promise<void> {
   try {
     let t = performance.now();
     const bytes = writeRun(dir);
-    console.log(`generated ${STEPS} steps x ${PER_STEP} rollouts: ${(bytes / 1e6).toFixed(1)} MB (${(bytes / STEPS / PER_STEP).toFixed(0)} bytes a rollout) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    console.log(
+      `generated ${STEPS} steps x ${PER_STEP} rollouts: ${(bytes / 1e6).toFixed(1)} MB (${(bytes / STEPS / PER_STEP).toFixed(0)} bytes a rollout) in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+    );
     const files = Array.from({ length: STEPS }, (_, i) => ({ step: i + 1, file: path.join(dir, 'rollouts', `${String(i + 1).padStart(6, '0')}.jsonl`) }));
 
     // Host only.
@@ -71,7 +92,12 @@ async function main(): Promise<void> {
       let first = -1;
       let rows = 0;
       t = performance.now();
-      await new RolloutTableLoader({ onChunk: (c) => { if (first < 0) first = performance.now() - t; rows += c.rows.step.length; } }).load(files);
+      await new RolloutTableLoader({
+        onChunk: (c) => {
+          if (first < 0) first = performance.now() - t;
+          rows += c.rows.step.length;
+        },
+      }).load(files);
       console.log(`host: first chunk ${first.toFixed(0)} ms, all ${rows} rows in ${(performance.now() - t).toFixed(0)} ms${k === 0 ? ' (cold)' : ''}`);
     }
 
@@ -99,15 +125,20 @@ async function main(): Promise<void> {
         const firstRows = events.find((e) => e.type === 'rendered' && (e.total ?? 0) > 0)!;
         const allRows = events.find((e) => e.type === 'rendered' && e.total === STEPS * PER_STEP)!;
         // Sort by reward and filter, as a user would, timed in the page.
-        const sortMs = (await page.evaluate(`(() => { const t = performance.now(); document.querySelector('#header > button:nth-child(6)').click(); return performance.now() - t; })()`)) as number;
-        const filterMs = (await page.evaluate(`(async () => { const q = document.getElementById('query'); const t = performance.now(); q.value = 'level:2 reward:>0 length:>=10'; q.dispatchEvent(new Event('input')); await new Promise((r) => setTimeout(r, 130)); return performance.now() - t - 120; })()`)) as number;
+        const sortMs = (await page.evaluate(
+          `(() => { const t = performance.now(); document.querySelector('#header > button:nth-child(6)').click(); return performance.now() - t; })()`,
+        )) as number;
+        const filterMs = (await page.evaluate(
+          `(async () => { const q = document.getElementById('query'); const t = performance.now(); q.value = 'level:2 reward:>0 length:>=10'; q.dispatchEvent(new Event('input')); await new Promise((r) => setTimeout(r, 130)); return performance.now() - t - 120; })()`,
+        )) as number;
         await page.evaluate(`(() => { const q = document.getElementById('query'); q.value = ''; q.dispatchEvent(new Event('input')); })()`);
         await new Promise((r) => setTimeout(r, 300));
         // Scroll for 2 s, 3 rows a frame; the renderer's main-thread CPU time over it says what a frame costs the page,
         // whatever else the machine runs.
         const cdp = await page.context().newCDPSession(page);
         await cdp.send('Performance.enable');
-        const threadTime = async () => ((await cdp.send('Performance.getMetrics')) as { metrics: { name: string; value: number }[] }).metrics.find((m) => m.name === 'ThreadTime')!.value;
+        const threadTime = async () =>
+          ((await cdp.send('Performance.getMetrics')) as { metrics: { name: string; value: number }[] }).metrics.find((m) => m.name === 'ThreadTime')!.value;
         const cpu0 = await threadTime();
         const frames = (await page.evaluate(`new Promise((done) => {
           const body = document.getElementById('body'); const times = []; let last = performance.now(); const end = last + 2000;
@@ -120,14 +151,21 @@ async function main(): Promise<void> {
         const p95 = sorted[Math.floor(sorted.length * 0.95)];
         const fps = (1000 * frames.length) / frames.reduce((a, b) => a + b, 0);
         const dom = (await page.evaluate(`document.querySelectorAll('#rows > .row').length`)) as number;
-        console.log(`page ${round + 1}: first rows ${firstRows.at.toFixed(0)} ms after navigation (goal <= 1000 ms), all ${allRows.total} rows ${allRows.at.toFixed(0)} ms; sort by reward ${sortMs.toFixed(0)} ms, filter ${filterMs.toFixed(0)} ms; scrolling ${fps.toFixed(1)} fps, p95 frame ${p95.toFixed(1)} ms (goal 60 fps), main thread ${(cpuMs / frames.length).toFixed(1)} ms CPU a frame; ${dom} row elements; page errors ${errors.length}`);
+        console.log(
+          `page ${round + 1}: first rows ${firstRows.at.toFixed(0)} ms after navigation (goal <= 1000 ms), all ${allRows.total} rows ${allRows.at.toFixed(0)} ms; sort by reward ${sortMs.toFixed(0)} ms, filter ${filterMs.toFixed(0)} ms; scrolling ${fps.toFixed(1)} fps, p95 frame ${p95.toFixed(1)} ms (goal 60 fps), main thread ${(cpuMs / frames.length).toFixed(1)} ms CPU a frame; ${dom} row elements; page errors ${errors.length}`,
+        );
         await page.close();
       }
     } finally {
       await browser.close();
       await served.close();
     }
-    console.log(`machine: ${os.cpus().length} cores, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+    console.log(
+      `machine: ${os.cpus().length} cores, load average ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')}`,
+    );
   } finally {
     if (!process.argv.includes('--keep')) rmSync(root, { recursive: true, force: true });
   }

@@ -17,11 +17,29 @@ import { EventTail } from '../src/core/tail';
 import { RunStore } from '../src/core/runStore';
 
 const METRICS = [
-  'loss/total', 'loss/trsft', 'loss/policy', 'loss/entropy', 'reward/unguided_mean', 'reward/mean',
-  'prefix/level_0', 'prefix/level_1', 'prefix/level_2', 'prefix/level_3', 'prefix/mean_ratio',
-  'trsft/outside_trust_region', 'groups/all_correct', 'groups/all_wrong', 'response/mean_length',
-  'response/clip_ratio', 'policy/entropy', 'optim/grad_norm', 'optim/lr', 'perf/step_s', 'perf/rollout_s',
-  'perf/train_s', 'perf/tokens_per_s',
+  'loss/total',
+  'loss/trsft',
+  'loss/policy',
+  'loss/entropy',
+  'reward/unguided_mean',
+  'reward/mean',
+  'prefix/level_0',
+  'prefix/level_1',
+  'prefix/level_2',
+  'prefix/level_3',
+  'prefix/mean_ratio',
+  'trsft/outside_trust_region',
+  'groups/all_correct',
+  'groups/all_wrong',
+  'response/mean_length',
+  'response/clip_ratio',
+  'policy/entropy',
+  'optim/grad_norm',
+  'optim/lr',
+  'perf/step_s',
+  'perf/rollout_s',
+  'perf/train_s',
+  'perf/tokens_per_s',
 ];
 const RUN_ID = '20261125-000000-bench-0000';
 
@@ -65,14 +83,37 @@ function stepLines(step: number, t: number): string {
 async function generate(dir: string, bytes: number): Promise<{ steps: number }> {
   mkdirSync(dir, { recursive: true });
   const info = {
-    format: 'trapo-run/1', id: RUN_ID, name: 'bench', algorithm: 'trapo', created_at: 1.7e9, updated_at: 1.7e9,
-    config: {}, status: 'finished', pid: null, host: 'bench', trainer_version: '0.1.0', world_size: 1, device: 'cpu',
+    format: 'trapo-run/1',
+    id: RUN_ID,
+    name: 'bench',
+    algorithm: 'trapo',
+    created_at: 1.7e9,
+    updated_at: 1.7e9,
+    config: {},
+    status: 'finished',
+    pid: null,
+    host: 'bench',
+    trainer_version: '0.1.0',
+    world_size: 1,
+    device: 'cpu',
   };
   writeFileSync(path.join(dir, 'run.json'), JSON.stringify(info));
   const out = createWriteStream(path.join(dir, 'events.jsonl'));
   let written = 0;
   let step = 0;
-  const header = JSON.stringify({ v: 1, type: 'run_started', time: 1.7e9, step: null, config: {}, total_steps: 1e9, model: { name: 'bench', parameters: 1 }, device: 'cpu', world_size: 1, resumed_from_step: null }) + '\n';
+  const header =
+    JSON.stringify({
+      v: 1,
+      type: 'run_started',
+      time: 1.7e9,
+      step: null,
+      config: {},
+      total_steps: 1e9,
+      model: { name: 'bench', parameters: 1 },
+      device: 'cpu',
+      world_size: 1,
+      resumed_from_step: null,
+    }) + '\n';
   out.write(header);
   written += header.length;
   while (written < bytes) {
@@ -179,7 +220,9 @@ async function main(): Promise<void> {
     const t = Date.now();
     const { steps } = await generate(runDir, bytes);
     generated = true;
-    console.log(`generated ${(statSync(path.join(runDir, 'events.jsonl')).size / 2 ** 20).toFixed(0)} MB, ${steps} steps, in ${((Date.now() - t) / 1000).toFixed(1)} s: ${runDir}`);
+    console.log(
+      `generated ${(statSync(path.join(runDir, 'events.jsonl')).size / 2 ** 20).toFixed(0)} MB, ${steps} steps, in ${((Date.now() - t) / 1000).toFixed(1)} s: ${runDir}`,
+    );
   }
   try {
     for (const what of ['tail', 'store'] as const) {

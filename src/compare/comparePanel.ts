@@ -38,13 +38,7 @@ export class ComparePanel implements vscode.Disposable {
   private makeLive: (() => LiveSession) | undefined;
   private disposed = false;
 
-  static async open(
-    context: vscode.ExtensionContext,
-    a: CheckpointRef,
-    b: CheckpointRef,
-    metaOf: MetaOf,
-    output: vscode.OutputChannel,
-  ): Promise<ComparePanel> {
+  static async open(context: vscode.ExtensionContext, a: CheckpointRef, b: CheckpointRef, metaOf: MetaOf, output: vscode.OutputChannel): Promise<ComparePanel> {
     const panel = vscode.window.createWebviewPanel('trapo.compare', `Compare ${a.label} ↔ ${b.label}`, vscode.ViewColumn.Active, {
       enableScripts: true,
       retainContextWhenHidden: true,
@@ -105,7 +99,14 @@ export class ComparePanel implements vscode.Disposable {
         presence: r.presence,
         a: r.a && { accuracy: r.a.accuracy, problems: r.a.problems, skipped: r.a.skipped, source: r.a.source },
         b: r.b && { accuracy: r.b.accuracy, problems: r.b.problems, skipped: r.b.skipped, source: r.b.source },
-        paired: r.paired && { n: r.paired.n, difference: r.paired.difference, low: r.paired.low, high: r.paired.high, flipsToA: r.paired.flipsToA, flipsToB: r.paired.flipsToB },
+        paired: r.paired && {
+          n: r.paired.n,
+          difference: r.paired.difference,
+          low: r.paired.low,
+          high: r.paired.high,
+          flipsToA: r.paired.flipsToA,
+          flipsToB: r.paired.flipsToB,
+        },
         unpairedA: r.unpairedA,
         unpairedB: r.unpairedB,
         flips: r.flips,

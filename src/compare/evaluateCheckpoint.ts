@@ -71,7 +71,13 @@ export async function evaluateCheckpoint(
     offerSetUp(describeFailedChoice(choice), engine);
     return;
   }
-  const req: EvalRequest = { checkpointDir: ckpt, runDir: ref.runDir, step: ref.step, benchmarks, samplesPerProblem: samples === runSamples ? undefined : samples };
+  const req: EvalRequest = {
+    checkpointDir: ckpt,
+    runDir: ref.runDir,
+    step: ref.step,
+    benchmarks,
+    samplesPerProblem: samples === runSamples ? undefined : samples,
+  };
   running.add(key);
   try {
     await runEvaluation(choice.python.path, cwd, req, ref, output);

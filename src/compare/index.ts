@@ -19,7 +19,8 @@ const storeMeta: MetaOf = (ref: CheckpointRef) => {
   try {
     const run = getRunStore().getByDir(ref.runDir);
     for (const e of run?.evals ?? []) if (e.step === ref.step) for (const [k, b] of Object.entries(e.benchmarks)) out.trainer[k] = { digest: b.digest };
-    for (const e of run?.checkpointEvals ?? []) if (e.step === ref.step) for (const [k, b] of Object.entries(e.benchmarks)) out.checkpoint[k] = { digest: b.digest };
+    for (const e of run?.checkpointEvals ?? [])
+      if (e.step === ref.step) for (const [k, b] of Object.entries(e.benchmarks)) out.checkpoint[k] = { digest: b.digest };
   } catch {
     // no store yet: pairing falls back to names
   }
@@ -56,7 +57,10 @@ export function registerCompare(context: vscode.ExtensionContext, runs: RunListe
     }
     const first = await pick(all, 'Compare checkpoints: pick checkpoint A');
     if (!first) return;
-    const second = await pick(all.filter((c) => c !== first), `Compare ${first.label} with: pick checkpoint B`);
+    const second = await pick(
+      all.filter((c) => c !== first),
+      `Compare ${first.label} with: pick checkpoint B`,
+    );
     if (second) await open(first.ref, second.ref);
   };
 

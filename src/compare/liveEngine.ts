@@ -74,7 +74,9 @@ export async function chooseLiveEngine(
   if (setting === 'onnx') return bothOnnx ? onnx() : unavailable(`The live prompt is set to onnxruntime-node (trapo.compare.liveEngine), but ${noOnnx()}.`);
   if (setting === 'auto' && bothOnnx) return onnx();
   if (!vscode.workspace.isTrusted) {
-    return unavailable("The live prompt runs the checkpoints with the trainer's Python, which is not started in an untrusted workspace. Trust the workspace to use it.");
+    return unavailable(
+      "The live prompt runs the checkpoints with the trainer's Python, which is not started in an untrusted workspace. Trust the workspace to use it.",
+    );
   }
   const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(dirs.a));
   const cwd = folder?.uri.fsPath ?? path.dirname(dirs.a);
@@ -100,7 +102,12 @@ export async function chooseLiveEngine(
   };
   const labels = { a: sides.a.label, b: sides.b.label };
   return {
-    info: { engine: 'service', unavailable: null, note: serviceNote(python, [runEngineOf(sides.a.runDir), runEngineOf(sides.b.runDir)]), promptModes: SERVICE_MODES },
+    info: {
+      engine: 'service',
+      unavailable: null,
+      note: serviceNote(python, [runEngineOf(sides.a.runDir), runEngineOf(sides.b.runDir)]),
+      promptModes: SERVICE_MODES,
+    },
     backend: () => new ServiceBackend(start, dirs, labels),
   };
 }

@@ -66,35 +66,43 @@ export function registerConfigLanguage(context: vscode.ExtensionContext, collect
   const schedule = (doc: vscode.TextDocument) => {
     const key = doc.uri.toString();
     clearTimeout(timers.get(key));
-    timers.set(key, setTimeout(() => {
-      timers.delete(key);
-      void validate(doc);
-    }, DEBOUNCE_MS));
+    timers.set(
+      key,
+      setTimeout(() => {
+        timers.delete(key);
+        void validate(doc);
+      }, DEBOUNCE_MS),
+    );
   };
 
   context.subscriptions.push(
-    vscode.languages.registerCompletionItemProvider(CONFIG_SELECTOR, {
-      async provideCompletionItems(doc, position, _token, ctx) {
-        const s = await schema();
-        if (!s) return undefined;
-        const offset = doc.offsetAt(position);
-        if (ctx.triggerKind === vscode.CompletionTriggerKind.TriggerCharacter && ctx.triggerCharacter === ' ') {
-          // A space asks for values after "key: " and keys after "- " only.
-          const before = doc.lineAt(position.line).text.slice(0, position.character);
-          if (!/(:|^\s*-)\s$/.test(before)) return undefined;
-        }
-        return configCompletions(s.raw, doc.getText(), offset, flavorOf(doc)).map((c) => {
-          const item = new vscode.CompletionItem(c.label, c.kind === 'key' ? vscode.CompletionItemKind.Property : vscode.CompletionItemKind.EnumMember);
-          item.detail = c.detail || undefined;
-          item.documentation = new vscode.MarkdownString(c.documentation);
-          item.insertText = new vscode.SnippetString(c.snippet);
-          item.range = new vscode.Range(doc.positionAt(c.replace.start), doc.positionAt(c.replace.end));
-          item.sortText = c.sortText;
-          if (c.kind === 'key' && c.snippet.includes('\n')) item.command = { command: 'editor.action.triggerSuggest', title: 'Suggest keys' };
-          return item;
-        });
+    vscode.languages.registerCompletionItemProvider(
+      CONFIG_SELECTOR,
+      {
+        async provideCompletionItems(doc, position, _token, ctx) {
+          const s = await schema();
+          if (!s) return undefined;
+          const offset = doc.offsetAt(position);
+          if (ctx.triggerKind === vscode.CompletionTriggerKind.TriggerCharacter && ctx.triggerCharacter === ' ') {
+            // A space asks for values after "key: " and keys after "- " only.
+            const before = doc.lineAt(position.line).text.slice(0, position.character);
+            if (!/(:|^\s*-)\s$/.test(before)) return undefined;
+          }
+          return configCompletions(s.raw, doc.getText(), offset, flavorOf(doc)).map((c) => {
+            const item = new vscode.CompletionItem(c.label, c.kind === 'key' ? vscode.CompletionItemKind.Property : vscode.CompletionItemKind.EnumMember);
+            item.detail = c.detail || undefined;
+            item.documentation = new vscode.MarkdownString(c.documentation);
+            item.insertText = new vscode.SnippetString(c.snippet);
+            item.range = new vscode.Range(doc.positionAt(c.replace.start), doc.positionAt(c.replace.end));
+            item.sortText = c.sortText;
+            if (c.kind === 'key' && c.snippet.includes('\n')) item.command = { command: 'editor.action.triggerSuggest', title: 'Suggest keys' };
+            return item;
+          });
+        },
       },
-    }, ' ', '"'),
+      ' ',
+      '"',
+    ),
     vscode.languages.registerHoverProvider(CONFIG_SELECTOR, {
       async provideHover(doc, position) {
         const s = await schema();

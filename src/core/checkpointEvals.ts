@@ -49,7 +49,9 @@ export function parseCheckpointEvalSummary(text: string, where: string): Checkpo
   if (!isObj(o.benchmarks) || !Object.values(o.benchmarks).every(isBenchmarkResult)) return `${where}: bad "benchmarks"`;
   if (typeof o.average !== 'number' || !Number.isFinite(o.average)) return `${where}: bad "average"`;
   const benchmarks = o.benchmarks as Record<string, CheckpointBenchmarkResult>;
-  const times = Object.values(benchmarks).map((b) => b.time).filter((t): t is number => typeof t === 'number');
+  const times = Object.values(benchmarks)
+    .map((b) => b.time)
+    .filter((t): t is number => typeof t === 'number');
   const time = typeof o.updated_at === 'number' ? o.updated_at : times.length ? Math.max(...times) : 0;
   return { step: o.step as number, checkpoint: typeof o.checkpoint === 'string' ? o.checkpoint : null, time, benchmarks, average: o.average };
 }

@@ -91,7 +91,10 @@ function matchBenchmarks(a: ReadonlyMap<string, EvalSet>, b: ReadonlyMap<string,
       out.push({ nameA: name, nameB: other, note: `the same problems (equal digests) under the names ${name} and ${other}` });
       freeB.delete(other);
     } else {
-      out.push({ nameA: name, note: mismatched.has(name) ? `${name} holds different problems on A and B (the benchmark files differ): not paired` : undefined });
+      out.push({
+        nameA: name,
+        note: mismatched.has(name) ? `${name} holds different problems on A and B (the benchmark files differ): not paired` : undefined,
+      });
     }
   }
   for (const name of [...freeB].sort()) {
@@ -240,12 +243,7 @@ export async function findEvalRecord(runDir: string, step: number, benchmark: st
 /** The text shown for one side of a flipped problem in the diff editor. */
 export function evalRecordText(r: EvalRecord | undefined, label: string, benchmark: string, problemId: string): string {
   if (!r) return `${label}: problem ${problemId} of ${benchmark} was not evaluated.\n`;
-  const parts = [
-    `${label} · ${benchmark} · problem ${r.problem_id} · accuracy ${r.accuracy}`,
-    `ground truth: ${r.answer}`,
-    '',
-    r.prompt,
-  ];
+  const parts = [`${label} · ${benchmark} · problem ${r.problem_id} · accuracy ${r.accuracy}`, `ground truth: ${r.answer}`, '', r.prompt];
   r.samples.forEach((s, i) => {
     parts.push('', `──────── sample ${i} · ${s.correct ? 'correct' : 'wrong'} · extracted: ${s.extracted ?? '(none)'} ────────`, s.completion);
   });

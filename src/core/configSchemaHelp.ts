@@ -249,7 +249,14 @@ export function configDiagnostics(text: string, validate: ValidateFunction, opts
   let value = doc.value();
   if (value === undefined || value === null) value = {};
   if (typeof value !== 'object' || Array.isArray(value)) {
-    return [{ span: { start: 0, end: Math.min(text.length, Math.max(1, text.indexOf('\n'))) }, message: 'expected key: value lines at the top level', severity: 'error', key: '' }];
+    return [
+      {
+        span: { start: 0, end: Math.min(text.length, Math.max(1, text.indexOf('\n'))) },
+        message: 'expected key: value lines at the top level',
+        severity: 'error',
+        key: '',
+      },
+    ];
   }
   const warnings = opts.syntax === false ? [] : syntax.map((p) => ({ span: p.span, message: p.message, severity: p.severity, key: '' }));
   return [

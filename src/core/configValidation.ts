@@ -161,7 +161,10 @@ export async function validateWithTrainer(python: string, file: string, cwd: str
   if (r.spawnError) return [{ key: '', message: `could not run ${python}: ${r.spawnError}` }];
   if (r.code === 0) return [];
   const text = `${r.stderr}\n${r.stdout}`;
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   if (r.code === 2) {
     const line = lines.find((l) => l.startsWith('config error:')) ?? lines.at(-1) ?? 'invalid config';
     return [parseTrainerConfigError(line)];

@@ -26,9 +26,7 @@ export interface CrashInputs {
   lastSignOfLife: number | null;
 }
 
-export type CrashVerdict =
-  | { crashed: false }
-  | { crashed: true; reason: 'pid-dead' | 'heartbeat-stale' | 'job-ended'; detail: string };
+export type CrashVerdict = { crashed: false } | { crashed: true; reason: 'pid-dead' | 'heartbeat-stale' | 'job-ended'; detail: string };
 
 export function detectCrash(input: CrashInputs, probe: CrashProbe, heartbeatTimeoutSeconds: number): CrashVerdict {
   if (input.status !== 'running') return { crashed: false };

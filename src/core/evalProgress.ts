@@ -20,14 +20,24 @@ export function evalArgs(req: EvalRequest): string[] {
   args.push('--chunk', String(req.chunk ?? DEFAULT_EVAL_CHUNK));
   for (const b of req.benchmarks) args.push('--benchmark', b);
   if (req.samplesPerProblem !== undefined) {
-    if (!Number.isInteger(req.samplesPerProblem) || req.samplesPerProblem < 1) throw new Error(`samples per problem must be a positive integer, got ${req.samplesPerProblem}`);
+    if (!Number.isInteger(req.samplesPerProblem) || req.samplesPerProblem < 1)
+      throw new Error(`samples per problem must be a positive integer, got ${req.samplesPerProblem}`);
     args.push('--set', `eval.samples_per_problem=${req.samplesPerProblem}`);
   }
   return args;
 }
 
 export type EvalLine =
-  | { type: 'start'; benchmarks: string[]; problems: number; samples_per_problem: number; device: string; model: string; temperature: number; max_new_tokens: number }
+  | {
+      type: 'start';
+      benchmarks: string[];
+      problems: number;
+      samples_per_problem: number;
+      device: string;
+      model: string;
+      temperature: number;
+      max_new_tokens: number;
+    }
   | { type: 'progress'; benchmark: string; done: number; total: number; problems_done: number; problems: number }
   | { type: 'benchmark'; benchmark: string; accuracy: number; n: number; file: string }
   | { type: 'result'; step: number; average: number; benchmarks: Record<string, { accuracy: number; n: number }> }

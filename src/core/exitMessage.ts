@@ -7,7 +7,10 @@ const EXIT_LINE = /^\[trapo\] trainer (exited with (?:code -?\d+|signal \w+))/;
 const HEADER_LINE = /^\[trapo\] \d{4}-\d\d-\d\dT\S+ (?:start|resume): /;
 
 export function trainerExitMessage(lastLines: readonly string[], code: number | null): string {
-  const exitLine = [...lastLines].reverse().map((l) => EXIT_LINE.exec(l)).find((m) => m !== null);
+  const exitLine = [...lastLines]
+    .reverse()
+    .map((l) => EXIT_LINE.exec(l))
+    .find((m) => m !== null);
   const how = exitLine ? exitLine[1] : `exited${code !== null ? ` with code ${code}` : ''}`;
   const own = lastLines.filter((l) => !EXIT_LINE.test(l) && !HEADER_LINE.test(l)).at(-1);
   return `the trainer ${how}${own ? `: ${own}` : ' before writing any output'}`;

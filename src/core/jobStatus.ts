@@ -28,17 +28,9 @@ export interface RunJob {
 }
 
 /** What the job state means for the run's displayed status. */
-export type JobVerdict =
-  | { kind: 'active'; phase: 'queued' | 'starting' | 'suspended' }
-  | { kind: 'ended'; detail: string }
-  | { kind: 'none' };
+export type JobVerdict = { kind: 'active'; phase: 'queued' | 'starting' | 'suspended' } | { kind: 'ended'; detail: string } | { kind: 'none' };
 
-export function currentJob(
-  runDir: string,
-  launch: LaunchInfo | null,
-  info: RunInfo | null,
-  statusOf: (jobId: string) => JobStatus | undefined,
-): RunJob | null {
+export function currentJob(runDir: string, launch: LaunchInfo | null, info: RunInfo | null, statusOf: (jobId: string) => JobStatus | undefined): RunJob | null {
   const jobs: Omit<RunJob, 'status' | 'trainerStarted'>[] = (launch?.jobs ?? []).map((j) => ({
     launcher: 'slurm',
     jobId: j.job_id,

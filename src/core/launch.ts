@@ -52,18 +52,13 @@ export function pythonCandidates(lookup: PythonLookup): PythonCandidate[] {
   return out.filter((c, i) => out.findIndex((d) => d.path === c.path) === i);
 }
 
-export type PythonChoice =
-  | { ok: true; python: PythonCandidate }
-  | { ok: false; tried: { candidate: PythonCandidate; problem: string }[] };
+export type PythonChoice = { ok: true; python: PythonCandidate } | { ok: false; tried: { candidate: PythonCandidate; problem: string }[] };
 
 /**
  * The first candidate whose `canImportTrapo` resolves to null (no problem). A wrong explicit setting is reported like
  * any other failure (with the reason), so that the user sees why and can fix the setting or set up the environment.
  */
-export async function choosePython(
-  candidates: readonly PythonCandidate[],
-  canImportTrapo: (python: string) => Promise<string | null>,
-): Promise<PythonChoice> {
+export async function choosePython(candidates: readonly PythonCandidate[], canImportTrapo: (python: string) => Promise<string | null>): Promise<PythonChoice> {
   const tried: { candidate: PythonCandidate; problem: string }[] = [];
   for (const candidate of candidates) {
     const problem = await canImportTrapo(candidate.path);
@@ -144,14 +139,22 @@ export function buildLaunch(req: LaunchRequest): LaunchResult {
 export function makeRunId(name: string, when: Date, hex4: string): string {
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   const stamp =
-    `${p(when.getFullYear(), 4)}${p(when.getMonth() + 1)}${p(when.getDate())}-` +
-    `${p(when.getHours())}${p(when.getMinutes())}${p(when.getSeconds())}`;
-  const safe = name.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'run';
+    `${p(when.getFullYear(), 4)}${p(when.getMonth() + 1)}${p(when.getDate())}-` + `${p(when.getHours())}${p(when.getMinutes())}${p(when.getSeconds())}`;
+  const safe =
+    name
+      .replace(/[^A-Za-z0-9_.-]/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40) || 'run';
   if (!/^[0-9a-f]{4}$/.test(hex4)) throw new Error(`run id suffix must be 4 hex digits, got "${hex4}"`);
   return `${stamp}-${safe}-${hex4}`;
 }
 
 /** Run name from a config file name: demo.trapo.yaml -> demo. */
 export function runNameFromConfigFile(file: string): string {
-  return path.basename(file).replace(/\.(ya?ml|json)$/i, '').replace(/\.trapo$/i, '') || 'run';
+  return (
+    path
+      .basename(file)
+      .replace(/\.(ya?ml|json)$/i, '')
+      .replace(/\.trapo$/i, '') || 'run'
+  );
 }

@@ -83,7 +83,10 @@ const KEYS = ['step', 'prompt_id', 'sample', 'stage', 'level', 'reward'] as cons
 const OPTIONAL_KEYS = ['advantage', 'completion_tokens', 'mean_entropy', 'outside_trust_region'] as const;
 const STATS_KEYS = ['n', 'prefix', 'logprob', 'entropy'] as const;
 type Key = (typeof KEYS)[number] | (typeof OPTIONAL_KEYS)[number] | 'tokens' | 'prompt' | 'token_stats';
-const NEEDLES = Object.fromEntries([...KEYS, ...OPTIONAL_KEYS, 'tokens', 'prompt', 'token_stats'].map((k) => [k, Buffer.from(`"${k}"`)])) as Record<Key, Buffer>;
+const NEEDLES = Object.fromEntries([...KEYS, ...OPTIONAL_KEYS, 'tokens', 'prompt', 'token_stats'].map((k) => [k, Buffer.from(`"${k}"`)])) as Record<
+  Key,
+  Buffer
+>;
 const STATS_NEEDLES = Object.fromEntries(STATS_KEYS.map((k) => [k, Buffer.from(`"${k}"`)])) as Record<(typeof STATS_KEYS)[number], Buffer>;
 const MAX_SKIPPED_KEPT = 100;
 
@@ -104,7 +107,18 @@ class Columns {
   step = new Int32Array(1024);
   size = 0;
 
-  push(offset: number, length: number, step: number, sample: number, stage: number, level: number, reward: number, prompt: number, lineNo: number, extra: Extra): void {
+  push(
+    offset: number,
+    length: number,
+    step: number,
+    sample: number,
+    stage: number,
+    level: number,
+    reward: number,
+    prompt: number,
+    lineNo: number,
+    extra: Extra,
+  ): void {
     if (this.size === this.offset.length) this.grow();
     const i = this.size++;
     this.advantage[i] = extra.advantage;
@@ -320,7 +334,14 @@ export class RolloutIndex {
     const pStage = fast ? fast.stage : keyValue(line, NEEDLES.stage, Math.max(0, pSample));
     const pLevel = fast ? fast.level : keyValue(line, NEEDLES.level, Math.max(0, pStage));
     const pReward = keyValue(line, NEEDLES.reward, Math.max(0, fast ? fast.levelEnd : pLevel));
-    const required: [string, number][] = [['step', pStep], ['prompt_id', pId], ['sample', pSample], ['stage', pStage], ['level', pLevel], ['reward', pReward]];
+    const required: [string, number][] = [
+      ['step', pStep],
+      ['prompt_id', pId],
+      ['sample', pSample],
+      ['stage', pStage],
+      ['level', pLevel],
+      ['reward', pReward],
+    ];
     for (const [key, p] of required) {
       if (p === NOT_FOUND) return this.skip(lineNo, `no "${key}"`);
       if (p === NOT_A_KEY) return this.skip(lineNo, `"${key}" is not a key`);

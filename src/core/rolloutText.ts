@@ -125,8 +125,16 @@ export function renderRollout(raw: RolloutRecord, options: RenderOptions = {}): 
       cursor = at + length;
     }
   };
-  place(rec.prefix, prefix.start, tokens.filter((t) => t.prefix));
-  place(rec.completion, continuation.start, tokens.filter((t) => !t.prefix));
+  place(
+    rec.prefix,
+    prefix.start,
+    tokens.filter((t) => t.prefix),
+  );
+  place(
+    rec.completion,
+    continuation.start,
+    tokens.filter((t) => !t.prefix),
+  );
   return {
     text,
     header,
@@ -152,7 +160,9 @@ function withNormalizedBreaks(rec: RolloutRecord): RolloutRecord {
   const out: RolloutRecord = { ...rec, prompt: normalizeLineBreaks(rec.prompt), prefix, completion };
   if (rec.tokens) {
     const texts = normalizeParts(rec.tokens.map((t) => t.text));
-    out.tokens = rec.tokens.map((t, i): NormalizedToken => (texts[i] === t.text ? t : { ...t, text: texts[i], wasBreakHalf: texts[i] === '' && t.text !== '' }));
+    out.tokens = rec.tokens.map((t, i): NormalizedToken =>
+      texts[i] === t.text ? t : { ...t, text: texts[i], wasBreakHalf: texts[i] === '' && t.text !== '' },
+    );
   }
   return out;
 }

@@ -230,9 +230,7 @@ export interface EvalRecord {
 
 export type ParsedLine =
   /** `badValues`: metric values that were neither a number nor a non-finite token, left out of `values`. */
-  | { kind: 'event'; event: RunEvent; badValues: number }
-  | { kind: 'unknown'; type: string }
-  | { kind: 'malformed'; reason: string };
+  { kind: 'event'; event: RunEvent; badValues: number } | { kind: 'unknown'; type: string } | { kind: 'malformed'; reason: string };
 
 export class RunFormatError extends Error {
   constructor(message: string) {
@@ -249,7 +247,10 @@ const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFin
 const isInt = (x: unknown): x is number => Number.isInteger(x);
 const isStr = (x: unknown): x is string => typeof x === 'string';
 const isBool = (x: unknown): x is boolean => typeof x === 'boolean';
-const isNullOr = <T>(check: (x: unknown) => x is T) => (x: unknown): x is T | null => x === null || check(x);
+const isNullOr =
+  <T>(check: (x: unknown) => x is T) =>
+  (x: unknown): x is T | null =>
+    x === null || check(x);
 
 /** Returns the name of the first field that fails its check, or undefined when all pass. */
 function firstBad(o: Obj, checks: Record<string, (x: unknown) => boolean>): string | undefined {
@@ -259,8 +260,7 @@ function firstBad(o: Obj, checks: Record<string, (x: unknown) => boolean>): stri
 
 const STAGE_CHECKS = { n: isInt, ratio: isNum, guided: isBool, correct: isInt, correct_before: isInt };
 const isStage = (x: unknown) => isObj(x) && firstBad(x, STAGE_CHECKS) === undefined;
-const isPromptAllocation = (x: unknown) =>
-  isObj(x) && isStr(x.prompt_id) && isInt(x.level) && Array.isArray(x.stages) && x.stages.every(isStage);
+const isPromptAllocation = (x: unknown) => isObj(x) && isStr(x.prompt_id) && isInt(x.level) && Array.isArray(x.stages) && x.stages.every(isStage);
 const isOptStr = (x: unknown) => x === undefined || isStr(x);
 export const isBenchmarkResult = (x: unknown): x is BenchmarkResult =>
   isObj(x) && isNum(x.accuracy) && isInt(x.n) && isInt(x.samples_per_problem) && isStr(x.file) && isOptStr(x.source) && isOptStr(x.digest);
@@ -297,8 +297,7 @@ const EVENT_CHECKS: Record<RunEventType, Record<string, (x: unknown) => boolean>
   },
   run_finished: {
     status: (s) => s === 'finished' || s === 'failed' || s === 'stopped',
-    error: (e) =>
-      e === undefined || e === null || (isObj(e) && isStr(e.type) && isStr(e.message) && isStr(e.traceback)),
+    error: (e) => e === undefined || e === null || (isObj(e) && isStr(e.type) && isStr(e.message) && isStr(e.traceback)),
   },
 };
 

@@ -86,7 +86,11 @@ export class PrefixStep {
   private readonly stageStart: Uint32Array;
   private readonly stages: Float32Array;
 
-  constructor(readonly step: number, readonly time: number, prompts: readonly PromptAllocation[]) {
+  constructor(
+    readonly step: number,
+    readonly time: number,
+    prompts: readonly PromptAllocation[],
+  ) {
     this.promptCount = prompts.length;
     this.guidedCount = prompts.filter((p) => p.level > 0).length;
     this.levelShares = levelShares(prompts);
@@ -475,9 +479,7 @@ export class RunStore implements Disposable {
     for (const root of this.roots) {
       let names: string[];
       try {
-        names = (await fs.readdir(root, { withFileTypes: true }))
-          .filter((d) => d.isDirectory() || d.isSymbolicLink())
-          .map((d) => d.name);
+        names = (await fs.readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory() || d.isSymbolicLink()).map((d) => d.name);
       } catch {
         continue; // A root that does not exist (yet) holds no runs.
       }
@@ -773,11 +775,7 @@ export class RunStore implements Disposable {
       entry.run.skipped = { malformed: s.malformed, unknown: s.unknown, badValues: s.badValues, torn: entry.run.skipped.torn };
       entry.run.bytesRead = s.offset;
       applied ||=
-        events.length > 0 ||
-        restarted ||
-        s.malformed !== statsBefore.malformed ||
-        s.unknown !== statsBefore.unknown ||
-        s.badValues !== statsBefore.badValues;
+        events.length > 0 || restarted || s.malformed !== statsBefore.malformed || s.unknown !== statsBefore.unknown || s.badValues !== statsBefore.badValues;
       if (!more || this.disposed) break;
       // A large file: hand the event loop back between slices, and let views see progress.
       if (entry.run.loading && events.length > 0) this.emitUpdate(entry, entry.run.status);
@@ -940,10 +938,7 @@ export class RunStore implements Disposable {
     // A folder not seen yet for a checkpoint just reported (a network file system that shows it late): look again.
     const now = this.probe.now();
     if (run.checkpointEvents.some((c) => !onDisk.dirs.has(c.dir) && now - c.time < 30)) run.checkpointsDirty = true;
-    const changed =
-      onDisk.resumeStep !== run.resumeStep ||
-      shown.length !== run.checkpoints.length ||
-      shown.some((c, i) => c !== run.checkpoints[i]);
+    const changed = onDisk.resumeStep !== run.resumeStep || shown.length !== run.checkpoints.length || shown.some((c, i) => c !== run.checkpoints[i]);
     run.checkpoints = shown;
     run.resumeStep = onDisk.resumeStep;
     return changed;
@@ -977,11 +972,8 @@ export class RunStore implements Disposable {
     // rewritten after that event (a resume, which appends run_started only after its set-up) is the newer one.
     const lifecycle = run.lastLifecycle;
     const resumedSince = lifecycle?.type === 'run_finished' && (run.info.updated_at ?? 0) > lifecycle.time;
-    run.writtenStatus =
-      run.info.status === 'running' && lifecycle?.type === 'run_finished' && !resumedSince ? lifecycle.status : run.info.status;
-    const signs = [run.lastEventTime, run.info.updated_at ?? null, run.info.created_at].filter(
-      (x): x is number => typeof x === 'number',
-    );
+    run.writtenStatus = run.info.status === 'running' && lifecycle?.type === 'run_finished' && !resumedSince ? lifecycle.status : run.info.status;
+    const signs = [run.lastEventTime, run.info.updated_at ?? null, run.info.created_at].filter((x): x is number => typeof x === 'number');
     run.job = currentJob(run.dir, run.launch, run.hasRunJson ? run.info : null, (id) => this.jobStatuses.get(id));
     const verdict = run.job ? jobVerdict(run.writtenStatus, run.job) : { kind: 'none' as const };
     if (verdict.kind === 'active') {
@@ -1110,9 +1102,7 @@ async function exists(file: string): Promise<boolean> {
 /** The folders directly inside `dir` (none when it cannot be read). */
 async function subdirs(dir: string): Promise<string[]> {
   try {
-    return (await fs.readdir(dir, { withFileTypes: true }))
-      .filter((d) => d.isDirectory() || d.isSymbolicLink())
-      .map((d) => path.join(dir, d.name));
+    return (await fs.readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory() || d.isSymbolicLink()).map((d) => path.join(dir, d.name));
   } catch {
     return [];
   }

@@ -10,9 +10,7 @@ export function resumeText(run: Pick<RunState, 'status' | 'resumeStep'>): string
 /** "Resume continues from step 10." / "Resume starts over at step 0 (no checkpoint with trainer state)." */
 export function resumeSentence(run: Pick<RunState, 'status' | 'resumeStep'>): string {
   if (run.status === 'running' || run.status === 'finished') return '';
-  return run.resumeStep !== null
-    ? `Resume continues from step ${run.resumeStep}.`
-    : 'Resume starts over at step 0 (no checkpoint with trainer state).';
+  return run.resumeStep !== null ? `Resume continues from step ${run.resumeStep}.` : 'Resume starts over at step 0 (no checkpoint with trainer state).';
 }
 
 /** "loss/total NaN at step 12": the run's first non-finite loss, an anomaly the views mark. */

@@ -13,7 +13,10 @@ export class MetricSeries {
   private valueBuf: Float64Array;
   private count = 0;
 
-  constructor(readonly name: string, initialCapacity = INITIAL_CAPACITY) {
+  constructor(
+    readonly name: string,
+    initialCapacity = INITIAL_CAPACITY,
+  ) {
     const cap = Math.max(1, Math.floor(initialCapacity));
     this.stepBuf = new Float64Array(cap);
     this.timeBuf = new Float64Array(cap);

@@ -116,7 +116,12 @@ export class ServeClient {
         readyDone = true;
         clearTimeout(timer);
         if (info.protocol !== SERVE_PROTOCOL) {
-          reject(new ServeError('protocol', `the trainer's service speaks protocol ${String(info.protocol)}, this extension ${SERVE_PROTOCOL}: update the trainer (pip install -e trainer) or the extension`));
+          reject(
+            new ServeError(
+              'protocol',
+              `the trainer's service speaks protocol ${String(info.protocol)}, this extension ${SERVE_PROTOCOL}: update the trainer (pip install -e trainer) or the extension`,
+            ),
+          );
           this.proc.kill('SIGTERM');
           return;
         }

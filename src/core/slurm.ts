@@ -85,7 +85,14 @@ export function phaseOf(state: string): JobPhase {
   }
 }
 
-function status(jobId: string, rawState: string, reason: string | null, exitCode: string | null, source: JobStatus['source'], restarts: number | null = null): JobStatus {
+function status(
+  jobId: string,
+  rawState: string,
+  reason: string | null,
+  exitCode: string | null,
+  source: JobStatus['source'],
+  restarts: number | null = null,
+): JobStatus {
   const state = (rawState.trim().split(/\s+/)[0] ?? '').replace(/\+$/, '').toUpperCase();
   const phase = phaseOf(state);
   const why = reason && reason !== 'None' && reason !== '(null)' ? reason : null;
@@ -96,7 +103,10 @@ function status(jobId: string, rawState: string, reason: string | null, exitCode
 export function parseSqueue(stdout: string): Map<string, JobStatus> {
   const out = new Map<string, JobStatus>();
   for (const line of stdout.split('\n')) {
-    const f = line.trim().split('|').map((x) => x.trim());
+    const f = line
+      .trim()
+      .split('|')
+      .map((x) => x.trim());
     if ((f.length !== 3 && f.length !== 4) || !/^\d/.test(f[0]) || !f[1]) continue;
     const restarts = f.length === 4 && /^\d+$/.test(f[3]) ? Number(f[3]) : null;
     out.set(f[0], status(f[0], f[1], f[2], null, 'squeue', restarts));
@@ -232,7 +242,10 @@ function notFound(jobId: string): JobStatus {
 }
 
 function lastLine(r: ProcessResult): string {
-  const lines = `${r.stderr}\n${r.stdout}`.trim().split('\n').filter((l) => l.trim());
+  const lines = `${r.stderr}\n${r.stdout}`
+    .trim()
+    .split('\n')
+    .filter((l) => l.trim());
   return lines[lines.length - 1]?.trim() ?? '';
 }
 

@@ -117,7 +117,10 @@ export function validateJobOptions(o: SlurmJobOptions): string | null {
   if (!positive(o.processesPerNode)) return `processes per node must be a whole number of at least 1, got ${o.processesPerNode}`;
   if (!count(o.gpusPerNode)) return `GPUs per node must be a whole number, got ${o.gpusPerNode}`;
   if (!count(o.cpusPerTask)) return `CPUs per task must be a whole number, got ${o.cpusPerTask}`;
-  for (const [name, value] of [['partition', o.partition], ['account', o.account]] as const) {
+  for (const [name, value] of [
+    ['partition', o.partition],
+    ['account', o.account],
+  ] as const) {
     if (value && !/^[A-Za-z0-9_.,:+-]+$/.test(value)) return `${name} "${value}" has characters Slurm does not take in a name`;
   }
   let limit: number | null = null;
@@ -200,7 +203,7 @@ export function buildSbatchScript(req: SbatchScriptRequest, activateScript: stri
     '    "$RUN_DIR/run.json" "$1" 2>/dev/null',
     '}',
     '',
-    '# The trainer\'s environment.',
+    "# The trainer's environment.",
   );
   if (activateScript) lines.push(`source ${q(activateScript)}`);
   for (const c of o.setupCommands) if (c.trim()) lines.push(c);
@@ -220,7 +223,7 @@ export function buildSbatchScript(req: SbatchScriptRequest, activateScript: stri
     '',
     'time_signal=0',
     'passed_on=0',
-    '# This job\'s trainer has written run.json (its handlers, and torchrun\'s, are in place).',
+    "# This job's trainer has written run.json (its handlers, and torchrun's, are in place).",
     'trainer_up() {',
     '  "$PYTHON" -c \'import json, sys; s = json.load(open(sys.argv[1])).get("slurm") or {}; sys.exit(0 if [s.get("job_id"), str(s.get("restart_count"))] == sys.argv[2:] else 1)\' \\',
     '    "$RUN_DIR/run.json" "$SLURM_JOB_ID" "${SLURM_RESTART_COUNT:-0}" 2>/dev/null',
@@ -242,9 +245,7 @@ export function buildSbatchScript(req: SbatchScriptRequest, activateScript: stri
     '  -m trapo train --run-dir "$RUN_DIR" "$@" >>"$RUN_DIR/logs/trainer.log" 2>&1 &',
     'step=$!',
     'while kill -0 "$step" 2>/dev/null; do',
-    ...(sig
-      ? [`  if [ "$time_signal" = 1 ] && [ "$passed_on" = 0 ] && trainer_up; then passed_on=1; scancel --signal=${sig.signal} "$SLURM_JOB_ID"; fi`]
-      : []),
+    ...(sig ? [`  if [ "$time_signal" = 1 ] && [ "$passed_on" = 0 ] && trainer_up; then passed_on=1; scancel --signal=${sig.signal} "$SLURM_JOB_ID"; fi`] : []),
     '  sleep 2 & wait $!',
     'done',
     'wait "$step"; rc=$?',

@@ -8,14 +8,7 @@
 // A job whose trainer has not started (pending, or still starting) has nothing to save: it is cancelled at once.
 import { JobStatus, SlurmClient } from './slurm';
 
-export type SlurmStopOutcome =
-  | 'already-ended'
-  | 'cancelled-before-start'
-  | 'stopped'
-  | 'stopped-scancel'
-  | 'stopped-kill'
-  | 'not-delivered'
-  | 'still-running';
+export type SlurmStopOutcome = 'already-ended' | 'cancelled-before-start' | 'stopped' | 'stopped-scancel' | 'stopped-kill' | 'not-delivered' | 'still-running';
 
 export interface SlurmStopRequest {
   jobId: string;

@@ -7,14 +7,7 @@
 // the grace period, not a fixed time after SIGINT. Without one (a process that writes no events), the grace period
 // after SIGINT. The user can always ask for "now" (SIGTERM at once). SIGKILL follows SIGTERM after the grace period.
 
-export type StopOutcome =
-  | 'already-stopped'
-  | 'stopped'
-  | 'stopped-sigterm'
-  | 'stopped-now'
-  | 'stopped-sigkill'
-  | 'not-delivered'
-  | 'survived-sigkill';
+export type StopOutcome = 'already-stopped' | 'stopped' | 'stopped-sigterm' | 'stopped-now' | 'stopped-sigkill' | 'not-delivered' | 'survived-sigkill';
 
 export interface StopOptions {
   /** Milliseconds to wait for the exit to be reported after SIGKILL. */
@@ -71,8 +64,14 @@ function untilQuiet(exited: Promise<unknown>, graceMs: number, o: StopOptions): 
       clearTimeout(timer);
       resolve(why);
     };
-    exited.then(() => finish('exited'), () => finish('exited'));
-    o.now?.then(() => finish('now'), () => undefined);
+    exited.then(
+      () => finish('exited'),
+      () => finish('exited'),
+    );
+    o.now?.then(
+      () => finish('now'),
+      () => undefined,
+    );
     const check = () => {
       if (done) return;
       const life = o.signOfLife?.() ?? null;

@@ -77,7 +77,10 @@ export class LineTail {
   private readonly maxBytesPerPoll: number;
   restarts = 0;
 
-  constructor(readonly file: string, options: TailOptions = {}) {
+  constructor(
+    readonly file: string,
+    options: TailOptions = {},
+  ) {
     this.chunkBytes = options.chunkBytes ?? 1 << 20;
     this.maxBytesPerPoll = options.maxBytesPerPoll ?? Number.POSITIVE_INFINITY;
   }
@@ -131,7 +134,10 @@ export class EventTail {
   private readonly lines: LineTail;
   readonly stats: TailStats = { offset: 0, malformed: 0, unknown: 0, badValues: 0, events: 0, restarts: 0, heldBackBytes: 0 };
 
-  constructor(readonly file: string, options: TailOptions = {}) {
+  constructor(
+    readonly file: string,
+    options: TailOptions = {},
+  ) {
     this.lines = new LineTail(file, options);
   }
 

@@ -24,7 +24,7 @@ export const TEMPLATES: readonly ConfigTemplate[] = [
   },
   {
     id: 'real-model',
-    label: 'Real model: the paper\'s run (a Qwen2.5-Math-class model, TRAPO/LUFFY data, six benchmarks)',
+    label: "Real model: the paper's run (a Qwen2.5-Math-class model, TRAPO/LUFFY data, six benchmarks)",
     detail: 'Opens a config with commented paths to fill in (model, training data, benchmarks); comments say what to change for 1.5B on one GPU.',
     fileName: 'real-model.trapo.yaml',
     shippedFile: 'real-model.trapo.yaml',

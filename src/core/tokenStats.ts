@@ -143,9 +143,10 @@ export function encodeTokenStats(tokens: readonly TokenInfo[], prefixText: strin
     }
   });
   // Keys in the Python writer's order: the same bytes.
-  const texts = cursor !== response.length || lengths.some((n) => n > 255)
-    ? { text: tokens.map((t) => t.text) }
-    : { text_len: Buffer.from(lengths).toString('base64'), ...(Object.keys(special).length ? { special } : {}) };
+  const texts =
+    cursor !== response.length || lengths.some((n) => n > 255)
+      ? { text: tokens.map((t) => t.text) }
+      : { text_len: Buffer.from(lengths).toString('base64'), ...(Object.keys(special).length ? { special } : {}) };
   return {
     n: tokens.length,
     prefix: tokens.filter((t) => t.prefix).length,

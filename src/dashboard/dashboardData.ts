@@ -3,14 +3,7 @@
 import { POINTS_PER_BUCKET, decimateIndices, gather } from '../core/decimate';
 import { MetricSeries, SeriesStore } from '../core/series';
 import { encodeNumbers } from '../shared/nonFinite';
-import {
-  AVERAGE_BENCHMARK,
-  BenchmarkPayload,
-  RunData,
-  RunSummary,
-  SeriesPayload,
-  prefixLevel,
-} from '../shared/dashboardProtocol';
+import { AVERAGE_BENCHMARK, BenchmarkPayload, RunData, RunSummary, SeriesPayload, prefixLevel } from '../shared/dashboardProtocol';
 
 /** One evaluation as the run store keeps it (from an `eval` event). */
 export interface DashboardEvalEntry {
@@ -155,7 +148,12 @@ export function buildRunData(
   if (store) {
     const levels = store.names().filter((n) => prefixLevel(n) !== undefined);
     const wanted = !only || levels.some((n) => only.has(n));
-    const levelIdx = wanted ? jointIndices(levels.map((n) => store.get(n)!), levelPoints) : undefined;
+    const levelIdx = wanted
+      ? jointIndices(
+          levels.map((n) => store.get(n)!),
+          levelPoints,
+        )
+      : undefined;
     for (const name of store.names()) {
       if (only && !only.has(name)) continue;
       const isLevel = prefixLevel(name) !== undefined;
@@ -196,6 +194,10 @@ export function runIdFromArg(arg: unknown): string | undefined {
 
 /** A safe file name for an exported chart: its title with anything but letters, digits, . _ - as one '-'. */
 export function exportFileName(title: string, format: 'csv' | 'png'): string {
-  const base = title.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|-+$/g, '').slice(0, 100) || 'chart';
+  const base =
+    title
+      .replace(/[^A-Za-z0-9._-]+/g, '-')
+      .replace(/^[-.]+|-+$/g, '')
+      .slice(0, 100) || 'chart';
   return `${base}.${format}`;
 }

@@ -246,7 +246,15 @@ export class DashboardSession {
     if (this.screen.size) {
       const ui = this.screen.state;
       const needed = ui.xAxis?.startsWith('metric:') ? [ui.xAxis.slice('metric:'.length)] : [];
-      const layout = { names, benchmarkCharts: benchmarks.size, levelCharts, collapsed: this.screen.collapsed, pinned: new Set(ui.pinned ?? []), matches: metricFilterMatcher(ui.metricFilter), needed };
+      const layout = {
+        names,
+        benchmarkCharts: benchmarks.size,
+        levelCharts,
+        collapsed: this.screen.collapsed,
+        pinned: new Set(ui.pinned ?? []),
+        matches: metricFilterMatcher(ui.metricFilter),
+        needed,
+      };
       return splitFirstScreen(layout, this.screen.size);
     }
     const first = this.opts.firstScreenMetrics ?? FIRST_SCREEN_METRICS;
@@ -306,7 +314,6 @@ export class DashboardSession {
     if (only) data.benchmarks = benchmarkPayloads(this.opts.source.getEvals(runId) ?? [], 0, origin);
     return data;
   }
-
 
   private onSourceChange(runId: string | undefined): void {
     if (!this.ready) return;

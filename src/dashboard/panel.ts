@@ -111,7 +111,7 @@ async function saveExport(m: ExportMessage): Promise<void> {
   const uri = await vscode.window.showSaveDialog({
     title: `Export chart as ${m.format.toUpperCase()}`,
     defaultUri: folder ? vscode.Uri.joinPath(folder, name) : undefined,
-    filters: m.format === 'csv' ? { 'CSV': ['csv'] } : { 'PNG image': ['png'] },
+    filters: m.format === 'csv' ? { CSV: ['csv'] } : { 'PNG image': ['png'] },
     saveLabel: 'Export',
   });
   if (!uri) return;

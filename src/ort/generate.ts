@@ -149,7 +149,9 @@ export class OrtModel {
       throw new OrtGenerateError(`onnxruntime cannot load ${onnxPath}: ${(e as Error).message}`);
     }
     if (!session.inputNames.includes('input_ids') || !session.outputNames.includes('logits')) {
-      throw new OrtGenerateError(`${onnxPath}: expected an input "input_ids" and an output "logits", found inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}]`);
+      throw new OrtGenerateError(
+        `${onnxPath}: expected an input "input_ids" and an output "logits", found inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}]`,
+      );
     }
     const unknown = session.inputNames.filter((n) => !['input_ids', 'attention_mask', 'position_ids'].includes(n));
     if (unknown.length) {
@@ -183,10 +185,19 @@ export class OrtModel {
     const { Tensor } = this.ortApi;
     const n = seq.length;
     const feeds: Record<string, Ort.Tensor> = {
-      input_ids: new Tensor('int64', BigInt64Array.from(seq, (x) => BigInt(x)), [1, n]),
+      input_ids: new Tensor(
+        'int64',
+        BigInt64Array.from(seq, (x) => BigInt(x)),
+        [1, n],
+      ),
     };
     if (this.session.inputNames.includes('attention_mask')) feeds.attention_mask = new Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]);
-    if (this.session.inputNames.includes('position_ids')) feeds.position_ids = new Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(i)), [1, n]);
+    if (this.session.inputNames.includes('position_ids'))
+      feeds.position_ids = new Tensor(
+        'int64',
+        BigInt64Array.from({ length: n }, (_, i) => BigInt(i)),
+        [1, n],
+      );
     const out = await this.session.run(feeds);
     const logits = out.logits;
     const dims = logits.dims;

@@ -115,7 +115,9 @@ export class RolloutTablePanel implements vscode.Disposable {
         }
         this.loader = new RolloutTableLoader({ onChunk: (c) => this.post({ type: 'rows', ...c }), isCancelled: () => this.disposed, alpha });
         const loader = this.loader;
-        this.loading = loader.load(files).catch((e) => void vscode.window.showErrorMessage(`TRAPO: reading the rollouts of ${this.target.name} failed: ${(e as Error).message}`));
+        this.loading = loader
+          .load(files)
+          .catch((e) => void vscode.window.showErrorMessage(`TRAPO: reading the rollouts of ${this.target.name} failed: ${(e as Error).message}`));
         if (files.length === 0) {
           void vscode.window.showInformationMessage(`TRAPO: ${this.target.name} has no rollouts yet (${path.join(this.target.runDir, 'rollouts')}).`);
         }

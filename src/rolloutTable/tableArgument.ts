@@ -10,4 +10,3 @@ export function tableArgument(arg: unknown, runDirOf: (runId: string) => string 
   const query = typeof a.query === 'string' ? a.query : Number.isInteger(a.step) ? `step:${a.step as number}` : undefined;
   return { runDir, query };
 }
-

@@ -21,7 +21,18 @@ export interface LoadOptions {
   now?: () => number;
 }
 
-const emptyChunk = (): RowsChunk => ({ step: [], prompt: [], sample: [], stage: [], level: [], reward: [], advantage: [], length: [], entropy: [], outside: [] });
+const emptyChunk = (): RowsChunk => ({
+  step: [],
+  prompt: [],
+  sample: [],
+  stage: [],
+  level: [],
+  reward: [],
+  advantage: [],
+  length: [],
+  entropy: [],
+  outside: [],
+});
 const known = (x: number) => (Number.isNaN(x) ? null : x);
 const MAX_ERRORS = 5;
 

@@ -60,7 +60,10 @@ export function registerRuns(
     const picked = await vscode.window.showQuickPick(
       candidates.map((r) => ({
         label: visibleControls(r.info.name),
-        description: [r.status, what === 'resume' ? resumeText(r) : undefined, r.id].filter(Boolean).map((x) => visibleControls(x!)).join(' · '),
+        description: [r.status, what === 'resume' ? resumeText(r) : undefined, r.id]
+          .filter(Boolean)
+          .map((x) => visibleControls(x!))
+          .join(' · '),
         run: r,
       })),
       { title: `TRAPO: run to ${what}` },
@@ -108,14 +111,19 @@ export function registerRuns(
       if (run) await resumeRun(deps, run);
     },
     'trapo.submitSlurmScript': (arg?: unknown) => submitReviewedScript(arg),
-    'trapo.setUpTrainerEnvironment': (kind?: unknown) =>
-      setUpTrainerEnvironment(context, setupOutput, kind === 'torch' || kind === 'vllm' ? kind : undefined),
+    'trapo.setUpTrainerEnvironment': (kind?: unknown) => setUpTrainerEnvironment(context, setupOutput, kind === 'torch' || kind === 'vllm' ? kind : undefined),
     'trapo.refreshRuns': () => store.refresh(),
     'trapo.openRunConfig': async (arg?: unknown) => {
       const run = await resolveRun(arg, () => true, 'show the config of');
       if (!run) return;
       const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(runPaths.runJson(run.dir)));
-      const line = Math.max(0, doc.getText().split('\n').findIndex((l) => /^\s*"config"\s*:/.test(l)));
+      const line = Math.max(
+        0,
+        doc
+          .getText()
+          .split('\n')
+          .findIndex((l) => /^\s*"config"\s*:/.test(l)),
+      );
       const pos = new vscode.Position(line, 0);
       await vscode.window.showTextDocument(doc, { preview: true, selection: new vscode.Range(pos, pos) });
     },

@@ -14,7 +14,13 @@ function notifyAlerts(watch: AlertWatch, change: RunChange): void {
   if (!live) return;
   const { run, anomalies } = live;
   const last = anomalies[anomalies.length - 1];
-  const more = anomalies.length > 1 ? ` (and ${anomalies.length - 1} more: ${anomalies.slice(0, -1).map((a) => ANOMALY_TITLES[a.kind]).join(', ')})` : '';
+  const more =
+    anomalies.length > 1
+      ? ` (and ${anomalies.length - 1} more: ${anomalies
+          .slice(0, -1)
+          .map((a) => ANOMALY_TITLES[a.kind])
+          .join(', ')})`
+      : '';
   const at = last.step !== null ? ` at step ${last.step}` : '';
   const message = `TRAPO run ${run.info.name}: ${ANOMALY_TITLES[last.kind]}${at}. ${last.message}${more}`;
   void vscode.window.showWarningMessage(message, 'Open Dashboard', 'Open Rollout Table').then((choice) => {

@@ -37,11 +37,7 @@ async function pickKind(): Promise<EnvironmentKind | undefined> {
   return (await vscode.window.showQuickPick(items, { title: 'TRAPO: Set Up Trainer Environment', placeHolder: 'Which environment?' }))?.environment;
 }
 
-export async function setUpTrainerEnvironment(
-  context: vscode.ExtensionContext,
-  output: vscode.OutputChannel,
-  requested?: EnvironmentKind,
-): Promise<boolean> {
+export async function setUpTrainerEnvironment(context: vscode.ExtensionContext, output: vscode.OutputChannel, requested?: EnvironmentKind): Promise<boolean> {
   if (refuseUntrusted()) return false;
   const trainerDir = path.join(context.extensionPath, 'trainer');
   if (!existsSync(path.join(trainerDir, 'pyproject.toml'))) {
@@ -166,9 +162,7 @@ async function setUpVllmEnvironment(context: vscode.ExtensionContext, output: vs
 async function checkBasePython(python: string, min: [number, number] = MIN_PYTHON): Promise<void> {
   const r = await runProcess(python, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], process.cwd(), 30_000);
   if (r.spawnError) {
-    throw new SetupError(
-      `Python was not found (${python}: ${r.spawnError}). Install Python ${MIN_PYTHON.join('.')} or newer, or set trapo.pythonPath.`,
-    );
+    throw new SetupError(`Python was not found (${python}: ${r.spawnError}). Install Python ${MIN_PYTHON.join('.')} or newer, or set trapo.pythonPath.`);
   }
   const [major, minor] = r.stdout.trim().split('.').map(Number);
   if (r.code !== 0 || !Number.isFinite(major)) throw new SetupError(`${python} did not run: ${r.stderr.trim().split('\n').pop()}`);

@@ -40,7 +40,16 @@ function fieldValue(o: SlurmJobOptions, f: Field): string {
   if (typeof v === 'boolean') return v ? 'on' : 'off';
   if (Array.isArray(v)) return v.length ? v.join(' ; ') : 'none';
   if (v === '' || v === 0) {
-    return { partition: 'cluster default', account: 'your default', time: "partition's default", signal: 'none', gpusPerNode: 'none', cpusPerTask: 'cluster default' }[f as string] ?? String(v);
+    return (
+      {
+        partition: 'cluster default',
+        account: 'your default',
+        time: "partition's default",
+        signal: 'none',
+        gpusPerNode: 'none',
+        cpusPerTask: 'cluster default',
+      }[f as string] ?? String(v)
+    );
   }
   return String(v);
 }
@@ -86,19 +95,26 @@ async function editField(o: SlurmJobOptions, f: Field): Promise<SlurmJobOptions 
     validateInput: (text) => fieldProblem(f, text),
   });
   if (value === undefined) return undefined;
-  if (list) return { ...o, [f]: value.split(';').map((x) => x.trim()).filter(Boolean) };
+  if (list)
+    return {
+      ...o,
+      [f]: value
+        .split(';')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    };
   if (typeof current === 'number') return { ...o, [f]: value.trim() === '' ? 0 : Number(value) };
   return { ...o, [f]: value.trim() };
 }
 
 const FIELD_PROMPTS: Record<Field, string> = {
-  partition: 'Empty: the cluster\'s default partition.',
+  partition: "Empty: the cluster's default partition.",
   account: 'Empty: your default account.',
   nodes: 'Nodes of the job: one torchrun per node, meeting at the first node (c10d rendezvous).',
   gpusPerNode: '--gpus-per-node; 0: none asked for.',
   processesPerNode: 'Trainer processes per node (torchrun --nproc-per-node), usually the GPUs per node.',
-  cpusPerTask: 'CPUs for the one task per node (--cpus-per-task); 0: the cluster\'s default.',
-  time: 'Slurm time: minutes, HH:MM:SS or D-HH:MM:SS; empty: the partition\'s default.',
+  cpusPerTask: "CPUs for the one task per node (--cpus-per-task); 0: the cluster's default.",
+  time: "Slurm time: minutes, HH:MM:SS or D-HH:MM:SS; empty: the partition's default.",
   extraDirectives: 'More sbatch options, separated by ";", e.g. --qos=high ; --mem=200G',
   setupCommands: 'Shell lines run before the trainer, separated by ";", e.g. module load cuda/12.4',
   signal: 'SIGNAL@SECONDS Slurm sends before the time limit (the trainer saves and stops); empty: none.',
@@ -122,7 +138,11 @@ function fieldProblem(f: Field, text: string): string | undefined {
       return 'error' in s ? s.error : undefined;
     }
     case 'extraDirectives': {
-      const bad = t.split(';').map((x) => x.trim()).filter(Boolean).find((x) => directiveLine(x) === null);
+      const bad = t
+        .split(';')
+        .map((x) => x.trim())
+        .filter(Boolean)
+        .find((x) => directiveLine(x) === null);
       return bad ? `"${bad}" is not an sbatch option (--name=value)` : undefined;
     }
     case 'partition':

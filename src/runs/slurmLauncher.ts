@@ -136,9 +136,8 @@ export async function submitSlurmRun(slurm: SlurmRuns, store: RunStore, revealRu
     }
     if (doc.isDirty) await doc.save();
   }
-  const submitted = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `TRAPO: sbatch ${rel}` },
-    () => slurm.client.submit(scriptPath),
+  const submitted = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `TRAPO: sbatch ${rel}` }, () =>
+    slurm.client.submit(scriptPath),
   );
   if (!submitted.ok) {
     await cleanUp();
@@ -157,12 +156,10 @@ export async function submitSlurmRun(slurm: SlurmRuns, store: RunStore, revealRu
   await revealRun(req.runId);
   const run = store.get(req.runId);
   const state = run?.job?.status ? ` (${describeJobStatus(run.job.status)})` : '';
-  void vscode.window
-    .showInformationMessage(`TRAPO: ${req.name} submitted as Slurm job ${submitted.jobId}${state}.`, 'Show Script', 'Show Log')
-    .then((c) => {
-      if (c === 'Show Script') void vscode.window.showTextDocument(vscode.Uri.file(scriptPath), { preview: true });
-      if (c === 'Show Log') void vscode.commands.executeCommand('trapo.showRunLog', { runId: req.runId });
-    });
+  void vscode.window.showInformationMessage(`TRAPO: ${req.name} submitted as Slurm job ${submitted.jobId}${state}.`, 'Show Script', 'Show Log').then((c) => {
+    if (c === 'Show Script') void vscode.window.showTextDocument(vscode.Uri.file(scriptPath), { preview: true });
+    if (c === 'Show Log') void vscode.commands.executeCommand('trapo.showRunLog', { runId: req.runId });
+  });
 }
 
 // ------------------------------------------------------------------------------------------------ the review

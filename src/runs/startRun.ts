@@ -5,13 +5,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ValidateFunction } from 'ajv';
-import {
-  ConfigProblem,
-  formatProblems,
-  loadConfigSchema,
-  validateConfigFile,
-  validateWithTrainer,
-} from '../core/configValidation';
+import { ConfigProblem, formatProblems, loadConfigSchema, validateConfigFile, validateWithTrainer } from '../core/configValidation';
 import type { ConfigProblemReporter } from '../config/configLanguage';
 import { trainerExitMessage } from '../core/exitMessage';
 import { buildLaunch, configEngine, makeRunId, runNameFromConfigFile } from '../core/launch';
@@ -236,25 +230,22 @@ async function spawnAndFollow(deps: StartDeps, req: SpawnRequest): Promise<void>
     if (e.runId === req.runId) exit = e;
   });
   const title = req.reason === 'start' ? `Starting TRAPO run ${req.runId}` : `Resuming TRAPO run ${req.runId}`;
-  const outcome = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title, cancellable: true },
-    async (progress, token) => {
-      for (;;) {
-        if (token.isCancellationRequested) {
-          const run = deps.store.get(req.runId);
-          await deps.manager.stop(run ?? { id: req.runId, info: { pid: child.pid ?? null, host: '' } as RunState['info'] });
-          return 'cancelled' as const;
-        }
-        if (exit) return 'exited' as const;
-        await deps.store.refresh();
+  const outcome = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
+    for (;;) {
+      if (token.isCancellationRequested) {
         const run = deps.store.get(req.runId);
-        if (run && run.info.pid === child.pid && run.status === 'running') return 'running' as const;
-        const last = deps.manager.lastLine(req.runId);
-        if (last) progress.report({ message: last.slice(0, 120) });
-        await new Promise((r) => setTimeout(r, 500));
+        await deps.manager.stop(run ?? { id: req.runId, info: { pid: child.pid ?? null, host: '' } as RunState['info'] });
+        return 'cancelled' as const;
       }
-    },
-  );
+      if (exit) return 'exited' as const;
+      await deps.store.refresh();
+      const run = deps.store.get(req.runId);
+      if (run && run.info.pid === child.pid && run.status === 'running') return 'running' as const;
+      const last = deps.manager.lastLine(req.runId);
+      if (last) progress.report({ message: last.slice(0, 120) });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  });
   exitSub.dispose();
   const show = (choice: string | undefined) => {
     if (choice === 'Show Output') deps.manager.channelFor(req.runId)?.show(true);
@@ -273,9 +264,7 @@ async function spawnAndFollow(deps: StartDeps, req: SpawnRequest): Promise<void>
         await deps.revealRun(req.runId);
         break; // it finished before the progress saw it running (a very short run)
       }
-      void vscode.window
-        .showErrorMessage(`TRAPO: ${trainerExitMessage(exit?.lastLines ?? [], exit?.code ?? null)}`, 'Show Output')
-        .then(show);
+      void vscode.window.showErrorMessage(`TRAPO: ${trainerExitMessage(exit?.lastLines ?? [], exit?.code ?? null)}`, 'Show Output').then(show);
       break;
     }
     case 'cancelled':
@@ -290,9 +279,7 @@ async function spawnAndFollow(deps: StartDeps, req: SpawnRequest): Promise<void>
 
 export function offerSetUp(detail: string, engine: 'torch' | 'vllm' = 'torch'): void {
   const what =
-    engine === 'vllm'
-      ? 'no Python interpreter has the trainer with vLLM, which rollout.engine: vllm needs'
-      : 'no Python interpreter can import the trainer';
+    engine === 'vllm' ? 'no Python interpreter has the trainer with vLLM, which rollout.engine: vllm needs' : 'no Python interpreter can import the trainer';
   void vscode.window
     .showErrorMessage(
       `TRAPO: ${what} (tried ${detail}). Set up the trainer environment${engine === 'vllm' ? ' with vLLM' : ''}, or point trapo.pythonPath at a Python with trapo installed.`,

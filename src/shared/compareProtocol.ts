@@ -200,7 +200,14 @@ export function parseCompareWebviewMessage(m: unknown): { ok: true; message: Web
       }
       return {
         ok: true,
-        message: { type: 'generate', prompt, generation: generation as number, maxTokens: maxTokens as number, temperature, promptMode: promptMode as PromptMode },
+        message: {
+          type: 'generate',
+          prompt,
+          generation: generation as number,
+          maxTokens: maxTokens as number,
+          temperature,
+          promptMode: promptMode as PromptMode,
+        },
       };
     }
     default:

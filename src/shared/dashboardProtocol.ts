@@ -65,7 +65,6 @@ export function skippedText(s: SkippedSummary | undefined): string {
   return parts.length ? `${parts.join(', ')} skipped in events.jsonl` : '';
 }
 
-
 /**
  * Points of one metric: parallel arrays (step, wall time, value). Times are seconds since the run's `startTime`,
  * rounded to milliseconds: shorter in JSON than unix seconds, and what the wall-time axis shows anyway. Values are

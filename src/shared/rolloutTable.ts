@@ -23,7 +23,7 @@ export const COLUMN_TITLES: Record<TableColumn, { label: string; help: string }>
   prompt: { label: 'prompt', help: 'prompt id' },
   sample: { label: 'sample', help: 'index of the sample in its group' },
   stage: { label: 'stage', help: 'micro-group stage (0 = unguided)' },
-  level: { label: 'level', help: "guidance level the prompt reached this step (0 = unguided … 3 = full expert)" },
+  level: { label: 'level', help: 'guidance level the prompt reached this step (0 = unguided … 3 = full expert)' },
   reward: { label: 'reward', help: 'reward' },
   advantage: { label: 'advantage', help: 'advantage (reward minus the group mean)' },
   length: { label: 'length', help: 'tokens the model generated' },
@@ -137,7 +137,10 @@ export class RolloutTable {
   size = 0;
   readonly promptIds: string[] = [];
   readonly promptTexts: string[] = [];
-  private readonly cols: Record<NumericColumn, Float64Array> = Object.fromEntries(NUMERIC_COLUMNS.map((c) => [c, new Float64Array(1024)])) as Record<NumericColumn, Float64Array>;
+  private readonly cols: Record<NumericColumn, Float64Array> = Object.fromEntries(NUMERIC_COLUMNS.map((c) => [c, new Float64Array(1024)])) as Record<
+    NumericColumn,
+    Float64Array
+  >;
   private prompt = new Int32Array(1024);
   /** Lower-cased "id text" per prompt, built once for word filters. */
   private hay: (string | undefined)[] = [];
@@ -216,7 +219,9 @@ export class RolloutTable {
     const tie = (a: number, b: number) => step[a] - step[b] || prompt[a] - prompt[b] || sample[a] - sample[b] || a - b;
     if (column === 'prompt') {
       // Prompt ids compare as strings; rank them once.
-      const order = this.promptIds.map((_, i) => i).sort((a, b) => (this.promptIds[a] < this.promptIds[b] ? -1 : this.promptIds[a] > this.promptIds[b] ? 1 : 0));
+      const order = this.promptIds
+        .map((_, i) => i)
+        .sort((a, b) => (this.promptIds[a] < this.promptIds[b] ? -1 : this.promptIds[a] > this.promptIds[b] ? 1 : 0));
       const rank = new Int32Array(this.promptIds.length);
       order.forEach((p, r) => (rank[p] = r));
       return rows.sort((a, b) => sign * (rank[prompt[a]] - rank[prompt[b]]) || tie(a, b));

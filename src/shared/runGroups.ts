@@ -54,7 +54,10 @@ export function groupKeys(runs: readonly PickerRun[]): string[] {
 }
 
 /** Two-sided 95% quantiles of Student's t for 1..30 degrees of freedom (then the normal's 1.96). */
-const T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042];
+const T95 = [
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069,
+  2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
 export function t95(df: number): number {
   return df >= 1 && df <= 30 ? T95[df - 1] : 1.96;
 }
@@ -188,12 +191,35 @@ function numbersEqual(v: ConfigValue, text: string): boolean {
 // ----------------------------------------------------------------------------------------------- colours and names
 
 /** VS Code's chart colour variables, then 14 more distinct colours (20 in all). */
-export const PALETTE_VARS = ['--vscode-charts-blue', '--vscode-charts-orange', '--vscode-charts-green', '--vscode-charts-purple', '--vscode-charts-red', '--vscode-charts-yellow'];
+export const PALETTE_VARS = [
+  '--vscode-charts-blue',
+  '--vscode-charts-orange',
+  '--vscode-charts-green',
+  '--vscode-charts-purple',
+  '--vscode-charts-red',
+  '--vscode-charts-yellow',
+];
 export const PALETTE = [
-  '#3794ff', '#d18616', '#89d185', '#b180d7', '#f14c4c', '#cca700',
-  '#17becf', '#e377c2', '#8c564b', '#bcbd22', '#7f7f7f', '#1f77b4',
-  '#ff9896', '#98df8a', '#c5b0d5', '#9edae5', '#f7b6d2', '#c49c94',
-  '#dbdb8d', '#aec7e8',
+  '#3794ff',
+  '#d18616',
+  '#89d185',
+  '#b180d7',
+  '#f14c4c',
+  '#cca700',
+  '#17becf',
+  '#e377c2',
+  '#8c564b',
+  '#bcbd22',
+  '#7f7f7f',
+  '#1f77b4',
+  '#ff9896',
+  '#98df8a',
+  '#c5b0d5',
+  '#9edae5',
+  '#f7b6d2',
+  '#c49c94',
+  '#dbdb8d',
+  '#aec7e8',
 ];
 export const PALETTE_SIZE = PALETTE.length;
 
@@ -235,7 +261,9 @@ export function displayNames(runs: readonly PickerRun[]): Map<string, string> {
     const keys = new Set<string>();
     for (const r of list) for (const k of Object.keys(r.config ?? {})) keys.add(k);
     if (new Set(list.map((r) => r.algorithm)).size > 1) keys.add('algorithm');
-    const differing = [...keys].filter((k) => new Set(list.map((r) => JSON.stringify(k === 'algorithm' ? r.algorithm : r.config?.[k] ?? null))).size > 1).sort((a, b) => (a === 'seed' ? -1 : b === 'seed' ? 1 : a.localeCompare(b)));
+    const differing = [...keys]
+      .filter((k) => new Set(list.map((r) => JSON.stringify(k === 'algorithm' ? r.algorithm : (r.config?.[k] ?? null)))).size > 1)
+      .sort((a, b) => (a === 'seed' ? -1 : b === 'seed' ? 1 : a.localeCompare(b)));
     for (const r of list) {
       const parts = differing.slice(0, 3).map((k) => `${k} ${k === 'algorithm' ? r.algorithm : String(r.config?.[k] ?? 'unset')}`);
       const label = parts.length ? parts.join(', ') : r.id.split('-').slice(-1)[0];

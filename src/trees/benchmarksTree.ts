@@ -10,17 +10,17 @@ import { visibleControls } from '../core/visibleText';
 
 export class BenchmarkNode extends vscode.TreeItem {
   readonly kind = 'benchmark';
-  constructor(readonly run: RunState, readonly summary: BenchmarkSummary) {
+  constructor(
+    readonly run: RunState,
+    readonly summary: BenchmarkSummary,
+  ) {
     super(
       summary.name === AVERAGE_BENCHMARK ? 'Average' : summary.name === CHECKPOINT_AVERAGE ? 'Average (Evaluate Checkpoint)' : visibleControls(summary.name),
       vscode.TreeItemCollapsibleState.Collapsed,
     );
     const average = summary.name === AVERAGE_BENCHMARK || summary.name === CHECKPOINT_AVERAGE;
     this.id = `bench:${run.id}/${summary.name}`;
-    const parts = [
-      formatPercent(summary.latest.accuracy),
-      `best ${formatPercent(summary.best.accuracy)} @${summary.best.step}`,
-    ];
+    const parts = [formatPercent(summary.latest.accuracy), `best ${formatPercent(summary.best.accuracy)} @${summary.best.step}`];
     if (summary.change !== null) parts.push(formatChange(summary.change));
     this.description = parts.join(' · ');
     this.tooltip =
@@ -42,7 +42,11 @@ export class BenchmarkNode extends vscode.TreeItem {
 
 export class BenchmarkEvalNode extends vscode.TreeItem {
   readonly kind = 'benchmarkEval';
-  constructor(readonly run: RunState, readonly benchmark: string, readonly point: BenchmarkPoint) {
+  constructor(
+    readonly run: RunState,
+    readonly benchmark: string,
+    readonly point: BenchmarkPoint,
+  ) {
     super(`step ${point.step}`, vscode.TreeItemCollapsibleState.None);
     // the trainer and Evaluate Checkpoint can both have evaluated a step
     this.id = `bench:${run.id}/${benchmark}/${point.step}${point.source === 'checkpoint' ? '/checkpoint' : ''}`;

@@ -17,11 +17,7 @@ export interface Trees {
   revealRun(runId: string): Promise<void>;
 }
 
-export function registerTrees(
-  context: vscode.ExtensionContext,
-  store: RunStore,
-  selection: RunSelection,
-): Trees {
+export function registerTrees(context: vscode.ExtensionContext, store: RunStore, selection: RunSelection): Trees {
   const runs = new RunsTreeProvider(store);
   const prefix = new PrefixTreeProvider(store, selection);
   const benchmarks = new BenchmarksTreeProvider(store, selection);

@@ -9,7 +9,10 @@ import { visibleControls } from '../core/visibleText';
 
 export class PrefixStepNode extends vscode.TreeItem {
   readonly kind = 'prefixStep';
-  constructor(readonly run: RunState, readonly entry: PrefixStep) {
+  constructor(
+    readonly run: RunState,
+    readonly entry: PrefixStep,
+  ) {
     super(`step ${entry.step}`, vscode.TreeItemCollapsibleState.Collapsed);
     this.id = `prefix:${run.id}/${entry.step}`;
     this.description = formatLevelShares(entry.levelShares);
@@ -40,7 +43,12 @@ export function stageDetails(stages: readonly StageRecord[]): string {
 export class PromptNode extends vscode.TreeItem {
   readonly kind = 'prompt';
   /** `index`: the prompt's place in the step (a step can draw the same problem twice, at an epoch boundary). */
-  constructor(readonly run: RunState, readonly step: number, readonly prompt: PromptAllocation, index: number) {
+  constructor(
+    readonly run: RunState,
+    readonly step: number,
+    readonly prompt: PromptAllocation,
+    index: number,
+  ) {
     super(visibleControls(prompt.prompt_id), vscode.TreeItemCollapsibleState.None); // a prompt id is data
     this.id = `prefix:${run.id}/${step}/${index}/${prompt.prompt_id}`;
     const correct = prompt.stages.reduce((a, s) => a + s.correct, 0);

@@ -113,11 +113,18 @@ function runTooltip(run: RunState): vscode.MarkdownString {
   const anomaly = anomalyText(run);
   if (anomaly) line('Anomaly', `${anomaly} (${run.nonFiniteValues} non-finite value${run.nonFiniteValues === 1 ? '' : 's'} in all)`);
   const resume = resumeText(run);
-  if (resume) line('Resume', run.resumeStep !== null ? `continues from the checkpoint at step ${run.resumeStep}` : 'no checkpoint with trainer state: starts over at step 0');
+  if (resume)
+    line(
+      'Resume',
+      run.resumeStep !== null ? `continues from the checkpoint at step ${run.resumeStep}` : 'no checkpoint with trainer state: starts over at step 0',
+    );
   for (const a of alertLines(run.anomalies)) line('Alert', a);
   if (skippedTotal(run.skipped) > 0) {
     const s = run.skipped;
-    line('Skipped in events.jsonl', `${s.malformed} malformed, ${s.unknown} of unknown type, ${s.torn} torn last line, ${s.badValues} unreadable metric values`);
+    line(
+      'Skipped in events.jsonl',
+      `${s.malformed} malformed, ${s.unknown} of unknown type, ${s.torn} torn last line, ${s.badValues} unreadable metric values`,
+    );
   }
   line('Folder', run.dir);
   return md;
@@ -127,7 +134,11 @@ type GroupKind = 'checkpoints' | 'rollouts' | 'evals';
 
 export class GroupNode extends vscode.TreeItem {
   readonly kind = 'group';
-  constructor(readonly run: RunState, readonly group: GroupKind, count: number) {
+  constructor(
+    readonly run: RunState,
+    readonly group: GroupKind,
+    count: number,
+  ) {
     super(
       { checkpoints: 'Checkpoints', rollouts: 'Rollouts', evals: 'Evaluations' }[group],
       count ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None,
@@ -169,7 +180,12 @@ export class CheckpointNode extends vscode.TreeItem {
 
 export class RolloutStepNode extends vscode.TreeItem {
   readonly kind = 'rolloutStep';
-  constructor(readonly run: RunState, readonly step: number, readonly file: string, count: number) {
+  constructor(
+    readonly run: RunState,
+    readonly step: number,
+    readonly file: string,
+    count: number,
+  ) {
     super(`step ${step}`, vscode.TreeItemCollapsibleState.None);
     this.id = `run:${run.id}/rollouts/${step}`;
     this.description = `${count} rollouts`;
@@ -184,7 +200,12 @@ export class RolloutStepNode extends vscode.TreeItem {
 
 export class EvalNode extends vscode.TreeItem {
   readonly kind = 'eval';
-  constructor(readonly run: RunState, readonly step: number, average: number, benchmarks: number) {
+  constructor(
+    readonly run: RunState,
+    readonly step: number,
+    average: number,
+    benchmarks: number,
+  ) {
     super(`step ${step}`, vscode.TreeItemCollapsibleState.Collapsed);
     this.id = `run:${run.id}/evals/${step}`;
     this.description = `avg ${formatPercent(average)} over ${benchmarks} benchmark${benchmarks === 1 ? '' : 's'}`;
@@ -198,7 +219,14 @@ export class EvalNode extends vscode.TreeItem {
 
 export class EvalFileNode extends vscode.TreeItem {
   readonly kind = 'evalFile';
-  constructor(readonly run: RunState, readonly step: number, readonly benchmark: string, accuracy: number, n: number, file: string) {
+  constructor(
+    readonly run: RunState,
+    readonly step: number,
+    readonly benchmark: string,
+    accuracy: number,
+    n: number,
+    file: string,
+  ) {
     super(visibleControls(benchmark), vscode.TreeItemCollapsibleState.None);
     this.id = `run:${run.id}/evals/${step}/${benchmark}`;
     this.description = `${formatPercent(accuracy)} of ${n}`;
@@ -211,7 +239,10 @@ export class EvalFileNode extends vscode.TreeItem {
 
 export class RunFileNode extends vscode.TreeItem {
   readonly kind = 'file';
-  constructor(readonly run: RunState, which: 'config' | 'log') {
+  constructor(
+    readonly run: RunState,
+    which: 'config' | 'log',
+  ) {
     super(which === 'config' ? 'Config' : 'Log', vscode.TreeItemCollapsibleState.None);
     this.id = `run:${run.id}/${which}`;
     this.iconPath = new vscode.ThemeIcon(which === 'config' ? 'settings-gear' : 'output');
@@ -241,7 +272,10 @@ export class InfoNode extends vscode.TreeItem {
 /** A folder whose run.json is not a readable run: shown with the reason, opening the file (not hidden, not stale). */
 export class InvalidRunNode extends vscode.TreeItem {
   readonly kind = 'invalidRun';
-  constructor(readonly dir: string, readonly reason: string) {
+  constructor(
+    readonly dir: string,
+    readonly reason: string,
+  ) {
     super(path.basename(dir), vscode.TreeItemCollapsibleState.None);
     this.id = `invalid:${dir}`;
     this.description = 'invalid run';
@@ -256,16 +290,7 @@ export class InvalidRunNode extends vscode.TreeItem {
   }
 }
 
-export type RunsTreeNode =
-  | RunNode
-  | GroupNode
-  | CheckpointNode
-  | RolloutStepNode
-  | EvalNode
-  | EvalFileNode
-  | RunFileNode
-  | InfoNode
-  | InvalidRunNode;
+export type RunsTreeNode = RunNode | GroupNode | CheckpointNode | RolloutStepNode | EvalNode | EvalFileNode | RunFileNode | InfoNode | InvalidRunNode;
 
 export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<RunsTreeNode | undefined>();
@@ -318,20 +343,13 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsTreeNode>, 
           const avgByStep = new Map(run.evals.map((e) => [e.step, e.average]));
           // a checkpoint evaluated only by Evaluate Checkpoint shows that average
           for (const e of run.checkpointEvals) if (!avgByStep.has(e.step)) avgByStep.set(e.step, e.average);
-          return [...run.checkpoints]
-            .reverse()
-            .map((c) => new CheckpointNode(run, c.step, c.dir, c.onnx, c.bytes, avgByStep.get(c.step) ?? null));
+          return [...run.checkpoints].reverse().map((c) => new CheckpointNode(run, c.step, c.dir, c.onnx, c.bytes, avgByStep.get(c.step) ?? null));
         }
         case 'rollouts': {
           const newest = [...run.rolloutFiles].reverse();
           const shown: RunsTreeNode[] = newest.slice(0, MAX_CHILDREN).map((r) => new RolloutStepNode(run, r.step, r.file, r.count));
           if (newest.length > MAX_CHILDREN) {
-            shown.push(
-              new InfoNode(
-                `run:${run.id}/rollouts/more`,
-                `… ${newest.length - MAX_CHILDREN} older steps in ${path.join(run.dir, 'rollouts')}`,
-              ),
-            );
+            shown.push(new InfoNode(`run:${run.id}/rollouts/more`, `… ${newest.length - MAX_CHILDREN} older steps in ${path.join(run.dir, 'rollouts')}`));
           }
           return shown;
         }

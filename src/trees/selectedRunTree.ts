@@ -7,7 +7,10 @@ export abstract class SelectedRunTreeProvider<T extends vscode.TreeItem> impleme
   private readonly changed = new vscode.EventEmitter<T | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
 
-  constructor(protected readonly store: RunStore, protected readonly selection: RunSelection) {}
+  constructor(
+    protected readonly store: RunStore,
+    protected readonly selection: RunSelection,
+  ) {}
 
   refresh(): void {
     this.changed.fire(undefined);

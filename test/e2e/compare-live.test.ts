@@ -21,9 +21,19 @@ function makeRun(): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'trapo-e2e-compare-'));
   const runDir = path.join(root, RUN_ID);
   const sets = [
-    `name=${NAME}`, 'device=cpu', 'model.warmup.enabled=false', 'train.steps=2', 'train.prompts_per_step=2',
-    'data.benchmark_size=2', 'rollout.max_new_tokens=16', 'eval.every=1', 'eval.at_start=false',
-    'eval.samples_per_problem=1', 'checkpoint.every=1', 'checkpoint.keep_last=2', 'train.threads=1',
+    `name=${NAME}`,
+    'device=cpu',
+    'model.warmup.enabled=false',
+    'train.steps=2',
+    'train.prompts_per_step=2',
+    'data.benchmark_size=2',
+    'rollout.max_new_tokens=16',
+    'eval.every=1',
+    'eval.at_start=false',
+    'eval.samples_per_problem=1',
+    'checkpoint.every=1',
+    'checkpoint.keep_last=2',
+    'train.threads=1',
   ];
   const r = spawnSync(PYTHON, ['-m', 'trapo', 'train', '--config', DEMO_CONFIG, '--run-dir', runDir, ...sets.flatMap((s) => ['--set', s])], {
     encoding: 'utf8',
@@ -59,36 +69,47 @@ describe('Compare against the real trainer: live prompt service, Cancel, Evaluat
   const guard = (name: string, fn: () => Promise<void>) => guarded(() => s, `compare-${name}`, fn);
   const runDir = () => path.join(s.workspace, 'runs', RUN_ID);
 
-  test('the live prompt streams both answers from the trainer\'s service with the first token\'s latency',
+  test(
+    "the live prompt streams both answers from the trainer's service with the first token's latency",
     guard('service', async () => {
       await openCompare(s);
       const frame = await s.webviewFrame('#live-form:not([hidden])', 60_000);
       assert.match((await frame.locator('#live-note').textContent()) ?? '', /Answered by the trainer's Python \(.*python.*\), where the run is/);
       await frame.locator('#prompt textarea').click(); // focus: the service starts and loads both checkpoints
-      const model = await s.waitUntil('both checkpoints loaded', async () => {
-        const a = (await frame.locator('#out-a-model').textContent()) ?? '';
-        const b = (await frame.locator('#out-b-model').textContent()) ?? '';
-        if (a.startsWith('error') || b.startsWith('error')) throw new Error(`${a} | ${b}`);
-        return /loaded in/.test(a) && /loaded in/.test(b) ? a : undefined;
-      }, 240_000);
+      const model = await s.waitUntil(
+        'both checkpoints loaded',
+        async () => {
+          const a = (await frame.locator('#out-a-model').textContent()) ?? '';
+          const b = (await frame.locator('#out-b-model').textContent()) ?? '';
+          if (a.startsWith('error') || b.startsWith('error')) throw new Error(`${a} | ${b}`);
+          return /loaded in/.test(a) && /loaded in/.test(b) ? a : undefined;
+        },
+        240_000,
+      );
       assert.match(model, /^832k parameters · float32 on cpu · loaded in [\d.]+ s$/);
       await frame.locator('#prompt textarea').fill('Compute 2 + 3 * 4.');
       await frame.locator('#max-tokens input').fill('24');
       await frame.locator('#generate').click();
       for (const side of ['a', 'b']) {
-        const st = await s.waitUntil(`side ${side} done`, async () => {
-          const t = (await frame.locator(`#out-${side}-status`).textContent()) ?? '';
-          if (t.startsWith('error')) throw new Error(t);
-          return DONE.test(t) ? t : undefined;
-        }, 120_000);
+        const st = await s.waitUntil(
+          `side ${side} done`,
+          async () => {
+            const t = (await frame.locator(`#out-${side}-status`).textContent()) ?? '';
+            if (t.startsWith('error')) throw new Error(t);
+            return DONE.test(t) ? t : undefined;
+          },
+          120_000,
+        );
         assert.ok(Number(DONE.exec(st)![2]) >= 1, `side ${side}: ${st}`);
         const out = (await frame.locator(`#out-${side}`).textContent()) ?? '';
         assert.ok(out.length > 0, `side ${side} shows its completion`);
       }
       await s.screenshot('17-live-prompt-service');
-    }));
+    }),
+  );
 
-  test('Cancel stops both sides between two tokens',
+  test(
+    'Cancel stops both sides between two tokens',
     guard('cancel', async () => {
       const frame = await s.webviewFrame('#live-form:not([hidden])');
       await frame.locator('#max-tokens input').fill('4096');
@@ -96,19 +117,25 @@ describe('Compare against the real trainer: live prompt service, Cancel, Evaluat
       await s.waitUntil('tokens streaming on A', async () => ((await frame.locator('#out-a').textContent()) ?? '').length > 0, 60_000, 100);
       await frame.locator('#cancel').click();
       for (const side of ['a', 'b']) {
-        const st = await s.waitUntil(`side ${side} ended`, async () => {
-          const t = (await frame.locator(`#out-${side}-status`).textContent()) ?? '';
-          return /^(cancelled|finished) · /.test(t) ? t : undefined;
-        }, 60_000);
+        const st = await s.waitUntil(
+          `side ${side} ended`,
+          async () => {
+            const t = (await frame.locator(`#out-${side}-status`).textContent()) ?? '';
+            return /^(cancelled|finished) · /.test(t) ? t : undefined;
+          },
+          60_000,
+        );
         // an untrained model rarely ends by itself; if it did, it ended before the Cancel reached it
         const tokens = Number(/ (\d+) tokens in/.exec(st)?.[1]);
         assert.ok(tokens < 4096, `side ${side}: ${st}`);
       }
       assert.match((await frame.locator('#out-a-status').textContent()) ?? '', /^cancelled · /);
       assert.equal(await frame.locator('#generate').evaluate((b) => (b as unknown as { disabled: boolean }).disabled), false, 'Generate is enabled again');
-    }));
+    }),
+  );
 
-  test('Evaluate Checkpoint writes results that the Benchmarks view shows',
+  test(
+    'Evaluate Checkpoint writes results that the Benchmarks view shows',
     guard('evaluate', async () => {
       await s.runCommand('TRAPO: Evaluate Checkpoint…', { query: 'TRAPO Evaluate Checkpoint' });
       await s.pickQuickPick(`${NAME} @ 2`);
@@ -125,61 +152,95 @@ describe('Compare against the real trainer: live prompt service, Cancel, Evaluat
         const lines = fs.readFileSync(path.join(runDir(), b.file), 'utf8').trim().split('\n');
         assert.equal(lines.length, b.n);
       }
-      const rows = await s.waitUntil('Evaluate Checkpoint in the Benchmarks view', async () => {
-        const r = await s.treeRows('Benchmarks');
-        return r.some((x) => x.startsWith('Average (Evaluate Checkpoint)')) ? r : undefined;
-      }, 30_000);
-      assert.ok(rows.some((x) => x.startsWith('ops1 ')), rows.join(' | '));
+      const rows = await s.waitUntil(
+        'Evaluate Checkpoint in the Benchmarks view',
+        async () => {
+          const r = await s.treeRows('Benchmarks');
+          return r.some((x) => x.startsWith('Average (Evaluate Checkpoint)')) ? r : undefined;
+        },
+        30_000,
+      );
+      assert.ok(
+        rows.some((x) => x.startsWith('ops1 ')),
+        rows.join(' | '),
+      );
       await s.expandRow(s.treeRow('Benchmarks', /^ops1/));
-      const points = await s.waitUntil('ops1 points', async () => {
-        const r = await s.treeRows('Benchmarks');
-        return r.filter((x) => x.startsWith('step 2 ')).length === 2 ? r : undefined;
-      }, 15_000);
-      assert.ok(points.some((x) => /^step 2 .* · Evaluate Checkpoint$/.test(x)), points.join(' | '));
+      const points = await s.waitUntil(
+        'ops1 points',
+        async () => {
+          const r = await s.treeRows('Benchmarks');
+          return r.filter((x) => x.startsWith('step 2 ')).length === 2 ? r : undefined;
+        },
+        15_000,
+      );
+      assert.ok(
+        points.some((x) => /^step 2 .* · Evaluate Checkpoint$/.test(x)),
+        points.join(' | '),
+      );
       await s.screenshot('18-evaluate-checkpoint-benchmarks');
-    }));
+    }),
+  );
 
-  test('Compare shows Evaluate Checkpoint\'s results and the average row',
+  test(
+    "Compare shows Evaluate Checkpoint's results and the average row",
     guard('table', async () => {
       await s.runCommand('View: Close All Editors');
       await openCompare(s);
       const frame = await s.webviewFrame('#table-host vscode-table-row', 60_000);
       const rows = frame.locator('#table-host vscode-table-body vscode-table-row');
       const texts = (await rows.allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim());
-      assert.ok(texts.some((t) => t.startsWith('Average (4 benchmarks)')), texts.join(' | '));
+      assert.ok(
+        texts.some((t) => t.startsWith('Average (4 benchmarks)')),
+        texts.join(' | '),
+      );
       // B (step 2) was evaluated again by Evaluate Checkpoint: its cells carry the mark
       const ops1 = (await rows.filter({ hasText: 'ops1' }).first().locator('vscode-table-cell').allTextContents()).map((t) => t.trim());
       assert.match(ops1[2], /◆$/, ops1.join(' | '));
       assert.doesNotMatch(ops1[1], /◆/, "A (step 1) has the trainer's evaluation only");
       await s.screenshot('19-compare-average-row');
-    }));
+    }),
+  );
 
-  test('onnxruntime-node answers when trapo.compare.liveEngine is onnx (no Python)',
+  test(
+    'onnxruntime-node answers when trapo.compare.liveEngine is onnx (no Python)',
     guard('onnx', async () => {
       // a workspace setting (the folder's .vscode/settings.json is watched); the panel reads it when it opens
       fs.mkdirSync(path.join(s.workspace, '.vscode'), { recursive: true });
       fs.writeFileSync(path.join(s.workspace, '.vscode', 'settings.json'), JSON.stringify({ 'trapo.compare.liveEngine': 'onnx' }));
-      const frame = await s.waitUntil('a Compare panel answered by onnxruntime-node', async () => {
-        await s.runCommand('View: Close All Editors');
-        await openCompare(s);
-        const f = await s.webviewFrame('#live-form:not([hidden])', 60_000);
-        return /onnxruntime-node/.test((await f.locator('#live-note').textContent()) ?? '') ? f : undefined;
-      }, 120_000, 3000);
+      const frame = await s.waitUntil(
+        'a Compare panel answered by onnxruntime-node',
+        async () => {
+          await s.runCommand('View: Close All Editors');
+          await openCompare(s);
+          const f = await s.webviewFrame('#live-form:not([hidden])', 60_000);
+          return /onnxruntime-node/.test((await f.locator('#live-note').textContent()) ?? '') ? f : undefined;
+        },
+        120_000,
+        3000,
+      );
       await frame.locator('#prompt textarea').fill('Compute 2 + 3 * 4.');
       await frame.locator('#max-tokens input').fill('16');
       await frame.locator('#generate').click();
       for (const side of ['a', 'b']) {
-        await s.waitUntil(`side ${side} done (onnx)`, async () => {
-          const t = (await frame.locator(`#out-${side}-status`).textContent()) ?? '';
-          if (t.startsWith('error')) throw new Error(t);
-          return DONE.test(t);
-        }, 60_000);
+        await s.waitUntil(
+          `side ${side} done (onnx)`,
+          async () => {
+            const t = (await frame.locator(`#out-${side}-status`).textContent()) ?? '';
+            if (t.startsWith('error')) throw new Error(t);
+            return DONE.test(t);
+          },
+          60_000,
+        );
       }
-    }));
+    }),
+  );
 
-  test('no CSP violation in any webview of this session', guard('csp', async () => {
-    assert.deepEqual(s.webviewCspViolations(), []);
-    const checked = await s.calibrateCsp();
-    process.stderr.write(`[e2e compare] CSP counter checked in ${checked} webview(s)\n`);
-  }));
+  test(
+    'no CSP violation in any webview of this session',
+    guard('csp', async () => {
+      assert.deepEqual(s.webviewCspViolations(), []);
+      const checked = await s.calibrateCsp();
+      process.stderr.write(`[e2e compare] CSP counter checked in ${checked} webview(s)\n`);
+    }),
+  );
 });

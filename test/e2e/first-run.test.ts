@@ -62,7 +62,10 @@ micro_group:
 function runDirs(s: Session): string[] {
   const root = path.join(s.workspace, 'runs');
   if (!fs.existsSync(root)) return [];
-  return fs.readdirSync(root).map((d) => path.join(root, d)).filter((d) => fs.existsSync(path.join(d, 'run.json')));
+  return fs
+    .readdirSync(root)
+    .map((d) => path.join(root, d))
+    .filter((d) => fs.existsSync(path.join(d, 'run.json')));
 }
 
 async function statusStep(s: Session): Promise<number | undefined> {
@@ -99,7 +102,9 @@ async function openWalkthrough(s: Session): Promise<void> {
   await s.runCommand('Welcome: Open Walkthrough...', { query: 'Open Walkthrough' });
   const input = s.page.locator('.quick-input-widget input.input');
   await input.fill('Get Started with TRAPO');
-  await s.page.locator('.quick-input-widget .quick-input-list .monaco-list-row.focused', { hasText: 'Get Started with TRAPO' }).waitFor({ state: 'visible', timeout: 15_000 });
+  await s.page
+    .locator('.quick-input-widget .quick-input-list .monaco-list-row.focused', { hasText: 'Get Started with TRAPO' })
+    .waitFor({ state: 'visible', timeout: 15_000 });
   await s.page.keyboard.press('Enter');
   await s.page.locator('button.getting-started-step').first().waitFor({ state: 'visible', timeout: 20_000 });
 }
@@ -138,27 +143,40 @@ describe('first run: a fresh workspace', () => {
   });
   const guard = (name: string, fn: () => Promise<void>) => guarded(() => s, `first-run-${name}`, fn);
 
-  test('Start TRAPO Run on the demo: the time to its first step is measured and printed', guard('demo', async () => {
-    const t0 = Date.now();
-    await startRunFromPalette(s, 'demo.trapo.yaml');
-    demoDir = await s.waitUntil('the demo run directory', async () => runDirs(s)[0], 120_000, 250);
-    const tDir = Date.now();
-    await s.waitUntil('step 1 in the status bar', async () => ((await statusStep(s)) ?? 0) >= 1, 600_000, 250);
-    const tStep = Date.now();
-    const events = fs.readFileSync(path.join(demoDir, 'events.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    const phases = events.filter((e) => e.type === 'phase').map((e) => e.phase);
-    process.stderr.write(
-      `[first-run] demo: run directory ${((tDir - t0) / 1000).toFixed(1)} s, first step in the status bar ` +
-        `${((tStep - t0) / 1000).toFixed(1)} s after Start TRAPO Run (phases: ${phases.join(', ') || 'none'})\n`,
-    );
-    // The demo's warm-up ships with the trainer: no warm-up phase, the model is loaded.
-    assert.ok(phases.includes('load_model') && !phases.includes('warmup'), `phases of the demo run: ${phases.join(', ')}`);
-    await s.screenshot('20-first-run-demo-step');
-    await s.runCommand('TRAPO: Stop Run', { query: 'TRAPO Stop Run' });
-    await s.waitUntil('the demo run stopped', async () => JSON.parse(fs.readFileSync(path.join(demoDir, 'run.json'), 'utf8')).status === 'stopped', 120_000, 1000);
-  }));
+  test(
+    'Start TRAPO Run on the demo: the time to its first step is measured and printed',
+    guard('demo', async () => {
+      const t0 = Date.now();
+      await startRunFromPalette(s, 'demo.trapo.yaml');
+      demoDir = await s.waitUntil('the demo run directory', async () => runDirs(s)[0], 120_000, 250);
+      const tDir = Date.now();
+      await s.waitUntil('step 1 in the status bar', async () => ((await statusStep(s)) ?? 0) >= 1, 600_000, 250);
+      const tStep = Date.now();
+      const events = fs
+        .readFileSync(path.join(demoDir, 'events.jsonl'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
+      const phases = events.filter((e) => e.type === 'phase').map((e) => e.phase);
+      process.stderr.write(
+        `[first-run] demo: run directory ${((tDir - t0) / 1000).toFixed(1)} s, first step in the status bar ` +
+          `${((tStep - t0) / 1000).toFixed(1)} s after Start TRAPO Run (phases: ${phases.join(', ') || 'none'})\n`,
+      );
+      // The demo's warm-up ships with the trainer: no warm-up phase, the model is loaded.
+      assert.ok(phases.includes('load_model') && !phases.includes('warmup'), `phases of the demo run: ${phases.join(', ')}`);
+      await s.screenshot('20-first-run-demo-step');
+      await s.runCommand('TRAPO: Stop Run', { query: 'TRAPO Stop Run' });
+      await s.waitUntil(
+        'the demo run stopped',
+        async () => JSON.parse(fs.readFileSync(path.join(demoDir, 'run.json'), 'utf8')).status === 'stopped',
+        120_000,
+        1000,
+      );
+    }),
+  );
 
-  test('a run that warms its base model up shows "preparing N%" before its first step, and its live log',
+  test(
+    'a run that warms its base model up shows "preparing N%" before its first step, and its live log',
     guard('preparing', async () => {
       const known = new Set(runDirs(s));
       await startRunFromPalette(s, 'warm.trapo.yaml');
@@ -168,7 +186,13 @@ describe('first run: a fresh workspace', () => {
       let steppedBeforeProgress = false;
       /** One look at the Runs tree and the status bar; true once the run has made a step. */
       const look = async () => {
-        const desc = (await s.treeRow('Runs', 'warm-first').locator('.label-description').first().textContent().catch(() => '')) ?? '';
+        const desc =
+          (await s
+            .treeRow('Runs', 'warm-first')
+            .locator('.label-description')
+            .first()
+            .textContent()
+            .catch(() => '')) ?? '';
         const t = PREPARING.exec(desc);
         if (t?.[2]) seenTree.push(Number(t[2]));
         for (const text of await s.statusBarTexts()) {
@@ -189,21 +213,43 @@ describe('first run: a fresh workspace', () => {
       assert.match(first, /^\[trapo\] \d{4}-\d\d-\d\dT.* start: /, `first line of the log: ${first}`);
       await s.waitUntil('the warm-up in the log', async () => /building the tiny base model/.test(await s.activeEditorText()), 60_000);
       await s.screenshot('21-first-run-preparing-log');
-      await s.waitUntil('the warm run\'s first step', look, 600_000, 300);
-      process.stderr.write(`[first-run] warm-up progress seen: tree ${JSON.stringify([...new Set(seenTree)])}, status bar ${JSON.stringify([...new Set(seenStatus)])}\n`);
+      await s.waitUntil("the warm run's first step", look, 600_000, 300);
+      process.stderr.write(
+        `[first-run] warm-up progress seen: tree ${JSON.stringify([...new Set(seenTree)])}, status bar ${JSON.stringify([...new Set(seenStatus)])}\n`,
+      );
       assert.ok(!steppedBeforeProgress, 'the first step came before any progress was shown');
-      assert.ok(seenTree.some((p) => p < 100), `the Runs tree showed a percentage below 100 before the first step: ${seenTree}`);
-      assert.ok(seenStatus.some((p) => p < 100), `the status bar showed a percentage below 100 before the first step: ${seenStatus}`);
+      assert.ok(
+        seenTree.some((p) => p < 100),
+        `the Runs tree showed a percentage below 100 before the first step: ${seenTree}`,
+      );
+      assert.ok(
+        seenStatus.some((p) => p < 100),
+        `the status bar showed a percentage below 100 before the first step: ${seenStatus}`,
+      );
       assert.ok(new Set(seenTree).size >= 2, `the percentage moved: ${[...new Set(seenTree)]}`);
       // The trainer's phase events say the same, in order.
-      const events = fs.readFileSync(path.join(dir, 'events.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      const events = fs
+        .readFileSync(path.join(dir, 'events.jsonl'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
       const warm = events.filter((e) => e.type === 'phase' && e.phase === 'warmup').map((e) => e.fraction);
-      assert.deepEqual(warm, [...warm].sort((a, b) => a - b));
+      assert.deepEqual(
+        warm,
+        [...warm].sort((a, b) => a - b),
+      );
       assert.equal(warm.at(-1), 1);
-      await s.waitUntil('the warm run finished', async () => JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8')).status === 'finished', 300_000, 1000);
-    }));
+      await s.waitUntil(
+        'the warm run finished',
+        async () => JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8')).status === 'finished',
+        300_000,
+        1000,
+      );
+    }),
+  );
 
-  test('completion, hover and diagnostics in a *.trapo.yaml file, with no YAML extension installed',
+  test(
+    'completion, hover and diagnostics in a *.trapo.yaml file, with no YAML extension installed',
     guard('config-editing', async () => {
       await openFile(s, 'edit.trapo.yaml');
       const editor = s.page.locator('.editor-group-container.active .monaco-editor textarea').first();
@@ -216,17 +262,25 @@ describe('first run: a fresh workspace', () => {
       await s.page.keyboard.press('Enter');
       await s.page.keyboard.type('dt');
       await triggerSuggest(s);
-      const keys = await s.waitUntil('dtype suggested', async () => {
-        const l = await suggestions(s);
-        return l.includes('dtype') ? l : undefined;
-      }, 20_000);
+      const keys = await s.waitUntil(
+        'dtype suggested',
+        async () => {
+          const l = await suggestions(s);
+          return l.includes('dtype') ? l : undefined;
+        },
+        20_000,
+      );
       assert.ok(!keys.includes('name_or_path'), `a key already written is not offered again: ${keys}`);
       await s.page.keyboard.press('Enter');
       // The enum's values come as a choice, the default first.
-      const values = await s.waitUntil('dtype\'s values offered', async () => {
-        const l = await suggestions(s);
-        return l.includes('bfloat16') ? l : undefined;
-      }, 20_000);
+      const values = await s.waitUntil(
+        "dtype's values offered",
+        async () => {
+          const l = await suggestions(s);
+          return l.includes('bfloat16') ? l : undefined;
+        },
+        20_000,
+      );
       assert.deepEqual(values.slice(0, 4), ['auto', 'float32', 'bfloat16', 'float16']);
       await s.page.keyboard.press('ArrowDown');
       await s.page.keyboard.press('ArrowDown');
@@ -258,26 +312,40 @@ describe('first run: a fresh workspace', () => {
       await s.page.keyboard.press('Backspace');
       await s.page.keyboard.type('3');
       await s.runCommand('View: Focus Problems (Errors, Warnings, Infos)', { query: 'Focus Problems' });
-      const problem = await s.waitUntil('the ratio problem in the Problems view', async () => {
-        const rows = await s.page.locator('.markers-panel .monaco-list-row').allTextContents();
-        return rows.find((r) => r.includes('micro_group.stages[1].ratio'));
-      }, 20_000);
+      const problem = await s.waitUntil(
+        'the ratio problem in the Problems view',
+        async () => {
+          const rows = await s.page.locator('.markers-panel .monaco-list-row').allTextContents();
+          return rows.find((r) => r.includes('micro_group.stages[1].ratio'));
+        },
+        20_000,
+      );
       assert.match(problem, /must be <= 1/);
       assert.match(problem, /\[Ln 9, Col 7\]/, `on the line of the second stage's ratio: ${problem}`);
       await s.screenshot('24-config-problem');
       assert.equal(fs.existsSync(path.join(s.extensionsDir, 'redhat.vscode-yaml')), false);
       const installed = fs.readdirSync(s.extensionsDir).filter((d) => !d.startsWith('.') && d !== 'extensions.json');
-      assert.deepEqual(installed.map((d) => d.replace(/-\d.*$/, '')), ['trapo-lab.trapo'], 'no other extension is installed');
-    }));
+      assert.deepEqual(
+        installed.map((d) => d.replace(/-\d.*$/, '')),
+        ['trapo-lab.trapo'],
+        'no other extension is installed',
+      );
+    }),
+  );
 
-  test('the Get Started walkthrough: the steps done so far show done, the rest complete when done',
+  test(
+    'the Get Started walkthrough: the steps done so far show done, the rest complete when done',
     guard('walkthrough', async () => {
       await openWalkthrough(s);
-      const initial = await s.waitUntil('the set-up and start steps done', async () => {
-        const st = await walkthroughSteps(s);
-        if (st['Set up the trainer environment'] && st['Start the demo run']) return st;
-        throw new Error(`steps now: ${JSON.stringify(st)}`); // what the timeout reports
-      }, 30_000);
+      const initial = await s.waitUntil(
+        'the set-up and start steps done',
+        async () => {
+          const st = await walkthroughSteps(s);
+          if (st['Set up the trainer environment'] && st['Start the demo run']) return st;
+          throw new Error(`steps now: ${JSON.stringify(st)}`); // what the timeout reports
+        },
+        30_000,
+      );
       assert.equal(initial['Open the dashboard'], false, JSON.stringify(initial));
       assert.equal(initial['Open a rollout'], false, JSON.stringify(initial));
       assert.equal(initial['Compare two checkpoints'], false, JSON.stringify(initial));
@@ -298,13 +366,18 @@ describe('first run: a fresh workspace', () => {
       await s.pickQuickPick('warm-first @ 0');
       await s.webviewFrame('#table-host vscode-table-row', 60_000);
       await openWalkthrough(s);
-      const all = await s.waitUntil('every step done', async () => {
-        const st = await walkthroughSteps(s);
-        if (Object.keys(st).length === 5 && Object.values(st).every(Boolean)) return st;
-        throw new Error(`steps now: ${JSON.stringify(st)}`);
-      }, 30_000);
+      const all = await s.waitUntil(
+        'every step done',
+        async () => {
+          const st = await walkthroughSteps(s);
+          if (Object.keys(st).length === 5 && Object.values(st).every(Boolean)) return st;
+          throw new Error(`steps now: ${JSON.stringify(st)}`);
+        },
+        30_000,
+      );
       process.stderr.write(`[first-run] walkthrough: ${JSON.stringify(all)}\n`);
       await s.screenshot('26-walkthrough-done');
       await sleep(200);
-    }));
+    }),
+  );
 });

@@ -265,11 +265,11 @@ export class Session {
     const logFile = path.join(this.scratch, 'code-server.log');
     const out = fs.openSync(logFile, 'a');
     // detached: setsid(), so the server and everything it spawns (extension host, trainer) form one process group.
-    this.server = spawn(
-      process.execPath,
-      [...this.codeServerArgs(), '--bind-addr', `127.0.0.1:${this.port}`, '--auth', 'none', this.workspace],
-      { env: this.env, detached: true, stdio: ['ignore', out, out] },
-    );
+    this.server = spawn(process.execPath, [...this.codeServerArgs(), '--bind-addr', `127.0.0.1:${this.port}`, '--auth', 'none', this.workspace], {
+      env: this.env,
+      detached: true,
+      stdio: ['ignore', out, out],
+    });
     fs.closeSync(out);
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -414,8 +414,22 @@ export class Session {
     const rows = body.locator('.monaco-list-row');
     const out: string[] = [];
     for (let i = 0, n = await rows.count(); i < n; i++) {
-      const label = ((await rows.nth(i).locator('.label-name').first().textContent().catch(() => '')) ?? '').trim();
-      const desc = ((await rows.nth(i).locator('.label-description').first().textContent().catch(() => '')) ?? '').trim();
+      const label = (
+        (await rows
+          .nth(i)
+          .locator('.label-name')
+          .first()
+          .textContent()
+          .catch(() => '')) ?? ''
+      ).trim();
+      const desc = (
+        (await rows
+          .nth(i)
+          .locator('.label-description')
+          .first()
+          .textContent()
+          .catch(() => '')) ?? ''
+      ).trim();
       if (label) out.push(desc ? `${label} ${desc}` : label);
     }
     return out;
@@ -428,7 +442,12 @@ export class Session {
 
   /** The codicon of a tree row's icon (e.g. 'pass', 'warning', 'sync'), or '' when it has none. */
   async rowIcon(row: Locator): Promise<string> {
-    const cls = (await row.locator('.custom-view-tree-node-item-icon').first().getAttribute('class').catch(() => '')) ?? '';
+    const cls =
+      (await row
+        .locator('.custom-view-tree-node-item-icon')
+        .first()
+        .getAttribute('class')
+        .catch(() => '')) ?? '';
     return /\bcodicon-(?!modifier)([\w-]+)/.exec(cls)?.[1] ?? '';
   }
 
@@ -456,7 +475,9 @@ export class Session {
   async quickPickRows(): Promise<string[]> {
     const rows = this.page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
     await rows.first().waitFor({ state: 'visible', timeout: 15_000 });
-    return (await rows.evaluateAll((els) => els.map((e) => (e as unknown as { getAttribute(n: string): string | null }).getAttribute('aria-label') ?? ''))).filter(Boolean);
+    return (
+      await rows.evaluateAll((els) => els.map((e) => (e as unknown as { getAttribute(n: string): string | null }).getAttribute('aria-label') ?? ''))
+    ).filter(Boolean);
   }
 
   /**
@@ -495,8 +516,13 @@ export class Session {
     const lines = this.page.locator('.editor-group-container.active .monaco-editor .view-lines').first();
     await lines.waitFor({ state: 'visible', timeout: 15_000 });
     return lines.evaluate((el) => {
-      const rows = Array.from((el as unknown as { querySelectorAll(s: string): ArrayLike<{ style: { top: string }; textContent: string | null }> }).querySelectorAll('.view-line'));
-      return rows.sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top)).map((r) => (r.textContent ?? '').replace(/\u00a0/g, ' ')).join('\n');
+      const rows = Array.from(
+        (el as unknown as { querySelectorAll(s: string): ArrayLike<{ style: { top: string }; textContent: string | null }> }).querySelectorAll('.view-line'),
+      );
+      return rows
+        .sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top))
+        .map((r) => (r.textContent ?? '').replace(/\u00a0/g, ' '))
+        .join('\n');
     });
   }
 
@@ -538,15 +564,19 @@ export class Session {
    * `hasSelector` picks the webview (e.g. '#dashboard') when several are open; waits until one shows it.
    */
   async webviewFrame(hasSelector: string, timeout = 30_000): Promise<FrameLocator> {
-    return this.waitUntil(`a webview showing ${hasSelector}`, async () => {
-      const hosts = this.page.locator('iframe.webview');
-      const n = await hosts.count();
-      for (let i = n - 1; i >= 0; i--) {
-        const inner = this.page.frameLocator(`iframe.webview >> nth=${i}`).frameLocator('#active-frame');
-        if ((await inner.locator(hasSelector).count()) > 0) return inner;
-      }
-      return undefined;
-    }, timeout);
+    return this.waitUntil(
+      `a webview showing ${hasSelector}`,
+      async () => {
+        const hosts = this.page.locator('iframe.webview');
+        const n = await hosts.count();
+        for (let i = n - 1; i >= 0; i--) {
+          const inner = this.page.frameLocator(`iframe.webview >> nth=${i}`).frameLocator('#active-frame');
+          if ((await inner.locator(hasSelector).count()) > 0) return inner;
+        }
+        return undefined;
+      },
+      timeout,
+    );
   }
 
   /** Playwright Frames of webview contents (for evaluate()); VS Code's inner frames load fake.html. */
@@ -559,7 +589,9 @@ export class Session {
    * console messages about CSP (these carry no frame URL for inline content; the workbench itself logs none).
    */
   webviewCspViolations(): CspViolation[] {
-    return this.csp.filter((v) => /\/webview\/|fake\.html/.test(v.frameUrl) || (v.source === 'console' && !/\/workbench\.(js|html)|\?folder=/.test(v.frameUrl)));
+    return this.csp.filter(
+      (v) => /\/webview\/|fake\.html/.test(v.frameUrl) || (v.source === 'console' && !/\/workbench\.(js|html)|\?folder=/.test(v.frameUrl)),
+    );
   }
 
   /**
@@ -573,7 +605,9 @@ export class Session {
     for (const f of frames) {
       const before = this.csp.filter((v) => v.source === 'event').length;
       const ok = await f
-        .evaluate(`(() => { const s = document.createElement('script'); s.textContent = 'window.__trapoCalib = 1'; document.body.appendChild(s); return window.__trapoCalib !== 1; })()`)
+        .evaluate(
+          `(() => { const s = document.createElement('script'); s.textContent = 'window.__trapoCalib = 1'; document.body.appendChild(s); return window.__trapoCalib !== 1; })()`,
+        )
         .catch(() => false);
       if (!ok) throw new Error(`CSP calibration: an inline script ran in webview ${f.url()}: its CSP allows inline scripts`);
       await this.waitUntil(`the CSP violation counted in ${f.url()}`, async () => this.csp.filter((v) => v.source === 'event').length > before, 5000, 100);

@@ -31,8 +31,7 @@ function nestedRunFiles(): Record<string, string> {
 describe('inspecting existing runs (fixture runs in the workspace)', () => {
   let s: Session;
   before(async () => {
-    s = await startSession({ label: 'inspect', demoConfig: false, copyDirs: { runs: FIXTURE_RUNS },
-      workspaceFiles: nestedRunFiles() });
+    s = await startSession({ label: 'inspect', demoConfig: false, copyDirs: { runs: FIXTURE_RUNS }, workspaceFiles: nestedRunFiles() });
     await s.openTrapoContainer();
   });
   after(async () => {
@@ -43,7 +42,8 @@ describe('inspecting existing runs (fixture runs in the workspace)', () => {
   // The Runs tree shows a run's status as its icon (src/trees/runsTree.ts statusIcon): codicon → status.
   const STATUS_ICON: Record<string, string> = { pass: 'finished', warning: 'crashed', error: 'failed', 'debug-stop': 'stopped', sync: 'running' };
 
-  test('the Runs tree lists the runs found under runs/ with their status, algorithm and step/total',
+  test(
+    'the Runs tree lists the runs found under runs/ with their status, algorithm and step/total',
     guard('runs-tree', async () => {
       for (const name of [FINISHED, GRPO, CRASHED, FAILED]) {
         await s.treeRow('Runs', name).waitFor({ state: 'visible', timeout: 20_000 });
@@ -60,9 +60,11 @@ describe('inspecting existing runs (fixture runs in the workspace)', () => {
       assert.match(row(GRPO), /grpo · 20\/20/, `${GRPO}: ${row(GRPO)}`);
       assert.match(row(CRASHED), /trapo · 10\/20/, `${CRASHED}: ${row(CRASHED)}`);
       await s.screenshot('03-runs-tree-fixtures');
-    }));
+    }),
+  );
 
-  test('a run one folder down (an experiment\'s runs/comparison/...) is listed, and its evaluations fill Benchmarks',
+  test(
+    "a run one folder down (an experiment's runs/comparison/...) is listed, and its evaluations fill Benchmarks",
     guard('nested-run', async () => {
       const row = s.treeRow('Runs', NESTED);
       await row.waitFor({ state: 'visible', timeout: 20_000 });
@@ -72,20 +74,24 @@ describe('inspecting existing runs (fixture runs in the workspace)', () => {
         return r.some((b) => b.startsWith('arith-easy') && /\d+\.\d%/.test(b)) ? r : undefined;
       });
       assert.ok(benches.length >= 3, benches.join(' | '));
-    }));
+    }),
+  );
 
-  test('the crashed run offers Resume',
+  test(
+    'the crashed run offers Resume',
     guard('crashed-resume', async () => {
       const row = s.treeRow('Runs', CRASHED);
       await row.hover();
       await row.locator('.actions .action-label[aria-label^="Resume Run"]').first().waitFor({ state: 'visible', timeout: 10_000 });
-    }));
+    }),
+  );
 
-  test('selecting a run fills the Prefix Allocation and Benchmarks trees',
+  test(
+    'selecting a run fills the Prefix Allocation and Benchmarks trees',
     guard('select-run', async () => {
       await s.treeRow('Runs', FINISHED).click();
       // The fixture run has 20 steps, newest first, and evaluations at steps 5, 10, 15, 20 on three benchmarks.
-      const steps = await s.waitUntil('Prefix Allocation showing fixture-trapo\'s step 20 first', async () => {
+      const steps = await s.waitUntil("Prefix Allocation showing fixture-trapo's step 20 first", async () => {
         const r = await s.treeRows('Prefix Allocation');
         if (r.length > 0 && /^step 20\b/.test(r[0])) return r;
         throw new Error(`rows: ${JSON.stringify(r.slice(0, 3))}`);
@@ -96,12 +102,17 @@ describe('inspecting existing runs (fixture runs in the workspace)', () => {
         return r.some((b) => b.startsWith('arith-easy')) ? r : undefined;
       });
       for (const b of ['arith-easy', 'arith-medium', 'arith-hard']) {
-        assert.ok(benches.some((r) => r.startsWith(b) && /\d+\.\d%/.test(r)), `${b} with its accuracy: ${benches.join(' | ')}`);
+        assert.ok(
+          benches.some((r) => r.startsWith(b) && /\d+\.\d%/.test(r)),
+          `${b} with its accuracy: ${benches.join(' | ')}`,
+        );
       }
       await s.screenshot('04-trees-filled-fixture');
-    }));
+    }),
+  );
 
-  test('the dashboard shows the run\'s metrics as charts with points',
+  test(
+    "the dashboard shows the run's metrics as charts with points",
     guard('dashboard', async () => {
       await s.runCommand('TRAPO: Open Dashboard', { query: 'TRAPO Open Dashboard' });
       const frame = await s.webviewFrame('#groups canvas');
@@ -116,7 +127,11 @@ describe('inspecting existing runs (fixture runs in the workspace)', () => {
       assert.match(status, /of 5 runs/, status); // the four fixture runs and the nested comparison-grpo-seed0
       // A chart that drew points has painted pixels; read the first chart's canvas.
       const painted = await charts.first().evaluate((c) => {
-        const cv = c as unknown as { width: number; height: number; getContext(k: string): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } };
+        const cv = c as unknown as {
+          width: number;
+          height: number;
+          getContext(k: string): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } };
+        };
         const d = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data;
         let n = 0;
         for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
@@ -125,9 +140,11 @@ describe('inspecting existing runs (fixture runs in the workspace)', () => {
       assert.ok(painted > 100, `the first chart painted ${painted} pixels`);
       await sleep(500);
       await s.screenshot('05-dashboard-fixture');
-    }));
+    }),
+  );
 
-  test('a rollout opens in the editor with the prefix decorated, and a hover shows a token\'s log-probability',
+  test(
+    "a rollout opens in the editor with the prefix decorated, and a hover shows a token's log-probability",
     guard('rollout', async () => {
       await s.runCommand('TRAPO: Open Rollouts', { query: 'TRAPO Open Rollouts' });
       await s.pickQuickPick(FINISHED); // the run
@@ -149,30 +166,38 @@ describe('inspecting existing runs (fixture runs in the workspace)', () => {
       await prefixLine.waitFor({ timeout: 15_000 });
       const decorated = await s.waitUntil('the prefix line decorated', async () => {
         const top = await prefixLine.evaluate((el) => (el as unknown as { style: { top: string } }).style.top);
-        const n = await editor.locator(`.view-overlays > div[style*="top:${top}"] [class*="ced-"], .view-overlays > div[style*="top: ${top}"] [class*="ced-"]`).count();
+        const n = await editor
+          .locator(`.view-overlays > div[style*="top:${top}"] [class*="ced-"], .view-overlays > div[style*="top: ${top}"] [class*="ced-"]`)
+          .count();
         return n > 0 ? n : undefined;
       });
       assert.ok(decorated > 0);
       await s.screenshot('06-rollout');
       // Hover a token of the prefix: the hover gives its log-probability, probability and entropy.
       const hover = s.page.locator('.monaco-hover:not(.hidden)').first();
-      const hoverText = await s.waitUntil('a token hover', async () => {
-        const box = await prefixLine.boundingBox();
-        if (!box) return undefined;
-        await s.page.mouse.move(box.x + 5, box.y + box.height / 2);
-        await s.page.mouse.move(box.x + 30, box.y + box.height / 2, { steps: 3 });
-        await sleep(1000);
-        if (!(await hover.isVisible())) return undefined;
-        const t = (await hover.innerText()).replace(/\u00a0/g, ' '); // Markdown hovers use non-breaking spaces
-        return /log-probability/.test(t) ? t : undefined;
-      }, 20_000);
+      const hoverText = await s.waitUntil(
+        'a token hover',
+        async () => {
+          const box = await prefixLine.boundingBox();
+          if (!box) return undefined;
+          await s.page.mouse.move(box.x + 5, box.y + box.height / 2);
+          await s.page.mouse.move(box.x + 30, box.y + box.height / 2, { steps: 3 });
+          await sleep(1000);
+          if (!(await hover.isVisible())) return undefined;
+          const t = (await hover.innerText()).replace(/\u00a0/g, ' '); // Markdown hovers use non-breaking spaces
+          return /log-probability/.test(t) ? t : undefined;
+        },
+        20_000,
+      );
       assert.match(hoverText, /expert prefix/);
       assert.match(hoverText, /log-probability -?\d+\.\d{4} · probability \d\.\d{4} · entropy \d+\.\d{4} nats/);
       await s.screenshot('07-rollout-hover', { keepHover: true });
       await s.page.keyboard.press('Escape');
-    }));
+    }),
+  );
 
-  test('two checkpoints are compared: the table shows and a flipped problem opens the diff editor',
+  test(
+    'two checkpoints are compared: the table shows and a flipped problem opens the diff editor',
     guard('compare', async () => {
       await s.runCommand('TRAPO: Compare Checkpoints', { query: 'TRAPO Compare Checkpoints' });
       await s.pickQuickPick(`${FINISHED} @ 5`);
@@ -201,18 +226,24 @@ describe('inspecting existing runs (fixture runs in the workspace)', () => {
       await s.page.locator('.monaco-diff-editor').first().waitFor({ state: 'visible', timeout: 15_000 });
       await sleep(500);
       await s.screenshot('09-compare-diff');
-    }));
+    }),
+  );
 
-  test('the live prompt answers from both checkpoints',
+  test(
+    'the live prompt answers from both checkpoints',
     pending('needs checkpoints with model.onnx (the fixture runs have none); covered by the live-run suite once a demo run exports ONNX'),
     guard('live-prompt', async () => {
       assert.fail('not reached');
-    }));
+    }),
+  );
 
-  test('no CSP violation in any webview of this session', guard('csp', async () => {
-    assert.deepEqual(s.webviewCspViolations(), []);
-    // The counter itself works: an inline script injected on purpose into each open webview is counted.
-    const checked = await s.calibrateCsp();
-    process.stderr.write(`[e2e inspect] CSP counter checked in ${checked} webview(s)\n`);
-  }));
+  test(
+    'no CSP violation in any webview of this session',
+    guard('csp', async () => {
+      assert.deepEqual(s.webviewCspViolations(), []);
+      // The counter itself works: an inline script injected on purpose into each open webview is counted.
+      const checked = await s.calibrateCsp();
+      process.stderr.write(`[e2e inspect] CSP counter checked in ${checked} webview(s)\n`);
+    }),
+  );
 });

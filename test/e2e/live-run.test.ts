@@ -121,22 +121,30 @@ describe('live runs started from the palette', () => {
   });
   const guard = (name: string, fn: () => Promise<void>) => guarded(() => s, `live-${name}`, fn);
 
-  test('Start TRAPO Run with the demo config: the status bar shows the step and the Runs tree the run running',
+  test(
+    'Start TRAPO Run with the demo config: the status bar shows the step and the Runs tree the run running',
     guard('start', async () => {
       await startRun(s, 'demo.trapo.yaml');
       demoDir = await s.waitUntil('a run directory under runs/', async () => runDirs(s)[0], 60_000);
       // The first run on a machine warms the tiny model up (about a minute on 2 cores; cached after).
-      const st = await s.waitUntil('step/total in the status bar', async () => {
-        const x = await statusStep(s);
-        return x && x.step >= 1 ? x : undefined;
-      }, 300_000, 1000);
+      const st = await s.waitUntil(
+        'step/total in the status bar',
+        async () => {
+          const x = await statusStep(s);
+          return x && x.step >= 1 ? x : undefined;
+        },
+        300_000,
+        1000,
+      );
       const demoSteps = Number(/^train:\n(?:  .*\n)*?  steps: (\d+)/m.exec(fs.readFileSync(DEMO_CONFIG, 'utf8'))?.[1]);
       assert.equal(st.total, demoSteps, `the demo config's train.steps (${demoSteps}) is the total shown`);
       assert.equal(await treeStatus(s, 'demo-trapo'), 'running');
       await s.screenshot('10-live-run-started');
-    }));
+    }),
+  );
 
-  test('the dashboard\'s charts gain points while the run goes',
+  test(
+    "the dashboard's charts gain points while the run goes",
     guard('dashboard-live', async () => {
       assert.ok(demoDir, 'the demo run was started by the previous test');
       await s.runCommand('TRAPO: Open Dashboard', { query: 'TRAPO Open Dashboard' });
@@ -152,11 +160,13 @@ describe('live runs started from the palette', () => {
       const p1 = await s.waitUntil(`more than ${p0} points drawn`, async () => ((await points()) > p0 ? points() : undefined), 20_000);
       assert.ok(p1 > p0, `points drawn went from ${p0} to ${p1}`);
       await s.screenshot('11-live-dashboard');
-    }));
+    }),
+  );
 
   // Resume is clicked as soon as the tree shows "stopped": run.json says so a moment before the trainer's process is
   // gone, and Resume waits for it (src/runs/startRun.ts) instead of answering "still running".
-  test('Stop, then Resume: the step count continues where it stopped',
+  test(
+    'Stop, then Resume: the step count continues where it stopped',
     guard('stop-resume', async () => {
       assert.ok(demoDir, 'the demo run was started by the first test');
       await s.runCommand('TRAPO: Stop Run', { query: 'TRAPO Stop Run' });
@@ -171,10 +181,15 @@ describe('live runs started from the palette', () => {
       assert.ok(ckpts.map(Number).includes(stoppedAt), `a checkpoint of step ${stoppedAt} saved on stop; checkpoints/: [${ckpts.join(', ')}]`);
       await s.rowAction(s.treeRow('Runs', 'demo-trapo'), 'Resume Run');
       // Resumed in the same run directory from the checkpoint saved on stop: the steps go on, not from 0.
-      const resumed = await s.waitUntil(`a step beyond ${stoppedAt} in the status bar`, async () => {
-        const x = await statusStep(s);
-        return x && x.step > stoppedAt ? x : undefined;
-      }, 300_000, 1000);
+      const resumed = await s.waitUntil(
+        `a step beyond ${stoppedAt} in the status bar`,
+        async () => {
+          const x = await statusStep(s);
+          return x && x.step > stoppedAt ? x : undefined;
+        },
+        300_000,
+        1000,
+      );
       assert.equal(runDirs(s).length, 1, 'resume used the same run directory');
       assert.equal(readRun(demoDir).status, 'running');
       // events.jsonl: the first metrics event after the resume's run_started continues from the checkpoint saved at
@@ -192,27 +207,35 @@ describe('live runs started from the palette', () => {
       // End the demo run here: the next test runs a short config to the end.
       await s.runCommand('TRAPO: Stop Run', { query: 'TRAPO Stop Run' });
       await s.waitUntil('run.json says stopped again', async () => readRun(demoDir).status === 'stopped', 120_000, 1000);
-    }));
+    }),
+  );
 
-  test('a short run finishes: the Runs tree shows it finished, Prefix Allocation and Benchmarks fill',
+  test(
+    'a short run finishes: the Runs tree shows it finished, Prefix Allocation and Benchmarks fill',
     guard('finished', async () => {
       const before = new Set(runDirs(s));
       await startRun(s, 'short.trapo.yaml');
-      const dir = await s.waitUntil('the short run\'s directory', async () => runDirs(s).find((d) => !before.has(d)), 60_000);
+      const dir = await s.waitUntil("the short run's directory", async () => runDirs(s).find((d) => !before.has(d)), 60_000);
       await s.waitUntil('run.json says finished', async () => readRun(dir).status === 'finished', 480_000, 1000);
       await s.waitUntil('the run shown finished in the Runs tree', async () => (await treeStatus(s, 'e2e-short')) === 'finished', 30_000);
       await s.treeRow('Runs', 'e2e-short').click();
       // 4 steps, newest first; evaluations at steps 2 and 4 (eval.every 2).
       await s.waitUntil('Prefix Allocation with step 4 first', async () => /^step 4\b/.test((await s.treeRows('Prefix Allocation'))[0] ?? ''), 30_000);
-      const benches = await s.waitUntil('Benchmarks rows', async () => {
-        const r = await s.treeRows('Benchmarks');
-        return r.some((b) => /\d+\.\d%/.test(b)) ? r : undefined;
-      }, 30_000);
+      const benches = await s.waitUntil(
+        'Benchmarks rows',
+        async () => {
+          const r = await s.treeRows('Benchmarks');
+          return r.some((b) => /\d+\.\d%/.test(b)) ? r : undefined;
+        },
+        30_000,
+      );
       assert.ok(benches.length >= 2, `benchmarks: ${benches.join(' | ')}`);
       await s.screenshot('13-live-finished-trees');
-    }));
+    }),
+  );
 
-  test('the short run\'s two checkpoints compared: the live prompt answers from both (onnxruntime-node)',
+  test(
+    "the short run's two checkpoints compared: the live prompt answers from both (onnxruntime-node)",
     guard('live-prompt', async () => {
       // The short run saved checkpoints at steps 2 and 4, each with model.onnx (checkpoint.onnx defaults to true).
       await s.runCommand('TRAPO: Compare Checkpoints', { query: 'TRAPO Compare Checkpoints' });
@@ -224,11 +247,15 @@ describe('live runs started from the palette', () => {
       // Each side ends with "<finished|max tokens reached> · <n> tokens in <t> s (<r> tokens/s)".
       const done = /^(finished|max tokens reached) · (\d+) tokens in/;
       for (const side of ['a', 'b']) {
-        const st = await s.waitUntil(`side ${side} done`, async () => {
-          const t = (await frame.locator(`#out-${side}-status`).textContent()) ?? '';
-          if (t.startsWith('error')) throw new Error(t);
-          return done.test(t) ? t : undefined;
-        }, 120_000);
+        const st = await s.waitUntil(
+          `side ${side} done`,
+          async () => {
+            const t = (await frame.locator(`#out-${side}-status`).textContent()) ?? '';
+            if (t.startsWith('error')) throw new Error(t);
+            return done.test(t) ? t : undefined;
+          },
+          120_000,
+        );
         const n = Number(done.exec(st)![2]);
         assert.ok(n >= 1, `side ${side} generated ${n} tokens`);
         const out = (await frame.locator(`#out-${side}`).textContent()) ?? '';
@@ -237,9 +264,11 @@ describe('live runs started from the palette', () => {
         assert.ok((NO_WARMUP ? out : out.trim()).length > 0, `side ${side} shows its completion: ${JSON.stringify(out.slice(0, 80))}`);
       }
       await s.screenshot('16-live-prompt');
-    }));
+    }),
+  );
 
-  test('a bad config is refused with the key named, and nothing is spawned',
+  test(
+    'a bad config is refused with the key named, and nothing is spawned',
     guard('bad-config', async () => {
       const before = runDirs(s).length;
       await startRun(s, 'bad.trapo.yaml');
@@ -249,37 +278,51 @@ describe('live runs started from the palette', () => {
       await sleep(2000);
       assert.equal(runDirs(s).length, before, 'no run directory was created');
       await s.page.keyboard.press('Escape');
-    }));
+    }),
+  );
 
-  test('a killed trainer is shown as crashed with Resume offered',
+  test(
+    'a killed trainer is shown as crashed with Resume offered',
     guard('crash', async () => {
       const before = new Set(runDirs(s));
       await startRun(s, 'short.trapo.yaml');
       const dir = await s.waitUntil('a new run directory', async () => runDirs(s).find((d) => !before.has(d)), 60_000);
-      const pid = await s.waitUntil('the trainer pid in run.json', async () => {
-        const r = readRun(dir);
-        return r.status === 'running' && r.pid ? r.pid : undefined;
-      }, 120_000);
+      const pid = await s.waitUntil(
+        'the trainer pid in run.json',
+        async () => {
+          const r = readRun(dir);
+          return r.status === 'running' && r.pid ? r.pid : undefined;
+        },
+        120_000,
+      );
       process.kill(pid, 'SIGKILL');
       // What a person sees: the run's row turns to the crashed icon with Resume among its inline actions, and a
       // notification tells that the trainer died.
       const name = readRun(dir).name ?? 'e2e-short';
-      const row = await s.waitUntil('the run shown crashed in the Runs tree', async () => {
-        const rows = s.viewPane('Runs').locator('.pane-body .monaco-list-row').filter({ hasText: name });
-        for (let i = 0; i < (await rows.count()); i++) if ((await s.rowIcon(rows.nth(i))) === 'warning') return rows.nth(i);
-        return undefined;
-      }, 60_000);
+      const row = await s.waitUntil(
+        'the run shown crashed in the Runs tree',
+        async () => {
+          const rows = s.viewPane('Runs').locator('.pane-body .monaco-list-row').filter({ hasText: name });
+          for (let i = 0; i < (await rows.count()); i++) if ((await s.rowIcon(rows.nth(i))) === 'warning') return rows.nth(i);
+          return undefined;
+        },
+        60_000,
+      );
       await row.hover();
       await row.locator('.actions .action-label[aria-label^="Resume Run"]').first().waitFor({ state: 'visible', timeout: 10_000 });
       const toast = await s.waitForNotification(/crashed|SIGKILL|exited/, 30_000);
       const text = await toast.innerText();
       await s.screenshot('15-killed-trainer-crashed');
       assert.match(text, /crashed|SIGKILL/, `the notification says how the trainer ended: ${text}`);
-    }));
+    }),
+  );
 
-  test('no CSP violation in any webview of this session', guard('csp', async () => {
-    assert.deepEqual(s.webviewCspViolations(), []);
-    const checked = await s.calibrateCsp();
-    process.stderr.write(`[e2e live] CSP counter checked in ${checked} webview(s)\n`);
-  }));
+  test(
+    'no CSP violation in any webview of this session',
+    guard('csp', async () => {
+      assert.deepEqual(s.webviewCspViolations(), []);
+      const checked = await s.calibrateCsp();
+      process.stderr.write(`[e2e live] CSP counter checked in ${checked} webview(s)\n`);
+    }),
+  );
 });

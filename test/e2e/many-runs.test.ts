@@ -49,7 +49,8 @@ describe('many runs: groups, zoom and export on the dashboard; the rollout table
     });
   const charts = async (f: Frame) => (await f.evaluate('window.trapoInspectCharts()')) as Inspected[];
 
-  test('the 21 runs grouped by algorithm: a mean with a band per algorithm; a chart zoomed and exported as CSV',
+  test(
+    'the 21 runs grouped by algorithm: a mean with a band per algorithm; a chart zoomed and exported as CSV',
     guard('dashboard', async () => {
       await s.treeRow('Runs', 'trapo-seed2').waitFor({ state: 'visible', timeout: 30_000 });
       await s.runCommand('TRAPO: Open Dashboard', { query: 'TRAPO Open Dashboard' });
@@ -65,11 +66,17 @@ describe('many runs: groups, zoom and export on the dashboard; the rollout table
         return c && c.datasets.filter((d) => d.kind === 'line').length === 7 ? c : undefined;
       });
       for (const a of COMPARISON_ALGORITHMS) {
-        assert.ok(reward.datasets.some((d) => d.label === `${a} (3 runs) mean`), `${a}'s mean`);
-        assert.ok(reward.datasets.some((d) => d.kind === 'band' && d.label.startsWith(`${a} (3 runs) min–max`)), `${a}'s band`);
+        assert.ok(
+          reward.datasets.some((d) => d.label === `${a} (3 runs) mean`),
+          `${a}'s mean`,
+        );
+        assert.ok(
+          reward.datasets.some((d) => d.kind === 'band' && d.label.startsWith(`${a} (3 runs) min–max`)),
+          `${a}'s band`,
+        );
       }
       // group order: reward first
-      const groups = (await frame.locator('vscode-collapsible').evaluateAll((els) => els.map((e) => (e as unknown as { title: string }).title)));
+      const groups = await frame.locator('vscode-collapsible').evaluateAll((els) => els.map((e) => (e as unknown as { title: string }).title));
       assert.equal(groups[0], 'reward');
       await s.screenshot('18-dashboard-21-runs-grouped');
 
@@ -99,12 +106,17 @@ describe('many runs: groups, zoom and export on the dashboard; the rollout table
       const csv = await s.waitUntil('the exported file', async () => (fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : undefined));
       const lines = csv.trim().split('\n');
       assert.equal(lines[0], 'chart,series,step,value,step,time_s,raw');
-      assert.ok(lines.some((l) => l.startsWith('reward/mean,trapo (3 runs) mean,')), lines.slice(0, 3).join('\n'));
+      assert.ok(
+        lines.some((l) => l.startsWith('reward/mean,trapo (3 runs) mean,')),
+        lines.slice(0, 3).join('\n'),
+      );
       assert.ok(lines.length > 7 * 3 * 20, `${lines.length} lines`);
       await s.waitForNotification(/chart exported to/);
-    }));
+    }),
+  );
 
-  test('Open Rollout Table lists a run\'s rollouts across steps; a row opens its rollout document',
+  test(
+    "Open Rollout Table lists a run's rollouts across steps; a row opens its rollout document",
     guard('rollout-table', async () => {
       // (the fixture runs sit at the end of a long Runs tree: the palette, then the run picker)
       await s.runCommand('TRAPO: Open Rollout Table', { query: 'TRAPO Open Rollout Table' });
@@ -125,7 +137,8 @@ describe('many runs: groups, zoom and export on the dashboard; the rollout table
         return t.includes(`prompt ${pid}`) && t.includes('step 12') ? t : undefined;
       });
       assert.match(text, /guidance level 3/);
-    }));
+    }),
+  );
 
   test('no CSP violation in any webview of this session', () => {
     assert.deepEqual(s.webviewCspViolations(), []);

@@ -86,7 +86,10 @@ function readRun(dir: string): { status: string; step?: number | null; pid?: num
 function runDirs(s: Session): string[] {
   const root = path.join(s.workspace, 'runs');
   if (!fs.existsSync(root)) return [];
-  return fs.readdirSync(root).map((d) => path.join(root, d)).filter((d) => fs.existsSync(path.join(d, 'run.json')));
+  return fs
+    .readdirSync(root)
+    .map((d) => path.join(root, d))
+    .filter((d) => fs.existsSync(path.join(d, 'run.json')));
 }
 const STATUS_ICON: Record<string, string> = { pass: 'finished', warning: 'crashed', error: 'failed', 'debug-stop': 'stopped', sync: 'running' };
 async function treeStatus(s: Session, name: string): Promise<string> {
@@ -114,10 +117,14 @@ async function groupSteps(s: Session, group: string): Promise<number[]> {
     if (g !== group && (await row.getAttribute('aria-expanded')) === 'true') await row.locator('.monaco-tl-twistie').click();
   }
   await s.expandRow(s.treeRow('Runs', new RegExp(`^${group}`)));
-  return s.waitUntil(`the ${group} rows`, async () => {
-    const steps = await stepRows(s, 'Runs');
-    return steps.length ? steps : undefined;
-  }, 15_000);
+  return s.waitUntil(
+    `the ${group} rows`,
+    async () => {
+      const steps = await stepRows(s, 'Runs');
+      return steps.length ? steps : undefined;
+    },
+    15_000,
+  );
 }
 
 const desc = (n: number) => Array.from({ length: n }, (_, i) => n - i);
@@ -137,16 +144,26 @@ describe('runs that survive real life', () => {
   });
   const guard = (name: string, fn: () => Promise<void>) => guarded(() => s, `resilience-${name}`, fn);
 
-  test('kill -9 during training, Resume: the three trees and the dashboard show every step once',
+  test(
+    'kill -9 during training, Resume: the three trees and the dashboard show every step once',
     guard('crash-resume', async () => {
       const dir = await startRun(s, 'crash.trapo.yaml');
       // Killed after step 3 (its evaluation included), with the checkpoint of step 2 on disk: the resume re-runs 3.
-      const pid = await s.waitUntil('step 3 done', async () => {
-        const r = readRun(dir);
-        return events(dir).some((e) => e.type === 'metrics' && e.step === 3) && r.pid ? r.pid : undefined;
-      }, 480_000, 200);
+      const pid = await s.waitUntil(
+        'step 3 done',
+        async () => {
+          const r = readRun(dir);
+          return events(dir).some((e) => e.type === 'metrics' && e.step === 3) && r.pid ? r.pid : undefined;
+        },
+        480_000,
+        200,
+      );
       process.kill(pid, 'SIGKILL');
-      const killedAfter = Math.max(...events(dir).filter((e) => e.type === 'metrics').map((e) => e.step ?? 0));
+      const killedAfter = Math.max(
+        ...events(dir)
+          .filter((e) => e.type === 'metrics')
+          .map((e) => e.step ?? 0),
+      );
       await s.waitUntil('the run shown crashed', async () => (await treeStatus(s, 'e2e-crash')) === 'crashed', 60_000);
       // Before Resume is pressed, the tree says where it continues.
       const row = s.treeRow('Runs', 'e2e-crash');
@@ -154,9 +171,13 @@ describe('runs that survive real life', () => {
       await s.rowAction(row, 'Resume Run');
       await s.waitUntil('run.json says finished', async () => readRun(dir).status === 'finished', 480_000, 1000);
       await s.waitUntil('the run shown finished', async () => (await treeStatus(s, 'e2e-crash')) === 'finished', 30_000);
-      const starts = events(dir).filter((e) => e.type === 'run_started').map((e) => e.resumed_from_step);
+      const starts = events(dir)
+        .filter((e) => e.type === 'run_started')
+        .map((e) => e.resumed_from_step);
       assert.deepEqual(starts, [null, 2], 'resumed from the checkpoint of step 2');
-      const metricSteps = events(dir).filter((e) => e.type === 'metrics').map((e) => e.step);
+      const metricSteps = events(dir)
+        .filter((e) => e.type === 'metrics')
+        .map((e) => e.step);
       assert.ok(metricSteps.filter((x) => x === 3).length === 2, `step 3 is in the file twice (killed after ${killedAfter}): ${metricSteps}`);
 
       // The Runs tree: every step once in each group.
@@ -166,26 +187,44 @@ describe('runs that survive real life', () => {
       assert.deepEqual(await groupSteps(s, 'Evaluations'), [6, 3, 0]);
       assert.deepEqual(await groupSteps(s, 'Checkpoints'), [6, 4], 'keep_last 2: the pruned checkpoint of step 2 left');
       // Prefix Allocation (the selected run): steps 6..1 once.
-      assert.deepEqual(await s.waitUntil('Prefix Allocation rows', async () => {
-        const st = await stepRows(s, 'Prefix Allocation');
-        return st.length >= 6 ? st : undefined;
-      }, 30_000), desc(6));
+      assert.deepEqual(
+        await s.waitUntil(
+          'Prefix Allocation rows',
+          async () => {
+            const st = await stepRows(s, 'Prefix Allocation');
+            return st.length >= 6 ? st : undefined;
+          },
+          30_000,
+        ),
+        desc(6),
+      );
       // Benchmarks: each benchmark's evaluations once.
       const average = s.treeRow('Benchmarks', /^Average/);
       await s.expandRow(average);
-      assert.deepEqual(await s.waitUntil('Benchmarks rows', async () => {
-        const st = await stepRows(s, 'Benchmarks');
-        return st.length >= 3 ? st : undefined;
-      }, 30_000), [6, 3, 0]);
+      assert.deepEqual(
+        await s.waitUntil(
+          'Benchmarks rows',
+          async () => {
+            const st = await stepRows(s, 'Benchmarks');
+            return st.length >= 3 ? st : undefined;
+          },
+          30_000,
+        ),
+        [6, 3, 0],
+      );
       // The dashboard: every line of every chart drawn goes through steps once, in order.
       await s.runCommand('TRAPO: Open Dashboard', { query: 'TRAPO Open Dashboard' });
       await s.webviewFrame('#groups canvas', 60_000);
       type Chart = { key: string; datasets: { label: string; kind: string; points: { x: number; s?: number }[] }[] };
       const inspect = 'typeof trapoInspectCharts === "function" ? trapoInspectCharts() : null';
-      const frame = await s.waitUntil('the dashboard page', async () => {
-        for (const f of s.webviewContentFrames()) if (await f.evaluate(inspect).catch(() => null)) return f;
-        return undefined;
-      }, 60_000);
+      const frame = await s.waitUntil(
+        'the dashboard page',
+        async () => {
+          for (const f of s.webviewContentFrames()) if (await f.evaluate(inspect).catch(() => null)) return f;
+          return undefined;
+        },
+        60_000,
+      );
       // Charts are drawn as they scroll into view: scroll down the page a screen at a time and read each chart.
       const byKey = new Map<string, Chart>();
       for (let i = 0; i < 40; i++) {
@@ -214,20 +253,35 @@ describe('runs that survive real life', () => {
       const errors = (await s.notifications()).filter((t) => /already registered/.test(t));
       assert.deepEqual(errors, [], 'no error toast (a tree id registered twice)');
       await s.screenshot('20-crash-resume-every-step-once');
-    }));
+    }),
+  );
 
-  test(`Stop during an evaluation longer than the ${GRACE_S} s grace period: the trained step is saved, Resume continues from it`,
+  test(
+    `Stop during an evaluation longer than the ${GRACE_S} s grace period: the trained step is saved, Resume continues from it`,
     guard('long-eval-stop', async () => {
       const dir = await startRun(s, 'longeval.trapo.yaml');
-      await s.waitUntil('the evaluation of step 2 under way', async () => events(dir).some((e) => e.type === 'heartbeat' && e.phase === 'eval' && e.step === 2), 600_000, 200);
+      await s.waitUntil(
+        'the evaluation of step 2 under way',
+        async () => events(dir).some((e) => e.type === 'heartbeat' && e.phase === 'eval' && e.step === 2),
+        600_000,
+        200,
+      );
       const t0 = Date.now();
       await s.runCommand('TRAPO: Stop Run', { query: 'TRAPO Stop Run' });
       await s.waitUntil('run.json says stopped', async () => readRun(dir).status === 'stopped', 300_000, 500);
       const took = (Date.now() - t0) / 1000;
       const evs = events(dir);
       assert.equal(evs.filter((e) => e.type === 'eval').length, 0, 'the evaluation was dropped, not finished');
-      assert.deepEqual(evs.filter((e) => e.type === 'metrics').map((e) => e.step), [1, 2], 'step 2 was trained and kept');
-      assert.deepEqual(evs.filter((e) => e.type === 'checkpoint').map((e) => e.step), [2], 'and saved');
+      assert.deepEqual(
+        evs.filter((e) => e.type === 'metrics').map((e) => e.step),
+        [1, 2],
+        'step 2 was trained and kept',
+      );
+      assert.deepEqual(
+        evs.filter((e) => e.type === 'checkpoint').map((e) => e.step),
+        [2],
+        'and saved',
+      );
       assert.ok(evs.some((e) => e.type === 'log' && /evaluation of step 2 was abandoned/.test(e.message ?? '')));
       const toast = await s.waitForNotification(/saved its last finished step and stopped/, 60_000);
       assert.match(await toast.innerText(), /Resume continues from step 2/);
@@ -239,11 +293,16 @@ describe('runs that survive real life', () => {
       assert.match(await row.innerText(), /resumes from step 2/, 'where Resume continues, before it is pressed');
       await s.screenshot('21-long-eval-stopped');
       await s.rowAction(row, 'Resume Run');
-      await s.waitUntil('step 3 after the resume', async () => {
-        const all = events(dir);
-        const start = all.map((e) => e.type).lastIndexOf('run_started');
-        return all.slice(start).some((e) => e.type === 'metrics' && e.step === 3);
-      }, 480_000, 500);
+      await s.waitUntil(
+        'step 3 after the resume',
+        async () => {
+          const all = events(dir);
+          const start = all.map((e) => e.type).lastIndexOf('run_started');
+          return all.slice(start).some((e) => e.type === 'metrics' && e.step === 3);
+        },
+        480_000,
+        500,
+      );
       const all = events(dir);
       const starts = all.filter((e) => e.type === 'run_started').map((e) => e.resumed_from_step);
       assert.deepEqual(starts, [null, 2]);
@@ -251,5 +310,6 @@ describe('runs that survive real life', () => {
       assert.equal(firstAfter, 3, 'the resume continues from the saved step 2');
       await s.runCommand('TRAPO: Stop Run', { query: 'TRAPO Stop Run' });
       await s.waitUntil('stopped again', async () => readRun(dir).status === 'stopped', 300_000, 1000);
-    }));
+    }),
+  );
 });

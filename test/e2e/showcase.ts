@@ -36,10 +36,14 @@ async function main(): Promise<void> {
       await sleep(200);
     }
     await row.click();
-    await s.waitUntil(`Benchmarks rows of ${B}`, async () => {
-      const r = await s.treeRows('Benchmarks');
-      return r.some((b) => b.startsWith('ops1') && /\d+\.\d%/.test(b)) ? r : undefined;
-    }, 60_000);
+    await s.waitUntil(
+      `Benchmarks rows of ${B}`,
+      async () => {
+        const r = await s.treeRows('Benchmarks');
+        return r.some((b) => b.startsWith('ops1') && /\d+\.\d%/.test(b)) ? r : undefined;
+      },
+      60_000,
+    );
     await sleep(1000);
     await shot(s, 'showcase-trees');
 
@@ -59,11 +63,15 @@ async function main(): Promise<void> {
     await frame.locator('#prompt textarea').fill('Compute 7 - 2 + 3 * 4.\nPlease reason step by step, and put your final answer within \\boxed{}.');
     await frame.locator('#generate').click();
     for (const side of ['a', 'b']) {
-      await s.waitUntil(`side ${side} done`, async () => {
-        const t = (await frame.locator(`#out-${side}-status`).textContent()) ?? '';
-        if (t.startsWith('error')) throw new Error(t);
-        return /^(finished|max tokens reached) · /.test(t) ? t : undefined;
-      }, 120_000);
+      await s.waitUntil(
+        `side ${side} done`,
+        async () => {
+          const t = (await frame.locator(`#out-${side}-status`).textContent()) ?? '';
+          if (t.startsWith('error')) throw new Error(t);
+          return /^(finished|max tokens reached) · /.test(t) ? t : undefined;
+        },
+        120_000,
+      );
     }
     await shot(s, 'showcase-live-prompt');
   } catch (e) {

@@ -51,7 +51,12 @@ describe('runs on Slurm from VS Code', { skip: SKIP_SLURM }, () => {
   const launch = () => readJson<Launch>(path.join(runDir()!, 'launch.json'));
   const runJson = () => readJson<{ status: string; step: number | null }>(path.join(runDir()!, 'run.json'));
   const row = () => s.treeRow('Runs', 'slurm-demo');
-  const rowText = async () => ((await row().textContent().catch(() => '')) ?? '').replace(/\s+/g, ' ');
+  const rowText = async () =>
+    (
+      (await row()
+        .textContent()
+        .catch(() => '')) ?? ''
+    ).replace(/\s+/g, ' ');
   /** Picks the row of the job settings quick pick whose label starts with `label`. */
   const pickSetting = async (label: string) => s.pickQuickPick(new RegExp(`^\\s*(\\$\\([\\w-]+\\)\\s*)?${label}`), '');
   /** The quick pick's rows as shown (label and description). */
@@ -98,7 +103,8 @@ describe('runs on Slurm from VS Code', { skip: SKIP_SLURM }, () => {
     stopSlurmIfOurs();
   });
 
-  test('Start TRAPO Run on Slurm: job settings, the script reviewed, submitted; pending with the reason, then running',
+  test(
+    'Start TRAPO Run on Slurm: job settings, the script reviewed, submitted; pending with the reason, then running',
     guard('start', async () => {
       // A job that holds both CPUs of the node, so that ours waits (Resources) until it is cancelled.
       const b = await runCommand('sbatch', ['--parsable', '-c', '2', '-J', 'blocker', '-o', '/dev/null', '--wrap', 'sleep 900']);
@@ -106,12 +112,22 @@ describe('runs on Slurm from VS Code', { skip: SKIP_SLURM }, () => {
       assert.match(blocker, /^\d+$/, b.stderr);
       await s.runCommand('TRAPO: Start TRAPO Run', { query: 'Start TRAPO run' });
       await s.pickQuickPick('slurm-demo.trapo.yaml');
-      const rows = await s.waitUntil('the job settings quick pick', async () => {
-        const r = await pickRows();
-        return r.some((x) => /Write the sbatch script/.test(x)) ? r : undefined;
-      }, 30_000);
-      assert.ok(rows.some((r) => /1 node × 2 processes · 2 CPUs\/node/.test(r)), rows.join(' | '));
-      assert.ok(rows.some((r) => /Processes per node\s*2/.test(r)), rows.join(' | '));
+      const rows = await s.waitUntil(
+        'the job settings quick pick',
+        async () => {
+          const r = await pickRows();
+          return r.some((x) => /Write the sbatch script/.test(x)) ? r : undefined;
+        },
+        30_000,
+      );
+      assert.ok(
+        rows.some((r) => /1 node × 2 processes · 2 CPUs\/node/.test(r)),
+        rows.join(' | '),
+      );
+      assert.ok(
+        rows.some((r) => /Processes per node\s*2/.test(r)),
+        rows.join(' | '),
+      );
       await s.screenshot('20-slurm-job-settings');
       // Change the time limit for this job: the input box, then back to the settings.
       await pickSetting('Time limit');
@@ -122,10 +138,14 @@ describe('runs on Slurm from VS Code', { skip: SKIP_SLURM }, () => {
       await pickSetting('Write the sbatch script');
       await reviewToast();
       // The editor shows the script's top (its #SBATCH lines); the whole file is in the run directory.
-      const shown = await s.waitUntil('the script in an editor', async () => {
-        const t = await s.activeEditorText();
-        return /#SBATCH --time=30/.test(t) ? t : undefined;
-      }, 30_000);
+      const shown = await s.waitUntil(
+        'the script in an editor',
+        async () => {
+          const t = await s.activeEditorText();
+          return /#SBATCH --time=30/.test(t) ? t : undefined;
+        },
+        30_000,
+      );
       assert.match(shown, /#SBATCH --cpus-per-task=2/);
       assert.equal(await s.activeEditorTitle(), 'job-1.sbatch');
       const root = path.join(s.workspace, 'runs');
@@ -151,9 +171,11 @@ describe('runs on Slurm from VS Code', { skip: SKIP_SLURM }, () => {
       assert.match(await rowText(), new RegExp(`job ${jobId} running`));
       assert.equal(await s.rowIcon(row()), 'sync');
       await s.screenshot('23-slurm-running');
-    }));
+    }),
+  );
 
-  test('Stop (scancel --signal=INT) saves and stops; Resume submits a new job that continues; scancel --signal=KILL shows it crashed',
+  test(
+    'Stop (scancel --signal=INT) saves and stops; Resume submits a new job that continues; scancel --signal=KILL shows it crashed',
     guard('stop-resume-kill', async () => {
       const dir = runDir()!;
       await s.runCommand('TRAPO: Stop Run', { query: 'TRAPO Stop Run' });
@@ -169,17 +191,31 @@ describe('runs on Slurm from VS Code', { skip: SKIP_SLURM }, () => {
       const second = launch()!.jobs[1];
       assert.equal(second.reason, 'resume');
       assert.equal(second.script, 'slurm/job-2.sbatch');
-      await s.waitUntil(`a step beyond ${stoppedAt}`, async () => (await s.statusBarTexts()).some((t) => {
-        const m = /TRAPO (\d+)\/2000/.exec(t);
-        return m !== null && Number(m[1]) > stoppedAt;
-      }), 15 * MIN, 2000);
-      const events = fs.readFileSync(path.join(dir, 'events.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-      assert.deepEqual(events.filter((e) => e.type === 'run_started').map((e) => e.resumed_from_step), [null, stoppedAt]);
+      await s.waitUntil(
+        `a step beyond ${stoppedAt}`,
+        async () =>
+          (await s.statusBarTexts()).some((t) => {
+            const m = /TRAPO (\d+)\/2000/.exec(t);
+            return m !== null && Number(m[1]) > stoppedAt;
+          }),
+        15 * MIN,
+        2000,
+      );
+      const events = fs
+        .readFileSync(path.join(dir, 'events.jsonl'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
+      assert.deepEqual(
+        events.filter((e) => e.type === 'run_started').map((e) => e.resumed_from_step),
+        [null, stoppedAt],
+      );
       const k = await runCommand('scancel', ['--signal=KILL', `${second.job_id}.0`]);
       assert.equal(k.code, 0, k.stderr);
       await s.waitUntil('the run shown crashed', async () => (await s.rowIcon(row())) === 'warning', 3 * MIN);
       const toast = await s.waitForNotification(/crashed/, 60_000);
       assert.match(await toast.innerText(), new RegExp(`Slurm job ${second.job_id} ended FAILED while the trainer was running`));
       await s.screenshot('24-slurm-killed-crashed');
-    }));
+    }),
+  );
 });

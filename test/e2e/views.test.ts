@@ -14,7 +14,8 @@ describe('TRAPO container and palette in a fresh workspace', () => {
   });
   const guard = (name: string, fn: () => Promise<void>) => guarded(() => s, `views-${name}`, fn);
 
-  test('the activity bar has a TRAPO container with the Runs, Prefix Allocation and Benchmarks views',
+  test(
+    'the activity bar has a TRAPO container with the Runs, Prefix Allocation and Benchmarks views',
     guard('container', async () => {
       const sidebar = await s.openTrapoContainer();
       for (const name of ['Runs', 'Prefix Allocation', 'Benchmarks']) {
@@ -24,9 +25,11 @@ describe('TRAPO container and palette in a fresh workspace', () => {
       const titles = (await sidebar.locator('.pane-header h3.title').allTextContents()).map((t) => t.trim().toLowerCase());
       assert.deepEqual(titles, ['runs', 'prefix allocation', 'benchmarks']);
       await s.screenshot('01-trapo-container-welcome');
-    }));
+    }),
+  );
 
-  test('each view shows its welcome text and a Start TRAPO Run button while there are no runs',
+  test(
+    'each view shows its welcome text and a Start TRAPO Run button while there are no runs',
     guard('welcome', async () => {
       await s.openTrapoContainer();
       const expected: Record<string, RegExp> = {
@@ -43,9 +46,11 @@ describe('TRAPO container and palette in a fresh workspace', () => {
         assert.equal(await button.count(), 1, `${view} welcome has one "Start TRAPO Run" button`);
         assert.ok(await button.isEnabled(), `${view}'s Start button is enabled in a trusted workspace`);
       }
-    }));
+    }),
+  );
 
-  test('the palette finds "TRAPO: Start TRAPO Run" when typing "Start TRAPO run"',
+  test(
+    'the palette finds "TRAPO: Start TRAPO Run" when typing "Start TRAPO run"',
     guard('palette', async () => {
       const row = await s.findPaletteRow('TRAPO: Start TRAPO Run', { query: 'Start TRAPO run' });
       // The category shows in front of the title: "TRAPO: Start TRAPO Run".
@@ -53,9 +58,11 @@ describe('TRAPO container and palette in a fresh workspace', () => {
       assert.match(aria, /^TRAPO: Start TRAPO Run\b/, `palette row: ${aria}`);
       await s.screenshot('02-palette-start-trapo-run');
       await s.page.keyboard.press('Escape');
-    }));
+    }),
+  );
 
-  test('every TRAPO command meant for the palette is listed there',
+  test(
+    'every TRAPO command meant for the palette is listed there',
     guard('palette-all', async () => {
       await s.openPalette('>TRAPO: ');
       const rows = s.page.locator('.quick-input-list .monaco-list-row');
@@ -63,7 +70,9 @@ describe('TRAPO container and palette in a fresh workspace', () => {
       const labels = new Set<string>();
       // The list is virtualised: read it while scrolling with the arrow keys (at most 20 rows).
       for (let i = 0; i < 20; i++) {
-        for (const a of await rows.evaluateAll((els) => els.map((e) => (e as unknown as { getAttribute(n: string): string | null }).getAttribute('aria-label') ?? ''))) {
+        for (const a of await rows.evaluateAll((els) =>
+          els.map((e) => (e as unknown as { getAttribute(n: string): string | null }).getAttribute('aria-label') ?? ''),
+        )) {
           const m = /^TRAPO: ([^,]+?)(?:, |$)/.exec(a);
           if (m) labels.add(m[1].trim());
         }
@@ -71,11 +80,22 @@ describe('TRAPO container and palette in a fresh workspace', () => {
       }
       await s.page.keyboard.press('Escape');
       // package.json hides Reveal Run Folder and Delete Run… from the palette (they need a tree item).
-      for (const title of ['Start TRAPO Run', 'Stop Run', 'Resume Run', 'Open Dashboard', 'Open Rollouts', 'Compare Checkpoints', 'Set Up Trainer Environment', 'Open Run Config', 'Refresh Runs']) {
+      for (const title of [
+        'Start TRAPO Run',
+        'Stop Run',
+        'Resume Run',
+        'Open Dashboard',
+        'Open Rollouts',
+        'Compare Checkpoints',
+        'Set Up Trainer Environment',
+        'Open Run Config',
+        'Refresh Runs',
+      ]) {
         assert.ok(labels.has(title), `"TRAPO: ${title}" in the palette; seen: ${[...labels].join(' | ')}`);
       }
       assert.ok(!labels.has('Delete Run…'), 'Delete Run… is hidden from the palette');
-    }));
+    }),
+  );
 
   test('no CSP violation in any webview of this session', () => {
     assert.deepEqual(s.webviewCspViolations(), []);
@@ -83,7 +103,8 @@ describe('TRAPO container and palette in a fresh workspace', () => {
 
   // Before any TRAPO webview exists, prove on VS Code's own Markdown preview (a webview with a nonce CSP) that the
   // harness counts a violation: the zero-violation checks of the other suites then mean something.
-  test('the harness counts a CSP violation in a webview (Markdown preview, inline script injected)',
+  test(
+    'the harness counts a CSP violation in a webview (Markdown preview, inline script injected)',
     guard('csp-calibration', async () => {
       await s.page.keyboard.press('Control+P');
       await s.page.locator('.quick-input-widget input.input').fill('csp-check.md');
@@ -95,7 +116,14 @@ describe('TRAPO container and palette in a fresh workspace', () => {
       assert.equal(await s.calibrateCsp(), 1, 'one webview checked');
       // One violation, seen twice: the document's securitypolicyviolation event and Chromium's console message.
       const seen = s.webviewCspViolations();
-      assert.ok(seen.some((v) => v.source === 'event' && v.blockedURI === 'inline'), JSON.stringify(seen));
-      assert.ok(seen.some((v) => v.source === 'console'), JSON.stringify(seen));
-    }));
+      assert.ok(
+        seen.some((v) => v.source === 'event' && v.blockedURI === 'inline'),
+        JSON.stringify(seen),
+      );
+      assert.ok(
+        seen.some((v) => v.source === 'console'),
+        JSON.stringify(seen),
+      );
+    }),
+  );
 });

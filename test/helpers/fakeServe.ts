@@ -83,7 +83,18 @@ export class FakeServe extends EventEmitter implements ServeProcess {
           return;
         }
         this.loaded.set(String(req.slot), String(req.checkpoint));
-        this.send({ id, type: 'ok', slot: req.slot, model: String(req.checkpoint), parameters: 832384, dtype: 'float32', device: 'cpu', seconds: 0.25, stop_ids: [3], chat_template: true });
+        this.send({
+          id,
+          type: 'ok',
+          slot: req.slot,
+          model: String(req.checkpoint),
+          parameters: 832384,
+          dtype: 'float32',
+          device: 'cpu',
+          seconds: 0.25,
+          stop_ids: [3],
+          chat_template: true,
+        });
         return;
       }
       case 'generate': {

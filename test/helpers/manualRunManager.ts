@@ -27,8 +27,12 @@ async function main() {
   const manager = new RunManager(() => 20);
   const python = path.join(repo, 'trainer', '.venv', 'bin', 'python');
   const launch = buildLaunch({
-    workspaceTrusted: true, python, launcher: 'python', configFile: path.join(repo, 'trainer', 'trapo', 'configs', 'demo.trapo.yaml'),
-    runDir, overrides: { 'train.steps': '40', 'model.warmup.enabled': 'false' },
+    workspaceTrusted: true,
+    python,
+    launcher: 'python',
+    configFile: path.join(repo, 'trainer', 'trapo', 'configs', 'demo.trapo.yaml'),
+    runDir,
+    overrides: { 'train.steps': '40', 'model.warmup.enabled': 'false' },
   });
   if (!launch.ok) throw new Error(launch.error);
   const t0 = Date.now();
@@ -42,23 +46,35 @@ async function main() {
     if (!process.argv.includes('--keep')) fs.rmSync(root, { recursive: true, force: true });
   }
   async function follow() {
-  const waitFor = async (what: string, pred: () => boolean, ms: number) => {
-    while (!pred()) {
-      if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}; last line: ${manager.lastLine(runId)}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    console.log(`${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
-  };
-  await waitFor('run.json and running', () => store.get(runId)?.status === 'running', 400_000);
-  await waitFor('step 2', () => (store.get(runId)?.step ?? 0) >= 2, 600_000);
-  const r = await manager.stop(store.get(runId)!);
-  console.log('stop:', JSON.stringify(r));
-  await store.pollRun(runId);
-  const run = store.get(runId)!;
-  console.log('status', run.status, 'step', run.step, 'checkpoints', run.checkpoints.map((c) => c.step), 'metrics', run.metrics.size,
-    'skipped', JSON.stringify(run.skipped), 'statuses', statuses.join(', '));
-  const log = fs.readFileSync(path.join(runDir, 'logs', 'trainer.log'), 'utf8').split('\n');
-  console.log('trainer.log lines', log.length, '| first:', log[0].slice(0, 160), '| last:', log.filter(Boolean).at(-1));
+    const waitFor = async (what: string, pred: () => boolean, ms: number) => {
+      while (!pred()) {
+        if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}; last line: ${manager.lastLine(runId)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      console.log(`${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
+    };
+    await waitFor('run.json and running', () => store.get(runId)?.status === 'running', 400_000);
+    await waitFor('step 2', () => (store.get(runId)?.step ?? 0) >= 2, 600_000);
+    const r = await manager.stop(store.get(runId)!);
+    console.log('stop:', JSON.stringify(r));
+    await store.pollRun(runId);
+    const run = store.get(runId)!;
+    console.log(
+      'status',
+      run.status,
+      'step',
+      run.step,
+      'checkpoints',
+      run.checkpoints.map((c) => c.step),
+      'metrics',
+      run.metrics.size,
+      'skipped',
+      JSON.stringify(run.skipped),
+      'statuses',
+      statuses.join(', '),
+    );
+    const log = fs.readFileSync(path.join(runDir, 'logs', 'trainer.log'), 'utf8').split('\n');
+    console.log('trainer.log lines', log.length, '| first:', log[0].slice(0, 160), '| last:', log.filter(Boolean).at(-1));
   }
 }
 main().catch((e) => {

@@ -77,8 +77,7 @@ export const events = {
         stages: [{ n: 4, ratio: 0, guided: false, correct: level === 0 ? 2 : 0, correct_before: 0 }],
       })),
     }),
-  rollouts: (time: number, step: number, count: number) =>
-    ev('rollouts', time, step, { file: `rollouts/${String(step).padStart(6, '0')}.jsonl`, count }),
+  rollouts: (time: number, step: number, count: number) => ev('rollouts', time, step, { file: `rollouts/${String(step).padStart(6, '0')}.jsonl`, count }),
   evalEv: (time: number, step: number, acc: Record<string, number>) =>
     ev('eval', time, step, {
       benchmarks: Object.fromEntries(
@@ -86,13 +85,11 @@ export const events = {
       ),
       average: Object.values(acc).reduce((s, a) => s + a, 0) / Object.keys(acc).length,
     }),
-  checkpoint: (time: number, step: number) =>
-    ev('checkpoint', time, step, { path: `checkpoints/${String(step).padStart(6, '0')}`, onnx: null, bytes: 123 }),
+  checkpoint: (time: number, step: number) => ev('checkpoint', time, step, { path: `checkpoints/${String(step).padStart(6, '0')}`, onnx: null, bytes: 123 }),
   log: (time: number, message: string) => ev('log', time, null, { level: 'info', message }),
   anomaly: (time: number, step: number, kind: string, message: string) =>
     ev('anomaly', time, step, { kind, message, metric: 'response/clip_ratio', value: 1, threshold: 0.9 }),
-  finished: (time: number, status: 'finished' | 'failed' | 'stopped', step: number | null = null) =>
-    ev('run_finished', time, step, { status, error: null }),
+  finished: (time: number, status: 'finished' | 'failed' | 'stopped', step: number | null = null) => ev('run_finished', time, step, { status, error: null }),
 };
 
 export function append(dir: string, text: string): void {

@@ -37,10 +37,14 @@ let lockFd: number | undefined;
  * back). flock(1) locks the open file it is handed as fd 3, which this process keeps open: the lock outlives the
  * flock command and ends with releaseSlurmLock() or this process.
  */
-export function takeSlurmLock(file = process.env.TRAPO_SLURM_LOCK ?? '/tmp/trapo-slurm.lock', waitSeconds = Number(process.env.TRAPO_SLURM_LOCK_WAIT_S ?? 3600)): void {
+export function takeSlurmLock(
+  file = process.env.TRAPO_SLURM_LOCK ?? '/tmp/trapo-slurm.lock',
+  waitSeconds = Number(process.env.TRAPO_SLURM_LOCK_WAIT_S ?? 3600),
+): void {
   if (lockFd !== undefined) return;
   const fd = openSync(file, constants.O_RDONLY | constants.O_CREAT, 0o666);
-  const flock = (args: string[]) => spawnSync('flock', [...args, '3'], { stdio: ['ignore', 'ignore', 'pipe', fd], encoding: 'utf8', timeout: (waitSeconds + 60) * 1000 });
+  const flock = (args: string[]) =>
+    spawnSync('flock', [...args, '3'], { stdio: ['ignore', 'ignore', 'pipe', fd], encoding: 'utf8', timeout: (waitSeconds + 60) * 1000 });
   let r = flock(['--exclusive', '--nonblock']);
   if (r.status === 1) {
     process.stderr.write(`[slurm] waiting for ${file}: another session on this machine uses the one-node Slurm (${SLURM_DIR}, ports 6817/6818)

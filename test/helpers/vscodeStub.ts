@@ -55,7 +55,12 @@ export class EventEmitter<T> {
 }
 
 export class Uri {
-  private constructor(readonly scheme: string, readonly path: string, readonly query = '', readonly fragment = '') {}
+  private constructor(
+    readonly scheme: string,
+    readonly path: string,
+    readonly query = '',
+    readonly fragment = '',
+  ) {}
   static file(p: string) {
     return new Uri('file', path.resolve(p));
   }
@@ -83,7 +88,10 @@ export class Uri {
 export class ThemeIcon {
   static readonly File = new ThemeIcon('file');
   static readonly Folder = new ThemeIcon('folder');
-  constructor(readonly id: string, readonly color?: ThemeColor) {}
+  constructor(
+    readonly id: string,
+    readonly color?: ThemeColor,
+  ) {}
 }
 export class ThemeColor {
   constructor(readonly id: string) {}
@@ -92,7 +100,10 @@ export class MarkdownString {
   value = '';
   isTrusted = false;
   supportHtml = false;
-  constructor(value = '', readonly supportThemeIcons = false) {
+  constructor(
+    value = '',
+    readonly supportThemeIcons = false,
+  ) {
     this.value = value;
   }
   appendText(t: string) {
@@ -121,10 +132,16 @@ export class TreeItem {
   contextValue?: string;
   command?: unknown;
   resourceUri?: Uri;
-  constructor(public label: unknown, public collapsibleState: TreeItemCollapsibleState = TreeItemCollapsibleState.None) {}
+  constructor(
+    public label: unknown,
+    public collapsibleState: TreeItemCollapsibleState = TreeItemCollapsibleState.None,
+  ) {}
 }
 export class Position {
-  constructor(readonly line: number, readonly character: number) {}
+  constructor(
+    readonly line: number,
+    readonly character: number,
+  ) {}
 }
 export class Range {
   readonly start: Position;
@@ -137,7 +154,11 @@ export class Range {
 export class Selection extends Range {}
 export class Diagnostic {
   source?: string;
-  constructor(readonly range: Range, readonly message: string, readonly severity?: number) {}
+  constructor(
+    readonly range: Range,
+    readonly message: string,
+    readonly severity?: number,
+  ) {}
 }
 export class CancellationTokenSource {
   token = { isCancellationRequested: false, onCancellationRequested: () => new Disposable() };

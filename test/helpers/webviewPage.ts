@@ -28,7 +28,15 @@ export interface ServedWebview {
 /** Bundles `webview/<name>/main.ts`, serves it with `media/<name>.css` and `html(...)` at "/". */
 export async function serveWebview(name: string, html: (o: PageOptions) => string): Promise<ServedWebview> {
   const dir = mkdtempSync(join(tmpdir(), `trapo-${name}-webview-`));
-  await esbuild.build({ entryPoints: [join(root, `webview/${name}/main.ts`)], bundle: true, format: 'iife', platform: 'browser', target: 'es2022', outfile: join(dir, `${name}.js`), logLevel: 'silent' });
+  await esbuild.build({
+    entryPoints: [join(root, `webview/${name}/main.ts`)],
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    target: 'es2022',
+    outfile: join(dir, `${name}.js`),
+    logLevel: 'silent',
+  });
   const files: Record<string, [string, string]> = {
     [`/${name}.js`]: [join(dir, `${name}.js`), 'text/javascript'],
     [`/${name}.css`]: [join(root, `media/${name}.css`), 'text/css'],
@@ -54,6 +62,14 @@ export async function launchChromium() {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }

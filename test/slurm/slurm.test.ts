@@ -98,7 +98,19 @@ describe('runs on a one-node Slurm', { skip: SKIP_SLURM }, () => {
   const runJson = (key: string) => readJson(path.join(root, ids[key], 'run.json'));
   const eventsOf = (key: string): { type: string; step: number | null; resumed_from_step?: number | null }[] => {
     const f = path.join(root, ids[key], 'events.jsonl');
-    return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).flatMap((l) => { try { return [JSON.parse(l)]; } catch { return []; } }) : [];
+    return fs.existsSync(f)
+      ? fs
+          .readFileSync(f, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .flatMap((l) => {
+            try {
+              return [JSON.parse(l)];
+            } catch {
+              return [];
+            }
+          })
+      : [];
   };
   const logOf = (key: string) => {
     const f = path.join(root, ids[key], 'logs', 'trainer.log');
@@ -107,14 +119,29 @@ describe('runs on a one-node Slurm', { skip: SKIP_SLURM }, () => {
 
   /** Writes the run's sbatch script and submits it; `asExtension` also records the job in launch.json. */
   const submit = async (key: string, steps: number, options: Partial<SlurmJobOptions>, asExtension: boolean, reason: 'start' | 'resume' = 'start') => {
-    ids[key] ??= makeRunId(`slurm-${key}`, new Date(), Math.floor(Math.random() * 0xffff).toString(16).padStart(4, '0'));
+    ids[key] ??= makeRunId(
+      `slurm-${key}`,
+      new Date(),
+      Math.floor(Math.random() * 0xffff)
+        .toString(16)
+        .padStart(4, '0'),
+    );
     const runDir = path.join(root, ids[key]);
     const config = reason === 'start' ? demoConfig(work, `slurm-${key}`, steps) : undefined;
     fs.mkdirSync(path.join(runDir, 'logs'), { recursive: true });
     fs.mkdirSync(path.join(runDir, 'slurm'), { recursive: true });
     const scriptRel = `slurm/job-${fs.readdirSync(path.join(runDir, 'slurm')).length + 1}.sbatch`;
     const built = buildSbatchScript(
-      { runId: ids[key], runName: `slurm-${key}`, runDir, cwd: work, python: PYTHON, configFile: config, options: { ...JOB, ...options }, writtenAt: new Date() },
+      {
+        runId: ids[key],
+        runName: `slurm-${key}`,
+        runDir,
+        cwd: work,
+        python: PYTHON,
+        configFile: config,
+        options: { ...JOB, ...options },
+        writtenAt: new Date(),
+      },
       activateScriptFor(PYTHON, fs.existsSync),
     );
     assert.ok(built.ok, built.ok ? '' : built.error);
@@ -155,12 +182,16 @@ describe('runs on a one-node Slurm', { skip: SKIP_SLURM }, () => {
     stopSlurmIfOurs();
   });
 
-  test('a run that waits for the node is pending with Slurm\'s reason, then runs and finishes', { timeout: 25 * MIN }, async () => {
+  test("a run that waits for the node is pending with Slurm's reason, then runs and finishes", { timeout: 25 * MIN }, async () => {
     // A (long) takes both CPUs of the node; B (3 steps) waits for them.
     await submit('a', 2000, {}, true);
     await submit('b', 3, {}, true);
     await waitFor('B pending with a reason', () => store.get(ids.b) && /^queued \(pending \((Resources|Priority)\)\)$/.test(shown(store.get(ids.b)!)), 2 * MIN);
-    await waitFor('A training (its trainer wrote run.json and a step)', () => store.get(ids.a)?.job?.trainerStarted && (store.get(ids.a)?.step ?? 0) >= 1, 15 * MIN);
+    await waitFor(
+      'A training (its trainer wrote run.json and a step)',
+      () => store.get(ids.a)?.job?.trainerStarted && (store.get(ids.a)?.step ?? 0) >= 1,
+      15 * MIN,
+    );
     assert.equal(store.get(ids.a)!.status, 'running');
     assert.equal(runJson('a').world_size, 2, 'two trainer processes (gloo)');
     assert.equal(runJson('a').slurm.job_id, jobs.a);
@@ -177,10 +208,10 @@ describe('runs on a one-node Slurm', { skip: SKIP_SLURM }, () => {
 
     // Resume A now: its new job waits for B, which runs on the freed node.
     await submit('a', 2000, {}, true, 'resume');
-    await waitFor('A\'s new job shown queued, not stopped', () => /^queued/.test(shown(store.get(ids.a)!)) && store.get(ids.a)!.job!.jobId === jobs.a, 2 * MIN);
+    await waitFor("A's new job shown queued, not stopped", () => /^queued/.test(shown(store.get(ids.a)!)) && store.get(ids.a)!.job!.jobId === jobs.a, 2 * MIN);
     await waitFor('B finished', () => store.get(ids.b)?.status === 'finished', 15 * MIN);
     // The trainer writes its end a moment before the job's script (and so the job) ends.
-    await waitFor('B\'s job completed', () => store.get(ids.b)?.job?.status?.state === 'COMPLETED', 2 * MIN);
+    await waitFor("B's job completed", () => store.get(ids.b)?.job?.status?.state === 'COMPLETED', 2 * MIN);
     assert.equal(store.get(ids.b)!.status, 'finished');
     const b = seen.get(ids.b)!;
     assert.match(b[0], /^queued \(pending/, `B: ${b.join(' -> ')}`);
@@ -189,57 +220,85 @@ describe('runs on a one-node Slurm', { skip: SKIP_SLURM }, () => {
     process.stderr.write(`[slurm test] A: ${seen.get(ids.a)!.join(' -> ')}\n`);
   });
 
-  test('Resume continues from the checkpoint; a job killed with scancel --signal=KILL is shown crashed with its Slurm state', { timeout: 20 * MIN }, async () => {
-    assert.ok(stoppedAt >= 1, 'the first test stopped A');
-    await waitFor('A resumed and training', () => {
-      const ev = eventsOf('a');
-      return ev.filter((e) => e.type === 'run_started').length === 2 && ev.some((e) => e.type === 'metrics' && (e.step ?? 0) > stoppedAt);
-    }, 15 * MIN);
-    const starts = eventsOf('a').filter((e) => e.type === 'run_started');
-    assert.deepEqual(starts.map((e) => e.resumed_from_step), [null, stoppedAt]);
-    assert.equal(eventsOf('a').filter((e) => e.type === 'metrics').find((e) => (e.step ?? 0) > stoppedAt)?.step, stoppedAt + 1);
-    assert.equal(store.get(ids.a)!.status, 'running');
-    // SIGKILL to the job's step, at once (`scancel --signal=KILL JOB` on the whole job sends SIGTERM first and
-    // SIGKILL only after KillWait, time in which the trainer saves and stops if it can).
-    const killed = await runCommand('scancel', ['--signal=KILL', `${jobs.a}.0`]);
-    assert.equal(killed.code, 0, killed.stderr);
-    const run = await waitFor('A shown crashed', () => store.get(ids.a)?.status === 'crashed' && store.get(ids.a), 3 * MIN);
-    const detail = run.crash.crashed ? run.crash.detail : '';
-    assert.match(detail, new RegExp(`^Slurm job ${jobs.a} ended FAILED while the trainer was running$`));
-    assert.equal(runJson('a').status, 'running', 'killed: the trainer could not write its end');
-    process.stderr.write(`[slurm test] killed: ${detail}\n`);
-  });
+  test(
+    'Resume continues from the checkpoint; a job killed with scancel --signal=KILL is shown crashed with its Slurm state',
+    { timeout: 20 * MIN },
+    async () => {
+      assert.ok(stoppedAt >= 1, 'the first test stopped A');
+      await waitFor(
+        'A resumed and training',
+        () => {
+          const ev = eventsOf('a');
+          return ev.filter((e) => e.type === 'run_started').length === 2 && ev.some((e) => e.type === 'metrics' && (e.step ?? 0) > stoppedAt);
+        },
+        15 * MIN,
+      );
+      const starts = eventsOf('a').filter((e) => e.type === 'run_started');
+      assert.deepEqual(
+        starts.map((e) => e.resumed_from_step),
+        [null, stoppedAt],
+      );
+      assert.equal(
+        eventsOf('a')
+          .filter((e) => e.type === 'metrics')
+          .find((e) => (e.step ?? 0) > stoppedAt)?.step,
+        stoppedAt + 1,
+      );
+      assert.equal(store.get(ids.a)!.status, 'running');
+      // SIGKILL to the job's step, at once (`scancel --signal=KILL JOB` on the whole job sends SIGTERM first and
+      // SIGKILL only after KillWait, time in which the trainer saves and stops if it can).
+      const killed = await runCommand('scancel', ['--signal=KILL', `${jobs.a}.0`]);
+      assert.equal(killed.code, 0, killed.stderr);
+      const run = await waitFor('A shown crashed', () => store.get(ids.a)?.status === 'crashed' && store.get(ids.a), 3 * MIN);
+      const detail = run.crash.crashed ? run.crash.detail : '';
+      assert.match(detail, new RegExp(`^Slurm job ${jobs.a} ended FAILED while the trainer was running$`));
+      assert.equal(runJson('a').status, 'running', 'killed: the trainer could not write its end');
+      process.stderr.write(`[slurm test] killed: ${detail}\n`);
+    },
+  );
 
-  test('sbatch from a terminal: the run shows up with its job; near the time limit the trainer saves, the job requeues and resumes', { timeout: 25 * MIN }, async () => {
-    // Submitted as a person does (sbatch, no launch.json), with a requeue on the time-limit signal.
-    const jobId = await submit('c', 2000, { time: '15', signal: 'USR1@240', requeue: true }, false);
-    const run = await waitFor('the terminal job\'s run, training', () => {
-      const r = store.get(ids.c ?? '');
-      return r && (r.step ?? 0) >= 1 && r;
-    }, 15 * MIN);
-    assert.equal(run.job?.origin, 'terminal');
-    assert.equal(run.job?.jobId, jobId);
-    assert.ok(!fs.existsSync(path.join(run.dir, 'launch.json')));
-    // The time limit comes near: shortened as an administrator would, to 170-230 s from now, within the 240 s notice.
-    const elapsed = (await runCommand('squeue', ['-h', '-j', jobId, '-o', '%M'])).stdout.trim();
-    const parts = elapsed.split(/[-:]/).map(Number);
-    const seconds = parts.reduce((acc, x) => acc * 60 + x, 0);
-    const minutes = Math.floor((seconds + 230) / 60);
-    const upd = await runCommand('scontrol', ['update', `JobId=${jobId}`, `TimeLimit=${minutes}`]);
-    assert.equal(upd.code, 0, upd.stderr);
-    await waitFor('the trainer stopped on the notice', () => runJson('c')?.status === 'stopped', 6 * MIN);
-    const savedAt = runJson('c').step as number;
-    assert.ok(fs.existsSync(path.join(run.dir, 'checkpoints', String(savedAt).padStart(6, '0'))), `checkpoint of step ${savedAt}`);
-    assert.match(logOf('c'), /SIGUSR1: Slurm's notice before the time limit/);
-    await waitFor('the job requeueing itself', () => new RegExp(`requeueing job ${jobId}`).test(logOf('c')), 3 * MIN);
-    await waitFor('the requeued job shown queued', () => /^queued/.test(shown(store.get(ids.c)!)), 3 * MIN);
-    // The new run of the job gets the time back (the shortened limit would warn it at once).
-    await runCommand('scontrol', ['update', `JobId=${jobId}`, 'TimeLimit=15']);
-    await waitFor('the requeued job resumed from the checkpoint', () => eventsOf('c').some((e) => e.type === 'run_started' && e.resumed_from_step === savedAt), 15 * MIN);
-    assert.equal(runJson('c').slurm.restart_count, 1);
-    const stop = await stopSlurmJob(client, { jobId, trainerStarted: true, status: store.get(ids.c)!.job!.status, graceMs: 10 * MIN });
-    assert.equal(stop.outcome, 'stopped');
-    await waitFor('C shown stopped', () => store.get(ids.c)?.status === 'stopped', 2 * MIN);
-    process.stderr.write(`[slurm test] C: ${seen.get(ids.c)!.join(' -> ')}\n`);
-  });
+  test(
+    'sbatch from a terminal: the run shows up with its job; near the time limit the trainer saves, the job requeues and resumes',
+    { timeout: 25 * MIN },
+    async () => {
+      // Submitted as a person does (sbatch, no launch.json), with a requeue on the time-limit signal.
+      const jobId = await submit('c', 2000, { time: '15', signal: 'USR1@240', requeue: true }, false);
+      const run = await waitFor(
+        "the terminal job's run, training",
+        () => {
+          const r = store.get(ids.c ?? '');
+          return r && (r.step ?? 0) >= 1 && r;
+        },
+        15 * MIN,
+      );
+      assert.equal(run.job?.origin, 'terminal');
+      assert.equal(run.job?.jobId, jobId);
+      assert.ok(!fs.existsSync(path.join(run.dir, 'launch.json')));
+      // The time limit comes near: shortened as an administrator would, to 170-230 s from now, within the 240 s notice.
+      const elapsed = (await runCommand('squeue', ['-h', '-j', jobId, '-o', '%M'])).stdout.trim();
+      const parts = elapsed.split(/[-:]/).map(Number);
+      const seconds = parts.reduce((acc, x) => acc * 60 + x, 0);
+      const minutes = Math.floor((seconds + 230) / 60);
+      const upd = await runCommand('scontrol', ['update', `JobId=${jobId}`, `TimeLimit=${minutes}`]);
+      assert.equal(upd.code, 0, upd.stderr);
+      await waitFor('the trainer stopped on the notice', () => runJson('c')?.status === 'stopped', 6 * MIN);
+      const savedAt = runJson('c').step as number;
+      assert.ok(fs.existsSync(path.join(run.dir, 'checkpoints', String(savedAt).padStart(6, '0'))), `checkpoint of step ${savedAt}`);
+      assert.match(logOf('c'), /SIGUSR1: Slurm's notice before the time limit/);
+      await waitFor('the job requeueing itself', () => new RegExp(`requeueing job ${jobId}`).test(logOf('c')), 3 * MIN);
+      await waitFor('the requeued job shown queued', () => /^queued/.test(shown(store.get(ids.c)!)), 3 * MIN);
+      // The new run of the job gets the time back (the shortened limit would warn it at once).
+      await runCommand('scontrol', ['update', `JobId=${jobId}`, 'TimeLimit=15']);
+      await waitFor(
+        'the requeued job resumed from the checkpoint',
+        () => eventsOf('c').some((e) => e.type === 'run_started' && e.resumed_from_step === savedAt),
+        15 * MIN,
+      );
+      assert.equal(runJson('c').slurm.restart_count, 1);
+      const stop = await stopSlurmJob(client, { jobId, trainerStarted: true, status: store.get(ids.c)!.job!.status, graceMs: 10 * MIN });
+      assert.equal(stop.outcome, 'stopped');
+      await waitFor('C shown stopped', () => store.get(ids.c)?.status === 'stopped', 2 * MIN);
+      process.stderr.write(`[slurm test] C: ${seen.get(ids.c)!.join(' -> ')}\n`);
+    },
+  );
 });

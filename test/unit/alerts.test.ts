@@ -29,7 +29,12 @@ test('history alerts are marked, live ones notified once; a resume drops the ale
   assert.equal(run.anomalies.length, 1);
   assert.deepEqual(live, []); // the run's past: marked only
   assert.equal(alertMark(run.anomalies), '⚠ answers at the length limit');
-  append(dir, E.metrics(1003, 2, { 'loss/total': 1 }) + E.anomaly(1004, 2, 'entropy_collapse', 'policy entropy collapsed') + E.anomaly(1004, 2, 'non_finite_loss', 'non-finite values: loss/total = nan'));
+  append(
+    dir,
+    E.metrics(1003, 2, { 'loss/total': 1 }) +
+      E.anomaly(1004, 2, 'entropy_collapse', 'policy entropy collapsed') +
+      E.anomaly(1004, 2, 'non_finite_loss', 'non-finite values: loss/total = nan'),
+  );
   await store.refresh();
   assert.deepEqual(live, [['entropy_collapse', 'non_finite_loss']]);
   assert.equal(alertMark(run.anomalies), '⚠ 3 alerts');
@@ -39,7 +44,10 @@ test('history alerts are marked, live ones notified once; a resume drops the ale
   // resumed from the checkpoint of step 1: step 2 runs again, its alerts go
   append(dir, E.runStarted(1100, 50, 1));
   await store.refresh();
-  assert.deepEqual(store.get(ID)!.anomalies.map((a) => a.step), [1]);
+  assert.deepEqual(
+    store.get(ID)!.anomalies.map((a) => a.step),
+    [1],
+  );
   store.dispose();
 });
 
@@ -47,12 +55,16 @@ test('the Runs tree marks a run with alerts and lists them in its tooltip', asyn
   installVscodeStub();
   const { RunsTreeProvider } = await import('../../src/trees/runsTree');
   const fixtures = path.join(__dirname, '..', 'fixtures', 'runs');
-  const store = new RunStore({ roots: [fixtures], crashProbe: { now: () => Date.UTC(2026, 10, 25) / 1000, hostname: 'x', isPidAlive: () => false }, watch: false });
+  const store = new RunStore({
+    roots: [fixtures],
+    crashProbe: { now: () => Date.UTC(2026, 10, 25) / 1000, hostname: 'x', isPidAlive: () => false },
+    watch: false,
+  });
   await store.refresh();
   const nodes = new RunsTreeProvider(store).getChildren() as { runId?: string; description?: string; tooltip?: { value: string } }[];
   const failed = nodes.find((n) => n.runId?.includes('failed'))!;
   assert.match(String(failed.description), /· ⚠ non-finite loss$/);
-  assert.match(failed.tooltip!.value.replace(/\\/g, ""), /\*\*Alert:\*\* step 5: non-finite values: loss\/total = nan/);
+  assert.match(failed.tooltip!.value.replace(/\\/g, ''), /\*\*Alert:\*\* step 5: non-finite values: loss\/total = nan/);
   const trapo = nodes.find((n) => n.runId?.includes('fixture-trapo'))!;
   assert.doesNotMatch(String(trapo.description), /⚠/);
   store.dispose();

@@ -3,7 +3,12 @@ import assert from 'node:assert/strict';
 import { AVERAGE_BENCHMARK } from '../../src/shared/dashboardProtocol';
 import { benchmarkSummaries, formatChange, formatLevelShares, formatPercent } from '../../src/core/benchmarks';
 
-const bench = (accuracy: number, step: number, name: string) => ({ accuracy, n: 12, samples_per_problem: 4, file: `evals/${String(step).padStart(6, '0')}/${name}.jsonl` });
+const bench = (accuracy: number, step: number, name: string) => ({
+  accuracy,
+  n: 12,
+  samples_per_problem: 4,
+  file: `evals/${String(step).padStart(6, '0')}/${name}.jsonl`,
+});
 
 test('latest, best with its step and change since the previous evaluation, per benchmark and the average', () => {
   const evals = [
@@ -12,7 +17,10 @@ test('latest, best with its step and change since the previous evaluation, per b
     { step: 15, time: 3, benchmarks: { easy: bench(0.4, 15, 'easy'), hard: bench(0.25, 15, 'hard') }, average: 0.325 },
   ];
   const s = benchmarkSummaries(evals);
-  assert.deepEqual(s.map((b) => b.name), ['easy', 'hard', AVERAGE_BENCHMARK]);
+  assert.deepEqual(
+    s.map((b) => b.name),
+    ['easy', 'hard', AVERAGE_BENCHMARK],
+  );
   const [easy, hard, avg] = s;
   assert.equal(easy.latest.accuracy, 0.4);
   assert.deepEqual([easy.best.step, easy.best.accuracy], [10, 0.5]);

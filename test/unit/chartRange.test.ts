@@ -16,7 +16,7 @@ describe('minimumYRange', () => {
     assert.ok(Math.abs((lr.max - lr.min) / 3e-4 - MIN_RELATIVE_SPAN) < 1e-9);
   });
 
-  it("leaves ranges that are wide enough, exact constants (chart.js pads them) and no data to chart.js", () => {
+  it('leaves ranges that are wide enough, exact constants (chart.js pads them) and no data to chart.js', () => {
     assert.equal(minimumYRange(0.5, 1), undefined);
     assert.equal(minimumYRange(1, 1.001), undefined);
     assert.equal(minimumYRange(2, 2), undefined);
@@ -55,6 +55,12 @@ describe('non-finite numbers over JSON', () => {
     assert.deepEqual(decimatedSeries(s, 1200, 10).values, [1, 'NaN', '-Infinity']);
     assert.deepEqual(seriesTail(s, 1, 10).values, ['NaN', '-Infinity']);
     const b = benchmarkPayloads([{ step: 5, time: 20, benchmarks: { x: { accuracy: Number.NaN } }, average: 0.5 }], 0, 10);
-    assert.deepEqual(b.map((p) => [p.name, p.accuracy]), [['x', ['NaN']], ['average', [0.5]]]);
+    assert.deepEqual(
+      b.map((p) => [p.name, p.accuracy]),
+      [
+        ['x', ['NaN']],
+        ['average', [0.5]],
+      ],
+    );
   });
 });

@@ -25,7 +25,10 @@ describe('checkpoint_evals/ in the fixture runs', () => {
   it('parses every summary and rejects broken ones with a reason', async () => {
     const { entries, problems } = await readCheckpointEvals(TRAPO);
     assert.deepEqual(problems, []);
-    assert.deepEqual(entries.map((e) => [e.step, e.checkpoint, Object.keys(e.benchmarks)]), [[20, 'checkpoints/000020', ['arith-easy', 'arith-extra']]]);
+    assert.deepEqual(
+      entries.map((e) => [e.step, e.checkpoint, Object.keys(e.benchmarks)]),
+      [[20, 'checkpoints/000020', ['arith-easy', 'arith-extra']]],
+    );
     const easy = entries[0].benchmarks['arith-easy'];
     assert.equal(easy.file, 'checkpoint_evals/000020/arith-easy.jsonl');
     assert.equal(easy.temperature, 0.6);
@@ -49,25 +52,48 @@ describe('checkpoint_evals/ in the fixture runs', () => {
     assert.deepEqual(state.checkpointEvals, []);
     fs.cpSync(path.join(TRAPO, 'checkpoint_evals'), path.join(run, 'checkpoint_evals'), { recursive: true });
     await store.refresh();
-    assert.deepEqual(evals().map((e) => e.step), [20]);
+    assert.deepEqual(
+      evals().map((e) => e.step),
+      [20],
+    );
     // Benchmarks view data: Evaluate Checkpoint's points beside the trainer's, and their own average
     const sums = benchmarkSummaries(state.evals, state.checkpointEvals);
     const easy = sums.find((s) => s.name === 'arith-easy')!;
-    assert.deepEqual(easy.points.map((p) => [p.step, p.source]), [[5, 'trainer'], [10, 'trainer'], [15, 'trainer'], [20, 'trainer'], [20, 'checkpoint']]);
+    assert.deepEqual(
+      easy.points.map((p) => [p.step, p.source]),
+      [
+        [5, 'trainer'],
+        [10, 'trainer'],
+        [15, 'trainer'],
+        [20, 'trainer'],
+        [20, 'checkpoint'],
+      ],
+    );
     assert.equal(easy.latest.source, 'checkpoint');
     assert.equal(easy.latest.file, 'checkpoint_evals/000020/arith-easy.jsonl');
     assert.equal(easy.latest.temperature, 0.6);
-    assert.deepEqual(sums.find((s) => s.name === 'arith-extra')!.points.map((p) => [p.step, p.source, p.n]), [[20, 'checkpoint', 6]]);
-    assert.deepEqual(sums.map((s) => s.name), ['arith-easy', 'arith-medium', 'arith-hard', 'arith-extra', 'average', CHECKPOINT_AVERAGE]);
+    assert.deepEqual(
+      sums.find((s) => s.name === 'arith-extra')!.points.map((p) => [p.step, p.source, p.n]),
+      [[20, 'checkpoint', 6]],
+    );
+    assert.deepEqual(
+      sums.map((s) => s.name),
+      ['arith-easy', 'arith-medium', 'arith-hard', 'arith-extra', 'average', CHECKPOINT_AVERAGE],
+    );
     assert.equal(sums.at(-1)!.latest.accuracy, evals()[0].average);
     store.dispose();
   });
 });
 
 describe('Compare reads both kinds of evaluation and pairs across runs', () => {
-  it('takes Evaluate Checkpoint results over the trainer\'s of the same name and pairs by digest', async () => {
+  it("takes Evaluate Checkpoint results over the trainer's of the same name and pairs by digest", async () => {
     const digests = JSON.parse(fs.readFileSync(path.join(TRAPO, 'checkpoint_evals', '000020.json'), 'utf8')).benchmarks;
-    const a = await loadCheckpointEvals(TRAPO, 20, {}, { 'arith-easy': { digest: digests['arith-easy'].digest }, 'arith-extra': { digest: digests['arith-extra'].digest } });
+    const a = await loadCheckpointEvals(
+      TRAPO,
+      20,
+      {},
+      { 'arith-easy': { digest: digests['arith-easy'].digest }, 'arith-extra': { digest: digests['arith-extra'].digest } },
+    );
     assert.deepEqual([...a.keys()], ['arith-easy', 'arith-hard', 'arith-medium', 'arith-extra']);
     assert.equal(a.get('arith-easy')!.source, 'checkpoint');
     assert.equal(a.get('arith-hard')!.source, 'trainer');
@@ -84,13 +110,33 @@ describe('Compare reads both kinds of evaluation and pairs across runs', () => {
   });
 
   const rec = (id: string, accuracy: number): EvalRecord => ({ problem_id: id, prompt: id, answer: '1', samples: [], accuracy });
-  const set = (digest: string | undefined, accs: number[], prefix = 'p'): EvalSet => ({ records: accs.map((x, i) => rec(`${prefix}${i}`, x)), skipped: 0, digest });
+  const set = (digest: string | undefined, accs: number[], prefix = 'p'): EvalSet => ({
+    records: accs.map((x, i) => rec(`${prefix}${i}`, x)),
+    skipped: 0,
+    digest,
+  });
 
   it('pairs equal digests under two names and refuses one name over different problems', () => {
-    const a = new Map([['math500', set('d1', [0, 1])], ['aime', set('d2', [1, 1])], ['plain', set(undefined, [0])]]);
-    const b = new Map([['math500_1', set('d1', [1, 1])], ['aime', set('d3', [0, 0])], ['plain', set('dx', [1])]]);
+    const a = new Map([
+      ['math500', set('d1', [0, 1])],
+      ['aime', set('d2', [1, 1])],
+      ['plain', set(undefined, [0])],
+    ]);
+    const b = new Map([
+      ['math500_1', set('d1', [1, 1])],
+      ['aime', set('d3', [0, 0])],
+      ['plain', set('dx', [1])],
+    ]);
     const rows = compareEvals(a, b);
-    assert.deepEqual(rows.map((r) => [r.benchmark, r.presence]), [['aime', 'onlyA'], ['aime', 'onlyB'], ['math500 = math500_1', 'both'], ['plain', 'both']]);
+    assert.deepEqual(
+      rows.map((r) => [r.benchmark, r.presence]),
+      [
+        ['aime', 'onlyA'],
+        ['aime', 'onlyB'],
+        ['math500 = math500_1', 'both'],
+        ['plain', 'both'],
+      ],
+    );
     assert.match(rows[0].note!, /aime holds different problems on A and B \(the benchmark files differ\): not paired/);
     assert.match(rows[2].note!, /the same problems \(equal digests\) under the names math500 and math500_1/);
     assert.equal(rows[2].paired?.difference, 0.5);
@@ -98,8 +144,15 @@ describe('Compare reads both kinds of evaluation and pairs across runs', () => {
   });
 
   it('the average row is the mean over benchmarks with a stratified paired interval', () => {
-    const a = new Map([['x', set(undefined, [0, 0, 1, 1])], ['y', set(undefined, [1, 1])], ['onlyA', set(undefined, [1])]]);
-    const b = new Map([['x', set(undefined, [1, 1, 1, 1])], ['y', set(undefined, [1, 0])]]);
+    const a = new Map([
+      ['x', set(undefined, [0, 0, 1, 1])],
+      ['y', set(undefined, [1, 1])],
+      ['onlyA', set(undefined, [1])],
+    ]);
+    const b = new Map([
+      ['x', set(undefined, [1, 1, 1, 1])],
+      ['y', set(undefined, [1, 0])],
+    ]);
     const rows = compareEvals(a, b);
     const avg = averageComparison(rows, a, b)!;
     assert.deepEqual(avg.benchmarks, ['x', 'y']);
@@ -114,7 +167,10 @@ describe('Compare reads both kinds of evaluation and pairs across runs', () => {
   });
 
   it('the stratified bootstrap: a constant difference has a zero-width interval; each benchmark weighs the same', () => {
-    const s = stratifiedPairedBootstrap([{ a: [0, 0, 0, 0], b: [1, 1, 1, 1] }, { a: [0.5], b: [0.5] }]);
+    const s = stratifiedPairedBootstrap([
+      { a: [0, 0, 0, 0], b: [1, 1, 1, 1] },
+      { a: [0.5], b: [0.5] },
+    ]);
     assert.deepEqual([s.difference, s.low, s.high], [0.5, 0.5, 0.5]);
     const wide = stratifiedPairedBootstrap([{ a: [0, 1, 0, 1, 0, 1, 0, 1], b: [1, 1, 0, 0, 1, 1, 0, 0] }], { resamples: 4000 });
     assert.equal(wide.difference, 0);
@@ -125,10 +181,28 @@ describe('Compare reads both kinds of evaluation and pairs across runs', () => {
 
 describe('Evaluate Checkpoint command line and progress', () => {
   it('builds the command line', () => {
-    assert.deepEqual(evalArgs({ checkpointDir: '/r/checkpoints/000004', runDir: '/r', step: 4, benchmarks: ['builtin', '/d/aime.parquet'], samplesPerProblem: 16 }), [
-      '-m', 'trapo', 'eval', '/r/checkpoints/000004', '--run-dir', '/r', '--step', '4', '--progress', '--chunk', '16',
-      '--benchmark', 'builtin', '--benchmark', '/d/aime.parquet', '--set', 'eval.samples_per_problem=16',
-    ]);
+    assert.deepEqual(
+      evalArgs({ checkpointDir: '/r/checkpoints/000004', runDir: '/r', step: 4, benchmarks: ['builtin', '/d/aime.parquet'], samplesPerProblem: 16 }),
+      [
+        '-m',
+        'trapo',
+        'eval',
+        '/r/checkpoints/000004',
+        '--run-dir',
+        '/r',
+        '--step',
+        '4',
+        '--progress',
+        '--chunk',
+        '16',
+        '--benchmark',
+        'builtin',
+        '--benchmark',
+        '/d/aime.parquet',
+        '--set',
+        'eval.samples_per_problem=16',
+      ],
+    );
     assert.throws(() => evalArgs({ checkpointDir: 'c', runDir: 'r', step: 1, benchmarks: [], samplesPerProblem: 0 }), /positive integer/);
   });
 
@@ -143,17 +217,29 @@ describe('Evaluate Checkpoint command line and progress', () => {
       '{"type": "progress", "benchmark": "ops2", "done": 4, "total": 4, "problems_done": 8, "problems": 8}',
       '{"type": "result", "step": 4, "benchmarks": {}, "average": 0.5}',
     ];
-    const reports = lines.map(parseEvalProgressLine).filter((x) => x !== undefined).map((l) => p.update(l!)!);
-    assert.deepEqual(reports.map((r) => r.message), [
-      '2 benchmarks, 8 problems × 4 samples on cpu',
-      'ops1: 2/4 problems',
-      'ops1: 4/4 problems',
-      'ops1: 75.0% over 4 problems',
-      'ops2: 4/4 problems',
-      'average 50.0%',
-    ]);
-    assert.deepEqual(reports.map((r) => r.increment), [0, 25, 25, 0, 50, 0]);
+    const reports = lines
+      .map(parseEvalProgressLine)
+      .filter((x) => x !== undefined)
+      .map((l) => p.update(l!)!);
+    assert.deepEqual(
+      reports.map((r) => r.message),
+      [
+        '2 benchmarks, 8 problems × 4 samples on cpu',
+        'ops1: 2/4 problems',
+        'ops1: 4/4 problems',
+        'ops1: 75.0% over 4 problems',
+        'ops2: 4/4 problems',
+        'average 50.0%',
+      ],
+    );
+    assert.deepEqual(
+      reports.map((r) => r.increment),
+      [0, 25, 25, 0, 50, 0],
+    );
     assert.equal(p.result?.average, 0.5);
-    assert.deepEqual(p.update(parseEvalProgressLine('{"type": "cancelled", "step": 4, "finished": ["ops1"]}')!), { message: 'cancelled; kept 1 finished benchmark', increment: 0 });
+    assert.deepEqual(p.update(parseEvalProgressLine('{"type": "cancelled", "step": 4, "finished": ["ops1"]}')!), {
+      message: 'cancelled; kept 1 finished benchmark',
+      increment: 0,
+    });
   });
 });

@@ -62,7 +62,11 @@ test('Evaluate Checkpoint of a vllm run with no vLLM environment refuses with th
     const r = await evaluationPython(context, mkRun('20261125-142504-v-0004', 'vllm'), runs);
     assert.equal(r.engine, 'vllm');
     assert.equal(r.choice.ok, false, 'the torch environment does not qualify for a vllm run');
-    if (!r.choice.ok) assert.ok(r.choice.tried.some((t) => /vLLM is not installed there/.test(t.problem)), JSON.stringify(r.choice.tried));
+    if (!r.choice.ok)
+      assert.ok(
+        r.choice.tried.some((t) => /vLLM is not installed there/.test(t.problem)),
+        JSON.stringify(r.choice.tried),
+      );
   } finally {
     process.env.PATH = PATH;
   }
@@ -82,7 +86,7 @@ test("the live prompt's service runs the torch engine, also for a vllm run, and 
   };
 
   const mixed = await chooseLiveEngine(context, { a: ck(vllmRun), b: ck(torchRun) }, { a: side(vllmRun, 10), b: side(torchRun, 10) }, output);
-  assert.equal(mixed.info.engine, 'service', mixed.info.unavailable ?? "");
+  assert.equal(mixed.info.engine, 'service', mixed.info.unavailable ?? '');
   assert.ok(mixed.info.note.includes(`(${torchPy})`), `the torch environment is used: ${mixed.info.note}`);
   assert.match(mixed.info.note, /with the torch engine \(the run generated with vLLM in training; the live prompt does not/);
 

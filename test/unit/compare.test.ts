@@ -17,15 +17,34 @@ const set = (...r: EvalRecord[]): EvalSet => ({ records: r, skipped: 0 });
 
 describe('compareEvals', () => {
   it('joins per benchmark, pairs by problem id and lists flips each way', () => {
-    const a = new Map([['easy', set(rec('1', 0), rec('2', 1), rec('3', 1), rec('4', 0))], ['onlyA', set(rec('x', 1))]]);
-    const b = new Map([['easy', set(rec('1', 1), rec('2', 0), rec('3', 1), rec('5', 1))], ['onlyB', set(rec('y', 0))]]);
+    const a = new Map([
+      ['easy', set(rec('1', 0), rec('2', 1), rec('3', 1), rec('4', 0))],
+      ['onlyA', set(rec('x', 1))],
+    ]);
+    const b = new Map([
+      ['easy', set(rec('1', 1), rec('2', 0), rec('3', 1), rec('5', 1))],
+      ['onlyB', set(rec('y', 0))],
+    ]);
     const rows = compareEvals(a, b);
-    assert.deepEqual(rows.map((r) => [r.benchmark, r.presence]), [['easy', 'both'], ['onlyA', 'onlyA'], ['onlyB', 'onlyB']]);
+    assert.deepEqual(
+      rows.map((r) => [r.benchmark, r.presence]),
+      [
+        ['easy', 'both'],
+        ['onlyA', 'onlyA'],
+        ['onlyB', 'onlyB'],
+      ],
+    );
     const easy = rows[0];
     // Paired problems 1, 2, 3: A = [0, 1, 1], B = [1, 0, 1]: one flip each way, difference 0.
     assert.equal(easy.paired?.n, 3);
     assert.equal(easy.paired?.difference, 0);
-    assert.deepEqual(easy.flips.map((f) => [f.problemId, f.direction]), [['1', 'toB'], ['2', 'toA']]);
+    assert.deepEqual(
+      easy.flips.map((f) => [f.problemId, f.direction]),
+      [
+        ['1', 'toB'],
+        ['2', 'toA'],
+      ],
+    );
     assert.equal(easy.unpairedA, 1); // problem 4
     assert.equal(easy.unpairedB, 1); // problem 5
     // Side accuracy over all its problems: A (0+1+1+0)/4 = 0.5, B (1+0+1+1)/4 = 0.75.

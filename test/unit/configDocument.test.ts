@@ -38,7 +38,7 @@ test('key paths: dotted with list indices, both ways', () => {
   assert.equal(formatKeyPath(['micro_group', 'stages', 1, 'ratio']), 'micro_group.stages[1].ratio');
 });
 
-test('spanOf: nested keys and block-list items point at the key\'s own line and column', () => {
+test("spanOf: nested keys and block-list items point at the key's own line and column", () => {
   const doc = new ConfigDocument(YAML);
   assert.equal(lineOf(doc, 'name'), 0);
   assert.equal(lineOf(doc, 'model.warmup.target_accuracy'), 4);
@@ -75,7 +75,14 @@ test('spanOf in JSON: the same paths, quoted keys', () => {
   const json = '{\n  "micro_group": {\n    "stages": [\n      {"n": 4, "ratio": 0},\n      {\n        "n": 2,\n        "ratio": 3\n      }\n    ]\n  }\n}\n';
   const doc = new ConfigDocument(json);
   assert.equal(doc.syntaxProblems().length, 0);
-  assert.deepEqual(doc.value(), { micro_group: { stages: [{ n: 4, ratio: 0 }, { n: 2, ratio: 3 }] } });
+  assert.deepEqual(doc.value(), {
+    micro_group: {
+      stages: [
+        { n: 4, ratio: 0 },
+        { n: 2, ratio: 3 },
+      ],
+    },
+  });
   assert.equal(lineOf(doc, 'micro_group.stages[1].ratio'), 6);
   assert.equal(lineOf(doc, 'micro_group.stages[0].ratio'), 3);
 });
@@ -107,7 +114,10 @@ test('syntax problems carry the offset of the fault', () => {
   const problems = doc.syntaxProblems().filter((p) => p.severity === 'error');
   assert.ok(problems.length > 0);
   assert.equal(doc.value(), undefined);
-  assert.ok(doc.positionAt(problems[0].span.start).line >= 2, `the error is at or after the unclosed list (line ${doc.positionAt(problems[0].span.start).line})`);
+  assert.ok(
+    doc.positionAt(problems[0].span.start).line >= 2,
+    `the error is at or after the unclosed list (line ${doc.positionAt(problems[0].span.start).line})`,
+  );
   const dup = new ConfigDocument('seed: 1\nseed: 2\n');
   assert.equal(dup.positionAt(dup.syntaxProblems()[0].span.start).line, 1, 'a duplicate key is an error on its second line');
 });
@@ -141,7 +151,7 @@ test('completion context: a value after "key: " and right after "key:"', () => {
   const c = ctxAt(t, 'algorithm: |\nseed: 1\n');
   assert.equal(c?.kind, 'value');
   assert.deepEqual(c?.path, ['algorithm']);
-  assert.equal(c?.kind === 'value' && c.inline, true, 'typed on its key\'s line');
+  assert.equal(c?.kind === 'value' && c.inline, true, "typed on its key's line");
   const below = completionContext('model:\n  \n', 'model:\n  '.length);
   assert.equal(below?.kind === 'value' && below.inline, false, 'a line of its own under the key');
   const t2 = 'model:\n  dtype: bf\n';

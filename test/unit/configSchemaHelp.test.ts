@@ -25,7 +25,7 @@ test('schemaAt follows mappings and list items', () => {
   assert.equal(schemaAt(SCHEMA, ['model', 'nope']), undefined);
 });
 
-test('key completion: the top level offers every section not yet written, in the schema\'s order', () => {
+test("key completion: the top level offers every section not yet written, in the schema's order", () => {
   const items = complete('name: x\nalgorithm: grpo\n|');
   const expected = Object.keys(SCHEMA.properties!).filter((k) => k !== 'name' && k !== 'algorithm');
   assert.deepEqual(labels(items), expected);
@@ -35,7 +35,7 @@ test('key completion: the top level offers every section not yet written, in the
   assert.match(model.documentation, /policy model/);
 });
 
-test('key completion: nested mapping and a list item\'s keys, with type and default as detail', () => {
+test("key completion: nested mapping and a list item's keys, with type and default as detail", () => {
   const items = complete('model:\n  name_or_path: tiny\n  d|\n');
   assert.ok(labels(items).includes('dtype') && !labels(items).includes('name_or_path'));
   const dtype = items.find((c) => c.label === 'dtype')!;
@@ -48,14 +48,18 @@ test('key completion: nested mapping and a list item\'s keys, with type and defa
   assert.equal(complete('micro_group:\n  |\n').find((c) => c.label === 'stages')!.snippet, 'stages:\n\t- $0');
 });
 
-test('value completion: an enum\'s values, booleans, nothing for free text', () => {
+test("value completion: an enum's values, booleans, nothing for free text", () => {
   const algos = complete('algorithm: |\n');
   assert.deepEqual(labels(algos), ['trapo', 'grpo', 'sft', 'sft_then_rl', 'luffy', 'prefix_context', 'prefix_sft']);
   assert.equal(algos[0].kind, 'value');
   assert.equal(algos[0].detail, 'default');
   assert.deepEqual(labels(complete('micro_group:\n  threshold_kind: m|\n')), ['count', 'mean']);
   assert.deepEqual(labels(complete('model:\n  warmup:\n    enabled: |\n')), ['true', 'false']);
-  assert.deepEqual(complete('name: |\n').map((c) => c.label), ['null'], 'a string-or-null key offers null only');
+  assert.deepEqual(
+    complete('name: |\n').map((c) => c.label),
+    ['null'],
+    'a string-or-null key offers null only',
+  );
   assert.deepEqual(complete('seed: |\n'), []);
   assert.deepEqual(complete('model: |\n'), [], 'no key on the line of a key that wants a mapping');
   assert.ok(labels(complete('model:\n  |\n')).includes('dtype'), 'keys on the line below');
@@ -70,7 +74,7 @@ test('JSON: keys quoted with a value placeholder, string values quoted unless th
   assert.equal(complete('{"algorithm": "g|"}', 'json')[1].snippet, 'grpo');
 });
 
-test('hover: a key\'s description, type, range, allowed values and default; on a value too', () => {
+test("hover: a key's description, type, range, allowed values and default; on a value too", () => {
   const text = 'micro_group:\n  stages:\n    - n: 4\n      ratio: 0.5\nmodel:\n  dtype: auto\n';
   const onRatio = configHover(SCHEMA, text, text.indexOf('ratio') + 2)!;
   assert.match(onRatio.markdown, /^`micro_group\.stages\[0\]\.ratio`\n/);
@@ -80,7 +84,7 @@ test('hover: a key\'s description, type, range, allowed values and default; on a
   assert.equal(text.slice(onRatio.span.start, onRatio.span.end), 'ratio');
   const onValue = configHover(SCHEMA, text, text.indexOf('auto') + 1)!;
   assert.match(onValue.markdown, /One of: `"auto"`, `"float32"`, `"bfloat16"`, `"float16"`/);
-  assert.equal(configHover(SCHEMA, text, text.indexOf('- n') ), undefined, 'nothing over the list dash');
+  assert.equal(configHover(SCHEMA, text, text.indexOf('- n')), undefined, 'nothing over the list dash');
 });
 
 test('diagnostics: the demo config has none; a bad ratio in the second stage points at that line', () => {

@@ -20,7 +20,7 @@ const repo = path.join(__dirname, '..', '..');
 const schemaFile = path.join(repo, 'trainer', 'trapo', 'schemas', 'config.schema.json');
 const haveSchema = fs.existsSync(schemaFile);
 
-test('JSON pointers become the trainer\'s dotted keys', () => {
+test("JSON pointers become the trainer's dotted keys", () => {
   assert.equal(pointerToKey('/micro_group/stages/1/ratio'), 'micro_group.stages[1].ratio');
   assert.equal(pointerToKey(''), '');
   assert.equal(pointerToKey('/a~1b'), 'a/b');
@@ -39,10 +39,7 @@ test('a small schema: unknown keys, types, enums and missing keys name the key',
     },
   });
   assert.deepEqual(validateConfigObject({ algorithm: 'trapo' }, validate), []);
-  const problems = validateConfigObject(
-    { algorithm: 'ppo', optim: { lr: -1, lrr: 2 }, stages: [{ n: 1 }, { n: 'two' }] },
-    validate,
-  );
+  const problems = validateConfigObject({ algorithm: 'ppo', optim: { lr: -1, lrr: 2 }, stages: [{ n: 1 }, { n: 'two' }] }, validate);
   const byKey = Object.fromEntries(problems.map((p) => [p.key, p.message]));
   assert.match(byKey['algorithm'], /must be one of "trapo", "grpo"/);
   assert.match(byKey['optim.lr'], />= 0/);
@@ -77,7 +74,7 @@ test('misspellings are matched to the nearest key', () => {
   assert.equal(closest('zzzzzz', ['algorithm', 'seed']), undefined);
 });
 
-test('the trainer\'s schema accepts an empty config and names a wrong nested key', { skip: !haveSchema }, async () => {
+test("the trainer's schema accepts an empty config and names a wrong nested key", { skip: !haveSchema }, async () => {
   const validate = await loadConfigSchema(schemaFile);
   const dir = tempDir();
   const good = path.join(dir, 'good.trapo.yaml');
@@ -92,7 +89,7 @@ test('the trainer\'s schema accepts an empty config and names a wrong nested key
   assert.match(formatProblems(!r.ok ? r.problems : []), /model\.dtyp: unknown key; did you mean "dtype"\?/);
 });
 
-test('the trainer\'s one-line verdict is read back with its key', async () => {
+test("the trainer's one-line verdict is read back with its key", async () => {
   assert.deepEqual(parseTrainerConfigError('config error: optim.lr: -1 is out of range; fix: use a value >= 0'), {
     key: 'optim.lr',
     message: '-1 is out of range; fix: use a value >= 0',
@@ -109,10 +106,13 @@ test('the trainer\'s one-line verdict is read back with its key', async () => {
   assert.match(missing[0].message, /could not run \/nope\/python: spawn \/nope\/python ENOENT/);
 });
 
-test('both templates are valid configs of the trainer\'s schema', { skip: !haveSchema }, async () => {
+test("both templates are valid configs of the trainer's schema", { skip: !haveSchema }, async () => {
   const { DEMO_FALLBACK, REAL_MODEL_TEMPLATE } = await import('../../src/core/templates');
   const validate = await loadConfigSchema(schemaFile);
-  for (const [name, text] of [['demo.trapo.yaml', DEMO_FALLBACK], ['real.trapo.yaml', REAL_MODEL_TEMPLATE]]) {
+  for (const [name, text] of [
+    ['demo.trapo.yaml', DEMO_FALLBACK],
+    ['real.trapo.yaml', REAL_MODEL_TEMPLATE],
+  ]) {
     const parsed = parseConfigText(text, name);
     assert.ok(parsed.ok, name);
     assert.deepEqual(parsed.ok ? validateConfigObject(parsed.config, validate) : null, [], name);
@@ -132,18 +132,24 @@ test('the built-in demo template warms up as the shipped demo does, so it gets t
   const warmup = (c: Record<string, unknown>) => (c.model as { warmup?: unknown }).warmup;
   assert.deepEqual(warmup(fallback.config), warmup(demo.config));
   assert.ok(warmup(demo.config), 'the shipped demo names its warm-up');
-  assert.equal((fallback.config.seed ?? 0), (demo.config.seed ?? 0));
+  assert.equal(fallback.config.seed ?? 0, demo.config.seed ?? 0);
 });
 
 test('template file names do not overwrite', async () => {
   const { freeFileName } = await import('../../src/core/templates');
   const taken = new Set(['demo.trapo.yaml', 'demo-2.trapo.yaml']);
-  assert.equal(freeFileName('demo.trapo.yaml', (n) => taken.has(n)), 'demo-3.trapo.yaml');
-  assert.equal(freeFileName('x.trapo.yaml', (n) => taken.has(n)), 'x.trapo.yaml');
+  assert.equal(
+    freeFileName('demo.trapo.yaml', (n) => taken.has(n)),
+    'demo-3.trapo.yaml',
+  );
+  assert.equal(
+    freeFileName('x.trapo.yaml', (n) => taken.has(n)),
+    'x.trapo.yaml',
+  );
 });
 
 const venvPython = path.join(repo, 'trainer', '.venv', 'bin', 'python');
-test('the real trainer\'s validate-config verdict names the key', { skip: !fs.existsSync(venvPython) && 'no trainer venv' }, async () => {
+test("the real trainer's validate-config verdict names the key", { skip: !fs.existsSync(venvPython) && 'no trainer venv' }, async () => {
   const { execFile } = await import('node:child_process');
   const run = (command: string, args: string[], cwd: string) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>

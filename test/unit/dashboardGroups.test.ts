@@ -13,7 +13,16 @@ const STEPS = [1, 2, 3, 4, 5];
 const reward = (k: number, seed: number, t: number) => k + seed + t / 10 + (t === 3 ? 0.5 : 0);
 
 function summary(id: string, algorithm: string, seed: number): RunSummary {
-  return { id, name: `${algorithm}-seed${seed}`, algorithm, status: 'finished', createdAt: 1795000000 + seed, step: 5, totalSteps: 5, config: { algorithm, seed } };
+  return {
+    id,
+    name: `${algorithm}-seed${seed}`,
+    algorithm,
+    status: 'finished',
+    createdAt: 1795000000 + seed,
+    step: 5,
+    totalSteps: 5,
+    config: { algorithm, seed },
+  };
 }
 function runData(id: string, k: number, seed: number): RunData {
   const times = STEPS.map((t) => t * 2);
@@ -97,11 +106,20 @@ describe('dashboard with grouped runs', { skip: noChromium }, () => {
       assert.equal(await page.inputValue('#group-by'), 'algorithm');
       let r = await chart('metric:reward/mean');
       const mean = r.datasets.find((d) => d.label === 'trapo (2 runs) mean')!;
-      assert.deepEqual(mean.points.map((p) => p.y), STEPS.map((t) => (reward(0, 0, t) + reward(0, 1, t)) / 2));
+      assert.deepEqual(
+        mean.points.map((p) => p.y),
+        STEPS.map((t) => (reward(0, 0, t) + reward(0, 1, t)) / 2),
+      );
       const lo = r.datasets.find((d) => d.label === 'trapo (2 runs) min–max low')!;
       const hi = r.datasets.find((d) => d.label === 'trapo (2 runs) min–max high')!;
-      assert.deepEqual(lo.points.map((p) => p.y), STEPS.map((t) => reward(0, 0, t)));
-      assert.deepEqual(hi.points.map((p) => p.y), STEPS.map((t) => reward(0, 1, t)));
+      assert.deepEqual(
+        lo.points.map((p) => p.y),
+        STEPS.map((t) => reward(0, 0, t)),
+      );
+      assert.deepEqual(
+        hi.points.map((p) => p.y),
+        STEPS.map((t) => reward(0, 1, t)),
+      );
       assert.equal(r.datasets.filter((d) => d.kind === 'line').length, 2, 'one mean per group, no single runs');
       // the 95% interval: two seeds 1 apart: sd = 1/sqrt(2), half = 12.706 * sd / sqrt(2) = 6.353
       await page.selectOption('#band', 'ci95');
@@ -185,7 +203,10 @@ describe('dashboard with grouped runs', { skip: noChromium }, () => {
       await page.selectOption('#x-axis', 'metric:data/epoch');
       await until(`window.trapoInspectCharts().find((c) => c.key === 'metric:reward/mean').datasets.some((d) => d.points[0]?.x === 0.25)`);
       r = await chart('metric:reward/mean');
-      assert.deepEqual(r.datasets.find((d) => d.label === 'trapo (2 runs) mean')!.points.map((p) => p.x), STEPS.map((t) => t * 0.25));
+      assert.deepEqual(
+        r.datasets.find((d) => d.label === 'trapo (2 runs) mean')!.points.map((p) => p.x),
+        STEPS.map((t) => t * 0.25),
+      );
 
       // the run picker: filter by a config value, hide what it lists
       await page.fill('#run-filter', 'seed:1');

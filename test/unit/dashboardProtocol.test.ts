@@ -13,7 +13,16 @@ import {
   parseWebviewMessage,
   prefixLevel,
 } from '../../src/shared/dashboardProtocol';
-import { DashboardSource, DashboardEvalEntry, benchmarkPayloads, buildRunData, defaultSelection, jointIndices, pointBudget, runIdFromArg } from '../../src/dashboard/dashboardData';
+import {
+  DashboardSource,
+  DashboardEvalEntry,
+  benchmarkPayloads,
+  buildRunData,
+  defaultSelection,
+  jointIndices,
+  pointBudget,
+  runIdFromArg,
+} from '../../src/dashboard/dashboardData';
 import { Clock, DashboardSession, splitFirstScreen, splitNames } from '../../src/dashboard/dashboardSession';
 
 function run(id: string, createdAt: number, status: RunSummary['status'] = 'finished'): RunSummary {
@@ -98,15 +107,18 @@ const ready = (selected?: string[]) => ({ type: 'ready', version: 1, state: sele
 describe('protocol helpers', () => {
   it('groups metrics by the namespace before the first "/": reward, eval, prefix first, system last, others sorted', () => {
     const g = groupByNamespace(['system/rss_gb', 'loss/total', 'loss/trsft', 'zzz/a/b', 'plain', 'reward/mean', 'prefix/mean_ratio', 'eval/x', 'reward/mean']);
-    assert.deepEqual([...g.entries()], [
-      ['reward', ['reward/mean']],
-      ['eval', ['eval/x']],
-      ['prefix', ['prefix/mean_ratio']],
-      ['loss', ['loss/total', 'loss/trsft']],
-      ['other', ['plain']],
-      ['zzz', ['zzz/a/b']],
-      ['system', ['system/rss_gb']],
-    ]);
+    assert.deepEqual(
+      [...g.entries()],
+      [
+        ['reward', ['reward/mean']],
+        ['eval', ['eval/x']],
+        ['prefix', ['prefix/mean_ratio']],
+        ['loss', ['loss/total', 'loss/trsft']],
+        ['other', ['plain']],
+        ['zzz', ['zzz/a/b']],
+        ['system', ['system/rss_gb']],
+      ],
+    );
     assert.equal(metricNamespace('/x'), 'other');
   });
 
@@ -186,7 +198,10 @@ describe('DashboardSession', () => {
     const snap = posted[0] as SnapshotMessage;
     assert.equal(snap.type, 'snapshot');
     assert.deepEqual(snap.selected, ['b']);
-    assert.deepEqual(snap.data.map((d) => d.runId), ['b']);
+    assert.deepEqual(
+      snap.data.map((d) => d.runId),
+      ['b'],
+    );
     assert.deepEqual(snap.data[0].series[0].values, [1]);
   });
 
@@ -258,7 +273,10 @@ describe('DashboardSession', () => {
     const m = posted.at(-1) as RunDataMessage;
     assert.equal(m.type, 'runData');
     assert.deepEqual(m.selected, ['a']);
-    assert.deepEqual(m.data.map((d) => d.runId), ['a']);
+    assert.deepEqual(
+      m.data.map((d) => d.runId),
+      ['a'],
+    );
     const n = posted.length;
     source.fire('b');
     clock.advance(1000);
@@ -270,7 +288,10 @@ describe('DashboardSession', () => {
     source.runs = [run('a', 1)];
     session.handleMessage(ready());
     session.handleMessage(ready(['a']));
-    assert.deepEqual(posted.map((p) => p.type), ['snapshot', 'snapshot']);
+    assert.deepEqual(
+      posted.map((p) => p.type),
+      ['snapshot', 'snapshot'],
+    );
     session.dispose();
     assert.equal(source.listenerCount, 0);
   });
@@ -302,7 +323,10 @@ describe('DashboardSession', () => {
     session.showRun('a');
     const m = posted.at(-1) as RunDataMessage;
     assert.deepEqual(m.selected, ['b', 'a']);
-    assert.deepEqual(m.data.map((d) => d.runId), ['a']);
+    assert.deepEqual(
+      m.data.map((d) => d.runId),
+      ['a'],
+    );
   });
 });
 
@@ -343,7 +367,10 @@ describe('first screen first', () => {
     source.series.set('a', st);
     session.handleMessage(ready());
     const snap = posted[0] as SnapshotMessage;
-    assert.deepEqual(snap.data[0].series.map((s) => s.name), ['a/x']);
+    assert.deepEqual(
+      snap.data[0].series.map((s) => s.name),
+      ['a/x'],
+    );
     st.push(2, 1001, { 'a/x': 3, 'b/y': 4 });
     source.fire('a');
     clock.advance(500);
@@ -352,10 +379,16 @@ describe('first screen first', () => {
     const rest = posted[1] as AppendMessage;
     assert.equal(rest.type, 'append');
     // the rest is decimated when it is sent: it already holds step 2 of b/y
-    assert.deepEqual(rest.data[0].series.map((s) => [s.name, s.steps]), [['b/y', [1, 2]]]);
+    assert.deepEqual(
+      rest.data[0].series.map((s) => [s.name, s.steps]),
+      [['b/y', [1, 2]]],
+    );
     clock.advance(100);
     const live = posted[2] as AppendMessage;
-    assert.deepEqual(live.data[0].series.map((s) => [s.name, s.steps]), [['a/x', [2]]]);
+    assert.deepEqual(
+      live.data[0].series.map((s) => [s.name, s.steps]),
+      [['a/x', [2]]],
+    );
   });
 
   it('sends the rest after 1 s without an ack', () => {
@@ -384,7 +417,7 @@ describe('runIdFromArg (Open Dashboard arguments)', () => {
 });
 
 describe('stacked prefix levels', () => {
-  it('decimates prefix/level_* with one set of indices (same x for every level), keeping each level\'s extremes', () => {
+  it("decimates prefix/level_* with one set of indices (same x for every level), keeping each level's extremes", () => {
     const st = new SeriesStore();
     // 16 steps; level_0 peaks at step 3, level_1 dips at step 12; other metrics decimate on their own
     for (let i = 0; i < 16; i++) {
@@ -445,11 +478,17 @@ describe('point budget per chart', () => {
     session.handleMessage(ready(['a', 'b', 'c']));
     session.handleMessage({ type: 'selectRuns', runIds: ['a'] });
     let m = posted.at(-1) as RunDataMessage;
-    assert.deepEqual(m.data.map((d) => d.runId), ['a']);
+    assert.deepEqual(
+      m.data.map((d) => d.runId),
+      ['a'],
+    );
     assert.equal(length(m.data[0], 'loss/total'), 600); // alone: 1200 points = 300 buckets, 2 points each
     session.handleMessage({ type: 'selectRuns', runIds: ['a', 'b'] });
     m = posted.at(-1) as RunDataMessage;
-    assert.deepEqual(m.data.map((d) => d.runId), ['b']); // a keeps its finer copy: nothing to send
+    assert.deepEqual(
+      m.data.map((d) => d.runId),
+      ['b'],
+    ); // a keeps its finer copy: nothing to send
     assert.equal(length(m.data[0], 'loss/total'), 300); // 1200 / 2 = 600 points = 150 buckets, 2 points each
   });
 });
@@ -474,7 +513,15 @@ describe('first screen from the webview', () => {
 
   it('puts pinned charts first, leaves out the ones the metric filter hides, always sends the x metric', () => {
     // 3 columns x 1 row: pinned z/1 first; the filter hides loss/*; prefix (3 charts) would fill the row after it
-    const layout = { names, benchmarkCharts: 0, levelCharts: 1, collapsed: none, pinned: new Set(['metric:z/1']), matches: (t: string) => !t.startsWith('loss/'), needed: ['loss/d'] };
+    const layout = {
+      names,
+      benchmarkCharts: 0,
+      levelCharts: 1,
+      collapsed: none,
+      pinned: new Set(['metric:z/1']),
+      matches: (t: string) => !t.startsWith('loss/'),
+      needed: ['loss/d'],
+    };
     const { first, later } = splitFirstScreen(layout, { columns: 3, rows: 1 });
     assert.deepEqual([...first], ['loss/d', 'z/1']);
     assert.deepEqual([...later], ['prefix/level_0', 'prefix/level_1', 'prefix/mean', 'loss/a', 'loss/b', 'loss/c']);
@@ -491,7 +538,10 @@ describe('first screen from the webview', () => {
     const ok = parseWebviewMessage({ type: 'ready', version: 1, state: {}, firstScreen: { columns: 3, rows: 4 } });
     assert.deepEqual(ok, { ok: true, message: { type: 'ready', version: 1, state: {}, firstScreen: { columns: 3, rows: 4 } } });
     for (const bad of [{ columns: 0, rows: 4 }, { columns: 3, rows: 1.5 }, { columns: '3', rows: 4 }, 'big']) {
-      assert.deepEqual(parseWebviewMessage({ type: 'ready', version: 1, state: {}, firstScreen: bad }), { ok: true, message: { type: 'ready', version: 1, state: {} } });
+      assert.deepEqual(parseWebviewMessage({ type: 'ready', version: 1, state: {}, firstScreen: bad }), {
+        ok: true,
+        message: { type: 'ready', version: 1, state: {} },
+      });
     }
   });
 
@@ -503,13 +553,19 @@ describe('first screen from the webview', () => {
     source.series.set('a', st);
     session.handleMessage({ ...ready(), firstScreen: { columns: 1, rows: 1 } }); // one chart: a/x
     const snap = posted[0] as SnapshotMessage;
-    assert.deepEqual(snap.data[0].series.map((s) => s.name), ['a/x']);
+    assert.deepEqual(
+      snap.data[0].series.map((s) => s.name),
+      ['a/x'],
+    );
     // a listener hears the ack before the rest is built and posted (the first paint is the ack)
     const seen: number[] = [];
     session.onRendered(() => seen.push(posted.length));
     session.handleMessage({ type: 'rendered', seq: snap.seq });
     assert.deepEqual(seen, [1]);
-    assert.deepEqual((posted[1] as AppendMessage).data[0].series.map((s) => s.name), ['b/y']);
+    assert.deepEqual(
+      (posted[1] as AppendMessage).data[0].series.map((s) => s.name),
+      ['b/y'],
+    );
   });
 
   it('does not send again in the rest what a run ticked before the ack got whole', () => {
@@ -523,9 +579,15 @@ describe('first screen from the webview', () => {
     session.handleMessage(ready(['a']));
     const snap = posted[0] as SnapshotMessage;
     session.handleMessage({ type: 'selectRuns', runIds: ['a', 'b'] }); // b: sent whole
-    assert.deepEqual((posted[1] as RunDataMessage).data[0].series.map((s) => s.name), ['a/x', 'b/y']);
+    assert.deepEqual(
+      (posted[1] as RunDataMessage).data[0].series.map((s) => s.name),
+      ['a/x', 'b/y'],
+    );
     session.handleMessage({ type: 'rendered', seq: snap.seq });
     const rest = posted[2] as AppendMessage;
-    assert.deepEqual(rest.data.map((d) => [d.runId, d.series.map((s) => s.name)]), [['a', ['b/y']]]);
+    assert.deepEqual(
+      rest.data.map((d) => [d.runId, d.series.map((s) => s.name)]),
+      [['a', ['b/y']]],
+    );
   });
 });

@@ -64,7 +64,11 @@ describe('Dashboard webview', { skip: noChromium }, () => {
       };
       await page.goto(base + '/');
       await until(`(window.__posted || []).some((m) => m.type === 'ready')`);
-      const ready = (await page.evaluate(`window.__posted.find((m) => m.type === 'ready')`)) as { version: number; state: unknown; firstScreen: { columns: number; rows: number } };
+      const ready = (await page.evaluate(`window.__posted.find((m) => m.type === 'ready')`)) as {
+        version: number;
+        state: unknown;
+        firstScreen: { columns: number; rows: number };
+      };
       const { firstScreen, ...rest } = ready;
       assert.deepEqual(rest, { type: 'ready', version: 1, state: { smoothing: 0.3, collapsed: ['perf'] } });
       // The first screen in charts, from the stylesheet: (1200 px - 24 of padding - 8 of grid padding + a 12 px gap) /
@@ -84,7 +88,11 @@ describe('Dashboard webview', { skip: noChromium }, () => {
         data: [data('a', 0), data('b', 0.1)],
       });
       await acked(1);
-      await send({ type: 'append', seq: 2, data: [{ runId: 'a', startTime: 1795000000, series: [{ name: 'loss/total', steps: [4], times: [10], values: [0.4] }], benchmarks: [] }] });
+      await send({
+        type: 'append',
+        seq: 2,
+        data: [{ runId: 'a', startTime: 1795000000, series: [{ name: 'loss/total', steps: [4], times: [10], values: [0.4] }], benchmarks: [] }],
+      });
       await acked(2);
 
       const r = (await page.evaluate(`({
@@ -96,7 +104,16 @@ describe('Dashboard webview', { skip: noChromium }, () => {
         groups: [...document.querySelectorAll('vscode-collapsible')].map((e) => [e.title, e.open]),
         canvases: document.querySelectorAll('canvas').length,
         smoothing: document.getElementById('smoothing-value').textContent,
-      })`)) as { pwned: unknown; violations: string[]; injected: number; text: string; titles: string[]; groups: [string, boolean][]; canvases: number; smoothing: string };
+      })`)) as {
+        pwned: unknown;
+        violations: string[];
+        injected: number;
+        text: string;
+        titles: string[];
+        groups: [string, boolean][];
+        canvases: number;
+        smoothing: string;
+      };
       assert.deepEqual(errors, []);
       assert.equal(r.pwned, undefined);
       assert.deepEqual(r.violations, []);
@@ -105,8 +122,14 @@ describe('Dashboard webview', { skip: noChromium }, () => {
       // (the evil name's namespace ends at the first '/', inside "</script>")
       const evilNs = metricNamespace(`ns${EVIL}/metric ${EVIL}`);
       assert.ok(evilNs.startsWith('ns<img src=x onerror='));
-      assert.deepEqual(r.groups.map((g) => g[0]), ['eval', 'prefix', 'loss', evilNs]);
-      assert.deepEqual(r.groups.map((g) => g[1]), [true, true, true, true]);
+      assert.deepEqual(
+        r.groups.map((g) => g[0]),
+        ['eval', 'prefix', 'loss', evilNs],
+      );
+      assert.deepEqual(
+        r.groups.map((g) => g[1]),
+        [true, true, true, true],
+      );
       assert.deepEqual(r.titles, [
         `accuracy: bench ${EVIL}`,
         `prefix/level_* (stacked) — run A ${EVIL}`,
@@ -179,7 +202,15 @@ describe('Dashboard webview', { skip: noChromium }, () => {
       await send({
         type: 'snapshot',
         seq: 1,
-        runs: [{ ...run('a', 'run A', 2), step: 50, totalSteps: 250, skipped: { malformed: 2, unknown: 0, badValues: 1, torn: 1 }, anomaly: 'loss/total NaN at step 2' }],
+        runs: [
+          {
+            ...run('a', 'run A', 2),
+            step: 50,
+            totalSteps: 250,
+            skipped: { malformed: 2, unknown: 0, badValues: 1, torn: 1 },
+            anomaly: 'loss/total NaN at step 2',
+          },
+        ],
         selected: ['a'],
         settings: { smoothing: 0.6, maxPointsPerSeries: 1200 },
         data: [
@@ -215,9 +246,20 @@ describe('Dashboard webview', { skip: noChromium }, () => {
       const loss = await chart('metric:loss/total');
       assert.equal(loss.note, '⚠ 3 non-finite values (first: NaN at step 2)');
       const line = loss.datasets.find((d) => d.kind === 'line')!;
-      assert.deepEqual(line.points.map((p) => p.y === null || Number.isNaN(p.y)), [false, true, false, true, true, false], 'gaps where the values are not finite');
+      assert.deepEqual(
+        line.points.map((p) => p.y === null || Number.isNaN(p.y)),
+        [false, true, false, true, true, false],
+        'gaps where the values are not finite',
+      );
       const marks = loss.datasets.find((d) => d.kind === 'mark')!;
-      assert.deepEqual(marks.points.map((p) => [p.s, p.k, p.y]), [[2, 'NaN', 0.96], [4, 'Infinity', 0.96], [5, '-Infinity', 0.04]]);
+      assert.deepEqual(
+        marks.points.map((p) => [p.s, p.k, p.y]),
+        [
+          [2, 'NaN', 0.96],
+          [4, 'Infinity', 0.96],
+          [5, '-Infinity', 0.04],
+        ],
+      );
       assert.ok(loss.y.min >= 0 && loss.y.max <= 1.5, `the markers do not stretch the data's axis: ${loss.y.min}..${loss.y.max}`);
       // The finite points carry their raw value beside the smoothed one, and their step and time.
       assert.deepEqual([line.points[2].s, line.points[2].t, line.points[2].r], [3, 6, 0.5]);
@@ -230,7 +272,10 @@ describe('Dashboard webview', { skip: noChromium }, () => {
       const tip = (await chart('metric:loss/total')).tooltip!;
       assert.match(tip.title.join(' '), /^step 3 · 6s after start \(.+\)$/);
       const smoothed = line.points[2].y!;
-      assert.ok(tip.lines.some((l) => l === `run A: ${Number(smoothed.toPrecision(4))} smoothed · 0.5 raw`), tip.lines.join(' | '));
+      assert.ok(
+        tip.lines.some((l) => l === `run A: ${Number(smoothed.toPrecision(4))} smoothed · 0.5 raw`),
+        tip.lines.join(' | '),
+      );
 
       // The run list and the notes: the anomaly and every skipped count, in words.
       const notes = (await page.locator('#notes').innerText()).split('\n');
@@ -242,7 +287,9 @@ describe('Dashboard webview', { skip: noChromium }, () => {
       await page.evaluate(`document.querySelector('vscode-checkbox').__mark = 'kept'`);
       await send({ type: 'runs', seq: 2, runs: [{ ...run('a', 'run A', 2), step: 51, totalSteps: 250 }] });
       await acked(2);
-      const label = (await page.evaluate(`({ label: document.querySelector('vscode-checkbox').label, mark: document.querySelector('vscode-checkbox').__mark, notes: document.getElementById('notes').hidden })`)) as { label: string; mark: string; notes: boolean };
+      const label = (await page.evaluate(
+        `({ label: document.querySelector('vscode-checkbox').label, mark: document.querySelector('vscode-checkbox').__mark, notes: document.getElementById('notes').hidden })`,
+      )) as { label: string; mark: string; notes: boolean };
       assert.deepEqual(label, { label: 'run A · running · step 51/250', mark: 'kept', notes: true });
       assert.deepEqual(errors, []);
     } finally {

@@ -49,7 +49,10 @@ describe('debiasedEma (TensorBoard smoothing)', () => {
     }
     // NaN gaps do not break the rule; the first different value ends it and smoothing starts from the EMA so far.
     const s = debiasedEma([1, Number.NaN, 1, 1, 3], 0.5);
-    assert.deepEqual([...s.subarray(0, 4)].map((x) => (Number.isNaN(x) ? 'NaN' : x)), [1, 'NaN', 1, 1]);
+    assert.deepEqual(
+      [...s.subarray(0, 4)].map((x) => (Number.isNaN(x) ? 'NaN' : x)),
+      [1, 'NaN', 1, 1],
+    );
     // last after 3 finite 1s: 0.875; then 0.875 * 0.5 + 0.5 * 3 = 1.9375 over 1 - 0.5^4 = 0.9375 -> 2.0666...
     close(s[4], 1.9375 / 0.9375);
   });

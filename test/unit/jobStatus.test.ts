@@ -43,7 +43,7 @@ function trainerWrote(dir: string, jobId: string, status: RunInfo['status'], upd
   fs.writeFileSync(file, JSON.stringify(info));
 }
 
-test('a submitted run shows from launch.json while its job is pending: active, queued with Slurm\'s reason, polled', async () => {
+test("a submitted run shows from launch.json while its job is pending: active, queued with Slurm's reason, polled", async () => {
   const root = tempDir();
   const dir = path.join(root, ID);
   await submit(dir, '101');
@@ -110,7 +110,12 @@ test('the trainer starts, trains and finishes: running from run.json, then finis
 });
 
 test('a job killed under a running trainer (scancel --signal=KILL, out of memory, time limit) is a crash with its state', async () => {
-  for (const [word, phase] of [['CANCELLED', 'cancelled'], ['OUT_OF_MEMORY', 'out-of-memory'], ['TIMEOUT', 'timeout'], ['NODE_FAIL', 'node-fail']]) {
+  for (const [word, phase] of [
+    ['CANCELLED', 'cancelled'],
+    ['OUT_OF_MEMORY', 'out-of-memory'],
+    ['TIMEOUT', 'timeout'],
+    ['NODE_FAIL', 'node-fail'],
+  ]) {
     const root = tempDir();
     const dir = path.join(root, ID);
     await submit(dir, '104');
@@ -184,7 +189,10 @@ test('verdicts and polling, case by case', () => {
     run_id: ID,
     name: 'demo',
     created_at: 1,
-    jobs: [{ job_id: '9', submitted_at: 10, script: 'slurm/job-1.sbatch', reason: 'start' }, { job_id: '12', submitted_at: 20, script: 'slurm/job-2.sbatch', reason: 'resume' }],
+    jobs: [
+      { job_id: '9', submitted_at: 10, script: 'slurm/job-1.sbatch', reason: 'start' },
+      { job_id: '12', submitted_at: 20, script: 'slurm/job-2.sbatch', reason: 'resume' },
+    ],
   };
   const job = currentJob('/runs/x', launch, null, () => undefined)!;
   assert.equal(job.jobId, '12', 'the newest job (largest id)');
@@ -202,12 +210,28 @@ test('verdicts and polling, case by case', () => {
   assert.ok(!needsPolling('stopped', ended));
   assert.ok(!needsPolling('stopped', { ...ended, status: null }), 'an old finished run is not asked about');
   assert.deepEqual(jobVerdict('running', { ...ended, status: state('12', 'SUSPENDED') }), { kind: 'active', phase: 'suspended' });
-  assert.equal(currentJob('/runs/x', null, null, () => undefined), null);
+  assert.equal(
+    currentJob('/runs/x', null, null, () => undefined),
+    null,
+  );
 });
 
-test('run.json: a slurm field that is not a job loses only the job (its id goes on squeue\'s command line)', async () => {
+test("run.json: a slurm field that is not a job loses only the job (its id goes on squeue's command line)", async () => {
   const { parseRunInfo } = await import('../../src/core/runFormat');
-  const base = { format: 'trapo-run/1', id: ID, name: 'd', algorithm: 'trapo', created_at: 1, config: {}, status: 'running', pid: 1, host: 'h', trainer_version: '0', world_size: 1, device: 'cpu' };
+  const base = {
+    format: 'trapo-run/1',
+    id: ID,
+    name: 'd',
+    algorithm: 'trapo',
+    created_at: 1,
+    config: {},
+    status: 'running',
+    pid: 1,
+    host: 'h',
+    trainer_version: '0',
+    world_size: 1,
+    device: 'cpu',
+  };
   assert.equal(parseRunInfo(JSON.stringify({ ...base, slurm: { job_id: '--clusters=all', restart_count: 0, node_list: 'n' } })).slurm, null);
   assert.equal(parseRunInfo(JSON.stringify({ ...base, slurm: { job_id: '7', restart_count: 0, node_list: 'n' } })).slurm?.job_id, '7');
 });

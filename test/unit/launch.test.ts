@@ -1,15 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import {
-  buildLaunch,
-  choosePython,
-  makeRunId,
-  configEngine,
-  pythonCandidates,
-  runNameFromConfigFile,
-  venvPython,
-} from '../../src/core/launch';
+import { buildLaunch, choosePython, makeRunId, configEngine, pythonCandidates, runNameFromConfigFile, venvPython } from '../../src/core/launch';
 
 const base = { workspaceTrusted: true, configFile: '/ws/demo.trapo.yaml', runDir: '/ws/runs/R' };
 
@@ -38,9 +30,7 @@ test('torchrun launcher with an explicit torchrun path', () => {
   const r = buildLaunch({ ...base, python: 'py', launcher: 'torchrun', torchrunPath: '/opt/bin/torchrun', processesPerNode: 4 });
   assert.ok(r.ok);
   assert.equal(r.launch.command, '/opt/bin/torchrun');
-  assert.deepEqual(r.launch.args, [
-    '--standalone', '--nproc-per-node=4', '-m', 'trapo', 'train', '--config', '/ws/demo.trapo.yaml', '--run-dir', '/ws/runs/R',
-  ]);
+  assert.deepEqual(r.launch.args, ['--standalone', '--nproc-per-node=4', '-m', 'trapo', 'train', '--config', '/ws/demo.trapo.yaml', '--run-dir', '/ws/runs/R']);
 });
 
 test('torchrun launcher without a path runs torch.distributed.run of the chosen python', () => {
@@ -51,7 +41,7 @@ test('torchrun launcher without a path runs torch.distributed.run of the chosen 
   assert.equal(r.launch.args.at(-1), '--resume');
 });
 
-test('resume without a config reuses the run\'s own config', () => {
+test("resume without a config reuses the run's own config", () => {
   const r = buildLaunch({ workspaceTrusted: true, python: 'py', launcher: 'python', runDir: '/ws/runs/R', resume: true });
   assert.ok(r.ok);
   assert.deepEqual(r.launch.args, ['-m', 'trapo', 'train', '--run-dir', '/ws/runs/R', '--resume']);
@@ -78,11 +68,14 @@ test('python resolution order: setting > python extension > trapo venv > python3
   const all = { workspaceTrusted: true, setting: '/s/python', pythonExtension: '/ext/python', trapoVenv: '/g/venv/bin/python' };
   // An explicit setting is the only candidate.
   assert.deepEqual(pythonCandidates(all), [{ path: '/s/python', source: 'setting' }]);
-  assert.deepEqual(pythonCandidates({ ...all, setting: '  ' }).map((c) => c.source), ['python-extension', 'trapo-venv', 'path']);
-  assert.deepEqual(pythonCandidates({ ...all, setting: '', pythonExtension: undefined }).map((c) => c.path), [
-    '/g/venv/bin/python',
-    'python3',
-  ]);
+  assert.deepEqual(
+    pythonCandidates({ ...all, setting: '  ' }).map((c) => c.source),
+    ['python-extension', 'trapo-venv', 'path'],
+  );
+  assert.deepEqual(
+    pythonCandidates({ ...all, setting: '', pythonExtension: undefined }).map((c) => c.path),
+    ['/g/venv/bin/python', 'python3'],
+  );
 });
 
 test('untrusted workspace: the python setting (an executable) is ignored', () => {
@@ -92,7 +85,10 @@ test('untrusted workspace: the python setting (an executable) is ignored', () =>
 
 test('the same interpreter found twice is tried once', () => {
   const c = pythonCandidates({ workspaceTrusted: true, setting: '', pythonExtension: '/g/venv/bin/python', trapoVenv: '/g/venv/bin/python' });
-  assert.deepEqual(c.map((x) => x.source), ['python-extension', 'path']);
+  assert.deepEqual(
+    c.map((x) => x.source),
+    ['python-extension', 'path'],
+  );
 });
 
 test('choosePython takes the first candidate that imports trapo and reports why the others failed', async () => {
@@ -127,9 +123,18 @@ test('run ids sort by time and match the trainer format', () => {
 
 test('rollout.engine vllm: the vLLM environment is tried first (after an explicit setting), else after the trapo venv', () => {
   const lookup = { workspaceTrusted: true, setting: '', pythonExtension: '/ext/python', trapoVenv: '/g/venv/bin/python', trapoVllmVenv: '/g/vllm/bin/python' };
-  assert.deepEqual(pythonCandidates({ ...lookup, wantsVllm: true }).map((c) => c.source), ['trapo-vllm-venv', 'python-extension', 'trapo-venv', 'path']);
-  assert.deepEqual(pythonCandidates(lookup).map((c) => c.source), ['python-extension', 'trapo-venv', 'trapo-vllm-venv', 'path']);
-  assert.deepEqual(pythonCandidates({ ...lookup, setting: '/s/python', wantsVllm: true }).map((c) => c.source), ['setting']);
+  assert.deepEqual(
+    pythonCandidates({ ...lookup, wantsVllm: true }).map((c) => c.source),
+    ['trapo-vllm-venv', 'python-extension', 'trapo-venv', 'path'],
+  );
+  assert.deepEqual(
+    pythonCandidates(lookup).map((c) => c.source),
+    ['python-extension', 'trapo-venv', 'trapo-vllm-venv', 'path'],
+  );
+  assert.deepEqual(
+    pythonCandidates({ ...lookup, setting: '/s/python', wantsVllm: true }).map((c) => c.source),
+    ['setting'],
+  );
   assert.equal(configEngine({ rollout: { engine: 'vllm' } }), 'vllm');
   assert.equal(configEngine({ rollout: { max_new_tokens: 8 } }), 'torch');
   assert.equal(configEngine(null), 'torch');

@@ -27,7 +27,13 @@ test('launch.json of a first job and of a resume job is valid against launch.sch
   await recordJob(
     dir,
     { runId: '20261125-142501-demo-3f9a', name: 'demo', algorithm: 'trapo', configFile: '/ws/demo.trapo.yaml', totalSteps: 250, now },
-    { job_id: '4242', submitted_at: now, script: 'slurm/job-1.sbatch', reason: 'start', options: { ...DEFAULT_JOB_OPTIONS, nodes: 2, extraDirectives: ['--qos=high'] } },
+    {
+      job_id: '4242',
+      submitted_at: now,
+      script: 'slurm/job-1.sbatch',
+      reason: 'start',
+      options: { ...DEFAULT_JOB_OPTIONS, nodes: 2, extraDirectives: ['--qos=high'] },
+    },
   );
   const first = onDisk(dir);
   assert.deepEqual(check(first), []);
@@ -41,24 +47,35 @@ test('launch.json of a first job and of a resume job is valid against launch.sch
   );
   const resumed = onDisk(dir);
   assert.deepEqual(check(resumed), []);
-  assert.deepEqual(resumed.jobs.map((j: { reason: string }) => j.reason), ['start', 'resume']);
+  assert.deepEqual(
+    resumed.jobs.map((j: { reason: string }) => j.reason),
+    ['start', 'resume'],
+  );
   assert.equal(resumed.config_file, '/ws/demo.trapo.yaml', "a resume keeps the first job's config file");
   assert.deepEqual(await readLaunchInfo(dir), resumed, 'the reader reads back what the schema accepts');
 
   // a resume of a run whose first job recorded no algorithm nor total steps (a run started outside the extension)
   const bare = tempDir();
-  await recordJob(bare, { runId: 'r', name: 'r', configFile: null, totalSteps: null, now }, { job_id: '7', submitted_at: now, script: 'slurm/job-1.sbatch', reason: 'resume' });
+  await recordJob(
+    bare,
+    { runId: 'r', name: 'r', configFile: null, totalSteps: null, now },
+    { job_id: '7', submitted_at: now, script: 'slurm/job-1.sbatch', reason: 'resume' },
+  );
   assert.deepEqual(check(onDisk(bare)), []);
 });
 
 test('the schema refuses what the format forbids (the check above can fail)', async () => {
   const dir = tempDir();
-  await recordJob(dir, { runId: 'r', name: 'demo', configFile: null, totalSteps: 10, now: 1 }, { job_id: '10', submitted_at: 2, script: 'slurm/job-1.sbatch', reason: 'start' });
+  await recordJob(
+    dir,
+    { runId: 'r', name: 'demo', configFile: null, totalSteps: 10, now: 1 },
+    { job_id: '10', submitted_at: 2, script: 'slurm/job-1.sbatch', reason: 'start' },
+  );
   const good = onDisk(dir);
   assert.deepEqual(check(good), []);
   type Launch = Record<string, unknown> & { jobs: Record<string, unknown>[] };
   const bad: [string, (x: Launch) => void, RegExp][] = [
-    ['a job id that is not Slurm\'s', (x) => (x.jobs[0].job_id = 'abc'), /\/jobs\/0\/job_id must match pattern/],
+    ["a job id that is not Slurm's", (x) => (x.jobs[0].job_id = 'abc'), /\/jobs\/0\/job_id must match pattern/],
     ['a reason outside start/resume', (x) => (x.jobs[0].reason = 'requeue'), /\/jobs\/0\/reason must be equal to one of the allowed values/],
     ['a job without its script', (x) => delete x.jobs[0].script, /\/jobs\/0 must have required property 'script'/],
     ['an empty name', (x) => (x.name = ''), /\/name must NOT have fewer than 1 characters/],

@@ -37,7 +37,10 @@ function setup(opts: FakeServeOptions = {}) {
 }
 
 const text = (posted: HostMessage[], side: 'a' | 'b', g: number) =>
-  posted.filter((m): m is Extract<HostMessage, { type: 'token' }> => m.type === 'token' && m.side === side && m.generation === g).map((m) => m.text).join('');
+  posted
+    .filter((m): m is Extract<HostMessage, { type: 'token' }> => m.type === 'token' && m.side === side && m.generation === g)
+    .map((m) => m.text)
+    .join('');
 const done = (posted: HostMessage[], g: number) => posted.filter((m): m is Extract<HostMessage, { type: 'done' }> => m.type === 'done' && m.generation === g);
 
 describe('live prompt through the trainer service', () => {
@@ -47,7 +50,10 @@ describe('live prompt through the trainer service', () => {
     assert.equal(text(posted, 'a', 1), ANSWER.a);
     assert.equal(text(posted, 'b', 1), ANSWER.b);
     const d = done(posted, 1);
-    assert.deepEqual(d.map((m) => [m.side, m.stopped, m.tokens]).sort(), [['a', 'eos', ANSWER.a.length], ['b', 'eos', ANSWER.b.length]]);
+    assert.deepEqual(d.map((m) => [m.side, m.stopped, m.tokens]).sort(), [
+      ['a', 'eos', ANSWER.a.length],
+      ['b', 'eos', ANSWER.b.length],
+    ]);
     for (const m of d) assert.ok(m.firstTokenSeconds !== null && m.firstTokenSeconds <= m.seconds, JSON.stringify(m));
     // the two columns fill at once: b's first token comes before a's last
     const firstB = posted.findIndex((m) => m.type === 'token' && m.side === 'b');
@@ -55,15 +61,29 @@ describe('live prompt through the trainer service', () => {
     assert.ok(firstB < lastA, 'b streams while a does');
     const statuses = posted.filter((m) => m.type === 'liveStatus').map((m) => (m as { text: string }).text);
     assert.ok(statuses.includes("starting the trainer's generation service…"), statuses.join(' | '));
-    assert.ok(statuses.some((s) => /^832k parameters · float32 on cpu · loaded in 0\.3 s$/.test(s)), statuses.join(' | '));
+    assert.ok(
+      statuses.some((s) => /^832k parameters · float32 on cpu · loaded in 0\.3 s$/.test(s)),
+      statuses.join(' | '),
+    );
     await session.generate(gen(2, { maxTokens: 3 }));
-    assert.deepEqual(done(posted, 2).map((m) => [m.side, m.stopped, m.tokens]).sort(), [['a', 'max_tokens', 3], ['b', 'eos', 2]]);
+    assert.deepEqual(
+      done(posted, 2)
+        .map((m) => [m.side, m.stopped, m.tokens])
+        .sort(),
+      [
+        ['a', 'max_tokens', 3],
+        ['b', 'eos', 2],
+      ],
+    );
     const ops = procs[0].requests.map((r) => r.op);
     assert.equal(procs.length, 1, 'one service per panel');
     assert.deepEqual(ops, ['load', 'load', 'generate', 'generate'], 'the checkpoints are loaded once');
     assert.deepEqual(procs[0].requests[0], { id: 1, op: 'load', slot: 'a', checkpoint: CKPT.a, dtype: 'auto' });
     const g = procs[0].requests[2];
-    assert.deepEqual({ ...g, id: 0 }, { id: 0, op: 'generate', slots: ['a', 'b'], prompt: 'What is 12 + 7?', max_tokens: 64, temperature: 0, seed: 1, prompt_mode: 'training' });
+    assert.deepEqual(
+      { ...g, id: 0 },
+      { id: 0, op: 'generate', slots: ['a', 'b'], prompt: 'What is 12 + 7?', max_tokens: 64, temperature: 0, seed: 1, prompt_mode: 'training' },
+    );
     await session.dispose();
     assert.equal(procs[0].requests.at(-1)?.op, 'shutdown', 'closing the panel ends the service');
     assert.ok(procs[0].exited);
@@ -72,14 +92,23 @@ describe('live prompt through the trainer service', () => {
   it('prepare loads ahead of Generate; Cancel stops both sides between two tokens', async () => {
     const { procs, posted, session } = setup({ tokenMs: 30 });
     await session.prepare();
-    assert.deepEqual(procs[0].requests.map((r) => r.op), ['load', 'load']);
+    assert.deepEqual(
+      procs[0].requests.map((r) => r.op),
+      ['load', 'load'],
+    );
     const running = session.generate(gen(1));
     while (!posted.some((m) => m.type === 'token')) await sleep(5);
     session.cancel();
     await running;
     const d = done(posted, 1);
-    assert.deepEqual(d.map((m) => m.stopped), ['cancelled', 'cancelled']);
-    assert.ok(d.every((m) => m.tokens < ANSWER[m.side].length), JSON.stringify(d));
+    assert.deepEqual(
+      d.map((m) => m.stopped),
+      ['cancelled', 'cancelled'],
+    );
+    assert.ok(
+      d.every((m) => m.tokens < ANSWER[m.side].length),
+      JSON.stringify(d),
+    );
     assert.ok(procs[0].requests.some((r) => r.op === 'cancel' && r.target === procs[0].requests[2].id));
     // the service goes on after a cancel
     await session.generate(gen(2));
@@ -94,7 +123,10 @@ describe('live prompt through the trainer service', () => {
     assert.ok(errB && errB.type === 'error');
     assert.equal(errB.message, `r2 @ 4: checkpoint ${CKPT.b} does not exist (deleted, or not on this machine)`);
     assert.equal(text(posted, 'a', 1), ANSWER.a);
-    assert.deepEqual(done(posted, 1).map((m) => m.side), ['a']);
+    assert.deepEqual(
+      done(posted, 1).map((m) => m.side),
+      ['a'],
+    );
     await session.dispose();
   });
 
@@ -117,12 +149,15 @@ describe('live prompt through the trainer service', () => {
     const { posted, session } = setup({ tokenMs: 10 });
     const first = session.generate(gen(1));
     await session.generate(gen(2));
-    assert.deepEqual(posted.find((m) => m.type === 'error' && m.generation === 2), {
-      type: 'error',
-      side: null,
-      generation: 2,
-      message: 'a generation is already running; cancel it first',
-    });
+    assert.deepEqual(
+      posted.find((m) => m.type === 'error' && m.generation === 2),
+      {
+        type: 'error',
+        side: null,
+        generation: 2,
+        message: 'a generation is already running; cancel it first',
+      },
+    );
     await first;
     await session.dispose();
   });
@@ -132,14 +167,20 @@ describe('ServeClient', () => {
   it('rejects a service that speaks another protocol, or never says ready', async () => {
     await assert.rejects(ServeClient.start(new FakeServe({ protocol: 2 })), (e: ServeError) => e.code === 'protocol' && /protocol 2/.test(e.message));
     const silent = new FakeServe({ silent: true });
-    await assert.rejects(ServeClient.start(silent, { readyTimeoutMs: 50 }), (e: ServeError) => e.code === 'timeout' && /did not start within 0 s:\nLoading weights/.test(e.message));
+    await assert.rejects(
+      ServeClient.start(silent, { readyTimeoutMs: 50 }),
+      (e: ServeError) => e.code === 'timeout' && /did not start within 0 s:\nLoading weights/.test(e.message),
+    );
     assert.deepEqual(silent.killedWith, ['SIGKILL']);
   });
 
   it('passes error lines through with their code, and fails requests sent after the service ended', async () => {
     const p = new FakeServe();
     const c = await ServeClient.start(p);
-    await assert.rejects(c.generate({ slots: ['a'], prompt: 'x', max_tokens: 2, temperature: 0, seed: 0, prompt_mode: 'raw' }, () => undefined).result, (e: ServeError) => e.code === 'not_loaded');
+    await assert.rejects(
+      c.generate({ slots: ['a'], prompt: 'x', max_tokens: 2, temperature: 0, seed: 0, prompt_mode: 'raw' }, () => undefined).result,
+      (e: ServeError) => e.code === 'not_loaded',
+    );
     p.exit(1, null, 'Traceback: boom');
     await c.waitForExit();
     assert.ok(c.exited);
@@ -156,6 +197,9 @@ describe('ServeClient', () => {
   });
 
   it('formats parameter counts', () => {
-    assert.deepEqual([formatParameters(832384), formatParameters(494_032_768), formatParameters(7_615_616_512), formatParameters(12)], ['832k', '494.0M', '7.6B', '12']);
+    assert.deepEqual(
+      [formatParameters(832384), formatParameters(494_032_768), formatParameters(7_615_616_512), formatParameters(12)],
+      ['832k', '494.0M', '7.6B', '12'],
+    );
   });
 });

@@ -31,7 +31,10 @@ test('walkthrough: five steps, each completed by a context key the extension set
   // The id welcome.markStepComplete takes: <publisher>.<name>#<walkthrough>#<step>, as VS Code builds it.
   assert.equal(walkthroughStepId(`${pkg.publisher}.${pkg.name}`, 'setUp'), 'trapo-lab.trapo#trapo.gettingStarted#setUp');
   assert.equal(`onWalkthrough:${w.id}`, 'onWalkthrough:trapo.gettingStarted');
-  assert.deepEqual(w.steps.map((s: { id: string }) => s.id), Object.keys(WALKTHROUGH_KEYS));
+  assert.deepEqual(
+    w.steps.map((s: { id: string }) => s.id),
+    Object.keys(WALKTHROUGH_KEYS),
+  );
   for (const step of w.steps) {
     const key = WALKTHROUGH_KEYS[step.id as keyof typeof WALKTHROUGH_KEYS];
     assert.deepEqual(step.completionEvents, [`onContext:${key}`], step.id);

@@ -108,7 +108,10 @@ describe('ORT greedy generation', { skip: noPython }, () => {
   });
 
   it('says what is missing for a checkpoint without model.onnx', async () => {
-    await assert.rejects(OrtModel.load(join(dir, 'nope')), (e: unknown) => e instanceof OrtGenerateError && /no ONNX export at .*nope[\\/]model\.onnx/.test(e.message));
+    await assert.rejects(
+      OrtModel.load(join(dir, 'nope')),
+      (e: unknown) => e instanceof OrtGenerateError && /no ONNX export at .*nope[\\/]model\.onnx/.test(e.message),
+    );
   });
 });
 

@@ -10,8 +10,7 @@ import { installVscodeStub } from '../helpers/vscodeStub';
 import { append, ev, events as E, tempDir, writeRunJson } from '../helpers/runDir';
 
 const ID = '20261125-142501-demo-3f9a';
-const phase = (time: number, name: string, fraction: number | null, message = '') =>
-  ev('phase', time, null, { phase: name, fraction, message });
+const phase = (time: number, name: string, fraction: number | null, message = '') => ev('phase', time, null, { phase: name, fraction, message });
 
 test('phase events make a running run "preparing" until run_started; a resume prepares again', async () => {
   const root = tempDir();
@@ -57,10 +56,24 @@ test('the Runs tree and the status bar show "preparing 40%" instead of 0/250', a
   const { statusBarText } = await import('../../src/runs/statusBar');
   const preparing = { type: 'phase', v: 1, time: 1, step: null, phase: 'warmup', fraction: 0.4, message: 'step 600' } as PhaseEvent;
   const run = {
-    id: ID, dir: '/runs/x', status: 'running', info: { name: 'demo', algorithm: 'trapo', device: 'cpu', world_size: 1, host: 'h' },
-    crash: { crashed: false }, step: null, totalSteps: 250, lastReward: null, evals: [], skipped: { malformed: 0, unknown: 0, badValues: 0, torn: 0 },
-    runStarted: null, finished: null, stepClock: { etaSeconds: () => null }, preparing, anomalies: [], nonFiniteLoss: null,
-    checkpoints: [], resumeStep: null,
+    id: ID,
+    dir: '/runs/x',
+    status: 'running',
+    info: { name: 'demo', algorithm: 'trapo', device: 'cpu', world_size: 1, host: 'h' },
+    crash: { crashed: false },
+    step: null,
+    totalSteps: 250,
+    lastReward: null,
+    evals: [],
+    skipped: { malformed: 0, unknown: 0, badValues: 0, torn: 0 },
+    runStarted: null,
+    finished: null,
+    stepClock: { etaSeconds: () => null },
+    preparing,
+    anomalies: [],
+    nonFiniteLoss: null,
+    checkpoints: [],
+    resumeStep: null,
   };
   assert.equal(stepText(run as never), 'preparing 40%');
   assert.match(String(new RunNode(run as never).description), /^trapo · preparing 40%$/);

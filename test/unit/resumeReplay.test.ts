@@ -81,10 +81,26 @@ test('crash and resume: the store, the dashboard and the three trees show every 
   for (const name of run.metrics.names()) assertOnce(`metric ${name}`, [...run.metrics.get(name)!.steps()], range(1, TOTAL));
   // The re-run steps carry the resumed values, not the crashed run's.
   assert.equal(run.metrics.get('loss/total')!.values()[10], 5 - 11 * 0.1);
-  assertOnce('prefix steps', run.prefixSteps.map((p) => p.step), range(1, TOTAL));
-  assertOnce('rollout files', run.rolloutFiles.map((r) => r.step), range(1, TOTAL));
-  assertOnce('evaluations', run.evals.map((e) => e.step), [0, 5, 10, 15, 20]);
-  assertOnce('checkpoints', run.checkpoints.map((c) => c.step), [5, 10, 15, 20]);
+  assertOnce(
+    'prefix steps',
+    run.prefixSteps.map((p) => p.step),
+    range(1, TOTAL),
+  );
+  assertOnce(
+    'rollout files',
+    run.rolloutFiles.map((r) => r.step),
+    range(1, TOTAL),
+  );
+  assertOnce(
+    'evaluations',
+    run.evals.map((e) => e.step),
+    [0, 5, 10, 15, 20],
+  );
+  assertOnce(
+    'checkpoints',
+    run.checkpoints.map((c) => c.step),
+    [5, 10, 15, 20],
+  );
   assert.equal(run.step, TOTAL);
   assert.equal(run.skipped.malformed, 1, 'the torn line, ended by the resume, is one malformed line');
   assert.ok(run.historyVersion > 0);
@@ -114,16 +130,43 @@ test('crash and resume: the store, the dashboard and the three trees show every 
   const [runNode] = runsTree.getChildren();
   const groups = runsTree.getChildren(runNode);
   const labels = (g: number) => runsTree.getChildren(groups[g]).map((n) => String(n.label));
-  assert.deepEqual(labels(0), [20, 15, 10, 5].map((s) => `step ${s}`), 'Checkpoints');
-  assert.deepEqual(labels(1), range(1, TOTAL).reverse().map((s) => `step ${s}`), 'Rollouts');
-  assert.deepEqual(labels(2), [20, 15, 10, 5, 0].map((s) => `step ${s}`), 'Evaluations');
+  assert.deepEqual(
+    labels(0),
+    [20, 15, 10, 5].map((s) => `step ${s}`),
+    'Checkpoints',
+  );
+  assert.deepEqual(
+    labels(1),
+    range(1, TOTAL)
+      .reverse()
+      .map((s) => `step ${s}`),
+    'Rollouts',
+  );
+  assert.deepEqual(
+    labels(2),
+    [20, 15, 10, 5, 0].map((s) => `step ${s}`),
+    'Evaluations',
+  );
   const prefix = new PrefixTreeProvider(store, selection);
   const prefixSteps = prefix.getChildren();
-  assert.deepEqual(prefixSteps.map((n) => String(n.label)), range(1, TOTAL).reverse().map((s) => `step ${s}`));
-  assert.deepEqual(prefix.getChildren(prefixSteps[0]).map((n) => String(n.label)), ['p0', 'p1', 'p1'], 'both draws of p1 are listed');
+  assert.deepEqual(
+    prefixSteps.map((n) => String(n.label)),
+    range(1, TOTAL)
+      .reverse()
+      .map((s) => `step ${s}`),
+  );
+  assert.deepEqual(
+    prefix.getChildren(prefixSteps[0]).map((n) => String(n.label)),
+    ['p0', 'p1', 'p1'],
+    'both draws of p1 are listed',
+  );
   const bench = new BenchmarksTreeProvider(store, selection);
   for (const b of bench.getChildren()) {
-    assert.deepEqual(bench.getChildren(b).map((n) => String(n.label)), [20, 15, 10, 5, 0].map((s) => `step ${s}`), `Benchmarks ${String(b.label)}`);
+    assert.deepEqual(
+      bench.getChildren(b).map((n) => String(n.label)),
+      [20, 15, 10, 5, 0].map((s) => `step ${s}`),
+      `Benchmarks ${String(b.label)}`,
+    );
   }
   store.dispose();
 });
@@ -159,7 +202,10 @@ test('crash and resume seen live: the dashboard is sent the run again, not the r
     if (m.type === 'runData') for (const d of m.data) for (const s of d.series) held.set(s.name, [...s.steps]);
     if (m.type === 'append') for (const d of m.data) for (const s of d.series) held.get(s.name)!.push(...s.steps);
   }
-  assert.ok(posted.some((m) => m.type === 'runData'), `the run is sent again: ${posted.map((m) => m.type)}`);
+  assert.ok(
+    posted.some((m) => m.type === 'runData'),
+    `the run is sent again: ${posted.map((m) => m.type)}`,
+  );
   for (const [name, steps] of held) assertOnce(`webview ${name}`, steps, range(1, TOTAL));
   session.dispose();
   store.dispose();

@@ -29,8 +29,18 @@ describe('RolloutIndex', () => {
     assert.equal(idx.find('pB', 9), -1);
     assert.equal(idx.promptText(2), 'Prompt B');
     assert.deepEqual(idx.summary(1), {
-      index: 1, line: 2, step: 3, promptId: 'pA', sample: 1, stage: 0, level: 0, reward: 1,
-      advantage: 0.5, length: -1, meanEntropy: Number.NaN, outside: Number.NaN,
+      index: 1,
+      line: 2,
+      step: 3,
+      promptId: 'pA',
+      sample: 1,
+      stage: 0,
+      level: 0,
+      reward: 1,
+      advantage: 0.5,
+      length: -1,
+      meanEntropy: Number.NaN,
+      outside: Number.NaN,
     });
     for (let k = 0; k < 4; k++) assert.deepEqual(await idx.read(k), recs[k]);
   });
@@ -42,7 +52,8 @@ describe('RolloutIndex', () => {
       good(0) + // line 1
       'not json at all\n' + // line 2: malformed
       '\n' + // line 3: blank, ignored
-      JSON.stringify({ ...rollout({ sample: 9 }), reward: undefined }) + '\n' + // line 4: no reward
+      JSON.stringify({ ...rollout({ sample: 9 }), reward: undefined }) +
+      '\n' + // line 4: no reward
       glued + // line 5: two records glued
       good(1) + // line 6
       '{"step":3,"prompt_id":"p0","sample":"x","stage":0,"level":0,"reward":1,"prompt":"q"}\n' + // line 7: sample not int

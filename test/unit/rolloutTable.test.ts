@@ -34,7 +34,10 @@ async function load(runDir: string, chunkMs = 0): Promise<{ chunks: Omit<RowsMes
 /** Every rollout line of a run, parsed the plain way, with its prompt and summaries (the expectation). */
 function allLines(runDir: string) {
   return stepFiles(runDir).flatMap((f) => {
-    const raw = readFileSync(f.file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const raw = readFileSync(f.file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     return withPrompts(raw).map((r) => ({ ...r, ...(r.token_stats ? tokenStatsSummary(r.token_stats, 0.1) : {}) }));
   });
 }
@@ -68,7 +71,10 @@ describe('rollout table data', () => {
     const all = () => table.filter(parseRolloutQuery(''));
     const byReward = table.sort(all(), 'reward', true);
     const rewards = Array.from(byReward, (r) => table.value(r, 'reward'));
-    assert.deepEqual(rewards, [...rewards].sort((a, b) => b - a));
+    assert.deepEqual(
+      rewards,
+      [...rewards].sort((a, b) => b - a),
+    );
     // within equal rewards: ascending step, then prompt, then sample
     const ones = Array.from(byReward).filter((r) => table.value(r, 'reward') === 1);
     const key = (r: number) => [table.value(r, 'step'), table.promptIds.indexOf(table.promptId(r)), table.value(r, 'sample')];
@@ -99,7 +105,10 @@ describe('rollout table data', () => {
     assert.equal(count('outside:>0.5'), lines.filter((l) => typeof l.outside_trust_region === 'number' && l.outside_trust_region > 0.5).length);
     // words: in the prompt id or text; all must occur
     const word = lines[0].prompt.split(' ')[1]; // e.g. "36"
-    assert.equal(count(`${word} compute`), lines.filter((l) => `${l.prompt_id} ${l.prompt}`.toLowerCase().includes(word) && l.prompt.toLowerCase().includes('compute')).length);
+    assert.equal(
+      count(`${word} compute`),
+      lines.filter((l) => `${l.prompt_id} ${l.prompt}`.toLowerCase().includes(word) && l.prompt.toLowerCase().includes('compute')).length,
+    );
     assert.equal(count('nothing-like-this'), 0);
   });
 
@@ -108,7 +117,11 @@ describe('rollout table data', () => {
     assert.deepEqual(histogram(values, [0, 1, 2, 3, 4, 5]), { edges: [0, 1, 2], counts: [2, 3], unknown: 1 });
     assert.deepEqual(histogram(values, [1, 2]), { edges: [1, 2], counts: [2], unknown: 0 });
     const lengths = Float64Array.from({ length: 100 }, (_, i) => i); // 0..99 in 20 bins of 5
-    const h = histogram(lengths, Array.from({ length: 100 }, (_, i) => i), 20);
+    const h = histogram(
+      lengths,
+      Array.from({ length: 100 }, (_, i) => i),
+      20,
+    );
     assert.equal(h.counts.length, 20);
     assert.ok(h.counts.every((c) => c === 5));
     assert.deepEqual([h.edges[0], h.edges[20]], [0, 100]);
@@ -119,14 +132,29 @@ describe('rollout table data', () => {
   });
 
   it('checks webview messages and reads command arguments', () => {
-    assert.deepEqual(parseTableMessage({ type: 'open', row: { step: 3, promptId: 'p', sample: 1 } }), { ok: true, message: { type: 'open', row: { step: 3, promptId: 'p', sample: 1 } } });
+    assert.deepEqual(parseTableMessage({ type: 'open', row: { step: 3, promptId: 'p', sample: 1 } }), {
+      ok: true,
+      message: { type: 'open', row: { step: 3, promptId: 'p', sample: 1 } },
+    });
     assert.equal(parseTableMessage({ type: 'open', row: { step: '3', promptId: 'p', sample: 1 } }).ok, false);
     assert.equal(parseTableMessage({ type: 'diff', a: { step: 1, promptId: 'p', sample: 0 } }).ok, false);
     assert.equal(parseTableMessage({ type: 'nope' }).ok, false);
-    assert.deepEqual(tableArgument({ runDir: '/r', step: 12 }, () => undefined), { runDir: '/r', query: 'step:12' });
-    assert.deepEqual(tableArgument({ runId: 'x', query: 'level:3' }, (id) => `/runs/${id}`), { runDir: '/runs/x', query: 'level:3' });
-    assert.deepEqual(tableArgument({ run: { dir: '/d' }, step: 7 }, () => undefined), { runDir: '/d', query: 'step:7' });
-    assert.deepEqual(tableArgument(undefined, () => undefined), { runDir: undefined, query: undefined });
+    assert.deepEqual(
+      tableArgument({ runDir: '/r', step: 12 }, () => undefined),
+      { runDir: '/r', query: 'step:12' },
+    );
+    assert.deepEqual(
+      tableArgument({ runId: 'x', query: 'level:3' }, (id) => `/runs/${id}`),
+      { runDir: '/runs/x', query: 'level:3' },
+    );
+    assert.deepEqual(
+      tableArgument({ run: { dir: '/d' }, step: 7 }, () => undefined),
+      { runDir: '/d', query: 'step:7' },
+    );
+    assert.deepEqual(
+      tableArgument(undefined, () => undefined),
+      { runDir: undefined, query: undefined },
+    );
   });
 });
 
@@ -201,7 +229,12 @@ describe('rollout table webview', { skip: noChromium }, () => {
       await page.click('#open');
       await page.click('#rows > .row:nth-child(2)', { modifiers: ['Control'] });
       await page.click('#diff');
-      const posted = (await page.evaluate(`window.__posted.filter((m) => m.type === 'open' || m.type === 'diff')`)) as { type: string; row?: { step: number }; a?: unknown; b?: unknown }[];
+      const posted = (await page.evaluate(`window.__posted.filter((m) => m.type === 'open' || m.type === 'diff')`)) as {
+        type: string;
+        row?: { step: number };
+        a?: unknown;
+        b?: unknown;
+      }[];
       assert.equal(posted[0].type, 'open');
       assert.equal(posted[0].row!.step, 12);
       assert.equal(posted[1].type, 'diff');

@@ -63,10 +63,16 @@ describe('renderRollout', () => {
       r.tokens.slice(0, 4).map((t) => t.start - r.prefix.start),
       [0, 2, 6, 7],
     );
-    assert.deepEqual(r.outsideTrustRegion.map((t) => t.text), [' add']);
+    assert.deepEqual(
+      r.outsideTrustRegion.map((t) => t.text),
+      [' add'],
+    );
     assert.ok(Math.abs(r.tokens[1].p - 0.05) < 1e-12);
     // With alpha 0.6, ' 2+3' (p 0.5), ':' (0.1) and ' add' (0.05) are outside; 'We' (0.9) is not.
-    assert.deepEqual(renderRollout(guided, { alpha: 0.6 }).outsideTrustRegion.map((t) => t.text), [' add', ':', ' 2+3']);
+    assert.deepEqual(
+      renderRollout(guided, { alpha: 0.6 }).outsideTrustRegion.map((t) => t.text),
+      [' add', ':', ' 2+3'],
+    );
   });
 
   it('finds the token under an offset and describes it', () => {
@@ -90,18 +96,37 @@ describe('renderRollout', () => {
 
   it('counts tokens whose text is not in the response instead of misplacing them', () => {
     const r = renderRollout(
-      rollout({ completion: 'abc', tokens: [{ text: 'a', logprob: 0, entropy: 0, prefix: false }, { text: '\ufffd', logprob: 0, entropy: 0, prefix: false }, { text: 'bc', logprob: 0, entropy: 0, prefix: false }] }),
+      rollout({
+        completion: 'abc',
+        tokens: [
+          { text: 'a', logprob: 0, entropy: 0, prefix: false },
+          { text: '\ufffd', logprob: 0, entropy: 0, prefix: false },
+          { text: 'bc', logprob: 0, entropy: 0, prefix: false },
+        ],
+      }),
     );
     assert.equal(r.unplacedTokens, 1);
-    assert.deepEqual(r.tokens.map((t) => t.text), ['a', 'bc']);
+    assert.deepEqual(
+      r.tokens.map((t) => t.text),
+      ['a', 'bc'],
+    );
   });
 
   it('places a last token whose stored text has a trailing space the completion lacks', () => {
     const r = renderRollout(
-      rollout({ completion: 'so \\boxed{5}.', tokens: [{ text: 'so ', logprob: 0, entropy: 0, prefix: false }, { text: '\\boxed{5}. ', logprob: 0, entropy: 0, prefix: false }] }),
+      rollout({
+        completion: 'so \\boxed{5}.',
+        tokens: [
+          { text: 'so ', logprob: 0, entropy: 0, prefix: false },
+          { text: '\\boxed{5}. ', logprob: 0, entropy: 0, prefix: false },
+        ],
+      }),
     );
     assert.equal(r.unplacedTokens, 0);
-    assert.deepEqual(r.tokens.map((t) => r.text.slice(t.start, t.end)), ['so ', '\\boxed{5}.']);
+    assert.deepEqual(
+      r.tokens.map((t) => r.text.slice(t.start, t.end)),
+      ['so ', '\\boxed{5}.'],
+    );
   });
 
   it('reads alpha from the run config', () => {
@@ -115,7 +140,13 @@ describe('renderRollout', () => {
 describe('renderRollout with each kind of line break', () => {
   // The same two-line prefix and continuation written with LF, CR LF, a lone CR, U+2028 and U+2029, the CR LF also
   // split over the prefix and the completion and over two tokens.
-  for (const [name, br] of [['LF', '\n'], ['CR LF', '\r\n'], ['lone CR', '\r'], ['U+2028', '\u2028'], ['U+2029', '\u2029']] as const) {
+  for (const [name, br] of [
+    ['LF', '\n'],
+    ['CR LF', '\r\n'],
+    ['lone CR', '\r'],
+    ['U+2028', '\u2028'],
+    ['U+2029', '\u2029'],
+  ] as const) {
     it(`${name}: the text has LF only and every token is placed on the same characters as with LF`, () => {
       const rec = rollout({
         prompt: `Add 2${br}and 3.`,
@@ -136,12 +167,27 @@ describe('renderRollout with each kind of line break', () => {
       assert.equal(r.text.slice(r.prompt.start, r.prompt.end), 'Add 2\nand 3.');
       assert.equal(r.text.slice(r.prefix.start, r.prefix.end), 'We add:\n2+3');
       assert.equal(r.text.slice(r.continuation.start, r.continuation.end), ' = 5.\n\\boxed{5}');
-      assert.deepEqual(r.tokens.map((t) => r.text.slice(t.start, t.end)), ['We', ' add:\n', '2+3', ' = 5.\n', '\\boxed{5}']);
+      assert.deepEqual(
+        r.tokens.map((t) => r.text.slice(t.start, t.end)),
+        ['We', ' add:\n', '2+3', ' = 5.\n', '\\boxed{5}'],
+      );
       assert.match(r.text, /ground truth: 5 ⏎ {2}·/);
       // What a document would hold (VS Code keeps LF text as it is): the ranges still fit.
-      const lf = renderRollout(rollout({ ...rec, prompt: 'Add 2\nand 3.', prefix: 'We add:\n2+3', completion: ' = 5.\n\\boxed{5}', answer: '5\n', tokens: rec.tokens!.map((t) => ({ ...t, text: t.text.replace(br, '\n') })) }));
+      const lf = renderRollout(
+        rollout({
+          ...rec,
+          prompt: 'Add 2\nand 3.',
+          prefix: 'We add:\n2+3',
+          completion: ' = 5.\n\\boxed{5}',
+          answer: '5\n',
+          tokens: rec.tokens!.map((t) => ({ ...t, text: t.text.replace(br, '\n') })),
+        }),
+      );
       assert.equal(r.text, lf.text);
-      assert.deepEqual(r.tokens.map((t) => [t.start, t.end]), lf.tokens.map((t) => [t.start, t.end]));
+      assert.deepEqual(
+        r.tokens.map((t) => [t.start, t.end]),
+        lf.tokens.map((t) => [t.start, t.end]),
+      );
     });
   }
 
@@ -160,7 +206,10 @@ describe('renderRollout with each kind of line break', () => {
     );
     assert.equal(r.text.slice(r.prefix.start, r.continuation.end), 'a\nb');
     assert.equal(r.unplacedTokens, 0);
-    assert.deepEqual(r.tokens.map((t) => r.text.slice(t.start, t.end)), ['a', '\n', 'b']);
+    assert.deepEqual(
+      r.tokens.map((t) => r.text.slice(t.start, t.end)),
+      ['a', '\n', 'b'],
+    );
   });
 });
 

@@ -49,7 +49,19 @@ describe('fixture runs written by the Python writer', () => {
       assert.ok(events.length > 20, `${run}: only ${events.length} events`);
       for (const e of events) seen.add(e.type);
     }
-    const all: RunEventType[] = ['run_started', 'metrics', 'prefix_allocation', 'rollouts', 'eval', 'checkpoint', 'heartbeat', 'phase', 'log', 'anomaly', 'run_finished'];
+    const all: RunEventType[] = [
+      'run_started',
+      'metrics',
+      'prefix_allocation',
+      'rollouts',
+      'eval',
+      'checkpoint',
+      'heartbeat',
+      'phase',
+      'log',
+      'anomaly',
+      'run_finished',
+    ];
     assert.deepEqual([...seen].sort(), [...all].sort());
   });
 
@@ -81,7 +93,10 @@ describe('fixture runs written by the Python writer', () => {
     }
     // EOS: not in the completion text, its own text kept; a split character: every token's text kept
     assert.equal(now.records[0].tokens!.at(-1)!.text, '<|im_end|>');
-    assert.deepEqual(now.records[9].tokens!.map((t) => t.text), ['\ufffd', '\ufffd', '!']);
+    assert.deepEqual(
+      now.records[9].tokens!.map((t) => t.text),
+      ['\ufffd', '\ufffd', '!'],
+    );
     // a token_stats whose arrays disagree makes the line unreadable, not silently short
     const line = JSON.parse((await fs.readFile(path.join(dir, 'trapo-run-1.1.jsonl'), 'utf8')).split('\n')[1]);
     line.token_stats.n += 1;
@@ -143,7 +158,12 @@ describe('parseEventLine', () => {
   });
 
   it('rejects non-JSON, non-objects, missing time and negative steps', () => {
-    for (const line of ['{"v":1,"type":"log"', '[1,2]', '{"v":1,"type":"heartbeat","step":1,"phase":"train"}', '{"v":1,"type":"heartbeat","time":1,"step":-1,"phase":"train"}']) {
+    for (const line of [
+      '{"v":1,"type":"log"',
+      '[1,2]',
+      '{"v":1,"type":"heartbeat","step":1,"phase":"train"}',
+      '{"v":1,"type":"heartbeat","time":1,"step":-1,"phase":"train"}',
+    ]) {
       assert.equal(parseEventLine(line).kind, 'malformed', line);
     }
   });
@@ -155,13 +175,19 @@ describe('parseEventLine', () => {
     const line = (accuracy: unknown, average: unknown) =>
       JSON.stringify({ v: 1, type: 'eval', time: 1, step: 1, benchmarks: { ops: { ...bench, accuracy } }, average });
     assert.equal(parseEventLine(line(0.5, 0.5)).kind, 'event');
-    for (const [accuracy, average] of [['NaN', 0.5], [0.5, 'NaN'], ['Infinity', 0.5], [null, 0.5]]) {
+    for (const [accuracy, average] of [
+      ['NaN', 0.5],
+      [0.5, 'NaN'],
+      ['Infinity', 0.5],
+      [null, 0.5],
+    ]) {
       assert.equal(parseEventLine(line(accuracy, average)).kind, 'malformed', `${accuracy} / ${average}`);
     }
   });
 
   it('reads metric values one by one: non-finite tokens are numbers, a bad value costs only itself', () => {
-    const line = '{"v":1,"type":"metrics","time":1,"step":1,"values":{"loss/total":"NaN","loss/kl":"Infinity","loss/policy":"-Infinity","reward/mean":0.5,"perf/x":null,"perf/y":"1.0","perf/z":[1]}}';
+    const line =
+      '{"v":1,"type":"metrics","time":1,"step":1,"values":{"loss/total":"NaN","loss/kl":"Infinity","loss/policy":"-Infinity","reward/mean":0.5,"perf/x":null,"perf/y":"1.0","perf/z":[1]}}';
     const parsed = parseEventLine(line);
     assert.equal(parsed.kind, 'event');
     if (parsed.kind !== 'event' || parsed.event.type !== 'metrics') return;
@@ -178,8 +204,20 @@ describe('parseEventLine', () => {
   it('reads non-finite tokens in rollout lines as numbers (a log-probability of -Infinity)', () => {
     const rec = parseRolloutLine(
       JSON.stringify({
-        step: 1, prompt_id: 'p', sample: 0, stage: 0, level: 0, prompt: 'q', prefix: '', completion: 'a', reward: 'NaN',
-        advantage: 0, answer: '1', extracted: null, sft_owner: false, tokens: [{ text: 'a', logprob: '-Infinity', entropy: 0.1, prefix: false }],
+        step: 1,
+        prompt_id: 'p',
+        sample: 0,
+        stage: 0,
+        level: 0,
+        prompt: 'q',
+        prefix: '',
+        completion: 'a',
+        reward: 'NaN',
+        advantage: 0,
+        answer: '1',
+        extracted: null,
+        sft_owner: false,
+        tokens: [{ text: 'a', logprob: '-Infinity', entropy: 0.1, prefix: false }],
       }),
     );
     assert.ok(rec && Number.isNaN(rec.reward));
@@ -198,7 +236,10 @@ describe('parseEventLine', () => {
 
 describe('parseRunInfo', () => {
   it('names the field at fault', () => {
-    assert.throws(() => parseRunInfo('{"format":"trapo-run/1","id":"x"}'), (e: unknown) => e instanceof RunFormatError && /"name"/.test(e.message));
+    assert.throws(
+      () => parseRunInfo('{"format":"trapo-run/1","id":"x"}'),
+      (e: unknown) => e instanceof RunFormatError && /"name"/.test(e.message),
+    );
     assert.throws(() => parseRunInfo('{"format":"trapo-run/2","id":"x"}'), /format is "trapo-run\/2", expected one of "trapo-run\/1", "trapo-run\/1.1"/);
     assert.throws(() => parseRunInfo('{'), /not valid JSON/);
   });

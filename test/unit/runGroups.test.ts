@@ -2,7 +2,18 @@
 // picker's filter, 20 colours before one repeats, and names that tell runs of one config apart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ColorAssigner, PALETTE, PickerRun, aggregateLines, commonGrid, displayNames, groupKeys, groupRuns, matchesRunFilter, t95 } from '../../src/shared/runGroups';
+import {
+  ColorAssigner,
+  PALETTE,
+  PickerRun,
+  aggregateLines,
+  commonGrid,
+  displayNames,
+  groupKeys,
+  groupRuns,
+  matchesRunFilter,
+  t95,
+} from '../../src/shared/runGroups';
 
 const run = (id: string, algorithm: string, seed: number, extra: Record<string, string | number> = {}, name = `${algorithm}-seed${seed}`): PickerRun => ({
   id,
@@ -14,9 +25,24 @@ const run = (id: string, algorithm: string, seed: number, extra: Record<string, 
 
 test('groups by any config key, in order of first appearance; the keys offered are those that vary', () => {
   const runs = [run('a', 'trapo', 0), run('b', 'grpo', 0), run('c', 'trapo', 1), run('d', 'grpo', 1, { 'optim.lr': 0.001 })];
-  assert.deepEqual(groupRuns(runs, 'algorithm').map((g) => [g.label, g.runs.map((r) => r.id)]), [['trapo', ['a', 'c']], ['grpo', ['b', 'd']]]);
-  assert.deepEqual(groupRuns(runs, 'seed').map((g) => [g.label, g.runs.map((r) => r.id)]), [['0', ['a', 'b']], ['1', ['c', 'd']]]);
-  assert.deepEqual(groupRuns(runs, 'optim.lr').map((g) => g.label), ['(unset)', '0.001']);
+  assert.deepEqual(
+    groupRuns(runs, 'algorithm').map((g) => [g.label, g.runs.map((r) => r.id)]),
+    [
+      ['trapo', ['a', 'c']],
+      ['grpo', ['b', 'd']],
+    ],
+  );
+  assert.deepEqual(
+    groupRuns(runs, 'seed').map((g) => [g.label, g.runs.map((r) => r.id)]),
+    [
+      ['0', ['a', 'b']],
+      ['1', ['c', 'd']],
+    ],
+  );
+  assert.deepEqual(
+    groupRuns(runs, 'optim.lr').map((g) => g.label),
+    ['(unset)', '0.001'],
+  );
   assert.deepEqual(groupKeys(runs), ['algorithm', 'optim.lr', 'seed']);
 });
 
@@ -36,7 +62,12 @@ test('mean and min-max band by hand, on the union of the x values, each run insi
 });
 
 test('95% interval of the mean: mean ± t(n-1) · sd / sqrt(n); one run alone has no width', () => {
-  const lines = [{ x: [0, 1], y: [1, 10] }, { x: [0, 1], y: [2, 10] }, { x: [0, 1], y: [6, 10] }, { x: [5], y: [7] }];
+  const lines = [
+    { x: [0, 1], y: [1, 10] },
+    { x: [0, 1], y: [2, 10] },
+    { x: [0, 1], y: [6, 10] },
+    { x: [5], y: [7] },
+  ];
   const a = aggregateLines(lines, 'ci95');
   // x=0: values 1, 2, 6: mean 3, sd = sqrt(((1-3)^2 + (2-3)^2 + (6-3)^2) / 2) = sqrt(7); half = 4.303 * sqrt(7) / sqrt(3)
   const half = (4.303 * Math.sqrt(7)) / Math.sqrt(3);
@@ -49,7 +80,13 @@ test('95% interval of the mean: mean ± t(n-1) · sd / sqrt(n); one run alone ha
 });
 
 test('NaN gaps do not count; a long union is thinned to an even grid', () => {
-  const a = aggregateLines([{ x: [0, 1, 2], y: [1, Number.NaN, 3] }, { x: [0, 1, 2], y: [3, 3, 3] }], 'minmax');
+  const a = aggregateLines(
+    [
+      { x: [0, 1, 2], y: [1, Number.NaN, 3] },
+      { x: [0, 1, 2], y: [3, 3, 3] },
+    ],
+    'minmax',
+  );
   assert.deepEqual(a.n, [2, 1, 2]);
   assert.deepEqual(a.mean, [2, 3, 3]);
   const long = { x: Array.from({ length: 5000 }, (_, i) => i), y: Array.from({ length: 5000 }, (_, i) => i) };

@@ -33,7 +33,10 @@ test('finds runs in several roots, skips folders without run.json and reports un
   const { store, changes } = makeStore([a, b, path.join(a, 'missing-root')]);
   await store.refresh();
   // Newest id first: 20261126 > 20261125.
-  assert.deepEqual(store.runs().map((r) => r.id), ['20261126-090000-grpo-0001', ID]);
+  assert.deepEqual(
+    store.runs().map((r) => r.id),
+    ['20261126-090000-grpo-0001', ID],
+  );
   assert.equal(changes.filter((c) => c.kind === 'added').length, 2);
   assert.match(store.invalidRuns.get(path.join(a, 'wrong-format')) ?? '', /format is "other\/9"/);
   assert.equal(store.getByDir(path.join(a, ID))?.id, ID);
@@ -50,11 +53,20 @@ test('runs grouped one level down (an experiment folder) are found; deeper ones 
   writeRunJson(path.join(root, ID, 'nested-0003'), { id: '20261125-150000-nested-0003' });
   const { store } = makeStore([root]);
   await store.refresh();
-  assert.deepEqual(store.runs().map((r) => r.id).sort(), [ID, grouped].sort());
+  assert.deepEqual(
+    store
+      .runs()
+      .map((r) => r.id)
+      .sort(),
+    [ID, grouped].sort(),
+  );
   assert.equal(store.getByDir(path.join(root, 'comparison', grouped))?.id, grouped);
   fs.rmSync(path.join(root, 'comparison'), { recursive: true });
   await store.refresh();
-  assert.deepEqual(store.runs().map((r) => r.id), [ID]);
+  assert.deepEqual(
+    store.runs().map((r) => r.id),
+    [ID],
+  );
   store.dispose();
 });
 
@@ -67,7 +79,8 @@ test('tails events incrementally: state, torn last line, malformed and unknown l
     E.runStarted(1000, 10) +
       E.metrics(1010, 1, { 'reward/mean': 0.25, 'loss/total': 2 }) +
       'this is not json\n' +
-      JSON.stringify({ v: 1, type: 'future_event', time: 1, step: null }) + '\n' +
+      JSON.stringify({ v: 1, type: 'future_event', time: 1, step: null }) +
+      '\n' +
       E.prefix(1011, 1, [0, 0, 1, 3]) +
       E.rollouts(1011, 1, 16) +
       E.metrics(1020, 2, { 'reward/mean': 0.5, 'loss/total': 1.5 }) +
@@ -134,7 +147,7 @@ test('non-finite values are kept as data, a NaN loss is marked, a bad value cost
   assert.deepEqual([...run.metrics.get('perf/step_s')!.steps()], [2], 'null is left out of step 1, not the whole line');
   assert.equal(run.nonFiniteValues, 3);
   assert.deepEqual(run.nonFiniteLoss, { step: 1, metric: 'loss/total', value: 'NaN' });
-  assert.deepEqual(run.skipped, { malformed: 0, unknown: 0, badValues: 1, torn: 1 }, 'the finished run\'s torn last line counts');
+  assert.deepEqual(run.skipped, { malformed: 0, unknown: 0, badValues: 1, torn: 1 }, "the finished run's torn last line counts");
   // The dashboard's run list says the same.
   const source = runStoreSource(store);
   const summary = source.listRuns()[0];
@@ -200,7 +213,10 @@ test('a run.json that turns invalid makes the run an invalid run with the reason
   let invalidChanges = 0;
   store.onDidChangeInvalidRuns(() => invalidChanges++);
   await store.refresh();
-  assert.deepEqual(store.runs().map((r) => r.id), [ID]);
+  assert.deepEqual(
+    store.runs().map((r) => r.id),
+    [ID],
+  );
   const good = fs.readFileSync(path.join(dir, 'run.json'), 'utf8');
   fs.writeFileSync(path.join(dir, 'run.json'), '{"format": "trapo-run/1", garbage');
   await store.refresh();
@@ -215,7 +231,10 @@ test('a run.json that turns invalid makes the run an invalid run with the reason
   fresh.dispose();
   fs.writeFileSync(path.join(dir, 'run.json'), good);
   await store.refresh();
-  assert.deepEqual(store.runs().map((r) => r.id), [ID]);
+  assert.deepEqual(
+    store.runs().map((r) => r.id),
+    [ID],
+  );
   assert.equal(store.invalidRuns.size, 0);
   assert.equal(invalidChanges, 2);
   assert.equal(store.get(ID)!.step, 1);
@@ -341,7 +360,10 @@ test('prefix allocations are bounded to the newest steps', async () => {
   append(dir, text);
   const { store } = makeStore([root], fakeProbe(20), { maxPrefixSteps: 5 });
   await store.refresh();
-  assert.deepEqual(store.get(ID)!.prefixSteps.map((p) => p.step), [8, 9, 10, 11, 12]);
+  assert.deepEqual(
+    store.get(ID)!.prefixSteps.map((p) => p.step),
+    [8, 9, 10, 11, 12],
+  );
   store.dispose();
 });
 
@@ -402,8 +424,14 @@ test('fixture runs written by the Python writer load with their statuses', async
   assert.equal(trapo.metrics.get('reward/mean')!.length, 20);
   assert.equal(trapo.prefixSteps.length, 20);
   assert.equal(trapo.rolloutFiles.length, 20);
-  assert.deepEqual(trapo.evals.map((e) => e.step), [5, 10, 15, 20]);
-  assert.deepEqual(trapo.checkpoints.map((c) => path.basename(c.dir)), ['000005', '000010', '000015', '000020']);
+  assert.deepEqual(
+    trapo.evals.map((e) => e.step),
+    [5, 10, 15, 20],
+  );
+  assert.deepEqual(
+    trapo.checkpoints.map((c) => path.basename(c.dir)),
+    ['000005', '000010', '000015', '000020'],
+  );
   assert.deepEqual(bestEvalAverage(trapo), { average: 0.75, step: 20 });
   // The failed run diverged: the Python writer wrote its last loss as "NaN" and its gradient norm as "Infinity".
   const failedLoss = byName.failed.metrics.get('loss/total')!;

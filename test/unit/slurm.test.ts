@@ -3,16 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ProcessResult } from '../../src/core/configValidation';
-import {
-  JobStatus,
-  SlurmClient,
-  SlurmMonitor,
-  compareJobIds,
-  describeJobStatus,
-  parseSacct,
-  parseSqueue,
-  phaseOf,
-} from '../../src/core/slurm';
+import { JobStatus, SlurmClient, SlurmMonitor, compareJobIds, describeJobStatus, parseSacct, parseSqueue, phaseOf } from '../../src/core/slurm';
 import { describeSlurmStop, stopSlurmJob } from '../../src/core/slurmStop';
 
 type Call = { command: string; args: string[] };
@@ -44,12 +35,19 @@ test('squeue lines: pending with its reason, running, completing; junk skipped',
 });
 
 test('end states from squeue -t all and sacct: completed, failed, cancelled, timeout, preempted, out of memory', () => {
-  const q = parseSqueue('1|COMPLETED|None\n2|FAILED|NonZeroExitCode\n3|CANCELLED|None\n4|TIMEOUT|None\n5|PREEMPTED|None\n6|OUT_OF_MEMORY|OutOfMemory\n7|NODE_FAIL|None\n');
-  assert.deepEqual([...q.values()].map((s) => s.phase), ['completed', 'failed', 'cancelled', 'timeout', 'preempted', 'out-of-memory', 'node-fail']);
+  const q = parseSqueue(
+    '1|COMPLETED|None\n2|FAILED|NonZeroExitCode\n3|CANCELLED|None\n4|TIMEOUT|None\n5|PREEMPTED|None\n6|OUT_OF_MEMORY|OutOfMemory\n7|NODE_FAIL|None\n',
+  );
+  assert.deepEqual(
+    [...q.values()].map((s) => s.phase),
+    ['completed', 'failed', 'cancelled', 'timeout', 'preempted', 'out-of-memory', 'node-fail'],
+  );
   for (const s of q.values()) assert.equal(s.final, true, s.state);
   assert.equal(describeJobStatus(q.get('6')!), 'out of memory');
   // sacct -P: "CANCELLED by 0", exit codes, the .batch/.0 step lines of a plain sacct skipped; a requeued job's last line wins.
-  const a = parseSacct('21|CANCELLED by 0|0:15\n21.batch|CANCELLED|0:15\n22|FAILED|1:0\n23|BOOT_FAIL|0:0\n24|REQUEUED|0:0\n24|COMPLETED|0:0\n25_3|TIMEOUT|0:0\n');
+  const a = parseSacct(
+    '21|CANCELLED by 0|0:15\n21.batch|CANCELLED|0:15\n22|FAILED|1:0\n23|BOOT_FAIL|0:0\n24|REQUEUED|0:0\n24|COMPLETED|0:0\n25_3|TIMEOUT|0:0\n',
+  );
   assert.equal(a.get('21')!.state, 'CANCELLED');
   assert.equal(a.get('21')!.phase, 'cancelled');
   assert.ok(!a.has('21.batch'));
@@ -96,7 +94,10 @@ test('squeue -O with the restart count; a squeue without that field is asked wit
   const r = await client.query(['61']);
   assert.ok(r.ok && r.statuses.get('61')!.phase === 'running');
   await client.query(['61']);
-  assert.deepEqual(calls.map((c) => c.args.includes('-O') ? '-O' : '-o'), ['-O', '-o', '-o']);
+  assert.deepEqual(
+    calls.map((c) => (c.args.includes('-O') ? '-O' : '-o')),
+    ['-O', '-o', '-o'],
+  );
 });
 
 test('without an accounting database sacct -c (the job completion file) is used, and remembered', async () => {
@@ -131,7 +132,9 @@ test('errors: squeue missing (not a login node), the controller down', async () 
 
 test('sbatch --parsable: the job id (a cluster suffix dropped); a refusal names the reason', async () => {
   const { run, calls } = fakeRunner(({ args }) =>
-    args.includes('/bad.sbatch') ? fail('sbatch: error: invalid partition specified: gpux\nsbatch: error: Batch job submission failed: Invalid partition name specified') : ok('1234;cluster1\n'),
+    args.includes('/bad.sbatch')
+      ? fail('sbatch: error: invalid partition specified: gpux\nsbatch: error: Batch job submission failed: Invalid partition name specified')
+      : ok('1234;cluster1\n'),
   );
   const client = new SlurmClient(run);
   assert.deepEqual(await client.submit('/run/slurm/job-1.sbatch'), { ok: true, jobId: '1234' });
@@ -141,7 +144,10 @@ test('sbatch --parsable: the job id (a cluster suffix dropped); a refusal names 
   assert.match(bad.error, /Invalid partition name/);
   await client.cancel('1234', 'INT');
   await client.cancel('1234');
-  assert.deepEqual(calls.slice(2).map((c) => c.args), [['--signal=INT', '1234'], ['1234']]);
+  assert.deepEqual(
+    calls.slice(2).map((c) => c.args),
+    [['--signal=INT', '1234'], ['1234']],
+  );
 });
 
 test('the monitor polls only jobs that are not final, all in one call, and runs nothing while there are none', async () => {
@@ -159,7 +165,10 @@ test('the monitor polls only jobs that are not final, all in one call, and runs 
   const monitor = new SlurmMonitor(new SlurmClient(run), sink, { intervalMs: 60_000 });
   await monitor.pollNow();
   assert.equal(calls.length, 1);
-  assert.deepEqual(seen.map((s) => `${s.jobId} ${describeJobStatus(s)}`), ['50 pending (Priority)', '51 running']);
+  assert.deepEqual(
+    seen.map((s) => `${s.jobId} ${describeJobStatus(s)}`),
+    ['50 pending (Priority)', '51 running'],
+  );
   states['50'] = 'RUNNING|None';
   states['51'] = 'COMPLETED|None';
   await monitor.pollNow();
@@ -188,11 +197,15 @@ test('the monitor started with no job to poll polls a job that appears later (on
 
 test('the monitor reports a failing squeue once and backs off', async () => {
   const errors: string[] = [];
-  const monitor = new SlurmMonitor(new SlurmClient(async () => fail('Unable to contact slurm controller')), { jobsToPoll: () => ['1'], setJobStatus: () => undefined }, {
-    intervalMs: 10,
-    errorBackoffMs: 60_000,
-    onError: (e) => errors.push(e),
-  });
+  const monitor = new SlurmMonitor(
+    new SlurmClient(async () => fail('Unable to contact slurm controller')),
+    { jobsToPoll: () => ['1'], setJobStatus: () => undefined },
+    {
+      intervalMs: 10,
+      errorBackoffMs: 60_000,
+      onError: (e) => errors.push(e),
+    },
+  );
   await monitor.pollNow();
   await monitor.pollNow();
   assert.deepEqual(errors, ['Unable to contact slurm controller']);

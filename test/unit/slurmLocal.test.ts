@@ -18,33 +18,37 @@ const hasFlock = which('flock') !== '';
 /** Whether another process can take the lock on `file` at once. */
 const free = (file: string) => spawnSync('flock', ['--nonblock', file, 'true']).status === 0;
 
-test('the Slurm lock is held from takeSlurmLock to releaseSlurmLock, and waited for while another session holds it', { skip: !hasFlock && 'no flock(1)' }, async () => {
-  const { takeSlurmLock, releaseSlurmLock } = await helper();
-  const file = path.join(tempDir(), 'trapo-slurm.lock');
-  takeSlurmLock(file, 5);
-  try {
-    assert.equal(free(file), false, 'held after the flock command that took it has exited');
-    takeSlurmLock(file, 5); // taken already by this process: a no-op, not a deadlock
-  } finally {
-    releaseSlurmLock();
-  }
-  assert.equal(free(file), true, 'given back');
-
-  // another session holds it: wait, then refuse with the reason
-  // its own process group, so that its sleep (which holds the lock) ends with it
-  const other = spawn('flock', [file, 'sleep', '60'], { stdio: 'ignore', detached: true });
-  try {
-    const t0 = Date.now();
-    while (free(file)) {
-      assert.ok(Date.now() - t0 < 10_000, 'the other holder never took the lock');
-      await new Promise((r) => setTimeout(r, 50));
+test(
+  'the Slurm lock is held from takeSlurmLock to releaseSlurmLock, and waited for while another session holds it',
+  { skip: !hasFlock && 'no flock(1)' },
+  async () => {
+    const { takeSlurmLock, releaseSlurmLock } = await helper();
+    const file = path.join(tempDir(), 'trapo-slurm.lock');
+    takeSlurmLock(file, 5);
+    try {
+      assert.equal(free(file), false, 'held after the flock command that took it has exited');
+      takeSlurmLock(file, 5); // taken already by this process: a no-op, not a deadlock
+    } finally {
+      releaseSlurmLock();
     }
-    assert.throws(() => takeSlurmLock(file, 1), /the Slurm lock .*trapo-slurm\.lock was not free within 1 s/);
-    assert.equal(free(file), false, 'still the other session\'s');
-  } finally {
-    process.kill(-other.pid!, 'SIGTERM');
-  }
-});
+    assert.equal(free(file), true, 'given back');
+
+    // another session holds it: wait, then refuse with the reason
+    // its own process group, so that its sleep (which holds the lock) ends with it
+    const other = spawn('flock', [file, 'sleep', '60'], { stdio: 'ignore', detached: true });
+    try {
+      const t0 = Date.now();
+      while (free(file)) {
+        assert.ok(Date.now() - t0 < 10_000, 'the other holder never took the lock');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.throws(() => takeSlurmLock(file, 1), /the Slurm lock .*trapo-slurm\.lock was not free within 1 s/);
+      assert.equal(free(file), false, "still the other session's");
+    } finally {
+      process.kill(-other.pid!, 'SIGTERM');
+    }
+  },
+);
 
 function fakeBin(withAptGet: boolean): string {
   // only what can-start needs, so that no Slurm command is found

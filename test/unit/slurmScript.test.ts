@@ -129,8 +129,15 @@ test('Slurm time formats, signal specs, directive lines, quoting', () => {
   assert.equal(directiveLine('-q high'), '#SBATCH -q high');
   assert.equal(directiveLine('qos=high'), null);
   assert.equal(shellQuote("it's"), `'it'\\''s'`);
-  assert.equal(activateScriptFor('python3', () => true), null, 'a bare name has no venv to activate');
-  assert.equal(activateScriptFor('/v/bin/python', (f) => f === '/v/bin/activate'), '/v/bin/activate');
+  assert.equal(
+    activateScriptFor('python3', () => true),
+    null,
+    'a bare name has no venv to activate',
+  );
+  assert.equal(
+    activateScriptFor('/v/bin/python', (f) => f === '/v/bin/activate'),
+    '/v/bin/activate',
+  );
 });
 
 test('launch.json: the first job creates it, later jobs append; options read back with defaults for what is wrong', async () => {
@@ -139,10 +146,13 @@ test('launch.json: the first job creates it, later jobs append; options read bac
   assert.equal(nextScriptPath(null), 'slurm/job-1.sbatch');
   await recordJob(dir, run, { job_id: '10', submitted_at: 2, script: 'slurm/job-1.sbatch', reason: 'start', options: { nodes: 2 } });
   const info = await recordJob(dir, run, { job_id: '11', submitted_at: 3, script: nextScriptPath(await readLaunchInfo(dir)), reason: 'resume' });
-  assert.deepEqual(info.jobs.map((j) => [j.job_id, j.script, j.reason]), [
-    ['10', 'slurm/job-1.sbatch', 'start'],
-    ['11', 'slurm/job-2.sbatch', 'resume'],
-  ]);
+  assert.deepEqual(
+    info.jobs.map((j) => [j.job_id, j.script, j.reason]),
+    [
+      ['10', 'slurm/job-1.sbatch', 'start'],
+      ['11', 'slurm/job-2.sbatch', 'resume'],
+    ],
+  );
   const again = parseLaunchInfo(fs.readFileSync(path.join(dir, 'launch.json'), 'utf8'));
   assert.equal(again.config_file, '/ws/demo.trapo.yaml');
   assert.deepEqual(fs.readdirSync(dir), ['launch.json'], 'written atomically: no temp file left');
@@ -152,7 +162,10 @@ test('launch.json: the first job creates it, later jobs append; options read bac
   assert.equal(o.requeue, true);
   assert.equal(o.gpusPerNode, DEFAULT_JOB_OPTIONS.gpusPerNode);
   assert.deepEqual(o.extraDirectives, []);
-  assert.throws(() => parseLaunchInfo('{"format":"trapo-launch/1","launcher":"slurm","run_id":"R","name":"d","created_at":1,"jobs":[{"job_id":"x"}]}'), /"jobs"/);
+  assert.throws(
+    () => parseLaunchInfo('{"format":"trapo-launch/1","launcher":"slurm","run_id":"R","name":"d","created_at":1,"jobs":[{"job_id":"x"}]}'),
+    /"jobs"/,
+  );
 });
 
 // ------------------------------------------------------------------------------------------------ the script, run
@@ -193,7 +206,13 @@ interface ScriptRun {
  * Runs the generated script with bash against the fakes; `signal` is sent to the batch shell (as Slurm's
  * --signal=B:... does) or, with `stopWith: 'scancel'`, a Stop's `scancel --signal=INT` reaches the step.
  */
-async function runScript(o: { options?: Partial<SlurmJobOptions>; send: 'time-signal' | 'stop'; startStep: number; endStep: number; existingRun?: boolean }): Promise<ScriptRun> {
+async function runScript(o: {
+  options?: Partial<SlurmJobOptions>;
+  send: 'time-signal' | 'stop';
+  startStep: number;
+  endStep: number;
+  existingRun?: boolean;
+}): Promise<ScriptRun> {
   const fake = tempDir('trapo-fake-slurm-');
   const runDir = path.join(fake, 'run');
   fs.mkdirSync(path.join(runDir, 'logs'), { recursive: true });
@@ -237,7 +256,10 @@ test('the time-limit signal: passed on to the step once the trainer is up, and w
   assert.equal(r.code, 0, 'the trainer stopped: the job ends well even though srun exited 1');
   assert.equal(r.read('scancel.log'), '--signal=USR1 77\n');
   assert.equal(r.read('requeue.log'), '77\n');
-  assert.match(r.read('srun.args').trim(), /--nnodes=2 --nproc-per-node=1 --rdzv-backend=c10d --rdzv-endpoint=node1:\d+ --rdzv-id=77 -m trapo train --run-dir \S+ --config \/ws\/c\.yaml$/);
+  assert.match(
+    r.read('srun.args').trim(),
+    /--nnodes=2 --nproc-per-node=1 --rdzv-backend=c10d --rdzv-endpoint=node1:\d+ --rdzv-id=77 -m trapo train --run-dir \S+ --config \/ws\/c\.yaml$/,
+  );
   const log = r.read('run/logs/trainer.log');
   assert.match(log, /SIGUSR1: the time limit is near/);
   assert.match(log, /requeueing job 77/);

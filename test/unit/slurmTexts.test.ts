@@ -27,7 +27,12 @@ async function submitted(jobId: string) {
     { runId: ID, name: 'demo', algorithm: 'grpo', configFile: '/ws/demo.trapo.yaml', totalSteps: 50, now: 1000 },
     { job_id: jobId, submitted_at: 1000, script: 'slurm/job-1.sbatch', reason: 'start' },
   );
-  const store = new RunStore({ roots: [root], crashProbe: { now: () => 1100, hostname: 'login-node', isPidAlive: () => false }, watch: false, heartbeatTimeoutSeconds: 120 });
+  const store = new RunStore({
+    roots: [root],
+    crashProbe: { now: () => 1100, hostname: 'login-node', isPidAlive: () => false },
+    watch: false,
+    heartbeatTimeoutSeconds: 120,
+  });
   await store.refresh();
   return { dir, store };
 }

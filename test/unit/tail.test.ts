@@ -59,10 +59,16 @@ describe('EventTail', () => {
   it('does not parse a torn last line until its newline arrives', async () => {
     const file = await tmpFile(lines[0] + '\n' + lines[4].slice(0, 20));
     const tail = new EventTail(file);
-    assert.deepEqual((await tail.poll()).events.map((e) => e.type), ['heartbeat']);
+    assert.deepEqual(
+      (await tail.poll()).events.map((e) => e.type),
+      ['heartbeat'],
+    );
     assert.equal(tail.stats.malformed, 0);
     await fs.appendFile(file, lines[4].slice(20) + '\n');
-    assert.deepEqual((await tail.poll()).events.map((e) => e.type), ['metrics']);
+    assert.deepEqual(
+      (await tail.poll()).events.map((e) => e.type),
+      ['metrics'],
+    );
     assert.equal(tail.stats.malformed, 0);
   });
 
@@ -97,7 +103,10 @@ describe('EventTail', () => {
     await fs.writeFile(file, lines[0] + '\n');
     const r = await tail.poll();
     assert.equal(r.restarted, true);
-    assert.deepEqual(r.events.map((e) => e.type), ['heartbeat']);
+    assert.deepEqual(
+      r.events.map((e) => e.type),
+      ['heartbeat'],
+    );
   });
 
   it('waits quietly for a file that does not exist yet', async () => {

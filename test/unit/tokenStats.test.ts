@@ -7,7 +7,11 @@ import * as path from 'node:path';
 import { encodeTokenStats, expandTokenStats, halfToNumber, numberToHalf, tokenStatsSummary } from '../../src/core/tokenStats';
 
 const dir = path.join(__dirname, '..', 'fixtures', 'rollout-formats');
-const lines = (f: string) => readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const lines = (f: string) =>
+  readFileSync(path.join(dir, f), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 
 test('float16: every finite half value survives number -> half -> number; specials by hand', () => {
   for (let h = 0; h < 0x10000; h++) {

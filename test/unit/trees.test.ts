@@ -26,23 +26,38 @@ test('Runs view: runs newest first with status, algorithm, step/total and best a
   const store = await fixtureStore();
   const tree = new RunsTreeProvider(store);
   const runs = tree.getChildren();
-  assert.deepEqual(runs.map((r) => r.contextValue), ['run.failed', 'run.crashed', 'run.finished', 'run.finished']);
+  assert.deepEqual(
+    runs.map((r) => r.contextValue),
+    ['run.failed', 'run.crashed', 'run.finished', 'run.finished'],
+  );
   const trapo = runs.find((r) => (r as { runId?: string }).runId === TRAPO)!;
   // best eval average of the fixture: 0.75 at step 20
   assert.equal(trapo.description, 'trapo · 20/20 · best 75.0%');
   const children = tree.getChildren(trapo);
-  assert.deepEqual(children.map((c) => c.label), ['Checkpoints', 'Rollouts', 'Evaluations', 'Config', 'Log']);
+  assert.deepEqual(
+    children.map((c) => c.label),
+    ['Checkpoints', 'Rollouts', 'Evaluations', 'Config', 'Log'],
+  );
   const checkpoints = tree.getChildren(children[0]);
-  assert.deepEqual(checkpoints.map((c) => c.label), ['step 20', 'step 15', 'step 10', 'step 5']);
+  assert.deepEqual(
+    checkpoints.map((c) => c.label),
+    ['step 20', 'step 15', 'step 10', 'step 5'],
+  );
   assert.equal(checkpoints[0].contextValue, 'checkpoint');
   assert.match(String(checkpoints[0].description), /^avg 75\.0%/); // the eval at the checkpoint's step
   const rollouts = tree.getChildren(children[1]);
   assert.equal(rollouts.length, 20);
   assert.equal(rollouts[0].label, 'step 20');
   const evals = tree.getChildren(children[2]);
-  assert.deepEqual(evals.map((e) => e.label), ['step 20', 'step 15', 'step 10', 'step 5']);
+  assert.deepEqual(
+    evals.map((e) => e.label),
+    ['step 20', 'step 15', 'step 10', 'step 5'],
+  );
   const files = tree.getChildren(evals[0]);
-  assert.deepEqual(files.map((f) => f.label), ['arith-easy', 'arith-medium', 'arith-hard']);
+  assert.deepEqual(
+    files.map((f) => f.label),
+    ['arith-easy', 'arith-medium', 'arith-hard'],
+  );
   const open = files[0].command as { command: string; arguments: { fsPath: string }[] };
   assert.equal(open.command, 'vscode.open');
   assert.equal(open.arguments[0].fsPath, path.join(fixtures, TRAPO, 'evals', '000020', 'arith-easy.jsonl'));
@@ -81,21 +96,30 @@ test('Benchmarks view: latest, best with step and change; evaluations newest fir
   const tree = new BenchmarksTreeProvider(store, selection);
   const benches = tree.getChildren();
   // arith-extra and the second average come from Evaluate Checkpoint (checkpoint_evals/ of the fixture)
-  assert.deepEqual(benches.map((b) => b.label), ['arith-easy', 'arith-medium', 'arith-hard', 'arith-extra', 'Average', 'Average (Evaluate Checkpoint)']);
+  assert.deepEqual(
+    benches.map((b) => b.label),
+    ['arith-easy', 'arith-medium', 'arith-hard', 'arith-extra', 'Average', 'Average (Evaluate Checkpoint)'],
+  );
   // grpo fixture arith-medium: 0.0833, 0.4167, 0.4167, 0.5833 -> latest 58.3%, best 58.3% @20, +16.7 pt (0.5833-0.4167)
   assert.equal(benches[1].description, '58.3% · best 58.3% @20 · +16.7 pt');
   // average: 0.0556, 0.3333, 0.4444, 0.6667 -> +22.2 pt
   assert.equal(benches[4].description, '66.7% · best 66.7% @20 · +22.2 pt');
   const evals = tree.getChildren(benches[1]);
-  assert.deepEqual(evals.map((e) => e.label), ['step 20', 'step 15', 'step 10', 'step 5']);
+  assert.deepEqual(
+    evals.map((e) => e.label),
+    ['step 20', 'step 15', 'step 10', 'step 5'],
+  );
   assert.equal((evals[0].command as { command: string }).command, 'vscode.open');
   assert.equal(tree.getChildren(benches[4])[0].command, undefined); // the average has no per-problem file
   // arith-easy at step 20: the trainer's evaluation and Evaluate Checkpoint's, each its own node (unique ids)
   const easy = tree.getChildren(benches[0]);
-  assert.deepEqual(easy.slice(0, 2).map((e) => [e.label, e.id]), [
-    ['step 20', `bench:${GRPO}/arith-easy/20/checkpoint`],
-    ['step 20', `bench:${GRPO}/arith-easy/20`],
-  ]);
+  assert.deepEqual(
+    easy.slice(0, 2).map((e) => [e.label, e.id]),
+    [
+      ['step 20', `bench:${GRPO}/arith-easy/20/checkpoint`],
+      ['step 20', `bench:${GRPO}/arith-easy/20`],
+    ],
+  );
   assert.match(String(easy[0].description), / · 6 problems × 2 samples · T=0\.6 · Evaluate Checkpoint$/);
   const opened = (easy[0].command as { arguments: { fsPath: string }[] }).arguments[0].fsPath;
   assert.ok(opened.endsWith('checkpoint_evals/000020/arith-easy.jsonl'), opened);
@@ -134,7 +158,10 @@ test('Runs view: deleted checkpoints leave, an invalid run.json is an invalid ru
   fs.rmSync(path.join(dir, 'checkpoints', '000005'), { recursive: true }); // keep_last
   await store.refresh();
   const [again] = tree.getChildren();
-  assert.deepEqual(tree.getChildren(tree.getChildren(again)[0]).map((n) => String(n.label)), ['step 10']);
+  assert.deepEqual(
+    tree.getChildren(tree.getChildren(again)[0]).map((n) => String(n.label)),
+    ['step 10'],
+  );
   assert.equal(tree.getChildren(again)[0].description, '1');
   store.dispose();
 });

@@ -8,7 +8,7 @@ import { RunStore } from '../../src/core/runStore';
 import { append, events as E, tempDir, writeRunJson } from '../helpers/runDir';
 import { commands, fakeContext, installVscodeStub } from '../helpers/vscodeStub';
 
-test('a rollout is a trapo-rollout document or a run\'s rollouts/<step>.jsonl file, nothing else', () => {
+test("a rollout is a trapo-rollout document or a run's rollouts/<step>.jsonl file, nothing else", () => {
   const yes = [
     { scheme: 'trapo-rollout', path: '/demo/step 12/p3 · sample 1' },
     { scheme: 'file', path: '/ws/runs/20261118-080000-demo-a001/rollouts/000012.jsonl' },
@@ -26,7 +26,7 @@ test('a rollout is a trapo-rollout document or a run\'s rollouts/<step>.jsonl fi
   for (const uri of no) assert.ok(!isRolloutLocation(uri), JSON.stringify(uri));
 });
 
-test('a tab is our panel when its view type is ours, with or without VS Code\'s prefix', () => {
+test("a tab is our panel when its view type is ours, with or without VS Code's prefix", () => {
   assert.ok(isPanelViewType('trapo.dashboard', 'trapo.dashboard'));
   assert.ok(isPanelViewType('mainThreadWebview-trapo.dashboard', 'trapo.dashboard'));
   assert.ok(isPanelViewType('mainThreadWebview-trapo.compare', 'trapo.compare'));
@@ -65,10 +65,13 @@ test('a running run completes "start a run"; a step\'s context key is set and th
   assert.equal(started().length, 1, 'once per window');
   assert.equal(calls.filter((c) => c[1] === WALKTHROUGH_KEYS.dashboard).length, 1);
   // Each step is also completed directly (VS Code 1.100 ignores a key already true when it registers the step).
-  assert.deepEqual(calls.filter((c) => c[0] === 'welcome.markStepComplete'), [
-    ['welcome.markStepComplete', 'trapo-lab.trapo#trapo.gettingStarted#startRun'],
-    ['welcome.markStepComplete', 'trapo-lab.trapo#trapo.gettingStarted#dashboard'],
-  ]);
+  assert.deepEqual(
+    calls.filter((c) => c[0] === 'welcome.markStepComplete'),
+    [
+      ['welcome.markStepComplete', 'trapo-lab.trapo#trapo.gettingStarted#startRun'],
+      ['welcome.markStepComplete', 'trapo-lab.trapo#trapo.gettingStarted#dashboard'],
+    ],
+  );
   for (const d of context.subscriptions) d.dispose();
   store.dispose();
 });

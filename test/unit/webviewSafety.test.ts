@@ -109,11 +109,14 @@ describe('Compare webview renders untrusted text as text', { skip: noChromium },
       assert.equal(r.modelA, `model ${EVIL}`);
       assert.equal(r.statusA, 'finished · 12 tokens in 0.50 s (24.0 tokens/s) · first token after 0.13 s');
       assert.ok(r.text.includes(`bench ${EVIL}`), 'the benchmark name shows literally');
-      assert.ok(r.text.includes(`p ${EVIL}: prompt ${EVIL_SCRIPT}`), "the flipped problem shows literally (prompt cut at 100 characters)");
+      assert.ok(r.text.includes(`p ${EVIL}: prompt ${EVIL_SCRIPT}`), 'the flipped problem shows literally (prompt cut at 100 characters)');
       assert.equal(r.outA, EVIL_SCRIPT);
       assert.equal(r.outB, EVIL_IMG);
       assert.ok(r.text.includes('only on B'), 'a benchmark evaluated on one side is shown as such');
-      assert.deepEqual(r.posted.find((m) => m.type === 'openDiff'), { type: 'openDiff', benchmark: `bench ${EVIL}`, problemId: `p ${EVIL}` });
+      assert.deepEqual(
+        r.posted.find((m) => m.type === 'openDiff'),
+        { type: 'openDiff', benchmark: `bench ${EVIL}`, problemId: `p ${EVIL}` },
+      );
       if (process.env.TRAPO_SCREENSHOT) await page.screenshot({ path: process.env.TRAPO_SCREENSHOT, fullPage: true });
     } finally {
       await browser.close();

@@ -36,7 +36,18 @@ import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
 import zoomPlugin from 'chartjs-plugin-zoom';
 import { EmaState } from '../../src/shared/ema';
-import { BandKind, ColorAssigner, PALETTE, PALETTE_SIZE, PALETTE_VARS, aggregateLines, displayNames, groupKeys, groupRuns, matchesRunFilter } from '../../src/shared/runGroups';
+import {
+  BandKind,
+  ColorAssigner,
+  PALETTE,
+  PALETTE_SIZE,
+  PALETTE_VARS,
+  aggregateLines,
+  displayNames,
+  groupKeys,
+  groupRuns,
+  matchesRunFilter,
+} from '../../src/shared/runGroups';
 import { CsvSeries, ToolName, chartCsv, chartPng, toolbar, zoomOptions } from './chartTools';
 import { minimumYRange, singleXRange } from '../../src/shared/chartRange';
 import { NonFiniteToken, decodeNumbers, nonFiniteToken } from '../../src/shared/nonFinite';
@@ -398,7 +409,11 @@ function wantedLayout(): { group: string; slots: LayoutSlot[] }[] {
         const has = levels.filter((m) => g.runIds.some((id) => data.get(id)?.series.has(m)));
         if (!has.length) continue;
         const who = g.runIds.length === 1 ? runName(g.runIds[0]) : `${g.label} (mean of ${g.runIds.length} runs)`;
-        add(ns, { key: `levels:${g.runIds.length === 1 ? g.runIds[0] : `group:${g.label}`}`, title: `${ns}/level_* (stacked) — ${who}`, spec: { kind: 'levels', runIds: g.runIds, metrics: has } });
+        add(ns, {
+          key: `levels:${g.runIds.length === 1 ? g.runIds[0] : `group:${g.label}`}`,
+          title: `${ns}/level_* (stacked) — ${who}`,
+          spec: { kind: 'levels', runIds: g.runIds, metrics: has },
+        });
       }
     }
     for (const m of metrics) {
@@ -550,7 +565,20 @@ function createSlot(key: string, spec: SlotSpec): Slot {
   head.append(titleEl, tools.el);
   card.append(head, noteEl, box);
   box.addEventListener('dblclick', () => resetZoom(slot));
-  const slot: Slot = { key, spec, card, titleEl, noteEl, box, bindings: [], visible: false, observed: false, dirty: Dirty.Full, tools: tools.buttons, aggregated: false };
+  const slot: Slot = {
+    key,
+    spec,
+    card,
+    titleEl,
+    noteEl,
+    box,
+    bindings: [],
+    visible: false,
+    observed: false,
+    dirty: Dirty.Full,
+    tools: tools.buttons,
+    aggregated: false,
+  };
   syncTools(slot);
   (box as HTMLElement & { slot_?: Slot }).slot_ = slot;
   slots.set(key, slot);
@@ -699,7 +727,13 @@ function datasetsFor(spec: SlotSpec): { datasets: LineDataset[]; bindings: Bindi
     case 'levels': {
       spec.metrics.forEach((m, k) => {
         const color = theme.palette[k % PALETTE_SIZE];
-        const style = { label: m.slice(m.indexOf('/') + 1), borderColor: color, backgroundColor: withAlpha(color, 0.45), borderWidth: 1, fill: k === 0 ? 'origin' : '-1' };
+        const style = {
+          label: m.slice(m.indexOf('/') + 1),
+          borderColor: color,
+          backgroundColor: withAlpha(color, 0.45),
+          borderWidth: 1,
+          fill: k === 0 ? 'origin' : '-1',
+        };
         if (spec.runIds.length > 1) {
           // A group: each level's share is the mean over its runs (the means of shares that sum to 1 sum to 1).
           const lines = spec.runIds.map((id) => data.get(id)?.series.get(m)).flatMap((p, j) => (p ? [smoothedLine(spec.runIds[j], p)] : []));
@@ -814,7 +848,19 @@ function groupDatasets(g: RunGroup, pointsOf: (id: string) => Points | undefined
   for (const { id, p } of members) {
     const b = bind(id, p, smooth, false, false);
     bindings.push(b);
-    datasets.push({ label: runName(id), runId: id, points: p, smoothed: b.ema !== null, data: b.line, borderColor: withAlpha(color, 0.55), backgroundColor: withAlpha(color, 0.55), borderWidth: 1, pointRadius: dotRadius(b, 0), spanGaps: b.nonFinite === 0, order: 2 });
+    datasets.push({
+      label: runName(id),
+      runId: id,
+      points: p,
+      smoothed: b.ema !== null,
+      data: b.line,
+      borderColor: withAlpha(color, 0.55),
+      backgroundColor: withAlpha(color, 0.55),
+      borderWidth: 1,
+      pointRadius: dotRadius(b, 0),
+      spanGaps: b.nonFinite === 0,
+      order: 2,
+    });
   }
 }
 
@@ -973,13 +1019,14 @@ function optionsFor(spec: SlotSpec, key: string): ChartOptions<'line'> {
         stacked,
         min: unit && !log ? 0 : undefined,
         max: unit ? 1 : undefined,
-        afterDataLimits: unit || log
-          ? undefined
-          : (scale: Scale) => {
-              const { min, max } = dataExtent(scale.chart, 'y');
-              const r = minimumYRange(min, max);
-              if (r) Object.assign(scale, r);
-            },
+        afterDataLimits:
+          unit || log
+            ? undefined
+            : (scale: Scale) => {
+                const { min, max } = dataExtent(scale.chart, 'y');
+                const r = minimumYRange(min, max);
+                if (r) Object.assign(scale, r);
+              },
         // chart.js's own number format picks its decimals from the tick spacing, so ticks never read alike.
         ticks: {
           color: theme.muted,
@@ -1109,7 +1156,7 @@ function exportChart(slot: Slot, format: 'csv' | 'png'): void {
     if (d.raw) continue; // the raw values go with their smoothed line's points
     const pts = d.points;
     series.push({
-      label: d.mark ? `${d.label ?? ''}` : d.label ?? '',
+      label: d.mark ? `${d.label ?? ''}` : (d.label ?? ''),
       points: d.data.map((p) => {
         if (!pts || p.i === undefined) return { x: p.x, y: p.y };
         return { x: p.x, y: p.k ? Number.NaN : p.y, step: pts.steps[p.i], time: pts.times[p.i], raw: d.smoothed || p.k ? pts.values[p.i] : undefined };
@@ -1183,7 +1230,20 @@ function openFull(of: Slot): void {
   close.addEventListener('click', closeFull);
   const box = document.createElement('div');
   box.className = 'chart full';
-  const slot: Slot = { key: fullKey(of.key), spec: of.spec, card: fullEl as HTMLDivElement, titleEl, noteEl, box, bindings: [], visible: true, observed: true, dirty: Dirty.Full, tools: new Map(), aggregated: false };
+  const slot: Slot = {
+    key: fullKey(of.key),
+    spec: of.spec,
+    card: fullEl as HTMLDivElement,
+    titleEl,
+    noteEl,
+    box,
+    bindings: [],
+    visible: true,
+    observed: true,
+    dirty: Dirty.Full,
+    tools: new Map(),
+    aggregated: false,
+  };
   const tools = toolbar((tool) => useTool(slot, tool), ['log', 'reset', 'csv', 'png']);
   slot.tools = tools.buttons;
   head.append(titleEl, tools.el, close);
@@ -1258,9 +1318,7 @@ function renderNote(slot: Slot): void {
     if (b.firstNonFinite && (first === null || b.firstNonFinite.step < first.step)) first = b.firstNonFinite;
   }
   slot.noteEl.hidden = count === 0;
-  slot.noteEl.textContent = first
-    ? `⚠ ${count} non-finite value${count === 1 ? '' : 's'} (first: ${first.token} at step ${first.step})`
-    : '';
+  slot.noteEl.textContent = first ? `⚠ ${count} non-finite value${count === 1 ? '' : 's'} (first: ${first.token} at step ${first.step})` : '';
 }
 
 // ------------------------------------------------------------------------------------------------ messages
@@ -1412,7 +1470,9 @@ function renderRunList(): void {
     if (el.cb.checked !== checked) el.cb.checked = checked;
     const label = runLabel(r);
     if (el.cb.label !== label) el.cb.label = label;
-    const config = Object.entries(r.config ?? {}).map(([k, v]) => `${k} = ${String(v)}`).join(', ');
+    const config = Object.entries(r.config ?? {})
+      .map(([k, v]) => `${k} = ${String(v)}`)
+      .join(', ');
     el.cb.title = [`${r.id} (${r.algorithm})`, config, r.anomaly ? `${r.anomaly}` : '', ...(r.alerts ?? []), skippedText(r.skipped)].filter(Boolean).join('\n');
     el.item.hidden = !matchesRunFilter(r, ui.runFilter) && !checked;
     runsEl.appendChild(el.item); // keeps the host's order
@@ -1535,7 +1595,10 @@ document.getElementById('runs-tick')!.addEventListener('click', () => {
   relayout();
 });
 document.getElementById('runs-untick')!.addEventListener('click', () => {
-  const next = ui.selected.filter((id) => { const r = runs.find((x) => x.id === id); return r !== undefined && !matchesRunFilter(r, ui.runFilter); });
+  const next = ui.selected.filter((id) => {
+    const r = runs.find((x) => x.id === id);
+    return r !== undefined && !matchesRunFilter(r, ui.runFilter);
+  });
   setSelected(next);
   post({ type: 'selectRuns', runIds: next });
   relayout();
@@ -1632,7 +1695,7 @@ function inspectCharts(): ChartInspection[] {
     out.push({
       key: slot.key,
       title: slot.titleEl.textContent ?? '',
-      note: slot.noteEl.hidden ? '' : slot.noteEl.textContent ?? '',
+      note: slot.noteEl.hidden ? '' : (slot.noteEl.textContent ?? ''),
       datasets: (chart.data.datasets as LineDataset[]).map((d) => ({
         label: d.label ?? '',
         kind: d.mark ? 'mark' : d.raw ? 'raw' : d.band ? 'band' : 'line',
@@ -1648,10 +1711,7 @@ function inspectCharts(): ChartInspection[] {
       x: { min: x.min, max: x.max },
       y: { min: y.min, max: y.max, ticks: y.ticks.map((t) => String(t.label)), type: y.type },
       area: { left: chart.chartArea.left, top: chart.chartArea.top, width: chart.chartArea.width, height: chart.chartArea.height },
-      tooltip:
-        chart.tooltip && chart.tooltip.opacity > 0
-          ? { title: [...chart.tooltip.title], lines: chart.tooltip.body.flatMap((b) => b.lines) }
-          : null,
+      tooltip: chart.tooltip && chart.tooltip.opacity > 0 ? { title: [...chart.tooltip.title], lines: chart.tooltip.body.flatMap((b) => b.lines) } : null,
     });
   }
   return out;

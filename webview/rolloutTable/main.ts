@@ -369,11 +369,15 @@ function scheduleRecompute(): void {
   if (recomputeScheduled) return;
   recomputeScheduled = true;
   const wait = progress.done ? 0 : Math.max(0, lastRecompute + 250 - performance.now());
-  setTimeout(() => requestAnimationFrame(() => {
-    recomputeScheduled = false;
-    lastRecompute = performance.now();
-    recompute();
-  }), wait);
+  setTimeout(
+    () =>
+      requestAnimationFrame(() => {
+        recomputeScheduled = false;
+        lastRecompute = performance.now();
+        recompute();
+      }),
+    wait,
+  );
 }
 
 function handle(msg: TableHostMessage): void {
@@ -389,7 +393,8 @@ function handle(msg: TableHostMessage): void {
       table.append(msg.newPrompts, msg.rows);
       progress = { filesDone: msg.filesDone, skipped: msg.skipped, done: msg.done, errors: msg.errors };
       expectedFiles = Math.max(expectedFiles, msg.filesDone);
-      if (table.size === msg.rows.step.length) recompute(); // the first rows: at once, not a frame later
+      if (table.size === msg.rows.step.length)
+        recompute(); // the first rows: at once, not a frame later
       else scheduleRecompute();
       break;
     case 'query':
