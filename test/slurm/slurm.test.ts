@@ -249,7 +249,17 @@ describe('runs on a one-node Slurm', { skip: SKIP_SLURM }, () => {
       // SIGKILL only after KillWait, time in which the trainer saves and stops if it can).
       const killed = await runCommand('scancel', ['--signal=KILL', `${jobs.a}.0`]);
       assert.equal(killed.code, 0, killed.stderr);
-      const run = await waitFor('A shown crashed', () => store.get(ids.a)?.status === 'crashed' && store.get(ids.a), 3 * MIN);
+      // Where the trainer ran on this host its dead pid may be seen first ("process ... is gone"); the Slurm state
+      // comes with the monitor's next poll and then names the crash.
+      const slurmEnd = new RegExp(`^Slurm job ${jobs.a} ended FAILED while the trainer was running$`);
+      const run = await waitFor(
+        'A shown crashed with its Slurm state',
+        () => {
+          const r = store.get(ids.a);
+          return r?.status === 'crashed' && r.crash.crashed && slurmEnd.test(r.crash.detail) && r;
+        },
+        3 * MIN,
+      );
       const detail = run.crash.crashed ? run.crash.detail : '';
       assert.match(detail, new RegExp(`^Slurm job ${jobs.a} ended FAILED while the trainer was running$`));
       assert.equal(runJson('a').status, 'running', 'killed: the trainer could not write its end');
