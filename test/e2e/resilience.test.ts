@@ -117,13 +117,19 @@ async function groupSteps(s: Session, group: string): Promise<number[]> {
     if (g !== group && (await row.getAttribute('aria-expanded')) === 'true') await row.locator('.monaco-tl-twistie').click();
   }
   await s.expandRow(s.treeRow('Runs', new RegExp(`^${group}`)));
+  // The tree re-renders as groups collapse and expand: take the rows once two reads 300 ms apart agree.
+  let previous = '';
   return s.waitUntil(
     `the ${group} rows`,
     async () => {
       const steps = await stepRows(s, 'Runs');
-      return steps.length ? steps : undefined;
+      const key = JSON.stringify(steps);
+      const stable = steps.length > 0 && key === previous;
+      previous = key;
+      return stable ? steps : undefined;
     },
     15_000,
+    300,
   );
 }
 
