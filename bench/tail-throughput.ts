@@ -15,32 +15,9 @@ import * as path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { EventTail } from '../src/core/tail';
 import { RunStore } from '../src/core/runStore';
+import { metricNames } from './fakeRuns';
 
-const METRICS = [
-  'loss/total',
-  'loss/trsft',
-  'loss/policy',
-  'loss/entropy',
-  'reward/unguided_mean',
-  'reward/mean',
-  'prefix/level_0',
-  'prefix/level_1',
-  'prefix/level_2',
-  'prefix/level_3',
-  'prefix/mean_ratio',
-  'trsft/outside_trust_region',
-  'groups/all_correct',
-  'groups/all_wrong',
-  'response/mean_length',
-  'response/clip_ratio',
-  'policy/entropy',
-  'optim/grad_norm',
-  'optim/lr',
-  'perf/step_s',
-  'perf/rollout_s',
-  'perf/train_s',
-  'perf/tokens_per_s',
-];
+const METRICS = metricNames(23); // the trainer's metric names, as the fixture runs have them
 const RUN_ID = '20261125-000000-bench-0000';
 
 function parseSize(s: string): number {

@@ -1,6 +1,7 @@
 // The Compare Checkpoints page: a static skeleton, one stylesheet, one nonce'd script. No `vscode` import, so the
 // webview-safety test serves exactly this page in headless Chromium. Nothing from a run or a model is written into
 // this HTML: the script fills the page with textContent from the messages it receives.
+import { attr } from '../core/html';
 
 export interface CompareHtmlParts {
   /** webview.cspSource */
@@ -22,8 +23,6 @@ export function compareNonce(random: (n: number) => Uint8Array): string {
 export function compareCsp(cspSource: string, nonce: string): string {
   return ["default-src 'none'", `img-src ${cspSource} data:`, `font-src ${cspSource}`, `style-src ${cspSource}`, `script-src 'nonce-${nonce}'`].join('; ');
 }
-
-const attr = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 
 export function compareHtml(p: CompareHtmlParts): string {
   return `<!DOCTYPE html>

@@ -1,6 +1,7 @@
 // The dashboard page: a static skeleton, one stylesheet, one nonce'd script. No `vscode` import, so the benchmark
 // harness serves exactly this page in headless Chromium. Nothing from a run is in here: the webview fills the page
 // with textContent from the messages it receives.
+import { attr } from '../core/html';
 
 export interface DashboardHtmlParts {
   /** webview.cspSource */
@@ -22,8 +23,6 @@ export function makeNonce(random: (n: number) => Uint8Array): string {
 export function dashboardCsp(cspSource: string, nonce: string): string {
   return ["default-src 'none'", `img-src ${cspSource} data:`, `font-src ${cspSource}`, `style-src ${cspSource}`, `script-src 'nonce-${nonce}'`].join('; ');
 }
-
-const attr = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 
 export function dashboardHtml(p: DashboardHtmlParts): string {
   return `<!DOCTYPE html>

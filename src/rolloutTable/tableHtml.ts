@@ -2,6 +2,7 @@
 // `vscode` import (the unit test and the benchmark serve exactly this page). Nothing from a run is in here: the
 // webview fills it with textContent.
 import { dashboardCsp } from '../dashboard/dashboardHtml';
+import { attr } from '../core/html';
 
 export interface TableHtmlParts {
   cspSource: string;
@@ -9,8 +10,6 @@ export interface TableHtmlParts {
   styleUri: string;
   nonce: string;
 }
-
-const attr = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 
 export function rolloutTableHtml(p: TableHtmlParts): string {
   return `<!DOCTYPE html>
