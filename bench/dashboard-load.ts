@@ -15,7 +15,9 @@
 // algorithm:, status:, a config key, two terms, cleared), each timed in the page from the event to the end of its
 // handler (filter and DOM update) and to the next frame (layout and paint), median of 5.
 //   node --expose-gc --import tsx bench/dashboard-load.ts --picker [runs=100] [metrics=40] [steps=1000]
-import { mkdtempSync, rmSync } from 'node:fs';
+// --profile FILE: also writes a CPU profile of the page (.cpuprofile, for Chromium's DevTools) of the first measured
+// first paint, navigation to paint.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -29,6 +31,8 @@ import { COMPARISON_ALGORITHMS, runId, writeFakeRun } from './fakeRuns';
 import type { Browser, Page } from 'playwright-core';
 
 const MB = 1024 * 1024;
+const profileAt = process.argv.indexOf('--profile');
+let profileFile: string | undefined = profileAt > 0 ? process.argv[profileAt + 1] : undefined;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function gc(): void {
@@ -101,6 +105,13 @@ async function firstPaint(
   await dp.page.goto(`${ORIGIN}/blank`);
   const cdp = await dp.page.context().newCDPSession(dp.page);
   await cdp.send('Performance.enable');
+  const profileTo = profileFile;
+  profileFile = undefined; // the first measured paint only
+  if (profileTo) {
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+    await cdp.send('Profiler.start');
+  }
   const cpu = async () => {
     const { metrics } = (await cdp.send('Performance.getMetrics')) as { metrics: { name: string; value: number }[] };
     const get = (n: string) => metrics.find((m) => m.name === n)?.value ?? Number.NaN;
@@ -111,6 +122,11 @@ async function firstPaint(
   await dp.load();
   while (paintedAt < 0 && performance.now() - t0 < 30000) await sleep(5);
   const cpu1 = await cpu();
+  if (profileTo) {
+    const { profile } = (await cdp.send('Profiler.stop')) as { profile: unknown };
+    writeFileSync(profileTo, JSON.stringify(profile));
+    console.log(`  (CPU profile of this paint: ${profileTo})`);
+  }
   const charts = await dp.page.locator('canvas').count();
   const pageHeapMB = ((await dp.page.evaluate('performance.memory.usedJSHeapSize')) as number) / MB;
   const violations = (await dp.violations()).length;
@@ -195,7 +211,7 @@ async function pickerTimes(page: Page, runs: unknown[], seq: number, reps = 5): 
 
 async function main(): Promise<void> {
   const picker = process.argv.includes('--picker');
-  const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+  const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && all[i - 1] !== '--profile');
   const runs = Number(positional[0] ?? (picker ? 100 : 10));
   const metrics = Number(positional[1] ?? 40);
   const steps = Number(positional[2] ?? (picker ? 1000 : 10000));
@@ -256,7 +272,10 @@ async function main(): Promise<void> {
               [`all ${runs} runs overlaid, decimated to 1200`, all, 1200, {}],
               ['default selection, full resolution (no decimation), for contrast', undefined, steps, {}],
             ];
+      const wanted = profileFile;
+      profileFile = undefined;
       await firstPaint(browser, store, undefined, 1200); // warm-up: browser process, caches
+      profileFile = wanted;
       for (const [label, selected, maxPoints, extra] of cases) {
         const results: PaintResult[] = [];
         for (let k = 0; k < 3; k++) results.push(await firstPaint(browser, store, selected, maxPoints, extra));

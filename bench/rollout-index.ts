@@ -1,7 +1,8 @@
 // Benchmark: index a 1 GB rollout file and open one rollout from it, in both formats.
-//   node --expose-gc --import tsx bench/rollout-index.ts [--bytes 1e9] [--format 1|1.1|both] [--short] [--file PATH] [--keep]
+//   node --expose-gc --import tsx bench/rollout-index.ts [--bytes 1e9] [--format 1|1.1|both] [--short] [--text-array] [--file PATH] [--keep]
 // --short: rollouts of the comparison's size (about 30 response tokens, as trainer/bench/rollout_bytes.py measures)
 // instead of the default 40-240 words + a 60-token prefix: more lines per MB, the harder case for the indexer.
+// --text-array: token texts that do not line up with the text (see record()), so 1.1 lines carry the list of texts.
 // Prints index throughput (MB/s), the time to open one rollout (read by offset + parse + render the document text),
 // and peak memory (max RSS of the process, and heap after indexing). Goals (issues 6 and 18): >= 300 MB/s,
 // <= 200 ms. The same synthetic rollouts (lines shaped like the trainer's, with per-token data) are written as
@@ -25,23 +26,45 @@ const arg = (name: string, dflt: string) => {
 const targetBytes = Number(arg('--bytes', '1e9'));
 const formats = arg('--format', 'both') === 'both' ? (['1', '1.1'] as const) : ([arg('--format', '1.1')] as ('1' | '1.1')[]);
 const fileOf = (format: string) =>
-  arg('--file', join(tmpdir(), `trapo-bench-rollouts-v${format}${process.argv.includes('--short') ? '-short' : ''}-${targetBytes}.jsonl`));
+  arg(
+    '--file',
+    join(
+      tmpdir(),
+      `trapo-bench-rollouts-v${format}${process.argv.includes('--short') ? '-short' : ''}${process.argv.includes('--text-array') ? '-textarray' : ''}-${targetBytes}.jsonl`,
+    ),
+  );
 
 const short = process.argv.includes('--short');
+const textArray = process.argv.includes('--text-array');
 
+/** The end of every completion, as a tokenizer splits it (a quote, a backslash and braces to escape or skip). */
+const TAIL = [' ≈', ' "', 'quoted', '"', ' \\', 'boxed', '{', '42', '}'];
+
+/**
+ * Rollout i. Its token texts follow each other in prefix + completion, as a tokenizer's decoded pieces do, plus an
+ * end-of-sequence token with a text of its own: the trainer then writes `text_len` (one byte a token) and `special`.
+ * --text-array: the completion starts with "é" that the tokenizer split into two byte-level pieces decoded one by one
+ * ("\ufffd" each, as in test/fixtures/rollout-formats), so the texts do not line up and the trainer's fallback, a
+ * list of every token's text, is written instead (a line with a quote every few bytes: the harder case to index).
+ */
 function record(i: number): RolloutRecord {
   const group = Math.floor(i / 8);
   const words = short ? 8 + (i % 30) : 40 + (i % 200);
   const prefixTokens = i % 3 === 0 ? 0 : short ? 16 : 60;
-  const tokens = [];
-  for (let t = 0; t < prefixTokens + words; t++) {
-    tokens.push({
-      text: t < prefixTokens ? ` e${t % 10}` : ` w${t % 10}`,
-      logprob: -((t * 7919) % 1000) / 300,
-      entropy: ((t * 104729) % 1000) / 400,
-      prefix: t < prefixTokens,
-    });
-  }
+  const texts: string[] = [];
+  for (let t = 0; t < prefixTokens; t++) texts.push(` e${t % 10}`);
+  if (textArray) texts.push('\ufffd', '\ufffd');
+  for (let w = 0; w < words; w++) texts.push(` w${w % 10}`);
+  texts.push(...TAIL);
+  const prefix = texts.slice(0, prefixTokens).join('');
+  const completion = (textArray ? 'é' : '') + texts.slice(prefixTokens + (textArray ? 2 : 0)).join('');
+  texts.push('<|im_end|>');
+  const tokens = texts.map((text, t) => ({
+    text,
+    logprob: -((t * 7919) % 1000) / 300,
+    entropy: ((t * 104729) % 1000) / 400,
+    prefix: t < prefixTokens,
+  }));
   return {
     step: 1,
     prompt_id: `p${String(group).padStart(6, '0')}`,
@@ -49,8 +72,8 @@ function record(i: number): RolloutRecord {
     stage: i % 8 < 4 ? 0 : 1,
     level: group % 4,
     prompt: `What is ${group} + ${group * 3} * 7? Please reason step by step, and put your final answer within \\boxed{}.`,
-    prefix: Array.from({ length: prefixTokens }, (_, t) => ` e${t % 10}`).join(''),
-    completion: Array.from({ length: words }, (_, t) => ` w${t % 10}`).join('') + ' ≈ "quoted" \\boxed{42}',
+    prefix,
+    completion,
     reward: i % 2,
     advantage: (i % 2) - 0.5,
     answer: '42',

@@ -35,9 +35,18 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "[setup-python] creating $VENV with $($PY --version)"
   "$PY" -m venv "$VENV" || { echo "[setup-python] error: '$PY -m venv' failed (on Debian: apt-get install python3-venv)" >&2; exit 1; }
 fi
+# PyPI's PyTorch for Linux brings its CUDA libraries: the environment takes about 6.5 GB (measured: 6.1 GB with torch
+# 2.15). Too little room shows up as pip's "No space left on device" deep in its output; say it first, with the figures.
+free_kb=$(df -Pk trainer | awk 'NR==2 {print $4}')
+if [ -n "$free_kb" ] && [ "$free_kb" -lt $((7 * 1024 * 1024)) ]; then
+  echo "[setup-python] warning: $((free_kb / 1024)) MB free on the disk of $PWD/trainer; the trainer's environment needs about 6.5 GB (PyTorch and its CUDA libraries). Trying anyway." >&2
+fi
 echo "[setup-python] installing the trainer and its dependencies (PyTorch is large: a few minutes the first time)"
 "$VENV/bin/python" -m pip install --disable-pip-version-check -q --upgrade pip
-"$VENV/bin/python" -m pip install --disable-pip-version-check -q -e "trainer[test]"
+if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -q -e "trainer[test]"; then
+  echo "[setup-python] error: installing the trainer's dependencies failed; $(df -Pk trainer | awk 'NR==2 {printf "%d MB", $4 / 1024}') now free on the disk of $PWD/trainer (about 6.5 GB are needed)" >&2
+  exit 1
+fi
 rm -f "$VENV"/.installed-*
 touch "$STAMP"
 echo "[setup-python] ready: $VENV/bin/python -m trapo --help"

@@ -21,7 +21,6 @@
 import { promises as fs } from 'node:fs';
 import { DEFAULT_TRSFT_ALPHA } from './rolloutText';
 import { RolloutLine, RolloutRecord, parseRolloutLine } from './runFormat';
-import { halfToNumber } from './tokenStats';
 import { NumericField, RolloutQuery, RowAccess, matchesQuery, parseRolloutQuery } from '../shared/rolloutQuery';
 
 export { parseRolloutQuery };
@@ -172,6 +171,7 @@ export class RolloutIndex {
   private lastIdBytes: Buffer = Buffer.alloc(0);
   private lastId = '';
   private steps = new Set<number>();
+  private lastStep = Number.NaN;
   /** Bytes of the file covered by the index (up to the end of its last complete line). */
   private indexedBytes = 0;
   private lines = 0;
@@ -255,6 +255,7 @@ export class RolloutIndex {
     this.lastIdBytes = Buffer.alloc(0);
     this.lastId = '';
     this.steps.clear();
+    this.lastStep = Number.NaN;
     this.indexedBytes = 0;
     this.lines = 0;
     this.tornBytes = 0;
@@ -333,20 +334,16 @@ export class RolloutIndex {
     const pSample = fast ? fast.sample : keyValue(line, NEEDLES.sample, Math.max(0, pId));
     const pStage = fast ? fast.stage : keyValue(line, NEEDLES.stage, Math.max(0, pSample));
     const pLevel = fast ? fast.level : keyValue(line, NEEDLES.level, Math.max(0, pStage));
-    const pReward = keyValue(line, NEEDLES.reward, Math.max(0, fast ? fast.levelEnd : pLevel));
-    const required: [string, number][] = [
-      ['step', pStep],
-      ['prompt_id', pId],
-      ['sample', pSample],
-      ['stage', pStage],
-      ['level', pLevel],
-      ['reward', pReward],
-    ];
-    for (const [key, p] of required) {
-      if (p === NOT_FOUND) return this.skip(lineNo, `no "${key}"`);
-      if (p === NOT_A_KEY) return this.skip(lineNo, `"${key}" is not a key`);
+    // (the trainer's layout: `,"reward":` is searched for, whose first byte is rarer in a line than a quote)
+    let pReward = fast ? after(line, FAST.reward, fast.levelEnd) : NOT_FOUND;
+    if (pReward < 0) pReward = keyValue(line, NEEDLES.reward, Math.max(0, fast ? fast.levelEnd : pLevel));
+    // (no array of pairs: this runs for every line)
+    const bad = pStep < 0 ? 0 : pId < 0 ? 1 : pSample < 0 ? 2 : pStage < 0 ? 3 : pLevel < 0 ? 4 : pReward < 0 ? 5 : -1;
+    if (bad !== -1) {
+      const p = [pStep, pId, pSample, pStage, pLevel, pReward][bad];
+      return this.skip(lineNo, p === NOT_A_KEY ? `"${KEYS[bad]}" is not a key` : `no "${KEYS[bad]}"`);
     }
-    const promptId = this.readPromptId(line, pId);
+    const promptId = this.readPromptId(line, pId, fast ? fast.idEnd : -1);
     if (promptId === undefined) return this.skip(lineNo, 'prompt_id is not a string');
     // The prompt: between level and reward in the writer's order; left out of a 1.1 line whose prompt id came before
     // (searched elsewhere in the line only while its prompt id has no text yet: another writer's key order).
@@ -356,13 +353,25 @@ export class RolloutIndex {
     if (pPrompt === NOT_A_KEY) return this.skip(lineNo, '"prompt" is not a key');
     // Optional keys after reward (the writer's order); the summaries come before token_stats, which holds them
     // when it is there: they are looked for only up to it.
-    readNumber(line, pReward);
+    const reward = readNumber(line, pReward);
     const pAdv = expect(line, numberEnd, FAST.advantage) > 0 ? numberEnd + FAST.advantage.length : keyValue(line, NEEDLES.advantage, pReward, false);
     let from = Math.max(pReward, pAdv);
-    const tsAt = line.indexOf(NEEDLES.token_stats, from);
-    // (the trainer's own lines with token_stats have none: not looked for)
+    // Where the per-token data starts (token_stats in 1.1, tokens in 1), the optional summaries being before it. In the
+    // trainer's layout one search for `,"token` finds either (the summaries are then looked for only before it, not
+    // through the quote-dense per-token data); the trainer's own lines with token_stats have no summaries.
+    let tsAt = -1;
+    let tokensAt = -1;
+    if (fast) {
+      for (let t = line.indexOf(FAST.token, from); t !== -1 && tsAt === -1 && tokensAt === -1; t = line.indexOf(FAST.token, t + 1)) {
+        if (expect(line, t, FAST.token_stats) > 0) tsAt = t + 1;
+        else if (expect(line, t, FAST.tokens) > 0) tokensAt = t + 1;
+      }
+    } else {
+      tsAt = line.indexOf(NEEDLES.token_stats, from);
+    }
     const none = fast !== undefined && tsAt !== -1;
-    const head = tsAt === -1 ? line : line.subarray(0, tsAt);
+    const cut = tsAt !== -1 ? tsAt : tokensAt;
+    const head = none ? line : cut === -1 ? line : line.subarray(0, cut);
     const pLen = none ? NOT_FOUND : keyValue(head, NEEDLES.completion_tokens, from, false);
     from = Math.max(from, pLen);
     const pEnt = none ? NOT_FOUND : keyValue(head, NEEDLES.mean_entropy, from, false);
@@ -371,12 +380,15 @@ export class RolloutIndex {
     from = Math.max(from, pOut);
     // Two records glued together (a torn write, then an append) carry the first key twice; one more scan of the line
     // for "step" finds them (a torn fragment shorter than `{"step":` has no key at all and fails framing or parsing).
-    if (line.indexOf(NEEDLES.step, pStep) !== -1) return this.skip(lineNo, '"step" twice (records glued after a torn write?)');
-    const step = readNumber(line, pStep);
-    const sample = readNumber(line, pSample);
-    const stage = readNumber(line, pStage);
-    const level = readNumber(line, pLevel);
-    const reward = readNumber(line, pReward);
+    // A line in the trainer's layout is glued to another of the trainer's records, which starts `{"step":`: that
+    // needle's first byte is rare in a line (a quote is not), so the scan costs a fifth as much.
+    if (line.indexOf(fast ? FAST.step : NEEDLES.step, fast ? 1 : pStep) !== -1) {
+      return this.skip(lineNo, '"step" twice (records glued after a torn write?)');
+    }
+    const step = fast ? fast.values[0] : readNumber(line, pStep);
+    const sample = fast ? fast.values[1] : readNumber(line, pSample);
+    const stage = fast ? fast.values[2] : readNumber(line, pStage);
+    const level = fast ? fast.values[3] : readNumber(line, pLevel);
     if (!Number.isInteger(step) || !Number.isInteger(sample) || !Number.isInteger(stage) || !Number.isInteger(level)) {
       return this.skip(lineNo, 'step, sample, stage and level must be integers');
     }
@@ -401,30 +413,44 @@ export class RolloutIndex {
         this.promptRow[number] = index;
       }
     }
-    const extra: Extra = {
-      advantage: pAdv >= 0 ? readNumber(line, pAdv) : Number.NaN,
-      length: pLen >= 0 ? readNumber(line, pLen) : -1,
-      meanEntropy: pEnt >= 0 ? readNumber(line, pEnt) : Number.NaN,
-      outside: pOut >= 0 ? readNumber(line, pOut) : Number.NaN,
-    };
+    const extra = EXTRA; // reused: push copies it
+    extra.advantage = pAdv >= 0 ? readNumber(line, pAdv) : Number.NaN;
+    extra.length = pLen >= 0 ? readNumber(line, pLen) : -1;
+    extra.meanEntropy = pEnt >= 0 ? readNumber(line, pEnt) : Number.NaN;
+    extra.outside = pOut >= 0 ? readNumber(line, pOut) : Number.NaN;
     if (!Number.isInteger(extra.length)) extra.length = -1;
     if (pLen < 0 && this.options.summaries) {
       if (tsAt !== -1) statsSummary(line, tsAt, this.options.alpha, extra);
-      else if (line.indexOf(NEEDLES.tokens, from) !== -1) legacySummary(line, this.options.alpha, extra);
+      else if (tokensAt !== -1 || (!fast && line.indexOf(NEEDLES.tokens, from) !== -1)) legacySummary(line, this.options.alpha, extra);
     }
     this.cols.push(fileOffset + (a - start), b - a, step, sample, stage, level, reward, number, lineNo, extra);
-    this.steps.add(step);
+    if (step !== this.lastStep) {
+      this.steps.add(step); // (a file holds one step: a Set lookup per line is not needed)
+      this.lastStep = step;
+    }
     const slots = (this.bySlot[number] ??= []);
     if (sample >= 0 && sample < 1 << 20 && slots[sample] === undefined) slots[sample] = index;
   }
 
-  /** The prompt id string at i, decoded once per run of lines with the same raw bytes (the samples of a group). */
-  private readPromptId(line: Buffer, i: number): string | undefined {
-    let end = line[i] === 0x22 ? line.indexOf(0x22, i + 1) : -1;
-    if (end !== -1 && line.subarray(i, end).indexOf(0x5c) !== -1) end = -1; // escapes: no shortcut
+  /**
+   * The prompt id string at i, decoded once per run of lines with the same raw bytes (the samples of a group). `close`:
+   * its closing quote when known (the trainer's layout), else -1.
+   */
+  private readPromptId(line: Buffer, i: number, close: number): string | undefined {
+    let end = close !== -1 ? close : line[i] === 0x22 ? line.indexOf(0x22, i + 1) : -1;
+    // escapes: no shortcut (a JS loop: the id is short, and a native call costs more than these few bytes)
+    for (let k = i + 1; k < end; k++) {
+      if (line[k] === 0x5c) {
+        end = -1;
+        break;
+      }
+    }
     // A plain id (no escapes: the common case) whose bytes equal the previous line's: the same string.
-    if (end !== -1 && end - i + 1 === this.lastIdBytes.length && line.compare(this.lastIdBytes, 0, this.lastIdBytes.length, i, end + 1) === 0) {
-      return this.lastId;
+    const last = this.lastIdBytes;
+    if (end !== -1 && end - i + 1 === last.length) {
+      let k = 0;
+      while (k < last.length && line[i + k] === last[k]) k++;
+      if (k === last.length) return this.lastId;
     }
     const id = readString(line, i, Infinity);
     if (id !== undefined && end !== -1) {
@@ -554,6 +580,7 @@ interface Extra {
   meanEntropy: number;
   outside: number;
 }
+const EXTRA: Extra = { advantage: 0, length: 0, meanEntropy: 0, outside: 0 };
 
 const NOT_FOUND = -1;
 const NOT_A_KEY = -2;
@@ -572,47 +599,118 @@ function keyValue(line: Buffer, needle: Buffer, from: number, anyOrder = true): 
 
 /** trapo-run/1.1 summaries from a line's token_stats (at `at`): n, prefix and the two base64 arrays, pulled by key. */
 function statsSummary(line: Buffer, at: number, alpha: number, out: Extra): void {
-  const v: Record<string, number> = {};
-  const arrays: Record<string, Buffer> = {};
-  let from = at;
-  for (const key of STATS_KEYS) {
-    const k = line.indexOf(STATS_NEEDLES[key], from);
-    if (k === -1) return;
-    const colon = skipSpace(line, k + STATS_NEEDLES[key].length);
-    if (line[colon] !== 0x3a) return;
-    const p = skipSpace(line, colon + 1);
-    if (key === 'n' || key === 'prefix') v[key] = readNumber(line, p);
-    else {
-      // base64 has no escapes: the bytes up to the closing quote, decoded straight (no JSON.parse of a long string)
-      const end = line[p] === 0x22 ? line.indexOf(0x22, p + 1) : -1;
-      if (end === -1) return;
-      arrays[key] = Buffer.from(line.toString('latin1', p + 1, end), 'base64');
+  // The writer's layout read straight: `"token_stats":{"n":N,"prefix":P,...,"logprob":"...","entropy":"..."}}` at the
+  // end of the line (the two arrays found from the end: no search through a list of token texts); else by key.
+  let n = Number.NaN;
+  let prefix = Number.NaN;
+  let lp = -1; // the opening quote of each base64 string
+  let en = -1;
+  const head = expect(line, at, STATS_FAST.head);
+  if (head > 0) {
+    n = readNumber(line, head);
+    const p = expect(line, numberEnd, STATS_FAST.prefix);
+    if (p > 0) prefix = readNumber(line, p);
+    const last = line.length - 3; // the closing quote of entropy, before `}}`
+    if (line[last] === 0x22 && line[last + 1] === 0x7d && line[last + 2] === 0x7d) {
+      const e = line.lastIndexOf(0x22, last - 1);
+      const l = e - STATS_FAST.entropy.length + 1; // the closing quote of logprob
+      if (e > 0 && expect(line, l, STATS_FAST.entropy) === e + 1) {
+        const q = line.lastIndexOf(0x22, l - 1);
+        if (q > 0 && expect(line, q - STATS_FAST.logprob.length + 1, STATS_FAST.logprob) === q + 1) {
+          lp = q;
+          en = e;
+        }
+      }
     }
-    from = p;
   }
-  const { n, prefix } = v;
-  const lp = arrays.logprob;
-  const en = arrays.entropy;
-  if (!Number.isInteger(n) || !Number.isInteger(prefix) || prefix > n || !lp || !en || lp.length !== 2 * n || en.length !== 2 * n) return;
-  const half = halfTable();
+  if (!Number.isInteger(n) || !Number.isInteger(prefix) || lp === -1) {
+    let from = at;
+    for (const key of STATS_KEYS) {
+      const k = line.indexOf(STATS_NEEDLES[key], from);
+      if (k === -1) return;
+      const colon = skipSpace(line, k + STATS_NEEDLES[key].length);
+      if (line[colon] !== 0x3a) return;
+      const p = skipSpace(line, colon + 1);
+      if (key === 'n') n = readNumber(line, p);
+      else if (key === 'prefix') prefix = readNumber(line, p);
+      else if (line[p] !== 0x22) return;
+      else if (key === 'logprob') lp = p;
+      else en = p;
+      from = p;
+    }
+  }
+  if (!Number.isInteger(n) || !Number.isInteger(prefix) || prefix < 0 || prefix > n) return;
+  // base64 has no escapes: the bytes up to the closing quote, decoded here (no string made, no JSON.parse)
+  const lpBytes = decodeBase64(line, lp + 1, line.indexOf(0x22, lp + 1), 0);
+  const enBytes = decodeBase64(line, en + 1, line.indexOf(0x22, en + 1), 1);
+  if (lpBytes !== 2 * n || enBytes !== 2 * n) return;
+  const lpb = SCRATCH[0];
+  const enb = SCRATCH[1];
   let sum = 0;
-  for (let k = 0; k < n; k++) sum += half[en[2 * k] | (en[2 * k + 1] << 8)];
+  for (let k = 0; k < n; k++) sum += half(enb[2 * k] | (enb[2 * k + 1] << 8));
   const logAlpha = Math.log(alpha);
   let outside = 0;
-  for (let k = 0; k < prefix; k++) if (half[lp[2 * k] | (lp[2 * k + 1] << 8)] < logAlpha) outside++;
+  for (let k = 0; k < prefix; k++) if (half(lpb[2 * k] | (lpb[2 * k + 1] << 8)) < logAlpha) outside++;
   out.length = n - prefix;
   out.meanEntropy = n ? sum / n : Number.NaN;
   out.outside = prefix ? outside / prefix : Number.NaN;
 }
 
-let HALF: Float64Array | undefined;
-/** Every float16 bit pattern's value (512 KB, built once): decoding a token's figures is one lookup. */
-function halfTable(): Float64Array {
-  if (!HALF) {
-    HALF = new Float64Array(65536);
-    for (let h = 0; h < 65536; h++) HALF[h] = halfToNumber(h);
+const STATS_FAST = {
+  head: Buffer.from('"token_stats":{"n":'),
+  prefix: Buffer.from(',"prefix":'),
+  logprob: Buffer.from(',"logprob":"'),
+  entropy: Buffer.from('","entropy":"'),
+};
+
+/** Value of each base64 character (-1: not one). */
+const BASE64 = new Int8Array(256).fill(-1);
+[...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'].forEach((c, i) => (BASE64[c.charCodeAt(0)] = i));
+/** Two reused buffers the base64 arrays are decoded into (grown when a line needs more). */
+const SCRATCH = [new Uint8Array(1 << 14), new Uint8Array(1 << 14)];
+
+/**
+ * Decodes the base64 text [start, end) of b into SCRATCH[slot]; the number of bytes, or -1 when it is not base64.
+ * Hand-written: Node decodes base64 only from a string, and making that string per line cost more than this loop.
+ */
+function decodeBase64(b: Buffer, start: number, end: number, slot: 0 | 1): number {
+  if (start <= 0 || end < start) return -1;
+  while (end > start && b[end - 1] === 0x3d) end--; // '=' padding
+  const chars = end - start;
+  if (chars % 4 === 1) return -1;
+  const bytes = Math.floor((chars * 3) / 4);
+  if (SCRATCH[slot].length < bytes) SCRATCH[slot] = new Uint8Array(Math.max(bytes, SCRATCH[slot].length * 2));
+  const out = SCRATCH[slot];
+  let o = 0;
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const v = (BASE64[b[i]] << 18) | (BASE64[b[i + 1]] << 12) | (BASE64[b[i + 2]] << 6) | BASE64[b[i + 3]];
+    if (v < 0) return -1; // (a -1 anywhere sets the sign bit)
+    out[o++] = v >> 16;
+    out[o++] = (v >> 8) & 0xff;
+    out[o++] = v & 0xff;
   }
-  return HALF;
+  if (end - i >= 2) {
+    const v = (BASE64[b[i]] << 18) | (BASE64[b[i + 1]] << 12) | (end - i === 3 ? BASE64[b[i + 2]] << 6 : 0);
+    if (v < 0 || (end - i === 3 && BASE64[b[i + 2]] < 0)) return -1;
+    out[o++] = v >> 16;
+    if (end - i === 3) out[o++] = (v >> 8) & 0xff;
+  }
+  return o;
+}
+
+/** 2^(e - 25) for each float16 exponent e (2^-24 for e = 0: subnormals). */
+const HALF_SCALE = Float64Array.from({ length: 32 }, (_, e) => 2 ** (Math.max(e, 1) - 25));
+
+/**
+ * A float16 bit pattern's value, by arithmetic: a table of all 65,536 (512 KB) is looked up at random and misses the
+ * cache more than this costs. Equal to tokenStats.halfToNumber (test/unit/rolloutIndex.test.ts checks every pattern).
+ */
+export function half(h: number): number {
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  const v = e === 31 ? (m ? Number.NaN : Number.POSITIVE_INFINITY) : (e ? 1024 + m : m) * HALF_SCALE[e];
+  return h & 0x8000 ? -v : v;
 }
 
 /** trapo-run/1 summaries from a line's per-token objects (a full parse). */
@@ -654,7 +752,17 @@ const FAST = {
   level: Buffer.from(',"level":'),
   prompt: Buffer.from(',"prompt":'),
   advantage: Buffer.from(',"advantage":'),
+  reward: Buffer.from(',"reward":'),
+  token: Buffer.from(',"token'),
+  token_stats: Buffer.from(',"token_stats":'),
+  tokens: Buffer.from(',"tokens":'),
 };
+
+/** The position after the first `needle` from `from` on, else NOT_FOUND. */
+function after(line: Buffer, needle: Buffer, from: number): number {
+  const at = line.indexOf(needle, from);
+  return at === -1 ? NOT_FOUND : at + needle.length;
+}
 
 /** The position after `needle` when the line has it at `at`, else -1 (a byte compare, no search). */
 function expect(line: Buffer, at: number, needle: Buffer): number {
@@ -667,10 +775,27 @@ function expect(line: Buffer, at: number, needle: Buffer): number {
  * The value positions of step, prompt_id, sample, stage, level (and prompt, -1 when left out) read straight off the
  * writer's layout, or undefined when the line is laid out otherwise (then the keys are searched for).
  */
-function fastHead(line: Buffer): { step: number; id: number; sample: number; stage: number; level: number; levelEnd: number; prompt: number } | undefined {
+interface Head {
+  /** The values of step, sample, stage and level (read on the way). */
+  values: [number, number, number, number];
+  step: number;
+  id: number;
+  /** The closing quote of the prompt id. */
+  idEnd: number;
+  sample: number;
+  stage: number;
+  level: number;
+  levelEnd: number;
+  prompt: number;
+}
+/** fastHead's result, reused line after line (one object less per line to collect). */
+const HEAD: Head = { values: [0, 0, 0, 0], step: 0, id: 0, idEnd: 0, sample: 0, stage: 0, level: 0, levelEnd: 0, prompt: 0 };
+
+function fastHead(line: Buffer): Head | undefined {
+  const v = HEAD.values;
   const step = expect(line, 0, FAST.step);
   if (step < 0) return undefined;
-  readNumber(line, step);
+  v[0] = readNumber(line, step);
   const id = expect(line, numberEnd, FAST.prompt_id);
   if (id < 0 || line[id] !== 0x22) return undefined;
   let close = line.indexOf(0x22, id + 1);
@@ -684,15 +809,23 @@ function fastHead(line: Buffer): { step: number; id: number; sample: number; sta
   if (close === -1) return undefined;
   const sample = expect(line, close + 1, FAST.sample);
   if (sample < 0) return undefined;
-  readNumber(line, sample);
+  v[1] = readNumber(line, sample);
   const stage = expect(line, numberEnd, FAST.stage);
   if (stage < 0) return undefined;
-  readNumber(line, stage);
+  v[2] = readNumber(line, stage);
   const level = expect(line, numberEnd, FAST.level);
   if (level < 0) return undefined;
-  readNumber(line, level);
+  v[3] = readNumber(line, level);
   const levelEnd = numberEnd;
-  return { step, id, sample, stage, level, levelEnd, prompt: expect(line, levelEnd, FAST.prompt) };
+  HEAD.step = step;
+  HEAD.id = id;
+  HEAD.idEnd = close;
+  HEAD.sample = sample;
+  HEAD.stage = stage;
+  HEAD.level = level;
+  HEAD.levelEnd = levelEnd;
+  HEAD.prompt = expect(line, levelEnd, FAST.prompt);
+  return HEAD;
 }
 
 /** Where the last number readNumber read ends. */
@@ -761,6 +894,12 @@ function readString(b: Buffer, i: number, maxChars: number): string | undefined 
     for (let k = j - 1; k > i && b[k] === 0x5c; k--) backslashes++;
     if (backslashes % 2 === 0) break;
     j++;
+  }
+  // Without a backslash the string is its UTF-8 bytes (most ids; JSON.parse only for escapes)
+  const escape = b.indexOf(0x5c, i + 1);
+  if (escape === -1 || escape > j) {
+    const text = b.toString('utf8', i + 1, j);
+    return text.length > maxChars ? text.slice(0, maxChars) : text;
   }
   let s: unknown;
   try {

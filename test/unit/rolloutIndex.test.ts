@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, appendFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RolloutIndex, RolloutIndexError, filterRollouts, parseRolloutQuery } from '../../src/core/rolloutIndex';
+import { RolloutIndex, RolloutIndexError, filterRollouts, half, parseRolloutQuery } from '../../src/core/rolloutIndex';
+import { halfToNumber } from '../../src/core/tokenStats';
 import { formatRolloutQuery } from '../../src/shared/rolloutQuery';
 import { rollout, line } from './rolloutFixtures';
 
@@ -168,6 +169,14 @@ describe('Open Rollouts filter', () => {
 });
 
 describe('rollout summaries of both format versions', () => {
+  it('decode every float16 bit pattern as tokenStats.halfToNumber does', () => {
+    for (let h = 0; h < 65536; h++) {
+      const a = half(h);
+      const b = halfToNumber(h);
+      if (!Object.is(a, b)) assert.fail(`pattern ${h.toString(16)}: ${a} vs ${b}`);
+    }
+  });
+
   const formats = join(__dirname, '..', 'fixtures', 'rollout-formats');
 
   it('come from 1.1 token_stats and 1 per-token objects alike when asked; prompts filled in on read', async () => {
@@ -197,5 +206,28 @@ describe('rollout summaries of both format versions', () => {
     assert.equal(compact.promptText(2), JSON.parse(lines[2]).prompt);
     const noOption = await RolloutIndex.build(join(formats, 'trapo-run-1.1.jsonl'));
     assert.equal(noOption.summary(0).length, -1);
+  });
+
+  it("skip a trainer's line glued to the next after a torn write wherever the cut fell, in either version", async () => {
+    for (const name of ['trapo-run-1.1.jsonl', 'trapo-run-1.jsonl']) {
+      const lines = readFileSync(join(formats, name), 'utf8').split('\n').filter(Boolean);
+      const third = lines[2];
+      // cut inside the head (before level), the completion, just after reward, and inside the per-token data
+      const cuts = [30, third.indexOf('"completion"') + 20, third.indexOf('"reward"') + 12, third.length - 40];
+      for (const cut of cuts) {
+        const text = [...lines.slice(0, 2), third.slice(0, cut) + lines[3], ...lines.slice(4)].join('\n') + '\n';
+        const idx = await RolloutIndex.build(file(text), { summaries: true });
+        const where = `${name}, cut at ${cut}`;
+        assert.equal(idx.count, lines.length - 2, where); // lines 3 and 4 became one line, skipped
+        assert.equal(idx.skipped, 1, where);
+        assert.deepEqual(idx.skippedDetails[0].line, 3, where);
+        assert.match(idx.skippedDetails[0].reason, /"step" twice/, where);
+        assert.deepEqual(
+          [0, 1, 2].map((k) => idx.summary(k).line),
+          [1, 2, 4],
+          where,
+        );
+      }
+    }
   });
 });
