@@ -667,11 +667,14 @@ const STATS_FAST = {
 const BASE64 = new Int8Array(256).fill(-1);
 [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'].forEach((c, i) => (BASE64[c.charCodeAt(0)] = i));
 /** Two reused buffers the base64 arrays are decoded into (grown when a line needs more). */
-const SCRATCH = [new Uint8Array(1 << 14), new Uint8Array(1 << 14)];
+const SCRATCH = [Buffer.alloc(1 << 14), Buffer.alloc(1 << 14)];
+/** Base64 longer than this is decoded by Node (from a string made of it); shorter, by the loop below. */
+const NATIVE_BASE64_CHARS = 128;
 
 /**
  * Decodes the base64 text [start, end) of b into SCRATCH[slot]; the number of bytes, or -1 when it is not base64.
- * Hand-written: Node decodes base64 only from a string, and making that string per line cost more than this loop.
+ * Node decodes base64 only from a string: for the short arrays of short rollouts, making that string cost more than
+ * decoding here (a loop, hand-written for that reason); for long ones Node's decoder is faster.
  */
 function decodeBase64(b: Buffer, start: number, end: number, slot: 0 | 1): number {
   if (start <= 0 || end < start) return -1;
@@ -679,8 +682,12 @@ function decodeBase64(b: Buffer, start: number, end: number, slot: 0 | 1): numbe
   const chars = end - start;
   if (chars % 4 === 1) return -1;
   const bytes = Math.floor((chars * 3) / 4);
-  if (SCRATCH[slot].length < bytes) SCRATCH[slot] = new Uint8Array(Math.max(bytes, SCRATCH[slot].length * 2));
+  if (SCRATCH[slot].length < bytes) SCRATCH[slot] = Buffer.alloc(Math.max(bytes, SCRATCH[slot].length * 2));
   const out = SCRATCH[slot];
+  if (chars > NATIVE_BASE64_CHARS) {
+    // (Node skips characters that are not base64 instead of failing: a wrong count then tells)
+    return out.write(b.toString('latin1', start, end), 0, bytes, 'base64') === bytes && BASE64[b[start]] >= 0 ? bytes : -1;
+  }
   let o = 0;
   let i = start;
   for (; i + 4 <= end; i += 4) {

@@ -4,7 +4,7 @@
 // - A group is the runs that share a value of one resolved-config key (algorithm by default; the seed is what varies
 //   inside a group). Each group is drawn as its mean with a band: min-max, or a 95% interval of the mean (Student's t
 //   over the runs at that x). Runs are put on one x grid first: the union of their x values (each run interpolated
-//   linearly inside its own x range only), thinned to `maxPoints` evenly spaced x when longer.
+//   linearly inside its own x range only), thinned to evenly spaced x when longer than the longest line (groupGridSize).
 // - Colours: 20 distinct colours (VS Code's six chart colours first), so no two of the first 20 runs or groups
 //   share one.
 // - Names: a run whose name another run also has gets the config values that tell them apart ("trapo (seed 1)"), or
@@ -103,11 +103,26 @@ export function commonGrid(lines: readonly Line[], maxPoints = 1500): number[] {
   return Array.from({ length: maxPoints }, (_, k) => lo + ((hi - lo) * k) / (maxPoints - 1));
 }
 
+/** Points of a group's grid below which the union of its lines' x is not thinned. */
+const MIN_GROUP_POINTS = 400;
+
 /**
- * Mean and band of several lines (x ascending each) on their common grid. Where only one line has a value the band is
- * that value; a ci95 band needs two. Non-finite y (gaps) do not count.
+ * The points a group's line gets: as many as its longest member line (at least 400, at most 1,500). Lines decimated
+ * one by one keep different x (each its own extremes), so the union of three runs' 400 x is about 1,200: a mean and a
+ * band three times as dense as any run's own line, drawn three times over (band edges and mean) on every chart of the
+ * group, for no more detail than a chart a few hundred pixels wide shows.
  */
-export function aggregateLines(lines: readonly Line[], band: BandKind, maxPoints = 1500): Aggregate {
+export function groupGridSize(lines: readonly Line[], cap = 1500): number {
+  let longest = 0;
+  for (const l of lines) longest = Math.max(longest, l.x.length);
+  return Math.min(cap, Math.max(MIN_GROUP_POINTS, longest));
+}
+
+/**
+ * Mean and band of several lines (x ascending each) on their common grid (groupGridSize points unless told). Where
+ * only one line has a value the band is that value; a ci95 band needs two. Non-finite y (gaps) do not count.
+ */
+export function aggregateLines(lines: readonly Line[], band: BandKind, maxPoints = groupGridSize(lines)): Aggregate {
   const grid = commonGrid(lines, maxPoints);
   const out: Aggregate = { x: [], mean: [], lo: [], hi: [], n: [] };
   const hints = lines.map(() => ({ i: 0 }));

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync, appendFileSync, readFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RolloutIndex, RolloutIndexError, filterRollouts, half, parseRolloutQuery } from '../../src/core/rolloutIndex';
-import { halfToNumber } from '../../src/core/tokenStats';
+import { encodeTokenStats, halfToNumber } from '../../src/core/tokenStats';
 import { formatRolloutQuery } from '../../src/shared/rolloutQuery';
 import { rollout, line } from './rolloutFixtures';
 
@@ -206,6 +206,40 @@ describe('rollout summaries of both format versions', () => {
     assert.equal(compact.promptText(2), JSON.parse(lines[2]).prompt);
     const noOption = await RolloutIndex.build(join(formats, 'trapo-run-1.1.jsonl'));
     assert.equal(noOption.summary(0).length, -1);
+  });
+
+  it('of long rollouts (base64 decoded by Node) match those of their per-token objects', async () => {
+    const recs = [40, 150, 700].map((count, sample) => {
+      const tokens = Array.from({ length: count }, (_, t) => ({
+        text: ` t${t % 7}`,
+        logprob: -((t * 37) % 400) / 100,
+        entropy: ((t * 53) % 300) / 100,
+        prefix: t < count / 4,
+      }));
+      const prefix = tokens
+        .filter((t) => t.prefix)
+        .map((t) => t.text)
+        .join('');
+      const completion = tokens
+        .filter((t) => !t.prefix)
+        .map((t) => t.text)
+        .join('');
+      return rollout({ sample, prefix, completion, tokens });
+    });
+    const legacy = await RolloutIndex.build(file(recs.map(line).join('')), { summaries: true });
+    const compactText = recs
+      .map(({ tokens, ...r }) => JSON.stringify({ ...r, token_stats: encodeTokenStats(tokens!, r.prefix, r.completion) }) + '\n')
+      .join('');
+    assert.ok(compactText.includes('"text_len"'));
+    const compact = await RolloutIndex.build(file(compactText), { summaries: true });
+    for (let k = 0; k < 3; k++) {
+      const a = compact.summary(k);
+      const b = legacy.summary(k);
+      assert.equal(a.length, b.length, `length of ${k}`);
+      assert.ok(Math.abs(a.meanEntropy - b.meanEntropy) < 2e-3, `entropy of ${k}: ${a.meanEntropy} vs ${b.meanEntropy}`);
+      assert.ok(Math.abs(a.outside - b.outside) < 0.02, `outside of ${k}: ${a.outside} vs ${b.outside}`);
+    }
+    assert.equal(compact.summary(2).length, 700 - 175);
   });
 
   it("skip a trainer's line glued to the next after a torn write wherever the cut fell, in either version", async () => {

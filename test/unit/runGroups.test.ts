@@ -8,6 +8,7 @@ import {
   PickerRun,
   aggregateLines,
   commonGrid,
+  groupGridSize,
   displayNames,
   groupKeys,
   groupRuns,
@@ -93,6 +94,20 @@ test('NaN gaps do not count; a long union is thinned to an even grid', () => {
   const grid = commonGrid([long], 100);
   assert.equal(grid.length, 100);
   assert.deepEqual([grid[0], grid[99]], [0, 4999]);
+});
+
+test("a group's line has as many points as its longest run's line, not the union of their x", () => {
+  // three runs of 500 points each at different x (decimated one by one): the union has 1,500 x
+  const runs = [0, 1, 2].map((k) => ({ x: Array.from({ length: 500 }, (_, i) => 3 * i + k), y: Array.from({ length: 500 }, () => k) }));
+  assert.equal(commonGrid(runs, 5000).length, 1500);
+  assert.equal(groupGridSize(runs), 500);
+  const a = aggregateLines(runs, 'minmax');
+  assert.equal(a.x.length, 500);
+  assert.deepEqual([a.x[0], a.x[499]], [0, 1499]);
+  assert.deepEqual([a.lo[250], a.mean[250], a.hi[250]], [0, 1, 2]);
+  // short lines keep the exact union (at least 400 points before any thinning)
+  assert.equal(groupGridSize([{ x: [0, 1], y: [0, 0] }]), 400);
+  assert.equal(groupGridSize([{ x: Array.from({ length: 3000 }, (_, i) => i), y: [] }]), 1500);
 });
 
 test('the picker filter: words, status, algorithm, name and any config key', () => {
