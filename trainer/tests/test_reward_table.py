@@ -5,6 +5,7 @@ The rewards on real data come from math-verify (docs/algorithm.md §7.3); `KNOWN
 math-verify's verdict differs from the hand verdict, kept so that a change of either shows up here.
 """
 
+import os
 import threading
 import time
 
@@ -105,6 +106,30 @@ def test_a_pathological_answer_cannot_hang_the_pool():
         assert out[0].timed_out and not out[0].correct and pool.timeouts == 1
         assert out[1].correct and not out[1].timed_out  # the replacement worker went on with the rest
         assert took < 30
+    finally:
+        pool.close()
+
+
+def test_workers_outlive_slurms_notice_and_a_dead_idle_worker_is_replaced():
+    # Slurm signals every process of the job step with the time-limit notice (USR1): the workers must not die of it.
+    # A worker killed while idle is found when the next answer is sent to it: that answer goes to a new worker.
+    import signal
+
+    pool = VerifyPool(workers=2, timeout_s=60.0)
+    try:
+        assert [v.correct for v in pool.verify_many([("\\boxed{1}", "1"), ("\\boxed{2}", "2")])] == [True, True]
+        pids = [w.proc.pid for w in pool._workers]
+        for pid in pids:
+            os.kill(pid, signal.SIGUSR1)
+        time.sleep(0.5)
+        assert all(w.proc.poll() is None for w in pool._workers), "a worker died of SIGUSR1"
+        assert [v.correct for v in pool.verify_many([("\\boxed{3}", "3"), ("\\boxed{5}", "4")])] == [True, False]
+        assert [w.proc.pid for w in pool._workers] == pids and pool.errors == 0
+        pool._workers[0].proc.kill()
+        pool._workers[0].proc.wait()
+        out = pool.verify_many([("\\boxed{6}", "6"), ("\\boxed{7}", "7"), ("\\boxed{8}", "9")])
+        assert [v.correct for v in out] == [True, True, False]
+        assert pool.errors >= 1 and pool._workers[0].proc.pid != pids[0]
     finally:
         pool.close()
 

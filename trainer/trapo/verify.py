@@ -61,6 +61,11 @@ def _quiet_math_verify() -> None:
 def _worker_stdio() -> None:
     """The worker's loop: one JSON task a line on stdin ([index, text, truth]), one JSON verdict a line on stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the trainer, which ends its workers
+    # Slurm's time-limit notice reaches every process of the job step, these too: the trainer acts on it (it saves and
+    # stops, then ends its workers); here its default action would end the worker in the middle of the step.
+    for name in ("SIGUSR1", "SIGUSR2"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     _quiet_math_verify()
     import math_verify  # noqa: F401 - imported before the first deadline starts
 
@@ -193,8 +198,14 @@ class VerifyPool:
             for w in self._workers:
                 if w.ready and w.task is None and pending:
                     i = pending.popleft()
+                    try:
+                        w.send([i, pairs[i][0], pairs[i][1]])
+                    except OSError:  # the worker died while idle (killed): the answer goes to another one
+                        self.errors += 1
+                        pending.appendleft(i)
+                        self._replace(self._workers.index(w))
+                        continue
                     w.task, w.started = i, time.monotonic()
-                    w.send([i, pairs[i][0], pairs[i][1]])
             busy = [w for w in self._workers if w.task is not None]
             starting = [w for w in self._workers if not w.ready]
             if not busy and starting and all(time.monotonic() - w.born > STARTUP_S for w in starting):
