@@ -371,7 +371,7 @@ export class RolloutIndex {
     }
     const none = fast !== undefined && tsAt !== -1;
     const cut = tsAt !== -1 ? tsAt : tokensAt;
-    const head = none ? line : cut === -1 ? line : line.subarray(0, cut);
+    const head = none || cut === -1 ? line : line.subarray(0, cut);
     const pLen = none ? NOT_FOUND : keyValue(head, NEEDLES.completion_tokens, from, false);
     from = Math.max(from, pLen);
     const pEnt = none ? NOT_FOUND : keyValue(head, NEEDLES.mean_entropy, from, false);
@@ -778,10 +778,7 @@ function expect(line: Buffer, at: number, needle: Buffer): number {
   return at + needle.length;
 }
 
-/**
- * The value positions of step, prompt_id, sample, stage, level (and prompt, -1 when left out) read straight off the
- * writer's layout, or undefined when the line is laid out otherwise (then the keys are searched for).
- */
+/** What fastHead reads off a line. */
 interface Head {
   /** The values of step, sample, stage and level (read on the way). */
   values: [number, number, number, number];
@@ -798,6 +795,10 @@ interface Head {
 /** fastHead's result, reused line after line (one object less per line to collect). */
 const HEAD: Head = { values: [0, 0, 0, 0], step: 0, id: 0, idEnd: 0, sample: 0, stage: 0, level: 0, levelEnd: 0, prompt: 0 };
 
+/**
+ * The value positions of step, prompt_id, sample, stage, level (and prompt, -1 when left out) read straight off the
+ * writer's layout, or undefined when the line is laid out otherwise (then the keys are searched for).
+ */
 function fastHead(line: Buffer): Head | undefined {
   const v = HEAD.values;
   const step = expect(line, 0, FAST.step);
