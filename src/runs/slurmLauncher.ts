@@ -193,6 +193,13 @@ function reviewScript(file: string, message: string): Promise<'submit' | 'cancel
     pendingReviews.set(file, answer);
     updatePendingContext();
     void vscode.window.showInformationMessage(message, 'Submit to Slurm', 'Cancel').then((c) => {
+      // A toast outlives its review when the editor's button or closing the editor answered it (VS Code cannot hide a
+      // notification). Its buttons must not answer a later review of the same file (a Resume cancelled, then asked
+      // again, writes the same job-N.sbatch), which the user has not seen in this toast.
+      if (pendingReviews.get(file) !== answer) {
+        if (c) void vscode.window.showInformationMessage(`TRAPO: that notification's review of ${path.basename(file)} was already answered; nothing was done.`);
+        return;
+      }
       if (c === 'Submit to Slurm') answer('submit');
       else if (c === 'Cancel') answer('cancel');
       // Dismissed: the editor's Submit button (and closing the editor) still answer.

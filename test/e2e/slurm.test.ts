@@ -65,9 +65,11 @@ describe('runs on Slurm from VS Code', { skip: SKIP_SLURM }, () => {
     await rows.first().waitFor({ state: 'visible', timeout: 15_000 });
     return (await rows.allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim());
   };
-  const reviewToast = () => s.waitForNotification(/this sbatch script (starts|resumes) slurm-demo/, 30_000);
-  const submitFromNotification = async () => {
-    const toast = await reviewToast();
+  // The verb picks this review's toast: the first review, answered from the editor's title bar, leaves its toast on
+  // screen (VS Code cannot hide a notification), and on a fast machine it is still there when the Resume review shows.
+  const reviewToast = (verb: 'starts' | 'resumes') => s.waitForNotification(new RegExp(`this sbatch script ${verb} slurm-demo`), 30_000);
+  const submitFromNotification = async (verb: 'starts' | 'resumes') => {
+    const toast = await reviewToast(verb);
     await toast.locator('.monaco-button', { hasText: 'Submit to Slurm' }).click();
   };
   /** The Submit to Slurm button in the title bar of the script's editor (it stays when the notification hides). */
@@ -136,7 +138,7 @@ describe('runs on Slurm from VS Code', { skip: SKIP_SLURM }, () => {
       await input.press('Enter');
       await s.waitUntil('the summary with the new time', async () => (await pickRows()).some((r) => /time 30 ·/.test(r)), 15_000);
       await pickSetting('Write the sbatch script');
-      await reviewToast();
+      await reviewToast('starts');
       // The editor shows the script's top (its #SBATCH lines); the whole file is in the run directory.
       const shown = await s.waitUntil(
         'the script in an editor',
@@ -159,6 +161,22 @@ describe('runs on Slurm from VS Code', { skip: SKIP_SLURM }, () => {
       const dir = await s.waitUntil('launch.json with the job', async () => (runDir() && launch()?.jobs.length === 1 ? runDir() : undefined), 60_000);
       const jobId = launch()!.jobs[0].job_id;
       assert.ok(fs.existsSync(path.join(dir, launch()!.jobs[0].script)), 'the script lives in the run directory');
+      // The review's notification outlives an answer from the title bar (VS Code cannot hide it); its Submit button
+      // then says so and submits nothing. Clicked in the notification centre, where it stays however long the toast shows.
+      await s.runCommand('Notifications: Show Notifications', { query: 'Notifications: Show Notifications' });
+      const centre = s.page.locator('.notifications-center .notification-list-item');
+      const stale = centre.filter({ hasText: /this sbatch script starts slurm-demo/ }).first();
+      await stale.waitFor({ state: 'visible', timeout: 15_000 });
+      await stale.click();
+      await stale.locator('.monaco-button', { hasText: 'Submit to Slurm' }).click();
+      await s.waitUntil(
+        'the stale review saying it did nothing',
+        async () => (await centre.filter({ hasText: /review of job-1\.sbatch was already answered; nothing was done/ }).count()) > 0,
+        15_000,
+      );
+      assert.equal(launch()!.jobs.length, 1, 'the stale notification submitted nothing');
+      await s.runCommand('Notifications: Hide Notifications', { query: 'Notifications: Hide Notifications' });
+      await s.page.locator('.notifications-center.visible').waitFor({ state: 'hidden', timeout: 10_000 });
       // Pending: the tree's row and the status bar say so, with Slurm's reason.
       await s.waitUntil('the run pending in the Runs tree', async () => /job \d+ pending \((Resources|Priority)\)/.test(await rowText()), 60_000);
       assert.equal(await s.rowIcon(row()), 'clock');
@@ -186,7 +204,7 @@ describe('runs on Slurm from VS Code', { skip: SKIP_SLURM }, () => {
       await s.waitForNotification(/slurm-demo: it saved and stopped/, 60_000);
       await s.rowAction(row(), 'Resume Run');
       await pickSetting('Write the sbatch script');
-      await submitFromNotification();
+      await submitFromNotification('resumes');
       await s.waitUntil('a second job in launch.json', async () => launch()?.jobs.length === 2, 60_000);
       const second = launch()!.jobs[1];
       assert.equal(second.reason, 'resume');
