@@ -203,35 +203,49 @@ describe('first run: a fresh workspace', () => {
         if (stepped && seenTree.length === 0) steppedBeforeProgress = true;
         return stepped;
       };
-      await s.waitUntil('"preparing" in the Runs tree', async () => (await look()) || seenTree.length > 0, 300_000, 300);
-      // While it prepares, the Log node opens logs/trainer.log from its first line (the launch line the extension
-      // writes first), and the editor follows the file: the warm-up's own lines come in.
-      await s.expandRow(s.treeRow('Runs', 'warm-first'));
-      // A preparing run's tree refreshes with each progress event; a click that lands as VS Code re-renders the row
-      // is dropped by VS Code ("command not found" for the old row's command), as it would be for a user, who
-      // clicks again: so do we, at most three times.
-      for (let attempt = 1; ; attempt++) {
-        await s.treeRow('Runs', /^Log\s*logs\/trainer\.log/).click();
-        try {
-          await s.waitUntil(
-            'trainer.log in the editor',
-            async () => {
-              const tab = s.page.locator('.tabs-container .tab.active .label-name').first();
-              return ((await tab.textContent({ timeout: 2_000 }).catch(() => '')) ?? '').trim() === 'trainer.log';
-            },
-            10_000,
-          );
-          break;
-        } catch (err) {
-          if (attempt === 3) throw err;
-          process.stderr.write(`[first-run] the Log row's click opened nothing (attempt ${attempt}); clicking again\n`);
+      // Looked at every 300 ms from here to the first step, also while the steps below click and read the log: on a
+      // fast machine the whole warm-up takes about 10 s, as long as one retried click.
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          await look().catch(() => false);
+          await sleep(300);
         }
+      })();
+      try {
+        await s.waitUntil('"preparing" in the Runs tree', async () => (await look()) || seenTree.length > 0, 300_000, 300);
+        // While it prepares, the Log node opens logs/trainer.log from its first line (the launch line the extension
+        // writes first), and the editor follows the file: the warm-up's own lines come in.
+        await s.expandRow(s.treeRow('Runs', 'warm-first'));
+        // A preparing run's tree refreshes with each progress event; a click that lands as VS Code re-renders the row
+        // is dropped by VS Code ("command not found" for the old row's command), as it would be for a user, who
+        // clicks again: so do we, at most three times.
+        for (let attempt = 1; ; attempt++) {
+          await s.treeRow('Runs', /^Log\s*logs\/trainer\.log/).click();
+          try {
+            await s.waitUntil(
+              'trainer.log in the editor',
+              async () => {
+                const tab = s.page.locator('.tabs-container .tab.active .label-name').first();
+                return ((await tab.textContent({ timeout: 2_000 }).catch(() => '')) ?? '').trim() === 'trainer.log';
+              },
+              10_000,
+            );
+            break;
+          } catch (err) {
+            if (attempt === 3) throw err;
+            process.stderr.write(`[first-run] the Log row's click opened nothing (attempt ${attempt}); clicking again\n`);
+          }
+        }
+        const first = (await s.activeEditorText()).split('\n')[0];
+        assert.match(first, /^\[trapo\] \d{4}-\d\d-\d\dT.* start: /, `first line of the log: ${first}`);
+        await s.waitUntil('the warm-up in the log', async () => /building the tiny base model/.test(await s.activeEditorText()), 60_000);
+        await s.screenshot('21-first-run-preparing-log');
+        await s.waitUntil("the warm run's first step", look, 600_000, 300);
+      } finally {
+        sampling = false; // a failure above must not leave the loop running (it would keep the test process alive)
       }
-      const first = (await s.activeEditorText()).split('\n')[0];
-      assert.match(first, /^\[trapo\] \d{4}-\d\d-\d\dT.* start: /, `first line of the log: ${first}`);
-      await s.waitUntil('the warm-up in the log', async () => /building the tiny base model/.test(await s.activeEditorText()), 60_000);
-      await s.screenshot('21-first-run-preparing-log');
-      await s.waitUntil("the warm run's first step", look, 600_000, 300);
+      await sampler;
       process.stderr.write(
         `[first-run] warm-up progress seen: tree ${JSON.stringify([...new Set(seenTree)])}, status bar ${JSON.stringify([...new Set(seenStatus)])}\n`,
       );
