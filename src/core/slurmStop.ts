@@ -6,6 +6,7 @@
 //      cluster's KillWait), which the trainer takes as "stop now";
 //   3. when even that has not ended it: `scancel --signal=KILL JOB`.
 // A job whose trainer has not started (pending, or still starting) has nothing to save: it is cancelled at once.
+import type { RunStatus } from './runFormat';
 import { JobStatus, SlurmClient } from './slurm';
 
 export type SlurmStopOutcome = 'already-ended' | 'cancelled-before-start' | 'stopped' | 'stopped-scancel' | 'stopped-kill' | 'not-delivered' | 'still-running';
@@ -46,7 +47,8 @@ export async function stopSlurmJob(client: SlurmClient, req: SlurmStopRequest): 
     }
   };
   if (last?.final || (await ended(0))) return { outcome: 'already-ended', final: last };
-  const waitingToStart = !req.trainerStarted || last?.phase === 'pending';
+  // On Slurm's answer just given (`req.status` may be a poll old: a job seen pending may have started since).
+  const waitingToStart = !req.trainerStarted || last?.phase === 'pending' || last?.phase === 'suspended';
   if (waitingToStart) {
     req.onProgress?.(`cancelling job ${req.jobId} (its trainer has not started: nothing to save)`);
     const c = await client.cancel(req.jobId);
@@ -71,14 +73,19 @@ export async function stopSlurmJob(client: SlurmClient, req: SlurmStopRequest): 
   return { outcome: (await ended(req.cancelWaitMs ?? 60_000)) ? 'stopped-kill' : 'still-running', final: last };
 }
 
-export function describeSlurmStop(r: SlurmStopResult): string {
+/** What the Stop did. `written`: the run's own word after it (run.json, or its run_finished event), when known: a job
+ * can end within the grace period without the trainer having saved (killed, or a rank failed). */
+export function describeSlurmStop(r: SlurmStopResult, written?: RunStatus): string {
   switch (r.outcome) {
     case 'already-ended':
       return 'its job had already ended';
     case 'cancelled-before-start':
       return 'its job was cancelled before the trainer started';
     case 'stopped':
-      return 'it saved and stopped';
+      if (written === undefined || written === 'stopped' || written === 'finished') return 'it saved and stopped';
+      return written === 'failed'
+        ? `its job ended, but the trainer failed while stopping instead of saving (see its log)`
+        : `its job ended, but the trainer did not save and record its stop (see its log)`;
     case 'stopped-scancel':
       return 'it did not stop within the grace period and its job was cancelled (scancel)';
     case 'stopped-kill':

@@ -5,9 +5,9 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { jobVerdict } from '../core/jobStatus';
 import { jobOptionsFrom, nextScriptPath, readLaunchInfo, recordJob } from '../core/launchFile';
 import { runPaths } from '../core/runFormat';
+import { resumeSentence } from '../core/runText';
 import type { RunState, RunStore } from '../core/runStore';
 import { SlurmClient, SlurmMonitor, describeJobStatus } from '../core/slurm';
 import { SlurmJobOptions, activateScriptFor, buildSbatchScript } from '../core/slurmScript';
@@ -229,14 +229,14 @@ async function closeEditorOf(file: string): Promise<void> {
 export async function stopSlurmRun(slurm: SlurmRuns, store: RunStore, run: RunState): Promise<void> {
   const job = run.job;
   if (!job) return;
-  const verdict = jobVerdict(run.writtenStatus, job);
   const grace = readSettings().stopGracePeriodSeconds;
   const result = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Stopping ${run.info.name} (Slurm job ${job.jobId})` },
     (progress) =>
       stopSlurmJob(slurm.client, {
         jobId: job.jobId,
-        trainerStarted: job.trainerStarted && verdict.kind !== 'active',
+        // Whether the job still waits is decided on Slurm's fresh answer (the store's may be a poll old).
+        trainerStarted: job.trainerStarted,
         status: job.status,
         graceMs: grace * 1000,
         onProgress: (message) => progress.report({ message }),
@@ -245,8 +245,12 @@ export async function stopSlurmRun(slurm: SlurmRuns, store: RunStore, run: RunSt
   );
   if (result.final) store.setJobStatus(result.final);
   await store.pollRun(run.id);
-  const text = `TRAPO: ${run.info.name}: ${describeSlurmStop(result)}.`;
-  if (result.outcome === 'not-delivered' || result.outcome === 'still-running') void vscode.window.showWarningMessage(text);
+  const after = store.get(run.id);
+  const written = after?.writtenStatus;
+  const resume = after && result.outcome !== 'cancelled-before-start' ? resumeSentence(after) : '';
+  const text = `TRAPO: ${run.info.name}: ${describeSlurmStop(result, written)}.${resume ? ` ${resume}` : ''}`;
+  const unsaved = result.outcome === 'stopped' && written !== undefined && written !== 'stopped' && written !== 'finished';
+  if (result.outcome === 'not-delivered' || result.outcome === 'still-running' || unsaved) void vscode.window.showWarningMessage(text);
   else void vscode.window.showInformationMessage(text);
 }
 

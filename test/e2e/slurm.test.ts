@@ -35,7 +35,59 @@ interface Launch {
 describe('runs on Slurm from VS Code', { skip: SKIP_SLURM }, () => {
   let s: Session;
   let blocker = '';
-  const guard = (name: string, fn: () => Promise<void>) => guarded(() => s, `slurm-${name}`, fn);
+  const guard = (name: string, fn: () => Promise<void>) =>
+    guarded(
+      () => s,
+      `slurm-${name}`,
+      async () => {
+        try {
+          await fn();
+        } catch (e) {
+          await printDiagnostics().catch((d) => process.stderr.write(`[e2e slurm] diagnostics failed: ${String(d)}\n`));
+          throw e;
+        }
+      },
+    );
+  /** On a failure: what the run, its logs, Slurm and the window said (CI keeps no scratch folder to look at later). */
+  const printDiagnostics = async () => {
+    const out: string[] = [];
+    const tail = (file: string, n = 40) => {
+      try {
+        out.push(`--- ${path.basename(file)} (last ${n} lines)`, ...fs.readFileSync(file, 'utf8').split('\n').slice(-n));
+      } catch {
+        out.push(`--- ${path.basename(file)}: absent`);
+      }
+    };
+    const d = runDir();
+    if (d) {
+      const info = runJson();
+      out.push(`run.json: status ${info?.status} step ${info?.step}`, `launch.json: ${JSON.stringify(launch()?.jobs ?? [])}`);
+      tail(path.join(d, 'logs', 'trainer.log'));
+      for (const f of fs.readdirSync(path.join(d, 'logs')).filter((f) => /^slurm-\d+\.out$/.test(f))) tail(path.join(d, 'logs', f), 30);
+      tail(path.join(d, 'events.jsonl'), 8);
+    }
+    for (const [cmd, args] of [
+      ['squeue', ['-a', '-o', '%i %j %T %r %M']],
+      ['sacct', ['-a', '-X', '-n', '-o', 'JobID,JobName,State,ExitCode,Elapsed']],
+    ] as const) {
+      const r = await runCommand(cmd, [...args]);
+      out.push(`--- ${cmd}`, r.stdout.trim(), r.stderr.trim());
+    }
+    out.push(
+      `--- toasts: ${JSON.stringify(await s.notifications().catch(() => []))}`,
+      `--- status bar: ${JSON.stringify(await s.statusBarTexts().catch(() => []))}`,
+    );
+    // Every notification of the session (toasts hide, the notification centre keeps them).
+    const centre = await (async () => {
+      await s.runCommand('Notifications: Show Notifications', { query: 'Notifications: Show Notifications', attempts: 2 });
+      const items = s.page.locator('.notifications-center .notification-list-item-message');
+      await items.first().waitFor({ state: 'visible', timeout: 5000 });
+      return (await items.allTextContents()).map((t) => t.trim());
+    })().catch((e) => [`(not read: ${String(e)})`]);
+    out.push(`--- notification centre: ${JSON.stringify(centre)}`);
+    out.push(`--- Runs row: ${await rowText()}`);
+    process.stderr.write(out.map((l) => `[e2e slurm] ${l}`).join('\n') + '\n');
+  };
   const runDir = () => {
     const root = path.join(s.workspace, 'runs');
     const d = fs.existsSync(root) ? fs.readdirSync(root).find((n) => fs.existsSync(path.join(root, n, 'launch.json'))) : undefined;

@@ -237,6 +237,23 @@ test('Stop: scancel --signal=INT, and the job ends (the trainer saved)', async (
   assert.equal(describeSlurmStop(r), 'it saved and stopped');
 });
 
+test('Stop: a job ended without the trainer saving is not called saved', async () => {
+  const { client } = fakeCluster((c) => (c.length ? 'FAILED' : 'RUNNING'));
+  const r = await stopSlurmJob(client, { jobId: '7', trainerStarted: true, status: running, graceMs: 1000, pollMs: 5 });
+  assert.equal(r.outcome, 'stopped');
+  assert.equal(describeSlurmStop(r, 'stopped'), 'it saved and stopped');
+  assert.equal(describeSlurmStop(r, 'failed'), 'its job ended, but the trainer failed while stopping instead of saving (see its log)');
+  assert.equal(describeSlurmStop(r, 'running'), 'its job ended, but the trainer did not save and record its stop (see its log)');
+});
+
+test('Stop: a job the store last saw pending that runs now, its trainer started, is asked to save (SIGINT), not cancelled', async () => {
+  const { client, cancels } = fakeCluster((c) => (c.length ? 'COMPLETED' : 'RUNNING'));
+  const stalePending = parseSqueue('7|PENDING|Resources').get('7')!;
+  const r = await stopSlurmJob(client, { jobId: '7', trainerStarted: true, status: stalePending, graceMs: 1000, pollMs: 5 });
+  assert.equal(r.outcome, 'stopped');
+  assert.deepEqual(cancels, [['--signal=INT', '7']]);
+});
+
 test('Stop: a job that does not end after the grace period is cancelled, then killed', async () => {
   const cancelled = fakeCluster((c) => (c.length >= 2 ? 'CANCELLED' : 'RUNNING'));
   const r1 = await stopSlurmJob(cancelled.client, { jobId: '7', trainerStarted: true, status: running, graceMs: 30, cancelWaitMs: 30, pollMs: 5 });

@@ -1,11 +1,14 @@
-"""Several processes: 2 gloo processes at the same global batch give the same losses and update as 1 process."""
+"""Several processes: 2 gloo processes at the same global batch give the same losses and update as 1 process; a Stop
+under Slurm reaches every rank twice and still saves."""
 
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -122,3 +125,56 @@ def test_torchrun_cli_rank0_writes_the_run(tmp_path, strategy):
     alloc = [e for e in events if e["type"] == "prefix_allocation"]
     assert all(len(e["prompts"]) == 2 for e in alloc)  # both ranks' prompts gathered: the global batch
     assert (run_dir / "checkpoints" / "000002" / "model.safetensors").exists()
+
+
+def test_under_slurm_a_late_twin_interrupt_on_one_rank_does_not_break_the_stop(tmp_path):
+    """Under Slurm each Stop reaches every rank twice (Slurm signals every process of the step, torchrun passes it on).
+    A rank blocked in a collective runs the second copy's Python handler only when the collective returns, possibly
+    seconds later: that copy must not count as "stop now" on that rank alone (the other rank then waits for it, or
+    fails, and nothing is saved; seen in CI). Here rank 1 gets a copy 2.5 s after the first, within the step."""
+    import psutil
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("device: cpu\nmodel: {warmup: {enabled: false}, cache_dir: %s}\n"
+                   "data: {train_size: 64, benchmark_size: 1}\nrollout: {max_new_tokens: 96}\n"
+                   "train: {steps: 2000, prompts_per_step: 32, threads: 1}\neval: {every: 0, at_start: false}\n"
+                   "checkpoint: {every: 0, onnx: false}\nlogging: {heartbeat_s: 1, token_stats: false}\n"
+                   % (tmp_path / "cache"))
+    run_dir = tmp_path / "run"
+    # SLURM_JOB_ID only: the trainer's Slurm rules for signals, without a cluster.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SLURM_JOB_ID": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+                             str(_free_port()), "-m", "trapo", "train", "--config", str(cfg), "--run-dir",
+                             str(run_dir)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    events = run_dir / "events.jsonl"
+
+    def step_ends() -> dict:
+        text = events.read_text() if events.exists() else ""
+        return {e["step"]: e["time"] for e in map(json.loads, text.splitlines()) if e["type"] == "metrics"}
+
+    try:
+        deadline = time.monotonic() + 240
+        while 2 not in step_ends():  # step 2 done: both ranks are training
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()[-3000:]
+            time.sleep(0.05)
+        workers = sorted(psutil.Process(proc.pid).children(), key=lambda p: p.pid)
+        assert len(workers) == 2
+        time.sleep(0.3)  # inside step 3
+        for w in workers:  # Slurm's copy of the Stop
+            os.kill(w.pid, signal.SIGINT)
+        os.kill(proc.pid, signal.SIGINT)  # torchrun's, to both ranks
+        time.sleep(2.5)
+        late = time.time()
+        os.kill(workers[1].pid, signal.SIGINT)  # rank 1 runs a copy's handler late
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            for p in psutil.Process(proc.pid).children(recursive=True):
+                p.kill()
+            proc.kill()
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "stopped", out[-3000:]
+    assert info["step"] == 3 and (run_dir / "checkpoints" / "000003").is_dir(), out[-3000:]
+    # The late copy came while the stop was in progress (else this test shows nothing: make the step longer).
+    assert step_ends()[3] > late, f"step 3 ended {late - step_ends()[3]:.1f} s before the late copy"

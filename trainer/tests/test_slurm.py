@@ -131,12 +131,18 @@ def test_a_signal_inside_the_writers_lock_does_not_deadlock(tmp_path):
 
 def test_a_twin_interrupt_under_slurm_is_not_a_second_ctrl_c(monkeypatch):
     monkeypatch.setenv("SLURM_JOB_ID", "1")
-    assert not signals.is_twin(now=100.0)
-    assert signals.is_twin(now=100.5)  # Slurm's copy and torchrun's copy of one scancel --signal=INT
-    assert not signals.is_twin(now=200.0)  # a Stop a while later: the user's second one
+    signals.forget_interrupts()
+    assert not signals.is_twin(signal.SIGINT)  # scancel --signal=INT: the Stop
+    assert signals.is_twin(signal.SIGINT)  # its other copy (Slurm's and torchrun's), however late its handler runs
+    assert signals.is_twin(signal.SIGINT)
+    assert not signals.is_twin(signal.SIGTERM)  # scancel after it: stop now
+    assert signals.is_twin(signal.SIGTERM)
+    assert "scancel" in signals.stop_now_hint()
     monkeypatch.delenv("SLURM_JOB_ID")
-    signals.is_twin(now=300.0)
-    assert not signals.is_twin(now=300.1)  # outside Slurm a quick second Ctrl-C still means "stop now"
+    signals.forget_interrupts()
+    assert not signals.is_twin(signal.SIGINT)
+    assert not signals.is_twin(signal.SIGINT)  # outside Slurm a second Ctrl-C still means "stop now"
+    assert "Ctrl-C again" in signals.stop_now_hint()
 
 
 def test_early_notice_stops_before_the_trainer_starts(tiny_cfg, tmp_path):

@@ -6,9 +6,14 @@
   step, end `stopped` (the job's script may then requeue the job, which
   resumes). A second notice is the same notice (Slurm signals every process of the step, torchrun forwards it
   again): it never means "stop now".
-- Under Slurm a Stop (`scancel --signal=INT`) can reach a trainer twice within milliseconds, once from Slurm (with
-  proctrack/cgroup every process of the step is signalled) and once from torchrun passing it on. Such a twin is not
-  the user's second Ctrl-C: `is_twin` tells the interrupt handler to ignore it.
+- Under Slurm a Stop (`scancel --signal=INT`) reaches a trainer twice within milliseconds, once from Slurm (with
+  proctrack/cgroup or linuxproc every process of the step is signalled) and once from torchrun passing it on. Such a
+  twin is not the user's second Ctrl-C: `is_twin` tells the interrupt handler to ignore it. Its arrival time cannot
+  tell it apart: Python runs a handler only when the main thread is back in bytecode, and a rank waiting in a
+  collective for a slower peer runs the twin's handler seconds after the first one (a "stop now" on that rank alone
+  then breaks the other's collective, and nothing is saved: seen in CI). So under Slurm a signal that already came
+  is always a twin, however late; "stop now" is another signal: `scancel` (SIGTERM) after `scancel --signal=INT`, as
+  the extension's Stop escalates, or Slurm's SIGKILL.
 - A handler runs on the main thread between any two bytecodes, also inside the run writer's lock or a print: it
   takes neither. `note` writes its line straight to stdout and leaves it for events.jsonl, where the heartbeat
   thread (or the run's end) writes it.
@@ -19,15 +24,13 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 
 from .stopping import StopRequested
 
 NOTICE_SIGNALS = tuple(getattr(signal, name) for name in ("SIGUSR1", "SIGUSR2") if hasattr(signal, name))
-TWIN_WINDOW_S = 2.0
 
 _early = {"notice": None}
-_last_interrupt: dict[str, float | None] = {"time": None}
+_seen_interrupts: set[int] = set()
 
 
 def under_slurm() -> bool:
@@ -91,8 +94,20 @@ def install_notice(trainer) -> dict:
     return {sig: signal.signal(sig, handler) for sig in NOTICE_SIGNALS}
 
 
-def is_twin(now: float | None = None) -> bool:
-    """Call on every SIGINT/SIGTERM: True when it is the twin of one delivered under Slurm moments ago."""
-    now = time.monotonic() if now is None else now
-    last, _last_interrupt["time"] = _last_interrupt["time"], now
-    return under_slurm() and last is not None and now - last < TWIN_WINDOW_S
+def is_twin(signum: int) -> bool:
+    """Call on every SIGINT/SIGTERM: True under Slurm when this signal already came (a copy of the same Stop)."""
+    seen = signum in _seen_interrupts
+    _seen_interrupts.add(signum)
+    return under_slurm() and seen
+
+
+def forget_interrupts() -> None:
+    """A new trainer in this process (tests): no signal came yet."""
+    _seen_interrupts.clear()
+
+
+def stop_now_hint() -> str:
+    """How to stop at once, without saving, after a first stop signal."""
+    if under_slurm():
+        return "scancel the job to stop now, without saving"
+    return "Ctrl-C again to stop now, without saving"

@@ -819,10 +819,11 @@ class Trainer:
 
 def install_sigint(trainer: Trainer) -> dict:
     """First Ctrl-C (or SIGTERM): drop the rollout, training pass or evaluation in progress where that loses nothing
-    finished, save the last finished step, end `stopped` (trapo/stopping.py). Second: stop now, without saving."""
+    finished, save the last finished step, end `stopped` (trapo/stopping.py). Second: stop now, without saving (under
+    Slurm only a different signal: a repeated one is a copy of the same Stop, trapo/signals.py)."""
 
     def handler(signum, frame):
-        if signals.is_twin():  # the same Stop delivered twice under Slurm (trapo/signals.py)
+        if signals.is_twin(signum):  # the same Stop delivered twice under Slurm (trapo/signals.py)
             return
         if trainer.stop_requested:
             raise KeyboardInterrupt
@@ -832,8 +833,8 @@ def install_sigint(trainer: Trainer) -> dict:
             what = "dropping the work in progress where nothing finished is lost"
         else:  # several processes: the ranks finish the step together
             what = "finishing this step"
-        signals.note(trainer, f"interrupt: {what}, then saving the last finished step and stopping (Ctrl-C again to "
-                              f"stop now, without saving)")
+        signals.note(trainer, f"interrupt: {what}, then saving the last finished step and stopping "
+                              f"({signals.stop_now_hint()})")
 
     if threading.current_thread() is not threading.main_thread():
         return {}
@@ -844,7 +845,7 @@ def install_sigint(trainer: Trainer) -> dict:
 
 def _interrupt_setup() -> dict:
     def handler(signum, frame):
-        if signals.is_twin():
+        if signals.is_twin(signum):
             return
         raise KeyboardInterrupt
 
@@ -856,6 +857,7 @@ def _interrupt_setup() -> dict:
 def run_training(cfg: Config, run_dir: Path, resume: bool = False, log=print) -> str:
     """Train; returns the final status. Failures during setup are recorded too when the run dir exists."""
     trainer, previous, clean = None, {}, False
+    signals.forget_interrupts()
     try:
         # Until the trainer's own handler is in place, SIGINT and SIGTERM (the extension's Stop) interrupt the set-up.
         setup_handlers = _interrupt_setup()
