@@ -73,8 +73,13 @@ export async function stopSlurmJob(client: SlurmClient, req: SlurmStopRequest): 
   return { outcome: (await ended(req.cancelWaitMs ?? 60_000)) ? 'stopped-kill' : 'still-running', final: last };
 }
 
-/** What the Stop did. `written`: the run's own word after it (run.json, or its run_finished event), when known: a job
- * can end within the grace period without the trainer having saved (killed, or a rank failed). */
+/** The job ended within the grace period, but the run's own word after it (run.json, or its run_finished event), when
+ * known, says the trainer did not save and stop (killed, or a rank failed). */
+export function stoppedUnsaved(r: SlurmStopResult, written?: RunStatus): boolean {
+  return r.outcome === 'stopped' && written !== undefined && written !== 'stopped' && written !== 'finished';
+}
+
+/** What the Stop did; `written` as for stoppedUnsaved. */
 export function describeSlurmStop(r: SlurmStopResult, written?: RunStatus): string {
   switch (r.outcome) {
     case 'already-ended':
@@ -82,7 +87,7 @@ export function describeSlurmStop(r: SlurmStopResult, written?: RunStatus): stri
     case 'cancelled-before-start':
       return 'its job was cancelled before the trainer started';
     case 'stopped':
-      if (written === undefined || written === 'stopped' || written === 'finished') return 'it saved and stopped';
+      if (!stoppedUnsaved(r, written)) return 'it saved and stopped';
       return written === 'failed'
         ? `its job ended, but the trainer failed while stopping instead of saving (see its log)`
         : `its job ended, but the trainer did not save and record its stop (see its log)`;

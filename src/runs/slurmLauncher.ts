@@ -11,7 +11,7 @@ import { resumeSentence } from '../core/runText';
 import type { RunState, RunStore } from '../core/runStore';
 import { SlurmClient, SlurmMonitor, describeJobStatus } from '../core/slurm';
 import { SlurmJobOptions, activateScriptFor, buildSbatchScript } from '../core/slurmScript';
-import { describeSlurmStop, stopSlurmJob } from '../core/slurmStop';
+import { describeSlurmStop, stopSlurmJob, stoppedUnsaved } from '../core/slurmStop';
 import { runProcess } from './python';
 import { editJobOptions } from './slurmJobPick';
 import { readSettings } from './settings';
@@ -249,8 +249,7 @@ export async function stopSlurmRun(slurm: SlurmRuns, store: RunStore, run: RunSt
   const written = after?.writtenStatus;
   const resume = after && result.outcome !== 'cancelled-before-start' ? resumeSentence(after) : '';
   const text = `TRAPO: ${run.info.name}: ${describeSlurmStop(result, written)}.${resume ? ` ${resume}` : ''}`;
-  const unsaved = result.outcome === 'stopped' && written !== undefined && written !== 'stopped' && written !== 'finished';
-  if (result.outcome === 'not-delivered' || result.outcome === 'still-running' || unsaved) void vscode.window.showWarningMessage(text);
+  if (result.outcome === 'not-delivered' || result.outcome === 'still-running' || stoppedUnsaved(result, written)) void vscode.window.showWarningMessage(text);
   else void vscode.window.showInformationMessage(text);
 }
 

@@ -102,7 +102,7 @@ def is_twin(signum: int) -> bool:
 
 
 def forget_interrupts() -> None:
-    """A new trainer in this process (tests): no signal came yet."""
+    """A trainer starts in this process (run_training; tests start several): no stop signal came for it yet."""
     _seen_interrupts.clear()
 
 
